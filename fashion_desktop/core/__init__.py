@@ -1,0 +1,1 @@
+"""The Qt-free core: model specs, data, training, checkpoints and prediction."""

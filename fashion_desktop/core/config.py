@@ -1,0 +1,157 @@
+"""Training settings: the TrainConfig dataclass and the option schema of every loss, optimizer and scheduler.
+
+Torch-free, so the GUI can build its forms and check values before torch has loaded; ``optim.py`` turns the
+names into torch objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from fashion_desktop.core.errors import ConfigError
+from fashion_desktop.core.params import Param, Value, resolve
+
+_WD = Param("weight_decay", "float", 0.0, minimum=0, maximum=1, help="L2 penalty")
+_EPS = Param("eps", "float", 1e-8, minimum=0, exclusive_min=True, maximum=1, log_scale=True)
+_BETA1 = Param("beta1", "float", 0.9, minimum=0, maximum=1, exclusive_max=True)
+_BETA2 = Param("beta2", "float", 0.999, minimum=0, maximum=1, exclusive_max=True)
+
+# The learning rate is a top-level TrainConfig field; these are each optimizer's other options.
+OPTIMIZERS: dict[str, tuple[Param, ...]] = {
+    "SGD": (
+        Param("momentum", "float", 0.0, minimum=0, maximum=1, exclusive_max=True),
+        Param("dampening", "float", 0.0, minimum=0, maximum=1),
+        Param("nesterov", "bool", False, help="needs momentum > 0 and dampening 0"),
+        _WD,
+    ),
+    "Adam": (_BETA1, _BETA2, _EPS, _WD, Param("amsgrad", "bool", False)),
+    "AdamW": (_BETA1, _BETA2, _EPS, replace(_WD, default=0.01), Param("amsgrad", "bool", False)),
+    "Adagrad": (Param("lr_decay", "float", 0.0, minimum=0, maximum=1), replace(_EPS, default=1e-10), _WD),
+    "RMSprop": (
+        Param("alpha", "float", 0.99, minimum=0, maximum=1, exclusive_max=True), _EPS,
+        Param("momentum", "float", 0.0, minimum=0, maximum=1, exclusive_max=True),
+        Param("centered", "bool", False), _WD,
+    ),
+    "Adadelta": (Param("rho", "float", 0.9, minimum=0, maximum=1, exclusive_max=True), replace(_EPS, default=1e-6), _WD),
+    "Adamax": (_BETA1, _BETA2, _EPS, _WD),
+    "NAdam": (_BETA1, _BETA2, _EPS, Param("momentum_decay", "float", 4e-3, minimum=0, maximum=1), _WD),
+    "RAdam": (_BETA1, _BETA2, _EPS, _WD),
+    "ASGD": (
+        Param("lambd", "float", 1e-4, minimum=0, maximum=1), Param("alpha", "float", 0.75, minimum=0, maximum=1),
+        Param("t0", "float", 1e6, minimum=0), _WD,
+    ),
+    "Rprop": (
+        Param("eta_minus", "float", 0.5, minimum=0, maximum=1, exclusive_min=True, exclusive_max=True),
+        Param("eta_plus", "float", 1.2, minimum=1, exclusive_min=True, maximum=10),
+        Param("step_min", "float", 1e-6, minimum=0, log_scale=True),
+        Param("step_max", "float", 50.0, minimum=0, exclusive_min=True),
+    ),
+}
+
+# Schedulers step once per epoch. ``epochs`` for CosineAnnealingLR comes from the config.
+SCHEDULERS: dict[str, tuple[Param, ...]] = {
+    "none": (),
+    "StepLR": (
+        Param("step_size", "int", 5, minimum=1, help="epochs between decays"),
+        Param("gamma", "float", 0.1, minimum=0, maximum=1, exclusive_min=True),
+    ),
+    "MultiStepLR": (
+        Param("milestones", "int_list", (5, 8), minimum=1, help="epochs at which to decay"),
+        Param("gamma", "float", 0.1, minimum=0, maximum=1, exclusive_min=True),
+    ),
+    "ExponentialLR": (Param("gamma", "float", 0.9, minimum=0, maximum=1, exclusive_min=True),),
+    "CosineAnnealingLR": (Param("eta_min", "float", 0.0, minimum=0, log_scale=True),),
+    "ReduceLROnPlateau": (
+        Param("factor", "float", 0.1, minimum=0, maximum=1, exclusive_min=True, exclusive_max=True),
+        Param("patience", "int", 2, minimum=0, help="epochs without improvement of the validation loss"),
+        Param("min_lr", "float", 0.0, minimum=0, log_scale=True),
+    ),
+}
+
+LOSSES: dict[str, tuple[Param, ...]] = {
+    "cross_entropy": (),
+    "nll": (),
+    "label_smoothing": (Param("smoothing", "float", 0.1, minimum=0, maximum=1, exclusive_max=True),),
+}
+LOSS_LABELS = {"cross_entropy": "CrossEntropy", "nll": "NLLLoss", "label_smoothing": "CrossEntropy + label smoothing"}
+DEVICES = ("auto", "cpu", "cuda", "mps")  # "cuda:1" and so on are accepted too
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of one training run; plain data with a JSON round-trip."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 3e-3
+    loss: str = "nll"
+    loss_options: Mapping[str, Value] = field(default_factory=dict)
+    optimizer: str = "Adam"
+    optimizer_options: Mapping[str, Value] = field(default_factory=dict)
+    scheduler: str = "none"
+    scheduler_options: Mapping[str, Value] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    val_size: int = 5000
+    augment: bool = False  # random horizontal flips and shifts of up to 2 pixels
+    early_stopping_patience: int = 0  # 0: off
+
+    def problems(self) -> list[str]:
+        """Every setting that is out of range, in plain words; empty when the config can train."""
+        problems = []
+        checks = (
+            Param("epochs", "int", 1, minimum=1, maximum=10_000),
+            Param("batch size", "int", 1, minimum=1, maximum=60_000),
+            Param("learning rate", "float", 1e-3, minimum=0, exclusive_min=True, maximum=100),
+            Param("validation size", "int", 0, minimum=0, maximum=59_000),
+            Param("early-stopping patience", "int", 0, minimum=0),
+        )
+        values = (self.epochs, self.batch_size, self.lr, self.val_size, self.early_stopping_patience)
+        problems += [p for p in (param.problem(v) for param, v in zip(checks, values)) if p]
+        for label, name, schemas, options in (
+            ("loss", self.loss, LOSSES, self.loss_options),
+            ("optimizer", self.optimizer, OPTIMIZERS, self.optimizer_options),
+            ("scheduler", self.scheduler, SCHEDULERS, self.scheduler_options),
+        ):
+            if name not in schemas:
+                problems.append(f"unknown {label} {name!r}; choose one of {', '.join(schemas)}")
+            else:
+                problems += [f"{label} {name}: {p}" for p in resolve(schemas[name], options)[1]]
+        if self.optimizer == "SGD" and not problems:
+            options = self.resolved_optimizer_options()
+            if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
+                problems.append("SGD with Nesterov momentum needs momentum > 0 and dampening 0")
+        if self.device.split(":")[0] not in DEVICES:
+            problems.append(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        return problems
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` listing every problem, if there is one."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError("the training settings are not valid:\n" + "\n".join(f"- {p}" for p in problems))
+
+    def resolved_optimizer_options(self) -> dict[str, Value]:
+        return resolve(OPTIMIZERS[self.optimizer], self.optimizer_options)[0]
+
+    def resolved_scheduler_options(self) -> dict[str, Value]:
+        return resolve(SCHEDULERS[self.scheduler], self.scheduler_options)[0]
+
+    def resolved_loss_options(self) -> dict[str, Value]:
+        return resolve(LOSSES[self.loss], self.loss_options)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("loss_options", "optimizer_options", "scheduler_options"):
+            data[key] = {k: list(v) if isinstance(v, tuple) else v for k, v in data[key].items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**data)

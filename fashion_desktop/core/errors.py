@@ -1,0 +1,31 @@
+"""Errors a user can fix: the CLI prints their message without a traceback, the GUI shows it in a dialog."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the user can fix; the message says what is wrong and what to do."""
+
+
+class SpecError(UserError):
+    """A model specification that cannot be built."""
+
+
+class ConfigError(UserError):
+    """Training settings that are out of range."""
+
+
+class DataError(UserError):
+    """Missing, truncated or corrupt Fashion-MNIST files."""
+
+
+class CheckpointError(UserError):
+    """A model file that cannot be read."""
+
+
+class ImageError(UserError):
+    """An image that cannot be decoded."""
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""

@@ -1,0 +1,422 @@
+"""Model specifications as plain data: layers, weight initialisation, shape checking and summaries.
+
+Nothing here imports torch, so the GUI can check and summarise a network before torch has loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fashion_desktop.core.errors import SpecError
+from fashion_desktop.core.params import Param, Value, resolve
+
+INPUT_SHAPE = (1, 28, 28)
+NUM_CLASSES = 10
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+SPEC_FORMAT = "fashion-desktop-spec"
+SPEC_VERSION = 1
+
+Shape = tuple[int, ...]  # (features,) or (channels, height, width)
+
+
+@dataclass(frozen=True)
+class LayerType:
+    """What a layer kind is: its options, where it may stand and the module-name prefix in exported code."""
+
+    kind: str
+    category: str  # "layer", "activation", "regularisation", "head"
+    params: tuple[Param, ...] = ()
+    prefix: str = ""
+    has_weights: bool = False  # weights that take a per-layer initialisation
+    description: str = ""
+
+
+_KERNEL = Param("kernel_size", "int", 3, minimum=1, maximum=28)
+LAYER_TYPES: dict[str, LayerType] = {
+    t.kind: t
+    for t in (
+        LayerType("Flatten", "layer", prefix="flatten", description="Reshape channels x height x width to features"),
+        LayerType(
+            "Linear", "layer", (Param("out_features", "int", 128, minimum=1, maximum=65536), Param("bias", "bool", True)),
+            prefix="fc", has_weights=True, description="Fully connected layer",
+        ),
+        LayerType(
+            "Conv2d", "layer",
+            (
+                Param("out_channels", "int", 32, minimum=1, maximum=4096), _KERNEL,
+                Param("stride", "int", 1, minimum=1, maximum=28), Param("padding", "int", 1, minimum=0, maximum=28),
+                Param("bias", "bool", True),
+            ),
+            prefix="conv", has_weights=True, description="2-D convolution",
+        ),
+        LayerType(
+            "MaxPool2d", "layer",
+            (replace(_KERNEL, default=2), Param("stride", "int", 0, minimum=0, maximum=28, help="0: same as kernel")),
+            prefix="pool", description="Max pooling",
+        ),
+        LayerType(
+            "BatchNorm", "regularisation", (Param("momentum", "float", 0.1, minimum=0, maximum=1, exclusive_min=True),),
+            prefix="bn", description="Batch normalisation (1-D after Flatten, 2-D before)",
+        ),
+        LayerType(
+            "Dropout", "regularisation", (Param("p", "float", 0.25, minimum=0, maximum=1, exclusive_max=True),),
+            prefix="dropout", description="Zero a random fraction p of the inputs while training",
+        ),
+        LayerType("ReLU", "activation", prefix="relu"),
+        LayerType(
+            "LeakyReLU", "activation", (Param("negative_slope", "float", 0.01, minimum=0, maximum=1),),
+            prefix="leaky_relu",
+        ),
+        LayerType("PReLU", "activation", (Param("init", "float", 0.25, minimum=0, maximum=1),), prefix="prelu"),
+        LayerType("ELU", "activation", (Param("alpha", "float", 1.0, minimum=0, exclusive_min=True, maximum=10),),
+                  prefix="elu"),
+        LayerType("GELU", "activation", prefix="gelu"),
+        LayerType("SiLU", "activation", prefix="silu"),
+        LayerType("Sigmoid", "activation", prefix="sigmoid"),
+        LayerType("Tanh", "activation", prefix="tanh"),
+        LayerType("Softmax", "head", prefix="softmax", description="Output probabilities"),
+        LayerType("LogSoftmax", "head", prefix="log_softmax", description="Output log-probabilities (for NLLLoss)"),
+    )
+}
+HEADS = ("logits", "Softmax", "LogSoftmax")
+
+INIT_SCHEMES: dict[str, tuple[Param, ...]] = {
+    "default": (),
+    "uniform": (Param("a", "float", -0.05), Param("b", "float", 0.05)),
+    "normal": (Param("mean", "float", 0.0), Param("std", "float", 0.01, minimum=0, exclusive_min=True)),
+    "zeros": (),
+    "ones": (),
+    "constant": (Param("value", "float", 0.0),),
+    "kaiming_normal": (),
+    "kaiming_uniform": (),
+    "xavier_normal": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True),),
+    "xavier_uniform": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True),),
+}
+BIAS_INITS = ("default", "zeros")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer: its kind, options and (for Linear and Conv2d) weight initialisation."""
+
+    kind: str
+    params: Mapping[str, Value] = field(default_factory=dict)
+    init: str = "default"
+    init_params: Mapping[str, Value] = field(default_factory=dict)
+    bias_init: str = "default"
+
+    @property
+    def type(self) -> LayerType:
+        try:
+            return LAYER_TYPES[self.kind]
+        except KeyError:
+            raise SpecError(f"unknown layer type {self.kind!r}; known: {', '.join(LAYER_TYPES)}") from None
+
+    def option(self, name: str) -> Value:
+        """The option's value, or its default when the spec leaves it out."""
+        value = self.params.get(name)
+        param = next(p for p in self.type.params if p.name == name)
+        return param.default if value is None else param.coerce(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.kind, **{k: _jsonable(v) for k, v in self.params.items()}}
+        if self.init != "default":
+            data["init"] = {"scheme": self.init, **dict(self.init_params)}
+        if self.bias_init != "default":
+            data["bias_init"] = self.bias_init
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerSpec:
+        data = dict(data)
+        if "type" not in data:
+            raise SpecError(f"a layer has no 'type': {data}")
+        kind = data.pop("type")
+        init = dict(data.pop("init", {}) or {})
+        bias_init = data.pop("bias_init", "default")
+        return cls(kind, data, init.pop("scheme", "default"), init, bias_init)
+
+
+def layer(kind: str, **params: Value) -> LayerSpec:
+    """Shorthand: ``layer("Linear", out_features=256)``."""
+    return LayerSpec(kind, params)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reason the network cannot train as specified. ``layer`` is the 0-based index, None for the whole net."""
+
+    message: str
+    layer: int | None = None
+    severity: str = "error"  # "error" blocks training, "warning" does not
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    index: int
+    name: str
+    kind: str
+    output_shape: Shape | None
+    trainable: int
+    non_trainable: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    rows: tuple[LayerSummary, ...]
+    trainable: int
+    non_trainable: int
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    @property
+    def size_mb(self) -> float:
+        """float32 storage of parameters and buffers, in MiB as torchsummary reports it."""
+        return self.total * 4 / 2**20
+
+    def table(self) -> str:
+        """A torchsummary-style text table."""
+        lines = [f"{'Layer (type)':<28}{'Output Shape':>18}{'Param #':>14}", "=" * 60]
+        for row in self.rows:
+            shape = "x".join(map(str, row.output_shape)) if row.output_shape else "?"
+            lines.append(f"{row.name + ' (' + row.kind + ')':<28}{shape:>18}{row.trainable + row.non_trainable:>14,}")
+        lines += [
+            "=" * 60,
+            f"Total params: {self.total:,}",
+            f"Trainable params: {self.trainable:,}",
+            f"Non-trainable params: {self.non_trainable:,}",
+            f"Params size (MB): {self.size_mb:.2f}",
+        ]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An ordered stack of layers on a 1x28x28 input, plus the input normalisation it is trained with."""
+
+    layers: tuple[LayerSpec, ...]
+    mean: float = 0.5
+    std: float = 0.5
+
+    # -- editing: each returns a new spec, so an undo stack can simply keep the old ones --
+    def with_layers(self, layers: Sequence[LayerSpec]) -> ModelSpec:
+        return replace(self, layers=tuple(layers))
+
+    def inserted(self, index: int, new: LayerSpec) -> ModelSpec:
+        layers = list(self.layers)
+        layers.insert(index, new)
+        return self.with_layers(layers)
+
+    def removed(self, index: int) -> ModelSpec:
+        return self.with_layers(self.layers[:index] + self.layers[index + 1 :])
+
+    def replaced(self, index: int, new: LayerSpec) -> ModelSpec:
+        return self.with_layers(self.layers[:index] + (new,) + self.layers[index + 1 :])
+
+    def moved(self, source: int, target: int) -> ModelSpec:
+        layers = list(self.layers)
+        layers.insert(target, layers.pop(source))
+        return self.with_layers(layers)
+
+    @property
+    def head(self) -> str:
+        """``logits``, ``Softmax`` or ``LogSoftmax``: what the network's output means."""
+        last = self.layers[-1].kind if self.layers else ""
+        return last if last in ("Softmax", "LogSoftmax") else "logits"
+
+    def module_names(self) -> list[str]:
+        """Attribute names in the built and exported module: fc1, relu1, dropout1, fc2, ..."""
+        counts: dict[str, int] = {}
+        names = []
+        for spec in self.layers:
+            prefix = LAYER_TYPES[spec.kind].prefix if spec.kind in LAYER_TYPES else "layer"
+            counts[prefix] = counts.get(prefix, 0) + 1
+            names.append(f"{prefix}{counts[prefix]}")
+        return names
+
+    # -- checking --
+    def validate(self, loss: str | None = None) -> list[Problem]:
+        """Every problem with this spec, in plain words naming the layer; an empty list means it can train.
+
+        ``loss`` (``cross_entropy``, ``nll`` or ``label_smoothing``) adds checks of the head against the loss.
+        """
+        if not self.layers:
+            return [Problem("the network has no layers; start from a preset or add Flatten and Linear(10)")]
+        steps = self._walk()
+        problems = [p for _, _, p in steps if p is not None]
+        if problems:
+            return problems
+        output = steps[-1][1]
+        if output is not None and output != (NUM_CLASSES,):
+            described = _describe(output)
+            fix = ("end with Flatten and Linear(out_features=10)" if len(output) == 3
+                   else "make the last Linear layer's out_features 10")
+            problems.append(Problem(
+                f"the network ends with {described} but Fashion-MNIST has {NUM_CLASSES} classes; {fix}",
+                len(self.layers) - 1,
+            ))
+        if loss == "nll" and self.head != "LogSoftmax":
+            problems.append(Problem(
+                f"NLLLoss expects log-probabilities but the network ends with {self.head}; "
+                "end with LogSoftmax or choose the CrossEntropy loss",
+                len(self.layers) - 1,
+            ))
+        elif loss in ("cross_entropy", "label_smoothing") and self.head == "Softmax":
+            problems.append(Problem(
+                "CrossEntropy applies softmax itself, so a Softmax head applies it twice and trains slowly; "
+                "remove the Softmax (or use LogSoftmax)",
+                len(self.layers) - 1, "warning",
+            ))
+        return problems
+
+    def errors(self, loss: str | None = None) -> list[Problem]:
+        return [p for p in self.validate(loss) if p.severity == "error"]
+
+    def check(self, loss: str | None = None) -> None:
+        """Raise :class:`SpecError` listing every error, if there is one."""
+        errors = self.errors(loss)
+        if errors:
+            raise SpecError("the network cannot be built:\n" + "\n".join(f"- {p.message}" for p in errors))
+
+    def summary(self) -> Summary:
+        """Output shape and parameter counts per layer, computed without building the network."""
+        rows = []
+        layer_input: Shape | None = INPUT_SHAPE
+        for index, ((spec, shape, _), name) in enumerate(zip(self._walk(), self.module_names())):
+            trainable, buffers = _count(spec, layer_input)
+            rows.append(LayerSummary(index, name, spec.kind, shape, trainable, buffers))
+            layer_input = shape
+        return Summary(tuple(rows), sum(r.trainable for r in rows), sum(r.non_trainable for r in rows))
+
+    def _walk(self) -> list[tuple[LayerSpec, Shape | None, Problem | None]]:
+        """Each layer with its output shape (None once a shape is unknown) and its first problem, if any."""
+        steps: list[tuple[LayerSpec, Shape | None, Problem | None]] = []
+        shape: Shape | None = INPUT_SHAPE
+        for index, spec in enumerate(self.layers):
+            shape, problem = _step(index, spec, shape, last=index == len(self.layers) - 1)
+            steps.append((spec, shape, problem))
+        return steps
+
+    # -- serialisation --
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": SPEC_FORMAT,
+            "version": SPEC_VERSION,
+            "input_shape": list(INPUT_SHAPE),
+            "mean": self.mean,
+            "std": self.std,
+            "layers": [spec.to_dict() for spec in self.layers],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        if not isinstance(data, Mapping) or not isinstance(data.get("layers"), list):
+            raise SpecError("this is not a model spec: expected a JSON object with a 'layers' list")
+        if data.get("version", SPEC_VERSION) > SPEC_VERSION:
+            raise SpecError(f"this spec is format version {data['version']}; update Fashion Desktop to read it")
+        return cls(
+            tuple(LayerSpec.from_dict(item) for item in data["layers"]),
+            float(data.get("mean", 0.5)),
+            float(data.get("std", 0.5)),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise SpecError(f"the spec is not valid JSON ({error})") from None
+
+
+def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple[Shape | None, Problem | None]:
+    """Infer one layer's output shape from its input shape, or say why it cannot take that input."""
+
+    def fail(message: str) -> tuple[None, Problem]:
+        separator = "" if message.startswith(":") else " "
+        return None, Problem(f"layer {index + 1} ({spec.kind}){separator}{message}", index)
+
+    if spec.kind not in LAYER_TYPES:
+        return fail(f"is not a known layer type; use one of {', '.join(LAYER_TYPES)}")
+    layer_type = spec.type
+    _, option_problems = resolve(layer_type.params, spec.params)
+    if option_problems:
+        return fail(": " + "; ".join(option_problems))
+    if spec.init not in INIT_SCHEMES:
+        return fail(f": unknown weight initialisation {spec.init!r}; use one of {', '.join(INIT_SCHEMES)}")
+    if spec.init != "default" and not layer_type.has_weights:
+        return fail("has no weights to initialise; set the initialisation on a Linear or Conv2d layer")
+    _, init_problems = resolve(INIT_SCHEMES[spec.init], spec.init_params)
+    if spec.init == "uniform" and not init_problems:
+        a, b = (float(spec.init_params.get(k, d)) for k, d in (("a", -0.05), ("b", 0.05)))
+        if a >= b:
+            init_problems.append(f"uniform initialisation needs a < b, not a={a:g}, b={b:g}")
+    if init_problems:
+        return fail(": " + "; ".join(init_problems))
+    if spec.bias_init not in BIAS_INITS:
+        return fail(f": bias initialisation must be one of {', '.join(BIAS_INITS)}")
+    if layer_type.category == "head" and not last:
+        return fail("must be the last layer; move it to the end or remove it")
+    if shape is None:
+        return None, None  # an earlier layer failed; do not pile up follow-on messages
+
+    flat, described = len(shape) == 1, _describe(shape)
+    if spec.kind == "Flatten":
+        return (math.prod(shape),), None
+    if spec.kind in ("Linear", "Softmax", "LogSoftmax") and not flat:
+        return fail(f"needs a flat input but gets {described}; add a Flatten before it")
+    if spec.kind in ("Conv2d", "MaxPool2d") and flat:
+        return fail(
+            f"needs a 3-D input (channels x height x width) but gets {described}; "
+            "put convolution and pooling layers before the Flatten and any Linear layer"
+        )
+    if spec.kind == "Linear":
+        return (int(spec.option("out_features")),), None
+    if spec.kind in ("Conv2d", "MaxPool2d"):
+        kernel = int(spec.option("kernel_size"))
+        stride = int(spec.option("stride")) or kernel
+        padding = int(spec.option("padding")) if spec.kind == "Conv2d" else 0
+        height, width = ((size + 2 * padding - kernel) // stride + 1 for size in shape[1:])
+        if height < 1 or width < 1:
+            return fail(
+                f"cannot apply a {kernel}x{kernel} kernel to a {shape[1]}x{shape[2]} input; "
+                "use a smaller kernel, more padding or fewer pooling layers before it"
+            )
+        channels = int(spec.option("out_channels")) if spec.kind == "Conv2d" else shape[0]
+        return (channels, height, width), None
+    return shape, None  # activations, dropout, batch norm and heads keep the shape
+
+
+def _count(spec: LayerSpec, shape: Shape | None) -> tuple[int, int]:
+    """(trainable parameters, buffer values) of one layer on an input of ``shape``."""
+    if shape is None or spec.kind not in LAYER_TYPES:
+        return 0, 0
+    if spec.kind == "Linear":
+        out = int(spec.option("out_features"))
+        return shape[0] * out + (out if spec.option("bias") else 0), 0
+    if spec.kind == "Conv2d":
+        out, kernel = int(spec.option("out_channels")), int(spec.option("kernel_size"))
+        return shape[0] * out * kernel * kernel + (out if spec.option("bias") else 0), 0
+    if spec.kind == "BatchNorm":
+        return 2 * shape[0], 2 * shape[0]  # weight and bias; running mean and variance
+    if spec.kind == "PReLU":
+        return 1, 0
+    return 0, 0
+
+
+def _describe(shape: Shape) -> str:
+    return f"{shape[0]} features" if len(shape) == 1 else "x".join(map(str, shape))
+
+
+def _jsonable(value: Value) -> Any:
+    return list(value) if isinstance(value, tuple) else value

@@ -1,0 +1,36 @@
+"""Shared test set-up: headless Qt, a seeded torch on few threads, and a tiny synthetic Fashion-MNIST."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+
+import pytest
+
+from tests.synthetic import write_fashion_mnist
+
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _seeded_torch():
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def fashion_root(tmp_path_factory) -> Path:
+    """A folder in torchvision's layout holding 300 training and 100 test images (gzip-compressed)."""
+    return write_fashion_mnist(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def real_data_root() -> Path:
+    """The real Fashion-MNIST beside the checkout; tests that use it skip when it is absent."""
+    if not (REAL_DATA / "FashionMNIST" / "raw").is_dir():
+        pytest.skip("the real Fashion-MNIST is not in ../shared/data")
+    return REAL_DATA
