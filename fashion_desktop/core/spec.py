@@ -92,7 +92,7 @@ INIT_SCHEMES: dict[str, tuple[Param, ...]] = {
     "normal": (Param("mean", "float", 0.0), Param("std", "float", 0.01, minimum=0, exclusive_min=True)),
     "zeros": (),
     "ones": (),
-    "constant": (Param("value", "float", 0.0),),
+    "constant": (Param("val", "float", 0.0),),
     "kaiming_normal": (),
     "kaiming_uniform": (),
     "xavier_normal": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True),),
@@ -340,43 +340,58 @@ class ModelSpec:
 
 
 def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple[Shape | None, Problem | None]:
-    """Infer one layer's output shape from its input shape, or say why it cannot take that input."""
+    """Infer one layer's output shape from its input shape, and report the layer's first problem.
 
-    def fail(message: str) -> tuple[None, Problem]:
-        separator = "" if message.startswith(":") else " "
-        return None, Problem(f"layer {index + 1} ({spec.kind}){separator}{message}", index)
-
+    A bad option does not stop shape inference when the shape can still be worked out (a Dropout's p does
+    not change its shape), so later layers are still checked.
+    """
     if spec.kind not in LAYER_TYPES:
-        return fail(f"is not a known layer type; use one of {', '.join(LAYER_TYPES)}")
+        message = f"is not a known layer type; use one of {', '.join(LAYER_TYPES)}"
+        return None, Problem(f"layer {index + 1} ({spec.kind}) {message}", index)
+    option_problem = _option_problem(spec, last)
+    try:
+        output, shape_problem = _output_shape(spec, shape)
+    except (TypeError, ValueError):  # an option too broken to compute with; already reported
+        output, shape_problem = None, None
+    message = option_problem or shape_problem
+    if message is None:
+        return output, None
+    separator = "" if message.startswith(":") else " "
+    return output, Problem(f"layer {index + 1} ({spec.kind}){separator}{message}", index)
+
+
+def _option_problem(spec: LayerSpec, last: bool) -> str | None:
     layer_type = spec.type
-    _, option_problems = resolve(layer_type.params, spec.params)
-    if option_problems:
-        return fail(": " + "; ".join(option_problems))
+    _, problems = resolve(layer_type.params, spec.params)
     if spec.init not in INIT_SCHEMES:
-        return fail(f": unknown weight initialisation {spec.init!r}; use one of {', '.join(INIT_SCHEMES)}")
-    if spec.init != "default" and not layer_type.has_weights:
-        return fail("has no weights to initialise; set the initialisation on a Linear or Conv2d layer")
-    _, init_problems = resolve(INIT_SCHEMES[spec.init], spec.init_params)
-    if spec.init == "uniform" and not init_problems:
-        a, b = (float(spec.init_params.get(k, d)) for k, d in (("a", -0.05), ("b", 0.05)))
-        if a >= b:
-            init_problems.append(f"uniform initialisation needs a < b, not a={a:g}, b={b:g}")
-    if init_problems:
-        return fail(": " + "; ".join(init_problems))
+        problems.append(f"unknown weight initialisation {spec.init!r}; use one of {', '.join(INIT_SCHEMES)}")
+    elif spec.init != "default" and not layer_type.has_weights:
+        return "has no weights to initialise; set the initialisation on a Linear or Conv2d layer"
+    else:
+        init_options, init_problems = resolve(INIT_SCHEMES[spec.init], spec.init_params)
+        problems += init_problems
+        if spec.init == "uniform" and not init_problems and init_options["a"] >= init_options["b"]:
+            problems.append(f"uniform initialisation needs a < b, not a={init_options['a']:g}, b={init_options['b']:g}")
     if spec.bias_init not in BIAS_INITS:
-        return fail(f": bias initialisation must be one of {', '.join(BIAS_INITS)}")
+        problems.append(f"bias initialisation must be one of {', '.join(BIAS_INITS)}")
+    if problems:
+        return ": " + "; ".join(problems)
     if layer_type.category == "head" and not last:
-        return fail("must be the last layer; move it to the end or remove it")
+        return "must be the last layer; move it to the end or remove it"
+    return None
+
+
+def _output_shape(spec: LayerSpec, shape: Shape | None) -> tuple[Shape | None, str | None]:
+    """The layer's output shape, or None and why it cannot take ``shape``."""
     if shape is None:
         return None, None  # an earlier layer failed; do not pile up follow-on messages
-
     flat, described = len(shape) == 1, _describe(shape)
     if spec.kind == "Flatten":
         return (math.prod(shape),), None
     if spec.kind in ("Linear", "Softmax", "LogSoftmax") and not flat:
-        return fail(f"needs a flat input but gets {described}; add a Flatten before it")
+        return None, f"needs a flat input but gets {described}; add a Flatten before it"
     if spec.kind in ("Conv2d", "MaxPool2d") and flat:
-        return fail(
+        return None, (
             f"needs a 3-D input (channels x height x width) but gets {described}; "
             "put convolution and pooling layers before the Flatten and any Linear layer"
         )
@@ -387,8 +402,8 @@ def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple
         stride = int(spec.option("stride")) or kernel
         padding = int(spec.option("padding")) if spec.kind == "Conv2d" else 0
         height, width = ((size + 2 * padding - kernel) // stride + 1 for size in shape[1:])
-        if height < 1 or width < 1:
-            return fail(
+        if height < 1 or width < 1 or kernel < 1:
+            return None, (
                 f"cannot apply a {kernel}x{kernel} kernel to a {shape[1]}x{shape[2]} input; "
                 "use a smaller kernel, more padding or fewer pooling layers before it"
             )

@@ -1,0 +1,180 @@
+"""Turn a ModelSpec into a torch module, initialise its weights, and export it as readable PyTorch code.
+
+The built module and the exported class name their layers alike (fc1, relu1, ...), so the weights in a model
+file load into either.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from fashion_desktop.core.params import resolve
+from fashion_desktop.core.spec import CLASS_NAMES, INIT_SCHEMES, INPUT_SHAPE, LayerSpec, ModelSpec
+
+
+class SpecNetwork(nn.Sequential):
+    """The network a ModelSpec describes: an ``nn.Sequential`` whose children are named fc1, relu1, ..."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        spec.check()
+        super().__init__(OrderedDict(_modules(spec)))
+        self.spec = spec
+
+
+def build_model(spec: ModelSpec, seed: int | None = None) -> SpecNetwork:
+    """Build and initialise the network; with ``seed`` the initial weights are reproducible."""
+    if seed is None:
+        return SpecNetwork(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return SpecNetwork(spec)
+
+
+def _modules(spec: ModelSpec) -> list[tuple[str, nn.Module]]:
+    modules = []
+    for name, layer_spec, shape in zip(spec.module_names(), spec.layers, _input_shapes(spec)):
+        module = _module(layer_spec, shape)
+        _initialise(module, layer_spec)
+        modules.append((name, module))
+    return modules
+
+
+def _input_shapes(spec: ModelSpec) -> list[tuple[int, ...]]:
+    shapes = [INPUT_SHAPE] + [row.output_shape for row in spec.summary().rows]
+    return [s for s in shapes[:-1] if s is not None]
+
+
+def _constructor(layer_spec: LayerSpec, shape: tuple[int, ...]) -> tuple[str, dict[str, object]]:
+    """The torch.nn class name and keyword arguments for one layer, shared by building and code export."""
+    kind, option = layer_spec.kind, layer_spec.option
+    if kind == "Linear":
+        return "Linear", {"in_features": shape[0], "out_features": option("out_features"), "bias": option("bias")}
+    if kind == "Conv2d":
+        names = ("out_channels", "kernel_size", "stride", "padding", "bias")
+        return "Conv2d", {"in_channels": shape[0], **{n: option(n) for n in names}}
+    if kind == "MaxPool2d":
+        return "MaxPool2d", {"kernel_size": option("kernel_size"), "stride": option("stride") or None}
+    if kind == "BatchNorm":
+        return ("BatchNorm2d" if len(shape) == 3 else "BatchNorm1d"), {
+            "num_features": shape[0], "momentum": option("momentum"),
+        }
+    if kind in ("Softmax", "LogSoftmax"):
+        return kind, {"dim": 1}
+    return kind, {p.name: option(p.name) for p in layer_spec.type.params}
+
+
+def _module(layer_spec: LayerSpec, shape: tuple[int, ...]) -> nn.Module:
+    class_name, kwargs = _constructor(layer_spec, shape)
+    return getattr(nn, class_name)(**kwargs)
+
+
+_INITIALISERS: dict[str, Callable[..., object]] = {
+    "uniform": nn.init.uniform_,
+    "normal": nn.init.normal_,
+    "zeros": nn.init.zeros_,
+    "ones": nn.init.ones_,
+    "constant": nn.init.constant_,
+    "kaiming_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
+    "kaiming_uniform": lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu"),
+    "xavier_normal": nn.init.xavier_normal_,
+    "xavier_uniform": nn.init.xavier_uniform_,
+}
+
+
+def _initialise(module: nn.Module, layer_spec: LayerSpec) -> None:
+    """Apply the layer's weight and bias initialisation; ``default`` keeps PyTorch's own."""
+    weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+    with torch.no_grad():
+        if layer_spec.init != "default" and weight is not None:
+            options = resolve(INIT_SCHEMES[layer_spec.init], layer_spec.init_params)[0]
+            _INITIALISERS[layer_spec.init](weight, **options)
+        if layer_spec.bias_init == "zeros" and isinstance(bias, torch.Tensor):
+            bias.zero_()
+
+
+def activation_curve(kind: str, params: dict[str, float] | None = None, points: int = 241) -> tuple[list[float], ...]:
+    """(x, f(x), f'(x)) over [-6, 6] for an activation layer, computed with autograd."""
+    layer_spec = LayerSpec(kind, params or {})
+    module = _module(layer_spec, (points,))
+    x = torch.linspace(-6, 6, points, requires_grad=True)
+    y = module(x)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    return x.detach().tolist(), y.detach().tolist(), grad.tolist()
+
+
+def to_python(spec: ModelSpec, class_name: str = "FashionNetwork") -> str:
+    """The spec as a standalone, readable PyTorch module, runnable with only torch installed."""
+    spec.check()
+    outputs = [row.output_shape or () for row in spec.summary().rows]
+    init_lines, layer_lines, forward_lines = [], [], []
+    for name, layer_spec, shape, output in zip(spec.module_names(), spec.layers, _input_shapes(spec), outputs):
+        nn_class, kwargs = _constructor(layer_spec, shape)
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if _DEFAULTS.get(k, object()) != v and v is not None)
+        layer_lines.append(f"        self.{name} = nn.{nn_class}({args})")
+        forward_lines.append(f"        x = self.{name}(x)  # -> {'x'.join(map(str, ('N', *output)))}")
+        init_lines += _init_code(name, layer_spec)
+    body = "\n".join(layer_lines + (["", *init_lines] if init_lines else []))
+    return f'''"""{class_name}: exported from Fashion Desktop.
+
+Input: a batch of 1x28x28 greyscale images, scaled to [0, 1] and normalised with
+mean {spec.mean:g} and std {spec.std:g}, i.e. transforms.Normalize(({spec.mean:g},), ({spec.std:g},)).
+Output: {_head_words(spec.head)} for the 10 Fashion-MNIST classes.
+"""
+
+import torch
+from torch import nn
+
+CLASS_NAMES = {list(CLASS_NAMES)!r}
+
+
+class {class_name}(nn.Module):
+    def __init__(self):
+        super().__init__()
+{body}
+
+    def forward(self, x):
+{chr(10).join(forward_lines)}
+        return x
+
+
+def load_weights(model, path):
+    """Load the weights of a Fashion Desktop model file (.safetensors) into ``model``."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(path)
+    model.load_state_dict({{k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}})
+    return model
+
+
+if __name__ == "__main__":
+    model = {class_name}()
+    print(model)
+    print("parameters:", sum(p.numel() for p in model.parameters()))
+    print("output shape:", tuple(model(torch.zeros(2, 1, 28, 28)).shape))
+'''
+
+
+_DEFAULTS = {"bias": True, "stride": 1, "padding": 0, "momentum": 0.1}  # torch's own; left out of exported code
+
+
+def _init_code(name: str, layer_spec: LayerSpec) -> list[str]:
+    lines = []
+    if layer_spec.init != "default":
+        options = resolve(INIT_SCHEMES[layer_spec.init], layer_spec.init_params)[0]
+        if layer_spec.init.startswith("kaiming"):
+            options = {"nonlinearity": "relu"}
+        args = "".join(f", {k}={v!r}" for k, v in options.items())
+        lines.append(f"        nn.init.{layer_spec.init}_(self.{name}.weight{args})")
+    if layer_spec.bias_init == "zeros" and layer_spec.option("bias"):
+        lines.append(f"        nn.init.zeros_(self.{name}.bias)")
+    return lines
+
+
+def _head_words(head: str) -> str:
+    return {"logits": "raw scores (logits)", "Softmax": "probabilities", "LogSoftmax": "log-probabilities"}[head]
+
+

@@ -1,0 +1,69 @@
+"""Build the loss, optimizer and learning-rate scheduler that a TrainConfig names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from fashion_desktop.core.config import TrainConfig
+
+# Options that torch takes as one tuple but our forms show as separate numbers.
+_PAIRS = {"beta1": ("betas", 0), "beta2": ("betas", 1), "eta_minus": ("etas", 0), "eta_plus": ("etas", 1),
+          "step_min": ("step_sizes", 0), "step_max": ("step_sizes", 1)}  # fmt: skip
+
+
+def make_loss(config: TrainConfig) -> nn.Module:
+    if config.loss == "nll":
+        return nn.NLLLoss()
+    smoothing = config.resolved_loss_options().get("smoothing", 0.0)
+    return nn.CrossEntropyLoss(label_smoothing=float(smoothing))
+
+
+def make_optimizer(config: TrainConfig, parameters: Any) -> torch.optim.Optimizer:
+    kwargs: dict[str, Any] = {"lr": config.lr}
+    pairs: dict[str, list[float]] = {}
+    for name, value in config.resolved_optimizer_options().items():
+        if name in _PAIRS:
+            target, position = _PAIRS[name]
+            pairs.setdefault(target, [0.0, 0.0])[position] = float(value)
+        else:
+            kwargs[name] = value
+    kwargs.update({name: tuple(pair) for name, pair in pairs.items()})
+    return getattr(torch.optim, config.optimizer)(parameters, **kwargs)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Any:
+    """The epoch-level scheduler, or None. ReduceLROnPlateau steps on the validation loss."""
+    options = config.resolved_scheduler_options()
+    schedulers = torch.optim.lr_scheduler
+    if config.scheduler == "none":
+        return None
+    if config.scheduler == "CosineAnnealingLR":
+        return schedulers.CosineAnnealingLR(optimizer, T_max=config.epochs, **options)
+    if config.scheduler == "MultiStepLR":
+        options["milestones"] = list(options["milestones"])
+    return getattr(schedulers, config.scheduler)(optimizer, **options)
+
+
+def step_scheduler(scheduler: Any, val_loss: float | None) -> None:
+    if scheduler is None:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if val_loss is not None:
+            scheduler.step(val_loss)
+    else:
+        scheduler.step()
+
+
+def preview_learning_rates(config: TrainConfig) -> list[float]:
+    """The learning rate of each epoch, as the scheduler will set it (a plateau schedule is shown flat)."""
+    optimizer = make_optimizer(config, [nn.Parameter(torch.zeros(1))])
+    scheduler = make_scheduler(config, optimizer)
+    rates = []
+    for _ in range(config.epochs):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()  # a no-op without gradients; schedulers warn when stepped before their optimizer
+        step_scheduler(scheduler, None)
+    return rates

@@ -1,0 +1,132 @@
+"""ModelSpec: shape inference, validation messages, summaries and JSON."""
+
+import json
+
+import pytest
+
+from fashion_desktop.core.errors import SpecError
+from fashion_desktop.core.presets import PRESETS, get_preset
+from fashion_desktop.core.spec import LayerSpec, ModelSpec, layer
+
+
+def seed_spec() -> ModelSpec:
+    return get_preset("seed").spec
+
+
+def test_seed_network_has_the_classic_parameter_count():
+    summary = seed_spec().summary()
+    assert summary.total == 235_146
+    assert summary.trainable == 235_146 and summary.non_trainable == 0
+    assert [r.output_shape for r in summary.rows] == [(784,), (256,), (256,), (256,), (128,), (128,), (128,), (10,), (10,)]
+    assert summary.size_mb == pytest.approx(235_146 * 4 / 2**20)
+    assert "Total params: 235,146" in summary.table()
+
+
+def test_conv_shapes_and_batchnorm_counts():
+    spec = ModelSpec((layer("Conv2d", out_channels=8, kernel_size=5, padding=0), layer("BatchNorm"), layer("ReLU"),
+                      layer("MaxPool2d"), layer("Flatten"), layer("Linear", out_features=10)))
+    rows = spec.summary().rows
+    assert rows[0].output_shape == (8, 24, 24)
+    assert rows[0].trainable == 8 * 25 + 8
+    assert (rows[1].trainable, rows[1].non_trainable) == (16, 16)
+    assert rows[3].output_shape == (8, 12, 12)
+    assert rows[4].output_shape == (8 * 12 * 12,)
+    assert spec.validate("cross_entropy") == []
+
+
+def test_conv_after_linear_is_reported_on_that_layer():
+    spec = ModelSpec((layer("Flatten"), layer("Linear", out_features=256), layer("ReLU"), layer("Conv2d"),
+                      layer("Flatten"), layer("Linear", out_features=10)))
+    problems = spec.validate()
+    assert len(problems) == 1
+    assert problems[0].layer == 3
+    assert problems[0].message.startswith("layer 4 (Conv2d) needs a 3-D input")
+    assert "gets 256 features" in problems[0].message
+
+
+def test_linear_without_flatten_says_to_add_one():
+    (problem,) = ModelSpec((layer("Linear", out_features=10),)).validate()
+    assert problem.layer == 0 and "add a Flatten before it" in problem.message and "1x28x28" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        (layer("Dropout", p=1.0), "p must be less than 1"),
+        (layer("Dropout", p=-0.1), "p must be at least 0"),
+        (layer("Linear", out_features=0), "out_features must be at least 1"),
+        (layer("Softmax"), "must be the last layer"),
+        (layer("Conv2d", kernel_size=40), "kernel_size must be at most 28"),
+        (LayerSpec("ReLU", init="normal"), "has no weights to initialise"),
+        (LayerSpec("Linear", {"out_features": 5}, "uniform", {"a": 1, "b": 0}), "needs a < b"),
+        (layer("Bogus"), "not a known layer type"),
+    ],
+)
+def test_bad_layers_are_named_with_their_position(bad, words):
+    spec = ModelSpec((layer("Flatten"), bad, layer("Linear", out_features=10)))
+    messages = [p.message for p in spec.validate()]
+    assert any(words in m and m.startswith(f"layer 2 ({bad.kind})") for m in messages), messages
+
+
+def test_output_must_be_ten_classes():
+    (problem,) = ModelSpec((layer("Flatten"), layer("Linear", out_features=7))).validate()
+    assert "ends with 7 features" in problem.message and "10 classes" in problem.message
+
+
+def test_kernel_that_shrinks_to_nothing():
+    spec = ModelSpec((layer("MaxPool2d", kernel_size=16), layer("Conv2d", kernel_size=5, padding=0)))
+    assert "cannot apply a 5x5 kernel to a 1x1 input" in spec.validate()[0].message
+
+
+def test_head_and_loss_pairing():
+    softmax = ModelSpec((layer("Flatten"), layer("Linear", out_features=10), layer("Softmax")))
+    (nll,) = softmax.validate("nll")
+    assert nll.severity == "error" and "NLLLoss expects log-probabilities" in nll.message
+    (ce,) = softmax.validate("cross_entropy")
+    assert ce.severity == "warning"
+    assert seed_spec().validate("nll") == []
+    assert seed_spec().errors("cross_entropy") == []
+
+
+def test_check_raises_with_every_error():
+    spec = ModelSpec((layer("Dropout", p=2), layer("Linear", out_features=10)))
+    with pytest.raises(SpecError) as error:
+        spec.check()
+    assert "layer 1 (Dropout)" in str(error.value) and "layer 2 (Linear)" in str(error.value)
+
+
+def test_empty_spec():
+    assert "no layers" in ModelSpec(()).validate()[0].message
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_round_trip_through_json_and_train_with_their_loss(name):
+    preset = PRESETS[name]
+    text = preset.spec.to_json()
+    assert json.loads(text)["format"] == "fashion-desktop-spec"
+    assert ModelSpec.from_json(text) == preset.spec
+    assert preset.spec.errors(preset.config.loss) == []
+    assert preset.config.problems() == []
+
+
+def test_json_keeps_initialisation():
+    spec = ModelSpec((layer("Flatten"), LayerSpec("Linear", {"out_features": 10}, "normal", {"std": 0.1}, "zeros")))
+    again = ModelSpec.from_json(spec.to_json())
+    assert again.layers[1].init == "normal" and again.layers[1].init_params == {"std": 0.1}
+    assert again.layers[1].bias_init == "zeros"
+
+
+@pytest.mark.parametrize("text", ["not json", "[]", '{"layers": 3}', '{"version": 99, "layers": []}'])
+def test_bad_spec_json_is_a_clear_error(text):
+    with pytest.raises(SpecError):
+        ModelSpec.from_json(text)
+
+
+def test_editing_returns_new_specs():
+    spec = seed_spec()
+    moved = spec.moved(3, 1)
+    assert moved.layers[1].kind == "Dropout" and spec.layers[1].kind == "Linear"
+    assert spec.removed(0).layers == spec.layers[1:]
+    assert spec.inserted(0, layer("ReLU")).layers[0].kind == "ReLU"
+    assert spec.replaced(1, layer("Linear", out_features=3)).layers[1].params == {"out_features": 3}
+    assert spec.module_names()[:3] == ["flatten1", "fc1", "relu1"]
