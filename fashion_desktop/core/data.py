@@ -1,0 +1,338 @@
+"""Fashion-MNIST: finding, checking, downloading and loading the IDX files, then batching them on the device.
+
+Integrity policy: every file gets structural checks (gzip stream, IDX magic number, dimensions, exact payload
+length). A file whose header claims the official item count (60,000 or 10,000) must also match the published md5 of
+the uncompressed official file, which catches damaged downloads and look-alikes such as MNIST digits. Files with any
+other count (custom subsets, the synthetic test data) have no published checksum and are accepted after the
+structural checks. The md5 is taken over the uncompressed bytes because the .gz wrappers may be recompressed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import struct
+import tempfile
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from http.client import HTTPException
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+import torch.nn.functional as F
+
+from fashion_desktop.core.errors import DataError
+
+FILES: dict[str, str] = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+OFFICIAL: dict[str, tuple[int, int, str]] = {  # (items, uncompressed bytes, md5 of the uncompressed bytes)
+    "train_images": (60000, 47_040_016, "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+    "train_labels": (60000, 60_008, "9018921c3c673c538a1fc5bad174d6f9"),
+    "test_images": (10000, 7_840_016, "8181f5470baa50b63fa0f6fddb340f0a"),
+    "test_labels": (10000, 10_008, "15d484375f8d13e6eb1aabb0c3f46965"),
+}
+_GZ_SIZES = {  # sizes of the published .gz files: the progress total before a server has told us
+    "train-images-idx3-ubyte.gz": 26_421_880, "train-labels-idx1-ubyte.gz": 29_515,
+    "t10k-images-idx3-ubyte.gz": 4_422_102, "t10k-labels-idx1-ubyte.gz": 5_148,
+}  # fmt: skip
+_CHUNK = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+ENV_VAR = "FASHION_DESKTOP_DATA"
+
+
+def default_data_dir() -> Path:
+    return platformdirs.user_data_path("fashion-desktop", appauthor=False) / "data"
+
+
+def resolve_data_dir(cli_value: str | Path | None = None) -> Path:
+    """The data folder: the ``--data`` value, else ``$FASHION_DESKTOP_DATA``, else the user data folder."""
+    if cli_value not in (None, ""):
+        return Path(cli_value).expanduser()
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else default_data_dir()
+
+
+def _raw_dir(root: Path) -> Path:
+    return Path(root) / "FashionMNIST" / "raw"
+
+
+def find_raw_files(root: Path) -> dict[str, Path]:
+    """The four files (each uncompressed or .gz) in ``root/FashionMNIST/raw``, ``root`` or ``root/raw``.
+
+    All four must be in the same folder, so a stray file elsewhere cannot mix two versions of the dataset.
+
+    Raises:
+        DataError: no folder holds all four; the message names the missing files and the folders looked in.
+    """
+    root = Path(root)
+    folders = (_raw_dir(root), root, root / "raw")
+    best: tuple[Path, list[str]] | None = None
+    for folder in folders:
+        found: dict[str, Path] = {}
+        for key, name in FILES.items():
+            # Uncompressed first: it is read faster, and torchvision leaves both after extracting.
+            path = next((p for p in (folder / name, folder / f"{name}.gz") if p.is_file()), None)
+            if path is not None:
+                found[key] = path
+        if len(found) == len(FILES):
+            return found
+        missing = [name for key, name in FILES.items() if key not in found]
+        if best is None or len(missing) < len(best[1]):
+            best = (folder, missing)
+    assert best is not None
+    others = ", ".join(str(f) for f in folders if f != best[0])
+    raise DataError(
+        f"Fashion-MNIST not found: {', '.join(best[1])} (.gz or uncompressed) missing in {best[0]} (also looked in "
+        f"{others}); put the four Fashion-MNIST files (.gz or uncompressed) in {_raw_dir(root)}, choose another "
+        "folder with --data, or download them"
+    )
+
+
+def _damaged(path: Path, problem: str) -> DataError:
+    return DataError(f"{path} {problem}; the file is damaged or incomplete: download it again or replace it")
+
+
+def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
+    """Read an IDX file of uint8 values (gzip-compressed or not, told apart by the gzip magic bytes).
+
+    Raises:
+        DataError: the file cannot be read, is not such an IDX file, has the wrong length, or claims the official
+            item count but does not match the published checksum.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        if data[:2] == _GZIP_MAGIC:
+            data = gzip.decompress(data)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise _damaged(path, f"is not a valid gzip file ({error})") from None
+    except OSError as error:
+        raise DataError(f"cannot read {path} ({error.strerror or error}); check that it is readable") from None
+    header = 4 + 4 * expected_ndim
+    magic = 0x800 + expected_ndim  # 0x08: unsigned bytes, then the number of dimensions
+    if len(data) >= 4 and (found := struct.unpack(">I", data[:4])[0]) != magic:
+        what = "images" if expected_ndim == 3 else "labels"
+        raise _damaged(path, f"is not an IDX file of {what} (magic number 0x{found:08x} instead of 0x{magic:08x})")
+    if len(data) < header:
+        raise _damaged(path, f"is too short for an IDX header ({len(data)} bytes)")
+    dims = struct.unpack(f">{expected_ndim}I", data[4:header])
+    expected, actual = math.prod(dims), len(data) - header
+    if actual != expected:
+        shape = "x".join(map(str, dims))
+        problem = "is truncated" if actual < expected else "is too long"
+        raise _damaged(path, f"{problem}: its header promises {shape} = {expected} bytes of data but it holds {actual}")
+    key = {name: key for key, name in FILES.items()}.get(path.name.removesuffix(".gz"))
+    if key is not None and dims[0] == OFFICIAL[key][0] and hashlib.md5(data).hexdigest() != OFFICIAL[key][2]:
+        raise DataError(
+            f"{path} does not match the published checksum of the Fashion-MNIST {key.replace('_', ' ')}; "
+            "the file is damaged: download it again"
+        )
+    # A bytearray makes the array writable, so torch.from_numpy takes it without a warning or another copy.
+    return np.frombuffer(bytearray(data), dtype=np.uint8, offset=header).reshape(dims)
+
+
+@dataclass(frozen=True, eq=False)
+class RawFashionMNIST:
+    """The dataset as read from disk: images (N, 28, 28) and labels (N,), all uint8."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def load_arrays(root: Path) -> RawFashionMNIST:
+    """Read and check the four files found under ``root``."""
+    paths = find_raw_files(root)
+    arrays = {key: read_idx(path, 3 if key.endswith("images") else 1) for key, path in paths.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
+        if images.shape[1:] != (28, 28):
+            raise DataError(f"{image_path} holds {images.shape[1]}x{images.shape[2]} images, not 28x28; "
+                            "replace it with the Fashion-MNIST file")  # fmt: skip
+        if len(images) != len(labels):
+            raise DataError(f"{image_path} holds {len(images)} images but {label_path} {len(labels)} labels; "
+                            "replace them with a matching pair")  # fmt: skip
+        if len(labels) and labels.max() > 9:
+            raise DataError(f"{label_path} holds label {labels.max()}, but classes are 0..9; replace the file")
+    return RawFashionMNIST(**arrays)
+
+
+def download(
+    root: Path,
+    progress: Callable[[int, int], None] | None = None,
+    mirrors: Sequence[str] | None = None,
+    resources: Sequence[tuple[str, str]] | None = None,
+) -> Path:
+    """Download the .gz files into ``root/FashionMNIST/raw``, skipping those already there with the right md5.
+
+    Args:
+        root: The data folder.
+        progress: Called with (bytes done, bytes total) over all files after every 64 KiB; the total is an estimate
+            until each server has given its size, and the last call has done == total.
+        mirrors: Base URLs tried in order (``file://`` works); torchvision's Fashion-MNIST mirrors by default.
+        resources: (file name, md5 of the .gz) pairs; torchvision's list by default.
+
+    Raises:
+        DataError: a file could not be fetched from any mirror, or did not match its md5.
+    """
+    from torchvision.datasets import FashionMNIST  # torchvision is slow to import and only needed here
+    from torchvision.datasets.utils import check_md5
+
+    raw = _raw_dir(root)
+    mirrors = list(FashionMNIST.mirrors if mirrors is None else mirrors)
+    resources = list(FashionMNIST.resources if resources is None else resources)
+    sizes = {name: _GZ_SIZES.get(name, 0) for name, _ in resources}
+    done = 0
+
+    def report(extra: int = 0) -> None:
+        if progress is not None:
+            progress(done + extra, max(sum(sizes.values()), done + extra))
+
+    def fail(reason: str) -> DataError:
+        return DataError(f"could not download Fashion-MNIST ({reason}); check the internet connection, or put the "
+                         f"four files in {raw} / choose a folder with --data")  # fmt: skip
+
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise fail(f"cannot create {raw}: {error.strerror or error}") from None
+    for name, md5 in resources:
+        target = raw / name
+        if target.is_file() and check_md5(target, md5):
+            sizes[name] = target.stat().st_size
+            done += sizes[name]
+            report()
+            continue
+        reason = "no mirrors given"
+        for mirror in mirrors:
+            url = f"{mirror.rstrip('/')}/{name}"
+            tmp, got = "", 0
+            try:
+                fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{name}.", suffix=".part")
+                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+                    sizes[name] = int(response.headers.get("Content-Length") or sizes[name])
+                    while chunk := response.read(_CHUNK):
+                        out.write(chunk)
+                        got += len(chunk)
+                        report(got)
+                if check_md5(tmp, md5):
+                    os.replace(tmp, target)  # atomic: a crash leaves no half-written file under the real name
+                    sizes[name] = got
+                    done += got
+                    break
+                reason = f"{url} does not match its published checksum"
+            except (OSError, HTTPException, ValueError) as error:  # ValueError: a malformed URL
+                reason = f"{url}: {getattr(error, 'reason', None) or error}"
+            finally:
+                if tmp and os.path.exists(tmp):
+                    os.remove(tmp)
+        else:
+            raise fail(reason)
+    report()
+    return Path(root)
+
+
+def ensure_data(root: Path, allow_download: bool = True, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Return ``root`` once it holds the four files, downloading them first when they are missing and allowed."""
+    try:
+        find_raw_files(root)
+    except DataError:
+        if not allow_download:
+            raise
+        download(root, progress)
+    return Path(root)
+
+
+@dataclass(frozen=True, eq=False)
+class FashionData:
+    """The dataset resident on the training device: images (N, 1, 28, 28) normalised, labels int64."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor  # held out from the training files; empty when val_size is 0
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: float
+    std: float
+    device: torch.device
+    test_images: np.ndarray  # the raw uint8 test images, to show one
+
+
+def load_fashion_mnist(root: Path, device: torch.device | str = "cpu", val_size: int = 5000, seed: int = 0,
+                       mean: float = 0.5, std: float = 0.5) -> FashionData:  # fmt: skip
+    """Load, split (seeded: the first ``val_size`` of a permutation are validation) and normalise on ``device``."""
+    raw = load_arrays(root)
+    device = torch.device(device)
+    count = len(raw.train_labels)
+    if not 0 <= val_size < count:
+        raise DataError(f"the validation set must hold 0 to {count - 1} images (there are {count} training images), "
+                        f"not {val_size}; choose a smaller validation size")  # fmt: skip
+    perm = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    val_idx, train_idx = perm[:val_size].sort().values, perm[val_size:].sort().values
+
+    def images(array: np.ndarray, index: torch.Tensor | None = None) -> torch.Tensor:
+        x = torch.from_numpy(array).to(device)  # uint8 goes over, so the device does the float work
+        x = x if index is None else x[index.to(device)]
+        return x.unsqueeze(1).float().div_(255).sub_(mean).div_(std)
+
+    train_y = torch.from_numpy(raw.train_labels).to(device).long()
+    return FashionData(
+        train_x=images(raw.train_images, train_idx), train_y=train_y[train_idx.to(device)],
+        val_x=images(raw.train_images, val_idx), val_y=train_y[val_idx.to(device)],
+        test_x=images(raw.test_images), test_y=torch.from_numpy(raw.test_labels).to(device).long(),
+        mean=mean, std=std, device=device, test_images=raw.test_images,
+    )  # fmt: skip
+
+
+def iterate_batches(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    augment: bool = False,
+    background: float = -1.0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of (inputs, targets), shuffled by the CPU ``generator`` when given; the last may be smaller."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    order = None if generator is None else torch.randperm(len(x), generator=generator).to(x.device)
+    for start in range(0, len(x), batch_size):
+        if order is None:
+            inputs, targets = x[start : start + batch_size], y[start : start + batch_size]
+        else:
+            index = order[start : start + batch_size]
+            inputs, targets = x[index], y[index]
+        if augment:
+            inputs = augment_batch(inputs, generator if generator is not None else torch.default_generator, background)
+        yield inputs, targets
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator, background: float) -> torch.Tensor:
+    """Flip each image horizontally with p = 0.5 and shift it by -2..2 pixels in x and y, filling with ``background``.
+
+    The random numbers come from the CPU ``generator``, so a seed gives the same batch on every device.
+    """
+    batch, channels, height, width = x.shape
+    flip = (torch.rand(batch, generator=generator) < 0.5).to(x.device)
+    shift = torch.randint(-2, 3, (batch, 2), generator=generator).to(x.device)
+    padded = F.pad(x, (2, 2, 2, 2), value=background)
+    # out[i, j] = in[i - dy, j - dx] after the flip; +2 converts to coordinates in the padded image.
+    rows = torch.arange(height, device=x.device) - shift[:, :1] + 2
+    cols = torch.arange(width, device=x.device)
+    cols = torch.where(flip[:, None], width - 1 - cols + shift[:, 1:], cols - shift[:, 1:]) + 2
+    b = torch.arange(batch, device=x.device)[:, None, None, None]
+    c = torch.arange(channels, device=x.device)[None, :, None, None]
+    return padded[b, c, rows[:, None, :, None], cols[:, None, None, :]]

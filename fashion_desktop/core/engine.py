@@ -1,0 +1,247 @@
+"""The training engine: one loop for the GUI, the command line, the tests and the benchmark.
+
+The dataset stays resident on the device as tensors and is batched by index, so an epoch costs little more
+than the model's own arithmetic.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fashion_desktop.core.builder import build_model
+from fashion_desktop.core.callbacks import Callback
+from fashion_desktop.core.checkpoint import Checkpoint
+from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.data import FashionData, iterate_batches, load_fashion_mnist
+from fashion_desktop.core.errors import ConfigError, TrainingDiverged
+from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, FitInfo, FitResult
+from fashion_desktop.core.optim import make_loss, make_optimizer, make_scheduler, step_scheduler
+from fashion_desktop.core.runtime import describe_device, pick_device
+from fashion_desktop.core.spec import NUM_CLASSES, ModelSpec
+
+EVAL_BATCH = 2048
+GPU_SYNC_EVERY = 32  # batches between reading losses back from a GPU; each read waits for the GPU to catch up
+
+
+class Trainer:
+    """Trains one network. ``stop()``, ``pause()`` and ``resume()`` are safe to call from any thread."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: TrainConfig,
+        callbacks: Sequence[Callback] = (),
+        resume_from: Checkpoint | None = None,
+    ) -> None:
+        spec.check(config.loss)
+        config.check()
+        self.spec, self.config, self.callbacks = spec, config, list(callbacks)
+        self.device = pick_device(config.device)
+        self.model: nn.Module = build_model(spec, seed=config.seed).to(self.device)
+        self.optimizer = make_optimizer(config, self.model.parameters())
+        self.scheduler = make_scheduler(config, self.optimizer)
+        self.loss_fn = make_loss(config)
+        self.epoch = 0  # epochs completed
+        self.history: list[EpochMetrics] = []
+        self.test: Evaluation | None = None
+        self._stop_requested = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        if resume_from is not None:
+            self._restore(resume_from)
+
+    # -- control, from any thread --
+    def stop(self) -> None:
+        """End training after the current batch; the weights trained so far are kept."""
+        self._stop_requested.set()
+        self._running.set()  # a paused loop must wake up to see the stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # -- training --
+    def load_data(self, root: str | Path) -> FashionData:
+        """The dataset, resident on this trainer's device, split and normalised as the config and spec say."""
+        return load_fashion_mnist(
+            Path(root), self.device, self.config.val_size, self.config.seed, self.spec.mean, self.spec.std
+        )
+
+    def fit(self, data: FashionData) -> FitResult:
+        """Train for the remaining epochs, then evaluate on the test set."""
+        if data.train_x.device != self.device:
+            raise ConfigError(f"the data is on {data.train_x.device} but the model on {self.device}; load it with load_data")
+        batches = math.ceil(len(data.train_y) / self.config.batch_size)
+        info = FitInfo(self.config.epochs, self.epoch, batches, len(data.train_y), len(data.val_y), len(data.test_y),
+                       describe_device(self.device))  # fmt: skip
+        self._emit("on_fit_start", info)
+        try:
+            best = self._train_epochs(data, batches)
+            if best is not None:
+                self.model.load_state_dict(best[1])
+            self.test = self.evaluate(data.test_x, data.test_y)
+            result = FitResult(tuple(self.history), self.test, self._stop_requested.is_set(),
+                               best[0] if best else None)  # fmt: skip
+            self._emit("on_fit_end", result)
+            return result
+        except BaseException as error:
+            self._emit("on_exception", error)
+            raise
+
+    def _train_epochs(self, data: FashionData, batches: int) -> tuple[int, dict[str, torch.Tensor]] | None:
+        """Run the epochs; returns (epoch, weights) of the best epoch when early stopping is on."""
+        patience = self.config.early_stopping_patience
+        best: tuple[int, dict[str, torch.Tensor]] | None = None
+        best_loss, waited = math.inf, 0
+        for epoch in range(self.epoch + 1, self.config.epochs + 1):
+            if self._stop_requested.is_set():
+                break
+            self._emit("on_epoch_start", epoch)
+            started = time.perf_counter()
+            train_loss, seen = self.train_epoch(epoch, data, batches)
+            train_seconds = time.perf_counter() - started
+            if self._stop_requested.is_set() and seen < len(data.train_y):
+                break  # a partial epoch: keep its weights, but it is not a finished epoch
+            val = self.evaluate(data.val_x, data.val_y) if len(data.val_y) else None
+            lr = self.optimizer.param_groups[0]["lr"]
+            step_scheduler(self.scheduler, val.loss if val else None)
+            self.epoch = epoch
+            metrics = EpochMetrics(
+                epoch, train_loss, val.loss if val else None, val.accuracy if val else None, lr,
+                time.perf_counter() - started, seen / train_seconds, val.confusion if val else None,
+            )  # fmt: skip
+            self.history.append(metrics)
+            self._emit("on_epoch_end", metrics)
+            if patience and val is not None:
+                if val.loss < best_loss:
+                    best_loss, waited = val.loss, 0
+                    best = (epoch, copy.deepcopy(self.model.state_dict()))
+                else:
+                    waited += 1
+                    if waited >= patience:
+                        break
+        return best
+
+    def train_epoch(self, epoch: int, data: FashionData, batches: int) -> tuple[float, int]:
+        """One pass over the training set; returns (mean loss, samples seen)."""
+        self.model.train()
+        # Every epoch draws from generators seeded by (seed, epoch), so resuming at an epoch boundary replays
+        # exactly what an uninterrupted run would have done.
+        torch.manual_seed(self.config.seed * 1_000_003 + epoch)
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        background = (0.0 - self.spec.mean) / self.spec.std
+        last_good = copy.deepcopy(self.model.state_dict())
+        sync_every = 1 if self.device.type == "cpu" else GPU_SYNC_EVERY
+        pending: list[tuple[int, int, int, torch.Tensor]] = []  # (batch, size, seen, mean loss) not yet read back
+        total_loss, seen = 0.0, 0
+        batch_iter = iterate_batches(data.train_x, data.train_y, self.config.batch_size, generator,
+                                     self.config.augment, background)  # fmt: skip
+        for batch, (inputs, targets) in enumerate(batch_iter, start=1):
+            self._running.wait()
+            if self._stop_requested.is_set():
+                break
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model(inputs), targets)
+            loss.backward()
+            self.optimizer.step()
+            seen += len(targets)
+            pending.append((batch, len(targets), seen, loss.detach()))
+            if len(pending) >= sync_every or batch == batches:
+                total_loss += self._report(epoch, batches, pending, last_good)
+                pending = []
+        if pending:
+            total_loss += self._report(epoch, batches, pending, last_good)
+        return total_loss / max(1, seen), seen
+
+    def _report(self, epoch: int, batches: int, pending: list[tuple[int, int, int, torch.Tensor]],
+                last_good: dict[str, torch.Tensor]) -> float:  # fmt: skip
+        """Read back the pending batch losses, stop on a non-finite one, tell the callbacks.
+
+        Returns the sum of the losses over the samples of these batches.
+        """
+        losses = torch.stack([entry[-1] for entry in pending]).tolist()
+        total = 0.0
+        for (batch, size, seen, _), loss in zip(pending, losses):
+            if not math.isfinite(loss):
+                self.model.load_state_dict(last_good)
+                lr = self.optimizer.param_groups[0]["lr"]
+                raise TrainingDiverged(
+                    f"the loss became {loss} at epoch {epoch}, batch {batch}, so training stopped; the learning "
+                    f"rate {lr:g} is probably too high: try {lr / 10:g}. The weights from before this epoch were kept."
+                )
+            total += loss * size
+            self._emit("on_batch_end", BatchMetrics(epoch, batch, batches, loss, seen))
+        return total
+
+    @torch.inference_mode()
+    def evaluate(self, inputs: torch.Tensor, targets: torch.Tensor) -> Evaluation:
+        """Mean loss, accuracy and confusion matrix over a whole split."""
+        self.model.eval()
+        total_loss = torch.zeros((), device=self.device)
+        confusion = torch.zeros(NUM_CLASSES * NUM_CLASSES, dtype=torch.long, device=self.device)
+        loss_fn = copy.copy(self.loss_fn)
+        loss_fn.reduction = "sum"
+        for start in range(0, len(targets), EVAL_BATCH):
+            x, y = inputs[start : start + EVAL_BATCH], targets[start : start + EVAL_BATCH]
+            output = self.model(x)
+            total_loss += loss_fn(output, y)
+            confusion += torch.bincount(y * NUM_CLASSES + output.argmax(1), minlength=NUM_CLASSES**2)
+        matrix = confusion.view(NUM_CLASSES, NUM_CLASSES).tolist()
+        count = max(1, len(targets))
+        correct = sum(matrix[i][i] for i in range(NUM_CLASSES))
+        return Evaluation(total_loss.item() / count, correct / count, tuple(map(tuple, matrix)))
+
+    # -- checkpoints --
+    def checkpoint(self) -> Checkpoint:
+        """The model with everything needed to continue training exactly where it is."""
+        scheduler_state = self.scheduler.state_dict() if self.scheduler else None
+        if scheduler_state:
+            scheduler_state = {k: v for k, v in scheduler_state.items() if k != "milestones"}  # rebuilt from config
+        return Checkpoint(
+            spec=self.spec, weights=self.model.state_dict(), config=self.config, history=tuple(self.history),
+            test=self.test, epoch=self.epoch, optimizer_state=self.optimizer.state_dict(),
+            scheduler_state=scheduler_state,
+        )  # fmt: skip
+
+    def _restore(self, checkpoint: Checkpoint) -> None:
+        self.model.load_state_dict(checkpoint.weights)
+        if checkpoint.optimizer_state is not None:
+            self.optimizer.load_state_dict(_to_device(checkpoint.optimizer_state, self.device))
+        if self.scheduler is not None and checkpoint.scheduler_state is not None:
+            self.scheduler.load_state_dict(dict(checkpoint.scheduler_state))
+        self.epoch = checkpoint.epoch
+        self.history = list(checkpoint.history)
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+
+def _to_device(state: Any, device: torch.device) -> Any:
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    if isinstance(state, dict):
+        return {k: _to_device(v, device) for k, v in state.items()}
+    return state
+
+
+def train(spec: ModelSpec, config: TrainConfig, data_root: str | Path, callbacks: Iterable[Callback] = ()) -> Trainer:
+    """Convenience for scripts and tests: build a trainer, load the data, fit, and return the trainer."""
+    trainer = Trainer(spec, config, list(callbacks))
+    trainer.fit(trainer.load_data(data_root))
+    return trainer

@@ -1,0 +1,52 @@
+"""Where torch runs: device choice and thread count."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from fashion_desktop.core.errors import ConfigError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` takes a CUDA GPU, then Apple's MPS, then the CPU; an unavailable choice is a clear error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was chosen but torch finds no CUDA GPU on this machine; choose auto or cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"there is no {name}; this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not _mps_available():
+        raise ConfigError("MPS was chosen but this machine has no Apple GPU; choose auto or cpu")
+    return device
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(value, label) for each device the user can choose, ``auto`` first."""
+    devices = [("auto", f"Auto ({describe_device(pick_device())})"), ("cpu", "CPU")]
+    devices += [(f"cuda:{i}", f"CUDA {i}: {torch.cuda.get_device_name(i)}") for i in range(torch.cuda.device_count())]
+    if _mps_available():
+        devices.append(("mps", "Apple MPS"))
+    return devices
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA GPU: {torch.cuda.get_device_name(device)}"
+    return {"mps": "Apple MPS", "cpu": "CPU"}.get(device.type, str(device))
+
+
+def configure_threads(leave_one_core: bool = False) -> int:
+    """Set torch's thread count once, before any torch work; the GUI leaves a core to its event loop."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, cores - 1) if leave_one_core else cores
+    torch.set_num_threads(threads)
+    return threads
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())

@@ -1,0 +1,48 @@
+"""GUI test set-up: Qt settings in a temporary place, and no test may leave a thread running."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QSettings, QThread
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path, monkeypatch):
+    """QSettings and platformdirs write under tmp_path, never into the developer's real profile."""
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QCoreApplication.setOrganizationName("FashionDesktopTests")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_threads(qapp, monkeypatch):
+    """Fail a test that leaves a QThread running: it would abort the whole run later (pytest-qt #276)."""
+    started: list[QThread] = []
+    original_start = QThread.start
+
+    def recording_start(thread, *args):
+        started.append(thread)
+        original_start(thread, *args)
+
+    monkeypatch.setattr(QThread, "start", recording_start)
+    before = set(threading.enumerate())
+    yield
+    qapp.processEvents()
+    running = [t for t in started if _alive(t)]
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    if running or leftover:
+        for thread in running:  # let the session go on: wait for them before failing this test
+            thread.quit()
+            thread.wait(10_000)
+        pytest.fail(f"the test left threads running: {running + leftover}")
+
+
+def _alive(thread: QThread) -> bool:
+    try:
+        return thread.isRunning()
+    except RuntimeError:  # the C++ object is already deleted, so the thread has finished
+        return False
