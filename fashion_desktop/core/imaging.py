@@ -27,7 +27,7 @@ _LIGHT = 128  # a background whose median grey level reaches this is light
 _MIN_CONTRAST = 20  # grey levels above the background that make a pixel part of the garment (Zalando trimmed at 13)
 _WORK_SIDE = 512  # statistics and the bounding box are found on a copy reduced to about this size
 _REDUCING_GAP = 3.0  # resize() box-reduces by an integer factor first; at 3 the result matches plain LANCZOS
-_GENERIC_NAME = "The image"
+_HEIF_BRANDS = (b"ftypheic", b"ftypheix", b"ftypheif", b"ftypmif1", b"ftypmsf1", b"ftypavif")  # bytes 4..12
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,9 @@ def open_image(source: str | Path | bytes | Image.Image, *, draft_size: int | No
 
     Args:
         source: A file path, the file's bytes, or an image already opened with Pillow.
-        draft_size: For JPEGs only: let the decoder scale by 1/2, 1/4 or 1/8 as long as both sides stay at least
-            this many pixels, which is much faster for big photos. None decodes at full size.
+        draft_size: For JPEG files and bytes: let the decoder scale by 1/2, 1/4 or 1/8 as long as both sides stay
+            at least this many pixels, which is faster for big photos. None decodes at full size. An image passed
+            in already opened is never drafted, as that would change the caller's object.
 
     Returns:
         The first frame of the image with its EXIF orientation applied.
@@ -69,13 +70,13 @@ def open_image(source: str | Path | bytes | Image.Image, *, draft_size: int | No
     """
     if isinstance(source, Image.Image):
         filename = getattr(source, "filename", "")
-        name = Path(filename).name if isinstance(filename, str) and filename else _GENERIC_NAME
+        name = Path(filename).name if isinstance(filename, str) and filename else "The image"
         if source.width * source.height > MAX_PIXELS:
             raise _too_big(name, source.width, source.height)
         _decode(source, name)
         return _upright(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        name, data = _GENERIC_NAME, bytes(source)
+        name, data = "The image data", bytes(source)
     else:
         path = Path(source)
         name, data = path.name or str(path), _read(path)
@@ -175,6 +176,7 @@ def _read(path: Path) -> bytes:
 def _identify(data: bytes, name: str) -> Image.Image:
     """Read the image's header only, turning Pillow's decompression-bomb warning into an error."""
     try:
+        # The filter change is process-wide while it lasts, but it only concerns this one warning category
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data))
@@ -211,10 +213,9 @@ def _upright(image: Image.Image) -> Image.Image:
 
 def _guess_kind(data: bytes) -> str:
     """A short guess of what a file Pillow cannot identify holds, for the error message."""
-    head = data[:64]
-    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftypheif") or head[4:12] == b"ftypavif":
+    if data[4:12] in _HEIF_BRANDS:
         return "HEIC/AVIF photos are not supported; export the photo as JPEG"
-    if head.startswith(b"%PDF"):
+    if data.startswith(b"%PDF"):
         return "it is a PDF document"
     try:
         text = data[:4096].decode("utf-8")

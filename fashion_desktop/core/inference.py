@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from fashion_desktop.core.checkpoint import Checkpoint
-from fashion_desktop.core.imaging import PreprocessOptions, open_image, to_model_input
+from fashion_desktop.core.imaging import DEFAULT_OPTIONS, PreprocessOptions, preprocess_file
 from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
 
 
@@ -53,7 +53,7 @@ class Predictor:
 
     def predict(self, image: str | Path | bytes | Image.Image, options: PreprocessOptions | None = None) -> Prediction:
         """Preprocess one image (a path, its bytes or a PIL image) and return the class probabilities."""
-        seen = to_model_input(open_image(image), options or PreprocessOptions())
+        _, seen = preprocess_file(image, options or DEFAULT_OPTIONS)
         return self.predict_array(seen[None])[0]
 
     @torch.inference_mode()

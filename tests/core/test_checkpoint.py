@@ -1,0 +1,165 @@
+"""Model files: round trip, atomic writes, no pickle, clear errors for damaged or foreign files."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from fashion_desktop.core import checkpoint as checkpoint_module
+from fashion_desktop.core.builder import build_model
+from fashion_desktop.core.checkpoint import Checkpoint
+from fashion_desktop.core.engine import train
+from fashion_desktop.core.errors import CheckpointError, ImageError
+from fashion_desktop.core.inference import Predictor
+from fashion_desktop.core.presets import get_preset
+
+SEED = get_preset("seed")
+
+
+@pytest.fixture(scope="module")
+def trained(fashion_root):
+    return train(SEED.spec, replace(SEED.config, epochs=1, val_size=50, device="cpu"), fashion_root)
+
+
+def test_round_trip_keeps_weights_metadata_and_optimizer_state(trained, tmp_path):
+    path = trained.checkpoint().save(tmp_path / "m.safetensors")
+    loaded = Checkpoint.load(path)
+    assert loaded.spec == SEED.spec and loaded.config == trained.config and loaded.epoch == 1
+    assert loaded.history == tuple(trained.history) and loaded.test == trained.test
+    model = loaded.build_model()
+    expected = trained.model.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())
+    optimizer = trained.optimizer.state_dict()
+    assert loaded.optimizer_state["param_groups"][0]["lr"] == optimizer["param_groups"][0]["lr"]
+    assert torch.equal(loaded.optimizer_state["state"][0]["exp_avg"], optimizer["state"][0]["exp_avg"])
+
+
+def test_file_is_plain_safetensors_with_readable_metadata(trained, tmp_path):
+    path = trained.checkpoint().save(tmp_path / "m.safetensors")
+    length = int.from_bytes(path.read_bytes()[:8], "little")
+    header = json.loads(path.read_bytes()[8 : 8 + length])
+    metadata = header["__metadata__"]
+    assert metadata["format"] == "fashion-desktop-model" and metadata["format_version"] == "1"
+    assert json.loads(metadata["normalization"]) == {"mean": 0.5, "std": 0.5}
+    assert json.loads(metadata["class_names"])[0] == "T-shirt/top"
+    assert "model.fc1.weight" in header and any(k.startswith("optimizer.") for k in header)
+
+
+def test_loading_never_unpickles(trained, tmp_path, monkeypatch):
+    import pickle
+
+    path = trained.checkpoint().save(tmp_path / "m.safetensors")
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load"))
+    Checkpoint.load(path)
+
+
+def test_save_is_atomic_a_failed_write_leaves_the_old_file(trained, tmp_path, monkeypatch):
+    path = trained.checkpoint().save(tmp_path / "m.safetensors")
+    before = path.read_bytes()
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        trained.checkpoint().save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "not a Fashion Desktop model file"),
+        (b"hello, I am a text file", "not a Fashion Desktop model file"),
+        (b"\x80\x04\x95pickle", "not a Fashion Desktop model file"),
+    ],
+)
+def test_foreign_files_get_a_clear_error(tmp_path, content, words):
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=words):
+        Checkpoint.load(path)
+
+
+def test_truncated_file(trained, tmp_path):
+    path = trained.checkpoint().save(tmp_path / "m.safetensors")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="m.safetensors is not a Fashion Desktop model file, or it is damaged"):
+        Checkpoint.load(path)
+
+
+def test_other_safetensors_files_and_newer_versions(tmp_path):
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, other)
+    with pytest.raises(CheckpointError, match="not a Fashion Desktop model"):
+        Checkpoint.load(other)
+    newer = tmp_path / "newer.safetensors"
+    save_file({"model.w": torch.zeros(2)}, newer, metadata={"format": "fashion-desktop-model", "format_version": "9"})
+    with pytest.raises(CheckpointError, match="version 9, newer than this app reads"):
+        Checkpoint.load(newer)
+
+
+def test_damaged_metadata(tmp_path):
+    path = tmp_path / "bad.safetensors"
+    save_file({"model.w": torch.zeros(2)}, path, metadata={"format": "fashion-desktop-model", "format_version": "1",
+                                                          "spec": "{not json"})
+    with pytest.raises(CheckpointError, match="bad.safetensors"):
+        Checkpoint.load(path)
+
+
+def test_missing_file():
+    with pytest.raises(CheckpointError, match="cannot read"):
+        Checkpoint.load("/nonexistent/model.safetensors")
+
+
+def test_exported_class_loads_the_file_weights_and_matches(trained, tmp_path):
+    from fashion_desktop.core.builder import to_python
+
+    path = trained.checkpoint().save(tmp_path / "m.safetensors")
+    namespace: dict = {}
+    exec(to_python(SEED.spec), namespace)
+    exported = namespace["load_weights"](namespace["FashionNetwork"](), str(path)).eval()
+    x = torch.randn(5, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(exported(x), trained.model.eval()(x))
+
+
+def test_predictor_probabilities_sum_to_one_and_match_the_model(trained, tmp_path):
+    path = trained.checkpoint().save(tmp_path / "m.safetensors")
+    predictor = Predictor.from_file(path)
+    images = (np.random.default_rng(0).random((4, 28, 28)) * 255).astype(np.uint8)
+    predictions = predictor.predict_array(images)
+    for prediction, image in zip(predictions, images):
+        assert sum(prediction.probabilities) == pytest.approx(1.0, abs=1e-5)
+        assert prediction.top_class in prediction.class_names and np.array_equal(prediction.seen, image)
+    x = (torch.from_numpy(images).float().unsqueeze(1) / 255 - 0.5) / 0.5
+    with torch.no_grad():
+        expected = torch.exp(trained.model.eval()(x))
+    assert np.allclose([p.probabilities for p in predictions], expected.numpy(), atol=1e-5)
+
+
+def test_predictor_on_files_and_bad_files(trained, tmp_path):
+    from PIL import Image
+
+    predictor = Predictor(trained.model, SEED.spec)
+    Image.fromarray(np.full((28, 28), 200, np.uint8)).save(tmp_path / "a.png")
+    assert sum(predictor.predict(tmp_path / "a.png").probabilities) == pytest.approx(1.0, abs=1e-5)
+    (tmp_path / "b.png").write_bytes(b"garbage")
+    with pytest.raises(ImageError, match="b.png"):
+        predictor.predict(tmp_path / "b.png")
+
+
+def test_softmax_head_probabilities_are_not_softmaxed_twice():
+    from fashion_desktop.core.spec import ModelSpec, layer
+
+    spec = ModelSpec((layer("Flatten"), layer("Linear", out_features=10), layer("Softmax")))
+    predictor = Predictor(build_model(spec, seed=0), spec)
+    (prediction,) = predictor.predict_array(np.zeros((1, 28, 28), np.uint8))
+    with torch.no_grad():
+        expected = predictor.model(torch.full((1, 1, 28, 28), -1.0))[0]
+    assert np.allclose(prediction.probabilities, expected.numpy(), atol=1e-6)

@@ -1,0 +1,211 @@
+"""The training engine on tiny synthetic data: metrics, callbacks, control, errors and exact resume."""
+
+import math
+import threading
+from dataclasses import replace
+
+import pytest
+import torch
+
+from fashion_desktop.core.callbacks import Callback, History, SaveCheckpoint
+from fashion_desktop.core.checkpoint import Checkpoint
+from fashion_desktop.core.config import OPTIMIZERS, SCHEDULERS, TrainConfig
+from fashion_desktop.core.engine import Trainer, train
+from fashion_desktop.core.errors import ConfigError, SpecError, TrainingDiverged
+from fashion_desktop.core.presets import get_preset
+from fashion_desktop.core.spec import ModelSpec, layer
+
+SEED = get_preset("seed")
+FAST = replace(SEED.config, epochs=2, batch_size=32, val_size=50, device="cpu")
+
+
+def test_fit_reports_every_batch_and_epoch_and_learns(fashion_root):
+    history = History()
+    trainer = train(SEED.spec, replace(FAST, epochs=4), fashion_root, [history])
+    assert [m.epoch for m in history.epochs] == [1, 2, 3, 4]
+    batches = math.ceil(250 / 32)
+    assert len(history.batches) == 4 * batches
+    assert [b.batch for b in history.batches[:batches]] == list(range(1, batches + 1))
+    assert history.batches[batches - 1].samples_seen == 250
+    first, last = history.epochs[0], history.epochs[-1]
+    assert last.train_loss < first.train_loss
+    assert last.val_accuracy > 0.8  # the synthetic classes are easy: a bar at a class-specific height
+    assert first.samples_per_second > 0 and first.epoch_seconds > 0 and first.lr == pytest.approx(3e-3)
+    result = history.result
+    assert result.test is not None and sum(map(sum, result.test.confusion)) == 100
+    assert result.test.accuracy == pytest.approx(sum(result.test.confusion[i][i] for i in range(10)) / 100)
+    assert len(result.test.per_class_accuracy) == 10 and not result.stopped
+    assert trainer.epoch == 4
+
+
+def test_epoch_train_loss_is_the_sample_weighted_mean_of_batch_losses(fashion_root):
+    history = History()
+    train(SEED.spec, replace(FAST, epochs=1, batch_size=64), fashion_root, [history])
+    sizes = [64, 64, 64, 58]
+    expected = sum(b.loss * n for b, n in zip(history.batches, sizes)) / 250
+    assert history.epochs[0].train_loss == pytest.approx(expected)
+
+
+def test_same_seed_same_weights_on_cpu(fashion_root):
+    a = train(SEED.spec, FAST, fashion_root).model.state_dict()
+    b = train(SEED.spec, FAST, fashion_root).model.state_dict()
+    c = train(SEED.spec, replace(FAST, seed=1), fashion_root).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["fc1.weight"], c["fc1.weight"])
+
+
+def test_resume_gives_the_same_weights_as_one_uninterrupted_run(fashion_root, tmp_path):
+    config = replace(FAST, epochs=4, scheduler="StepLR", scheduler_options={"step_size": 1, "gamma": 0.5},
+                     augment=True)
+    straight = train(SEED.spec, config, fashion_root)
+    path = tmp_path / "half.safetensors"
+    first = Trainer(SEED.spec, replace(config, epochs=2), [SaveCheckpoint(path)])
+    first.fit(first.load_data(fashion_root))
+    resumed = Trainer(SEED.spec, config, resume_from=Checkpoint.load(path))
+    assert resumed.epoch == 2
+    resumed.fit(resumed.load_data(fashion_root))
+    expected, actual = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(expected[k], actual[k]) for k in expected)
+    assert [m.lr for m in resumed.history] == [m.lr for m in straight.history]
+
+
+class StopAfter(Callback):
+    def __init__(self, batches: int) -> None:
+        self.batches, self.seen = batches, 0
+
+    def on_batch_end(self, trainer, metrics):
+        self.seen += 1
+        if self.seen == self.batches:
+            trainer.stop()
+
+
+def test_stop_takes_effect_after_the_current_batch_and_keeps_the_weights(fashion_root):
+    stopper, history = StopAfter(3), History()
+    trainer = Trainer(SEED.spec, replace(FAST, epochs=50), [stopper, history])
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    result = trainer.fit(trainer.load_data(fashion_root))
+    assert len(history.batches) == 3
+    assert result.stopped and result.history == () and result.test is not None
+    assert not torch.equal(before["fc1.weight"], trainer.model.state_dict()["fc1.weight"])
+
+
+def test_pause_holds_between_batches_and_resume_continues(fashion_root):
+    paused_at = threading.Event()
+
+    class PauseOnce(Callback):
+        def on_batch_end(self, trainer, metrics):
+            if metrics.epoch == 1 and metrics.batch == 2:
+                trainer.pause()
+                paused_at.set()
+
+    history = History()
+    trainer = Trainer(SEED.spec, FAST, [PauseOnce(), history])
+    data = trainer.load_data(fashion_root)
+    worker = threading.Thread(target=trainer.fit, args=(data,))
+    worker.start()
+    assert paused_at.wait(10)
+    count = len(history.batches)
+    worker.join(0.3)
+    assert worker.is_alive() and trainer.paused and len(history.batches) == count
+    trainer.resume()
+    worker.join(30)
+    assert not worker.is_alive() and len(history.epochs) == 2
+
+
+def test_stop_while_paused_wakes_the_loop(fashion_root):
+    trainer = Trainer(SEED.spec, FAST)
+    data = trainer.load_data(fashion_root)
+    trainer.pause()
+    worker = threading.Thread(target=trainer.fit, args=(data,))
+    worker.start()
+    worker.join(0.2)
+    trainer.stop()
+    worker.join(10)
+    assert not worker.is_alive()
+
+
+def test_nan_loss_stops_with_advice_and_keeps_the_last_good_weights(fashion_root):
+    history = History()
+    config = replace(FAST, epochs=3, optimizer="SGD", lr=100.0, optimizer_options={"momentum": 0.9})
+    spec = SEED.spec
+    trainer = Trainer(spec, config, [history])
+    with pytest.raises(TrainingDiverged, match="learning rate 100 is probably too high: try 10"):
+        trainer.fit(trainer.load_data(fashion_root))
+    assert isinstance(history.error, TrainingDiverged)
+    assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"lr": 0.0}, "learning rate must be greater than 0"),
+        ({"batch_size": 0}, "batch size must be at least 1"),
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"optimizer_options": {"beta1": 1.5}}, "beta1 must be less than 1"),
+        ({"optimizer": "Nope"}, "unknown optimizer 'Nope'"),
+        ({"optimizer": "SGD", "optimizer_options": {"nesterov": True}}, "Nesterov momentum needs momentum > 0"),
+        ({"scheduler": "StepLR", "scheduler_options": {"gamma": 0}}, "gamma must be greater than 0"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+    ],
+)
+def test_invalid_settings_are_refused_before_training(changes, words):
+    with pytest.raises(ConfigError, match=words):
+        Trainer(SEED.spec, replace(FAST, **changes))
+
+
+def test_an_unbuildable_spec_is_refused_with_the_layer_named():
+    with pytest.raises(SpecError, match=r"layer 1 \(Linear\) needs a flat input"):
+        Trainer(ModelSpec((layer("Linear", out_features=10),)), FAST)
+
+
+def test_cuda_without_a_gpu_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        Trainer(SEED.spec, replace(FAST, device="cuda"))
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_every_optimizer_trains(optimizer, fashion_root):
+    lr = {"Adadelta": 1.0, "SGD": 0.05, "ASGD": 0.05, "Adagrad": 0.05}.get(optimizer, 3e-3)
+    history = History()
+    train(SEED.spec, replace(FAST, epochs=1, optimizer=optimizer, lr=lr), fashion_root, [history])
+    assert math.isfinite(history.epochs[0].train_loss)
+    assert history.batches[-1].loss < history.batches[0].loss
+
+
+@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
+def test_every_scheduler_sets_the_learning_rate_it_previews(scheduler, fashion_root):
+    from fashion_desktop.core.optim import preview_learning_rates
+
+    config = replace(FAST, epochs=3, scheduler=scheduler)
+    trainer = train(SEED.spec, config, fashion_root)
+    rates = [m.lr for m in trainer.history]
+    if scheduler != "ReduceLROnPlateau":
+        assert rates == pytest.approx(preview_learning_rates(config))
+
+
+def test_early_stopping_restores_the_best_epoch(fashion_root):
+    config = replace(FAST, epochs=30, early_stopping_patience=2, lr=0.05)
+    history = History()
+    trainer = train(SEED.spec, config, fashion_root, [history])
+    result = history.result
+    losses = [m.val_loss for m in result.history]
+    assert result.best_epoch == 1 + losses.index(min(losses))
+    assert len(result.history) <= result.best_epoch + 2
+    data = trainer.load_data(fashion_root)
+    assert trainer.evaluate(data.val_x, data.val_y).loss == pytest.approx(min(losses), rel=1e-5)
+
+
+def test_label_smoothing_and_augmentation_train(fashion_root):
+    history = History()
+    config = replace(FAST, loss="label_smoothing", loss_options={"smoothing": 0.2}, augment=True)
+    train(get_preset("small-cnn").spec, replace(config, epochs=1, batch_size=64), fashion_root, [history])
+    assert math.isfinite(history.epochs[0].train_loss)
+
+
+@pytest.mark.real_data
+def test_seed_preset_learns_the_real_data_in_one_epoch(real_data_root):
+    trainer = train(SEED.spec, replace(SEED.config, epochs=1, device="cpu"), real_data_root)
+    assert trainer.test.accuracy > 0.80
+    assert sum(map(sum, trainer.test.confusion)) == 10_000
