@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports
 
 import pytest
 
-from tests.synthetic import write_fashion_mnist
+from fashion_desktop.core.synthetic import write_fashion_mnist
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -4,8 +4,10 @@ Layout of a ``.safetensors`` model file:
 
 - tensors ``model.<name>``: the network's state dict (``model.fc1.weight``, ...);
 - tensors ``optimizer.<param>.<name>``: the optimizer's state, when the file can continue training;
+- tensors ``best.<name>``: the weights of the best epoch so far, while a run that keeps them is unfinished;
 - metadata (strings): ``format``, ``format_version``, and JSON for ``spec``, ``config``, ``class_names``,
-  ``normalization``, ``history``, ``test``, ``epoch`` and ``optimizer`` / ``scheduler`` (their non-tensor state).
+  ``normalization``, ``history``, ``test``, ``epoch``, ``best_epoch`` and ``optimizer`` / ``scheduler`` (their
+  non-tensor state).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class Checkpoint:
     optimizer_state: Mapping[str, Any] | None = None
     scheduler_state: Mapping[str, Any] | None = None
     class_names: tuple[str, ...] = field(default=CLASS_NAMES)
+    best_epoch: int | None = None
+    best_weights: Mapping[str, torch.Tensor] | None = None
 
     def build_model(self) -> torch.nn.Module:
         from fashion_desktop.core.builder import build_model
@@ -66,7 +70,10 @@ class Checkpoint:
             "history": json.dumps([m.to_dict() for m in self.history]),
             "test": json.dumps(self.test.to_dict() if self.test else None),
             "epoch": str(self.epoch),
+            "best_epoch": json.dumps(self.best_epoch),
         }
+        if self.best_weights is not None:
+            tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in self.best_weights.items()})
         if self.optimizer_state is not None:
             optimizer_tensors, optimizer_rest = _split_optimizer_state(self.optimizer_state)
             tensors.update(optimizer_tensors)
@@ -113,7 +120,7 @@ class Checkpoint:
         spec = ModelSpec.from_dict(json.loads(metadata["spec"]))
         config = json.loads(metadata.get("config", "null"))
         test = json.loads(metadata.get("test", "null"))
-        weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+        weights, best = _with_prefix(tensors, "model."), _with_prefix(tensors, "best.")
         optimizer = None
         if "optimizer" in metadata:
             optimizer = _join_optimizer_state(tensors, json.loads(metadata["optimizer"]))
@@ -127,6 +134,8 @@ class Checkpoint:
             optimizer_state=optimizer,
             scheduler_state=json.loads(metadata["scheduler"]) if "scheduler" in metadata else None,
             class_names=tuple(json.loads(metadata.get("class_names", json.dumps(CLASS_NAMES)))),
+            best_epoch=json.loads(metadata.get("best_epoch", "null")),
+            best_weights=best or None,
         )
 
 
@@ -144,6 +153,10 @@ def atomic_write(path: Path, data: bytes) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _with_prefix(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def _metadata(data: bytes) -> dict[str, str]:

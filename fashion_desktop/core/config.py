@@ -97,6 +97,7 @@ class TrainConfig:
     val_size: int = 5000
     augment: bool = False  # random horizontal flips and shifts of up to 2 pixels
     early_stopping_patience: int = 0  # 0: off
+    keep_best: bool = False  # end with the weights of the epoch with the lowest validation loss
 
     def problems(self) -> list[str]:
         """Every setting that is out of range, in plain words; empty when the config can train."""

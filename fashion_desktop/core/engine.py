@@ -53,6 +53,8 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.history: list[EpochMetrics] = []
         self.test: Evaluation | None = None
+        self.best_epoch: int | None = None  # lowest validation loss so far, tracked with keep_best or early stopping
+        self.best_weights: dict[str, torch.Tensor] | None = None
         self._stop_requested = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -91,23 +93,20 @@ class Trainer:
                        describe_device(self.device))  # fmt: skip
         self._emit("on_fit_start", info)
         try:
-            best = self._train_epochs(data, batches)
-            if best is not None:
-                self.model.load_state_dict(best[1])
+            self._train_epochs(data, batches)
+            if self.best_weights is not None:
+                self.model.load_state_dict(self.best_weights)
             self.test = self.evaluate(data.test_x, data.test_y)
-            result = FitResult(tuple(self.history), self.test, self._stop_requested.is_set(),
-                               best[0] if best else None)  # fmt: skip
+            result = FitResult(tuple(self.history), self.test, self._stop_requested.is_set(), self.best_epoch)
             self._emit("on_fit_end", result)
             return result
         except BaseException as error:
             self._emit("on_exception", error)
             raise
 
-    def _train_epochs(self, data: FashionData, batches: int) -> tuple[int, dict[str, torch.Tensor]] | None:
-        """Run the epochs; returns (epoch, weights) of the best epoch when early stopping is on."""
+    def _train_epochs(self, data: FashionData, batches: int) -> None:
         patience = self.config.early_stopping_patience
-        best: tuple[int, dict[str, torch.Tensor]] | None = None
-        best_loss, waited = math.inf, 0
+        track_best = self.config.keep_best or patience > 0
         for epoch in range(self.epoch + 1, self.config.epochs + 1):
             if self._stop_requested.is_set():
                 break
@@ -127,15 +126,11 @@ class Trainer:
             )  # fmt: skip
             self.history.append(metrics)
             self._emit("on_epoch_end", metrics)
-            if patience and val is not None:
-                if val.loss < best_loss:
-                    best_loss, waited = val.loss, 0
-                    best = (epoch, copy.deepcopy(self.model.state_dict()))
-                else:
-                    waited += 1
-                    if waited >= patience:
-                        break
-        return best
+            if track_best and val is not None:
+                if self.best_epoch is None or val.loss < self.history[self.best_epoch - 1].val_loss:  # type: ignore[operator]
+                    self.best_epoch, self.best_weights = epoch, copy.deepcopy(self.model.state_dict())
+                elif patience and epoch - self.best_epoch >= patience:
+                    break
 
     def train_epoch(self, epoch: int, data: FashionData, batches: int) -> tuple[float, int]:
         """One pass over the training set; returns (mean loss, samples seen)."""
@@ -215,7 +210,7 @@ class Trainer:
         return Checkpoint(
             spec=self.spec, weights=self.model.state_dict(), config=self.config, history=tuple(self.history),
             test=self.test, epoch=self.epoch, optimizer_state=self.optimizer.state_dict(),
-            scheduler_state=scheduler_state,
+            scheduler_state=scheduler_state, best_epoch=self.best_epoch, best_weights=self.best_weights,
         )  # fmt: skip
 
     def _restore(self, checkpoint: Checkpoint) -> None:
@@ -226,6 +221,8 @@ class Trainer:
             self.scheduler.load_state_dict(dict(checkpoint.scheduler_state))
         self.epoch = checkpoint.epoch
         self.history = list(checkpoint.history)
+        self.best_epoch = checkpoint.best_epoch
+        self.best_weights = dict(checkpoint.best_weights) if checkpoint.best_weights else None
 
     def _emit(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:

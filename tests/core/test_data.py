@@ -27,7 +27,7 @@ from fashion_desktop.core.data import (
     resolve_data_dir,
 )
 from fashion_desktop.core.errors import DataError, UserError
-from tests.synthetic import idx_bytes, write_fashion_mnist
+from fashion_desktop.core.synthetic import idx_bytes, write_fashion_mnist
 
 
 def raw_dir(root: Path) -> Path:

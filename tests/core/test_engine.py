@@ -56,7 +56,7 @@ def test_same_seed_same_weights_on_cpu(fashion_root):
 
 def test_resume_gives_the_same_weights_as_one_uninterrupted_run(fashion_root, tmp_path):
     config = replace(FAST, epochs=4, scheduler="StepLR", scheduler_options={"step_size": 1, "gamma": 0.5},
-                     augment=True)
+                     augment=True, keep_best=True, lr=0.02)
     straight = train(SEED.spec, config, fashion_root)
     path = tmp_path / "half.safetensors"
     first = Trainer(SEED.spec, replace(config, epochs=2), [SaveCheckpoint(path)])
@@ -67,6 +67,7 @@ def test_resume_gives_the_same_weights_as_one_uninterrupted_run(fashion_root, tm
     expected, actual = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(expected[k], actual[k]) for k in expected)
     assert [m.lr for m in resumed.history] == [m.lr for m in straight.history]
+    assert resumed.best_epoch == straight.best_epoch
 
 
 class StopAfter(Callback):
@@ -193,6 +194,15 @@ def test_early_stopping_restores_the_best_epoch(fashion_root):
     losses = [m.val_loss for m in result.history]
     assert result.best_epoch == 1 + losses.index(min(losses))
     assert len(result.history) <= result.best_epoch + 2
+    data = trainer.load_data(fashion_root)
+    assert trainer.evaluate(data.val_x, data.val_y).loss == pytest.approx(min(losses), rel=1e-5)
+
+
+def test_keep_best_ends_with_the_lowest_validation_loss_without_stopping_early(fashion_root):
+    history = History()
+    trainer = train(SEED.spec, replace(FAST, epochs=6, keep_best=True, lr=0.05), fashion_root, [history])
+    losses = [m.val_loss for m in history.epochs]
+    assert len(losses) == 6 and history.result.best_epoch == 1 + losses.index(min(losses))
     data = trainer.load_data(fashion_root)
     assert trainer.evaluate(data.val_x, data.val_y).loss == pytest.approx(min(losses), rel=1e-5)
 

@@ -25,7 +25,7 @@ from fashion_desktop.core.imaging import (
     preprocess_file,
     to_model_input,
 )
-from tests.synthetic import make_images
+from fashion_desktop.core.synthetic import make_images
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 

@@ -1,4 +1,4 @@
-"""Small synthetic Fashion-MNIST in valid IDX files, learnable so training tests can assert progress."""
+"""A small synthetic Fashion-MNIST in valid IDX files: learnable, so tests and the self-test can check training."""
 
 from __future__ import annotations
 
@@ -8,12 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-FILES = {
-    ("train", "images"): "train-images-idx3-ubyte",
-    ("train", "labels"): "train-labels-idx1-ubyte",
-    ("test", "images"): "t10k-images-idx3-ubyte",
-    ("test", "labels"): "t10k-labels-idx1-ubyte",
-}
+from fashion_desktop.core.data import FILES
+
 
 
 def make_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -40,7 +36,7 @@ def write_fashion_mnist(root: Path, train: int = 300, test: int = 100, compress:
         labels = np.arange(count, dtype=np.uint8) % 10
         rng.shuffle(labels)
         for part, array in (("images", make_images(labels, rng)), ("labels", labels)):
-            name = FILES[(split, part)]
+            name = FILES[f"{split}_{part}"]
             data = idx_bytes(array)
             if compress:
                 (raw / f"{name}.gz").write_bytes(gzip.compress(data))

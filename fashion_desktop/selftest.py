@@ -1,0 +1,138 @@
+"""``fashion-desktop --self-test``: check an installation or a bundle end to end, headlessly.
+
+Prints one line per check and returns non-zero if any check fails, so CI can run it on the built bundle.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+
+def run_self_test() -> int:
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    work = Path(tempfile.mkdtemp(prefix="fashion-desktop-self-test-"))
+    state: dict[str, object] = {}
+    checks: list[tuple[str, Callable[[], str]]] = [
+        ("torch and torchvision import", lambda: _versions(state)),
+        ("torchvision compiled ops load", _torchvision_ops),
+        ("seed network builds", lambda: _build(state)),
+        ("one epoch trains on synthetic data", lambda: _train(state, work)),
+        ("model file saves and reloads", lambda: _save_and_load(state, work)),
+        ("bundled sample image is classified", lambda: _predict(state)),
+        ("main window opens and renders", lambda: _window(work)),
+    ]
+    failures = 0
+    print(f"Fashion Desktop self-test ({'bundle' if getattr(sys, 'frozen', False) else 'source'}, {sys.platform})")
+    for name, check in checks:
+        started = time.perf_counter()
+        try:
+            detail = check()
+            print(f"  ok    {name}: {detail} ({time.perf_counter() - started:.1f} s)", flush=True)
+        except Exception as error:  # a self-test reports every failure and carries on
+            failures += 1
+            print(f"  FAIL  {name}: {type(error).__name__}: {error}", flush=True)
+            traceback.print_exc(limit=3)
+    print("all checks passed" if not failures else f"{failures} check(s) failed", flush=True)
+    return 1 if failures else 0
+
+
+def _versions(state: dict[str, object]) -> str:
+    import torch
+    import torchvision
+
+    from fashion_desktop.core.runtime import configure_threads, describe_device, pick_device
+
+    configure_threads()
+    state["device"] = pick_device("auto")
+    return f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {describe_device(state['device'])}"
+
+
+def _torchvision_ops() -> str:
+    import torch
+    import torchvision
+
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [50.0, 50.0, 60.0, 60.0]])
+    kept = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
+    if kept.tolist() != [0, 2]:
+        raise RuntimeError(f"torchvision.ops.nms returned {kept.tolist()}, expected [0, 2]")
+    return "torchvision::nms runs"
+
+
+def _build(state: dict[str, object]) -> str:
+    from fashion_desktop.core.presets import get_preset
+
+    spec = get_preset("seed").spec
+    total = spec.summary().total
+    if total != 235_146:
+        raise RuntimeError(f"the seed network has {total:,} parameters, expected 235,146")
+    state["spec"] = spec
+    return f"{total:,} parameters"
+
+
+def _train(state: dict[str, object], work: Path) -> str:
+    from dataclasses import replace
+
+    from fashion_desktop.core.engine import Trainer
+    from fashion_desktop.core.presets import get_preset
+    from fashion_desktop.core.synthetic import write_fashion_mnist
+
+    preset = get_preset("seed")
+    root = write_fashion_mnist(work / "data", train=600, test=200)
+    config = replace(preset.config, epochs=1, val_size=100, device=str(state["device"]))
+    trainer = Trainer(preset.spec, config)
+    result = trainer.fit(trainer.load_data(root))
+    state["trainer"] = trainer
+    assert result.test is not None
+    return f"train loss {result.history[0].train_loss:.3f}, test accuracy {result.test.accuracy:.2f} on {config.device}"
+
+
+def _save_and_load(state: dict[str, object], work: Path) -> str:
+    import torch
+
+    from fashion_desktop.core.checkpoint import Checkpoint
+
+    trainer = state["trainer"]
+    path = trainer.checkpoint().save(work / "model.safetensors")  # type: ignore[attr-defined]
+    model = Checkpoint.load(path).build_model()
+    expected = trainer.model.state_dict()  # type: ignore[attr-defined]
+    if not all(torch.equal(v.cpu(), expected[k].cpu()) for k, v in model.state_dict().items()):
+        raise RuntimeError("the reloaded weights differ from the saved ones")
+    state["model_path"] = path
+    return f"{path.stat().st_size / 1e6:.1f} MB"
+
+
+def _predict(state: dict[str, object]) -> str:
+    from fashion_desktop.core.inference import Predictor
+    from fashion_desktop.resources import resource_path
+
+    prediction = Predictor.from_file(state["model_path"]).predict(resource_path("samples", "ankle_boot.png"))  # type: ignore[arg-type]
+    if abs(sum(prediction.probabilities) - 1) > 1e-4 or prediction.seen.shape != (28, 28):
+        raise RuntimeError(f"bad prediction: {prediction.probabilities}")
+    return f"ankle_boot.png -> {prediction.top_class} ({prediction.top_probability:.0%})"
+
+
+def _window(work: Path) -> str:
+    from PySide6.QtWidgets import QApplication
+
+    from fashion_desktop.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow()
+    window.resize(1280, 800)
+    window.show()
+    window.on_core_ready()
+    app.processEvents()
+    shot = work / "main-window.png"
+    image = window.grab().toImage()
+    if image.isNull() or not image.save(str(shot)):
+        raise RuntimeError("could not grab the main window")
+    tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    window.close()
+    return f"platform {app.platformName()}, tabs {tabs}, screenshot {shot}"

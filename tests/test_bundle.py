@@ -1,0 +1,48 @@
+"""The installed app's --self-test, from source and (in CI) from the PyInstaller bundle, offscreen and under Xvfb.
+
+CI builds the bundle and sets FASHION_DESKTOP_BUNDLE to its executable; elsewhere the bundle tests skip.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+BUNDLE = os.environ.get("FASHION_DESKTOP_BUNDLE")
+needs_bundle = pytest.mark.skipif(not BUNDLE, reason="set FASHION_DESKTOP_BUNDLE to a built bundle's executable")
+
+
+def self_test(command: list[str], **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")} | env
+    result = subprocess.run(command + ["--self-test"], capture_output=True, text=True, env=environment, timeout=600)
+    print(result.stdout, result.stderr)
+    return result
+
+
+def assert_all_checks_passed(result: subprocess.CompletedProcess, platform: str) -> None:
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all checks passed" in result.stdout
+    assert result.stdout.count("  ok  ") == 7
+    assert f"platform {platform}" in result.stdout
+
+
+def test_self_test_from_source():
+    assert_all_checks_passed(self_test([sys.executable, "-m", "fashion_desktop"], QT_QPA_PLATFORM="offscreen"),
+                             "offscreen")  # fmt: skip
+
+
+@needs_bundle
+def test_bundle_self_test_offscreen():
+    result = self_test([BUNDLE], QT_QPA_PLATFORM="offscreen")
+    assert_all_checks_passed(result, "offscreen")
+    assert "(bundle," in result.stdout
+
+
+@needs_bundle
+@pytest.mark.skipif(not shutil.which("xvfb-run"), reason="xvfb-run is not installed")
+def test_bundle_self_test_on_a_real_x_server():
+    """xcb needs system libraries (libxcb-cursor0, ...) that a bundle may miss: a real X server finds out."""
+    result = self_test(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", BUNDLE], QT_QPA_PLATFORM="xcb")
+    assert_all_checks_passed(result, "xcb")
