@@ -57,7 +57,7 @@ def run_bench(root: Path, epochs: int = 1) -> dict[str, Any]:
 
 
 def _torchvision_dataset(root: Path, folder: Path) -> datasets.FashionMNIST:
-    """torchvision's own FashionMNIST class, over an uncompressed copy of the files in its layout."""
+    """Torchvision's own FashionMNIST class, over an uncompressed copy of the files in its layout."""
     raw = folder / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     for key, path in find_raw_files(root).items():

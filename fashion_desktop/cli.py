@@ -35,20 +35,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="learning rate")
-    train.add_argument("--optimizer", help="SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop")
-    train.add_argument("--scheduler", help="none, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau")
+    train.add_argument("--optimizer", help="SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam, ASGD, "
+                       "Rprop")  # fmt: skip
+    train.add_argument("--scheduler", help="none, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, "
+                       "ReduceLROnPlateau")  # fmt: skip
     train.add_argument("--loss", help="cross_entropy, nll or label_smoothing")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--seed", type=int)
     train.add_argument("--val-size", type=int, help="training images held out for validation (default 5000)")
+    train.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None,
+                       help="end with the weights of the epoch with the lowest validation loss")
+    train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                       help="stop after PATIENCE epochs without a lower validation loss (0: off)")
     train.add_argument("--out", type=Path, default=Path("model.safetensors"), help="model file, saved every epoch")
     train.add_argument("--resume", type=Path, help="continue the run saved in this model file")
     train.add_argument("--json", action="store_true", help="one JSON object per line instead of progress bars")
+    train.add_argument("--name", help="the run's name in the run history (default: the preset and the time)")
+    train.add_argument("--no-record", action="store_true", help="leave this run out of the run history")
 
     predict = commands.add_parser("predict", help="classify clothing images with a trained model")
     predict.add_argument("--model", type=Path, required=True)
-    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument("images", nargs="+", type=Path, help="image files, or folders whose images to classify")
     predict.add_argument("--json", action="store_true")
+    predict.add_argument("--csv", type=Path, metavar="FILE", help="write every image's probabilities to this CSV file")
 
     summary = commands.add_parser("summary", help="layer-by-layer output shapes and parameter counts")
     spec_source(summary)
@@ -59,8 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a trained model")
     export.add_argument("--model", type=Path, required=True)
-    export.add_argument("--format", choices=["python"], default="python")
-    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--format", choices=["onnx", "torchscript", "python", "script"], default="python",
+                        help="onnx, torchscript, python (the network as a readable class) or script (a standalone "
+                        "training script)")  # fmt: skip
+    export.add_argument("--out", type=Path, help="default: beside the model, e.g. model.onnx or model_train.py")
+
+    runs = commands.add_parser("runs", help="list, export or compare the recorded training runs")
+    runs.add_argument("ids", nargs="*", type=int, help="the runs to export with --csv (default: all)")
+    runs.add_argument("--csv", type=Path, metavar="FILE", help="write the runs' per-epoch metrics to FILE")
+    runs.add_argument("--compare", nargs=2, type=int, metavar=("A", "B"), help="the settings that differ between runs")
+    runs.add_argument("--history", type=Path, metavar="FILE",
+                      help="the run history (default: $FASHION_DESKTOP_RUNS or the user data folder)")  # fmt: skip
+    runs.add_argument("--json", action="store_true")
 
     bench = commands.add_parser("bench", help="time our engine against the classic DataLoader pipeline")
     bench.add_argument("--data", type=Path)
@@ -115,6 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.data import ensure_data, resolve_data_dir
     from fashion_desktop.core.engine import Trainer
+    from fashion_desktop.core.runs import RecordRun, RunStore, resolve_runs_path
     from fashion_desktop.core.runtime import configure_threads
 
     configure_threads()
@@ -126,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
         "scheduler": args.scheduler, "loss": args.loss, "device": args.device, "seed": args.seed,
-        "val_size": args.val_size,
+        "val_size": args.val_size, "keep_best": args.keep_best, "early_stopping_patience": args.early_stopping,
     }  # fmt: skip
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     if args.optimizer or args.scheduler:  # options of the preset's optimizer may not fit another one
@@ -135,8 +155,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = args.resume if args.resume and args.out == Path("model.safetensors") else args.out
     progress: Any = JsonProgress() if args.json else ConsoleProgress()
     trainer = Trainer(spec, config, [progress, SaveCheckpoint(out)], resume_from=resumed)
-    root = ensure_data(resolve_data_dir(args.data), progress=None if args.json else download_progress)
-    result = trainer.fit(trainer.load_data(root))
+    data = trainer.load_data(ensure_data(resolve_data_dir(args.data), progress=None if args.json else download_progress))
+    recorder = None if args.no_record else RecordRun(RunStore(resolve_runs_path()), out, args.name)
+    if recorder is not None:
+        trainer.callbacks.append(recorder)
+    try:
+        result = trainer.fit(data)
+    finally:
+        if recorder is not None:
+            recorder.store.close()
+            if recorder.error:
+                print(f"fashion-desktop: warning: {recorder.error}", file=sys.stderr)
     test = result.test
     assert test is not None
     if args.json:
@@ -148,27 +177,33 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from fashion_desktop.core.errors import ImageError
-    from fashion_desktop.core.inference import Predictor
+    from fashion_desktop.core.explain import predict_folder, write_predictions_csv
+    from fashion_desktop.core.inference import Prediction, Predictor
 
     predictor = Predictor.from_file(args.model)
+    rows: list[tuple[Path, Prediction | ImageError]] = []  # for --csv, written once at the end, atomically
     failures = 0
-    for path in args.images:
-        try:
-            prediction = predictor.predict(path)
-        except ImageError as error:
+    for path, result in predict_folder(predictor, args.images):
+        if args.csv:
+            rows.append((path, result))
+        if isinstance(result, ImageError):
             failures += 1
             if args.json:
-                _emit_json({"file": str(path), "error": str(error)})
+                _emit_json({"file": str(path), "error": str(result)})
             else:
-                print(f"{path}: error: {error}", file=sys.stderr)
-            continue
-        if args.json:
-            _emit_json({"file": str(path), "probabilities": prediction.as_dict(),
-                        "top_class": prediction.top_class, "top_probability": prediction.top_probability})  # fmt: skip
-        else:
-            print(f"{path}: {prediction.top_class} ({prediction.top_probability:.1%})")
-            for name, p in sorted(prediction.as_dict().items(), key=lambda item: -item[1]):
+                print(f"{path}: error: {result}", file=sys.stderr)
+        elif args.json:
+            _emit_json({"file": str(path), "probabilities": result.as_dict(),
+                        "top_class": result.top_class, "top_probability": result.top_probability})  # fmt: skip
+        elif not args.csv:  # a CSV of a big folder would otherwise scroll thousands of bar charts past
+            print(f"{path}: {result.top_class} ({result.top_probability:.1%})")
+            for name, p in sorted(result.as_dict().items(), key=lambda item: -item[1]):
                 print(f"  {name:<12} {p:7.2%} {'#' * round(p * 30)}")
+    if args.csv:
+        write_predictions_csv(rows, args.csv, predictor.class_names)
+        if not args.json:
+            failed = f"; {failures} files failed (see the error column)" if failures else ""
+            print(f"wrote {len(rows) - failures} predictions to {args.csv}{failed}")
     return 1 if failures else 0
 
 
@@ -197,12 +232,37 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from fashion_desktop.core.builder import to_python
-    from fashion_desktop.core.checkpoint import Checkpoint, atomic_write
+    from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.export import EXPORT_FORMATS, default_export_path
 
     checkpoint = Checkpoint.load(args.model)
-    atomic_write(args.out, to_python(checkpoint.spec).encode())
-    print(f"wrote {args.out}")
+    out = EXPORT_FORMATS[args.format].export(checkpoint, args.out or default_export_path(args.model, args.format))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from fashion_desktop.core.runs import RunStore, resolve_runs_path
+
+    with RunStore(resolve_runs_path(args.history)) as store:
+        if args.compare:
+            differences = store.setting_differences(*args.compare)
+            if args.json:
+                _emit_json({"differences": [{"setting": k, "a": a, "b": b} for k, a, b in differences]})
+            else:
+                for key, a, b in differences:
+                    print(f"{key:<28} {a!s:<40} {b!s}")
+            return 0
+        runs = store.list_runs()
+        if args.csv:
+            print(f"wrote {store.export_csv(args.ids or [run.id for run in reversed(runs)], args.csv)}")
+        elif args.json:
+            _emit_json({"runs": [run.to_dict() for run in runs]})
+        else:
+            for run in runs:
+                accuracy = "-" if run.test_accuracy is None else f"{run.test_accuracy:.4f}"
+                epochs = f"{run.epochs_done}/{run.config.epochs}"
+                print(f"{run.id:>4}  {run.name:<32} {run.status:<10} epochs {epochs:<9} test accuracy {accuracy}")
     return 0
 
 
@@ -221,7 +281,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "summary": cmd_summary, "spec": cmd_spec,
-            "export": cmd_export, "bench": cmd_bench}  # fmt: skip
+            "export": cmd_export, "bench": cmd_bench, "runs": cmd_runs}  # fmt: skip
 
 
 def _emit_json(payload: dict[str, Any]) -> None:

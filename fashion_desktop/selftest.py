@@ -51,7 +51,8 @@ def _versions(state: dict[str, object]) -> str:
 
     configure_threads()
     state["device"] = pick_device("auto")
-    return f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {describe_device(state['device'])}"
+    device = describe_device(state["device"])  # type: ignore[arg-type]
+    return f"torch {torch.__version__}, torchvision {torchvision.__version__}, device {device}"
 
 
 def _torchvision_ops() -> str:

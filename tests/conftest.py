@@ -22,6 +22,12 @@ def _seeded_torch():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _private_run_history(tmp_path, monkeypatch):
+    """Runs recorded by tests go to a temporary database, never the user's own history."""
+    monkeypatch.setenv("FASHION_DESKTOP_RUNS", str(tmp_path / "runs.sqlite3"))
+
+
 @pytest.fixture(scope="session")
 def fashion_root(tmp_path_factory) -> Path:
     """A folder in torchvision's layout holding 300 training and 100 test images (gzip-compressed)."""

@@ -36,7 +36,7 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> SpecNetwork:
 
 def _modules(spec: ModelSpec) -> list[tuple[str, nn.Module]]:
     modules = []
-    for name, layer_spec, shape in zip(spec.module_names(), spec.layers, _input_shapes(spec)):
+    for name, layer_spec, shape in zip(spec.module_names(), spec.layers, _input_shapes(spec), strict=True):
         module = _module(layer_spec, shape)
         _initialise(module, layer_spec)
         modules.append((name, module))
@@ -111,7 +111,8 @@ def to_python(spec: ModelSpec, class_name: str = "FashionNetwork") -> str:
     spec.check()
     outputs = [row.output_shape or () for row in spec.summary().rows]
     init_lines, layer_lines, forward_lines = [], [], []
-    for name, layer_spec, shape, output in zip(spec.module_names(), spec.layers, _input_shapes(spec), outputs):
+    layers = zip(spec.module_names(), spec.layers, _input_shapes(spec), outputs, strict=True)
+    for name, layer_spec, shape, output in layers:
         nn_class, kwargs = _constructor(layer_spec, shape)
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if _DEFAULTS.get(k, object()) != v and v is not None)
         layer_lines.append(f"        self.{name} = nn.{nn_class}({args})")

@@ -34,7 +34,9 @@ OPTIMIZERS: dict[str, tuple[Param, ...]] = {
         Param("momentum", "float", 0.0, minimum=0, maximum=1, exclusive_max=True),
         Param("centered", "bool", False), _WD,
     ),
-    "Adadelta": (Param("rho", "float", 0.9, minimum=0, maximum=1, exclusive_max=True), replace(_EPS, default=1e-6), _WD),
+    "Adadelta": (
+        Param("rho", "float", 0.9, minimum=0, maximum=1, exclusive_max=True), replace(_EPS, default=1e-6), _WD,
+    ),
     "Adamax": (_BETA1, _BETA2, _EPS, _WD),
     "NAdam": (_BETA1, _BETA2, _EPS, Param("momentum_decay", "float", 4e-3, minimum=0, maximum=1), _WD),
     "RAdam": (_BETA1, _BETA2, _EPS, _WD),
@@ -110,7 +112,7 @@ class TrainConfig:
             Param("early-stopping patience", "int", 0, minimum=0),
         )
         values = (self.epochs, self.batch_size, self.lr, self.val_size, self.early_stopping_patience)
-        problems += [p for p in (param.problem(v) for param, v in zip(checks, values)) if p]
+        problems += [p for p in (param.problem(v) for param, v in zip(checks, values, strict=True)) if p]
         for label, name, schemas, options in (
             ("loss", self.loss, LOSSES, self.loss_options),
             ("optimizer", self.optimizer, OPTIMIZERS, self.optimizer_options),

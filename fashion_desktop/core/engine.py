@@ -87,7 +87,9 @@ class Trainer:
     def fit(self, data: FashionData) -> FitResult:
         """Train for the remaining epochs, then evaluate on the test set."""
         if data.train_x.device != self.device:
-            raise ConfigError(f"the data is on {data.train_x.device} but the model on {self.device}; load it with load_data")
+            raise ConfigError(
+                f"the data is on {data.train_x.device} but the model on {self.device}; load it with load_data"
+            )
         batches = math.ceil(len(data.train_y) / self.config.batch_size)
         info = FitInfo(self.config.epochs, self.epoch, batches, len(data.train_y), len(data.val_y), len(data.test_y),
                        describe_device(self.device))  # fmt: skip
@@ -171,7 +173,7 @@ class Trainer:
         """
         losses = torch.stack([entry[-1] for entry in pending]).tolist()
         total = 0.0
-        for (batch, size, seen, _), loss in zip(pending, losses):
+        for (batch, size, seen, _), loss in zip(pending, losses, strict=True):
             if not math.isfinite(loss):
                 self.model.load_state_dict(last_good)
                 lr = self.optimizer.param_groups[0]["lr"]

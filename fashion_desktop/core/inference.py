@@ -34,7 +34,7 @@ class Prediction:
         return self.probabilities[self.top_index]
 
     def as_dict(self) -> dict[str, float]:
-        return dict(zip(self.class_names, self.probabilities))
+        return dict(zip(self.class_names, self.probabilities, strict=True))
 
 
 class Predictor:
@@ -62,7 +62,8 @@ class Predictor:
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, torch.float32)
         x = (x.unsqueeze(1) / 255 - self.spec.mean) / self.spec.std
         probabilities = self.probabilities(self.model(x))
-        return [Prediction(tuple(p), image, self.class_names) for p, image in zip(probabilities.tolist(), images)]
+        rows = zip(probabilities.tolist(), images, strict=True)
+        return [Prediction(tuple(p), image, self.class_names) for p, image in rows]
 
     def probabilities(self, output: torch.Tensor) -> torch.Tensor:
         """The model's output as probabilities, whatever head it ends with."""

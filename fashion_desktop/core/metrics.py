@@ -61,7 +61,7 @@ class Evaluation:
         return tuple(row[i] / max(1, sum(row)) for i, row in enumerate(self.confusion))
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "per_class_accuracy": dict(zip(CLASS_NAMES, self.per_class_accuracy))}
+        return {**asdict(self), "per_class_accuracy": dict(zip(CLASS_NAMES, self.per_class_accuracy, strict=True))}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evaluation:

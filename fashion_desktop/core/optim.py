@@ -22,6 +22,11 @@ def make_loss(config: TrainConfig) -> nn.Module:
 
 
 def make_optimizer(config: TrainConfig, parameters: Any) -> torch.optim.Optimizer:
+    return getattr(torch.optim, config.optimizer)(parameters, **optimizer_kwargs(config))
+
+
+def optimizer_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """The keyword arguments of the torch optimizer, with paired options joined (beta1, beta2 -> betas)."""
     kwargs: dict[str, Any] = {"lr": config.lr}
     pairs: dict[str, list[float]] = {}
     for name, value in config.resolved_optimizer_options().items():
@@ -31,7 +36,7 @@ def make_optimizer(config: TrainConfig, parameters: Any) -> torch.optim.Optimize
         else:
             kwargs[name] = value
     kwargs.update({name: tuple(pair) for name, pair in pairs.items()})
-    return getattr(torch.optim, config.optimizer)(parameters, **kwargs)
+    return kwargs
 
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Any:

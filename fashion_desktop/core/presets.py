@@ -17,7 +17,8 @@ class Preset:
     config: TrainConfig
 
 
-def _mlp(hidden: tuple[int, ...], dropout: float = 0.0, batch_norm: bool = False, head: str = "LogSoftmax") -> ModelSpec:
+def _mlp(hidden: tuple[int, ...], dropout: float = 0.0, batch_norm: bool = False, head: str = "LogSoftmax"
+         ) -> ModelSpec:  # fmt: skip
     layers: list[LayerSpec] = [layer("Flatten")]
     for units in hidden:
         layers.append(layer("Linear", out_features=units))

@@ -43,7 +43,8 @@ LAYER_TYPES: dict[str, LayerType] = {
     for t in (
         LayerType("Flatten", "layer", prefix="flatten", description="Reshape channels x height x width to features"),
         LayerType(
-            "Linear", "layer", (Param("out_features", "int", 128, minimum=1, maximum=65536), Param("bias", "bool", True)),
+            "Linear", "layer",
+            (Param("out_features", "int", 128, minimum=1, maximum=65536), Param("bias", "bool", True)),
             prefix="fc", has_weights=True, description="Fully connected layer",
         ),
         LayerType(
@@ -290,8 +291,8 @@ class ModelSpec:
         """Output shape and parameter counts per layer, computed without building the network."""
         rows = []
         layer_input: Shape | None = INPUT_SHAPE
-        for index, ((spec, shape, _), name) in enumerate(zip(self._walk(), self.module_names())):
-            trainable, buffers = _count(spec, layer_input)
+        for index, ((spec, shape, problem), name) in enumerate(zip(self._walk(), self.module_names(), strict=True)):
+            trainable, buffers = (0, 0) if problem else _count(spec, layer_input)  # a layer that cannot be built
             rows.append(LayerSummary(index, name, spec.kind, shape, trainable, buffers))
             layer_input = shape
         return Summary(tuple(rows), sum(r.trainable for r in rows), sum(r.non_trainable for r in rows))

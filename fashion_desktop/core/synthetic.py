@@ -11,7 +11,6 @@ import numpy as np
 from fashion_desktop.core.data import FILES
 
 
-
 def make_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each class is a bright bar at its own place on a noisy dark background."""
     images = rng.integers(0, 40, size=(len(labels), 28, 28), dtype=np.uint8)

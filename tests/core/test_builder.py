@@ -18,7 +18,7 @@ def test_symbolic_summary_matches_the_built_module(name):
     buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
     assert buffers == summary.non_trainable
     x = torch.zeros(3, 1, 28, 28)
-    for (name_, module), row in zip(model.named_children(), summary.rows):
+    for (name_, module), row in zip(model.named_children(), summary.rows, strict=True):
         x = module.eval()(x)
         assert name_ == row.name and tuple(x.shape[1:]) == row.output_shape
 
@@ -35,7 +35,7 @@ def test_seeded_build_is_reproducible_and_does_not_touch_the_global_rng():
     torch.manual_seed(123)
     a, b = build_model(spec, seed=5), build_model(spec, seed=5)
     assert torch.rand(1) == expected_next
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     c = build_model(spec, seed=6)
     assert not torch.equal(a.fc1.weight, c.fc1.weight)
 

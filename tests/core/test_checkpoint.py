@@ -134,7 +134,7 @@ def test_predictor_probabilities_sum_to_one_and_match_the_model(trained, tmp_pat
     predictor = Predictor.from_file(path)
     images = (np.random.default_rng(0).random((4, 28, 28)) * 255).astype(np.uint8)
     predictions = predictor.predict_array(images)
-    for prediction, image in zip(predictions, images):
+    for prediction, image in zip(predictions, images, strict=True):
         assert sum(prediction.probabilities) == pytest.approx(1.0, abs=1e-5)
         assert prediction.top_class in prediction.class_names and np.array_equal(prediction.seen, image)
     x = (torch.from_numpy(images).float().unsqueeze(1) / 255 - 0.5) / 0.5

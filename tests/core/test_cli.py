@@ -142,3 +142,22 @@ def test_module_entry_point_and_user_errors_in_a_subprocess(tmp_path):
     failed = subprocess.run([sys.executable, "-m", "fashion_desktop", "summary", "--spec", str(tmp_path / "no.json")],
                             capture_output=True, text=True)  # fmt: skip
     assert failed.returncode == 2 and "cannot read the spec file" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_predict_folder_to_csv(capsys, model_file, tmp_path):
+    import csv
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.pad(np.full((20, 14), 40, np.uint8), 30, constant_values=255)).save(folder / name)
+    (folder / "junk.jpg").write_bytes(b"not an image")
+    out = tmp_path / "predictions.csv"
+    code, stdout, _ = run(capsys, "predict", "--model", model_file, "--csv", out, folder)
+    rows = list(csv.DictReader(out.open()))
+    assert code == 1 and "wrote 2 predictions" in stdout and "1 files failed" in stdout
+    assert [row["file"].rsplit("/", 1)[-1] for row in rows] == ["a.png", "b.png", "junk.jpg"]
+    assert rows[2]["error"] and not rows[0]["error"]
+    from fashion_desktop.core.spec import CLASS_NAMES
+
+    assert sum(float(rows[0][name]) for name in CLASS_NAMES) == pytest.approx(1, abs=1e-5)

@@ -9,7 +9,7 @@ import torch
 
 from fashion_desktop.core.callbacks import Callback, History, SaveCheckpoint
 from fashion_desktop.core.checkpoint import Checkpoint
-from fashion_desktop.core.config import OPTIMIZERS, SCHEDULERS, TrainConfig
+from fashion_desktop.core.config import OPTIMIZERS, SCHEDULERS
 from fashion_desktop.core.engine import Trainer, train
 from fashion_desktop.core.errors import ConfigError, SpecError, TrainingDiverged
 from fashion_desktop.core.presets import get_preset
@@ -42,7 +42,7 @@ def test_epoch_train_loss_is_the_sample_weighted_mean_of_batch_losses(fashion_ro
     history = History()
     train(SEED.spec, replace(FAST, epochs=1, batch_size=64), fashion_root, [history])
     sizes = [64, 64, 64, 58]
-    expected = sum(b.loss * n for b, n in zip(history.batches, sizes)) / 250
+    expected = sum(b.loss * n for b, n in zip(history.batches, sizes, strict=True)) / 250
     assert history.epochs[0].train_loss == pytest.approx(expected)
 
 

@@ -17,7 +17,8 @@ def test_seed_network_has_the_classic_parameter_count():
     summary = seed_spec().summary()
     assert summary.total == 235_146
     assert summary.trainable == 235_146 and summary.non_trainable == 0
-    assert [r.output_shape for r in summary.rows] == [(784,), (256,), (256,), (256,), (128,), (128,), (128,), (10,), (10,)]
+    shapes = [(784,), (256,), (256,), (256,), (128,), (128,), (128,), (10,), (10,)]
+    assert [r.output_shape for r in summary.rows] == shapes
     assert summary.size_mb == pytest.approx(235_146 * 4 / 2**20)
     assert "Total params: 235,146" in summary.table()
 
@@ -42,6 +43,7 @@ def test_conv_after_linear_is_reported_on_that_layer():
     assert problems[0].layer == 3
     assert problems[0].message.startswith("layer 4 (Conv2d) needs a 3-D input")
     assert "gets 256 features" in problems[0].message
+    assert spec.summary().rows[3].trainable == 0  # a layer that cannot be built has no parameters
 
 
 def test_linear_without_flatten_says_to_add_one():

@@ -1,0 +1,318 @@
+"""Looking inside a trained model: saliency maps, the test images behind each confusion-matrix cell, batch CSVs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fashion_desktop.core.checkpoint import atomic_write
+from fashion_desktop.core.engine import EVAL_BATCH
+from fashion_desktop.core.errors import ImageError
+from fashion_desktop.core.imaging import IMAGE_SUFFIXES, MODEL_SIZE, PreprocessOptions
+from fashion_desktop.core.inference import Prediction, Predictor
+from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
+
+SALIENCY_METHODS: tuple[str, ...] = ("gradient_x_input", "occlusion")
+OCCLUSION_PATCH = 4
+OCCLUSION_STRIDE = 2
+# Identical images in one batch may still differ in the last bits of their outputs (GEMM kernels block the batch
+# unevenly), so occlusion drops below this probability are rounding noise, not evidence; without the floor a blank
+# image's map of pure noise would be stretched to full brightness.
+_OCCLUSION_NOISE = 1e-5
+CSV_FIXED_COLUMNS: tuple[str, ...] = ("file", "top_class", "top_probability")
+
+
+# -- saliency --
+
+
+def saliency(predictor: Predictor, image28: np.ndarray, method: str = "gradient_x_input",
+             target: int | None = None) -> np.ndarray:  # fmt: skip
+    """Which pixels made the model choose a class.
+
+    Safe to call inside ``torch.inference_mode()``: the gradient method leaves it locally. The model must be in
+    eval mode (a ``Predictor`` puts it there), so dropout is off and batch norm uses its running statistics.
+
+    Args:
+        predictor: The trained model.
+        image28: A (28, 28) uint8 image in Fashion-MNIST form (bright garment on black), e.g. ``Prediction.seen``.
+        method: ``"gradient_x_input"``: |input x gradient of the class's log-probability|, one backward pass,
+            sharp but noisy. ``"occlusion"``: how much the class's probability drops when a 4x4 patch of the pixels
+            is blacked out, patch by patch with stride 2 (169 images in one forward pass); smoother and easier to
+            trust, blurred over a few pixels.
+        target: The class to explain; None explains the model's top class.
+
+    Returns:
+        A (28, 28) float32 map in [0, 1], scaled so that its strongest pixel is 1; all zeros when no pixel
+        matters (a black image, for instance).
+
+    Raises:
+        ValueError: The image is not (28, 28) uint8, the method is unknown or the target is not a class index.
+    """
+    image = _check_image(image28)
+    if method not in SALIENCY_METHODS:
+        raise ValueError(f"unknown saliency method {method!r}; choose one of {', '.join(SALIENCY_METHODS)}")
+    if target is not None and not 0 <= target < len(predictor.class_names):
+        raise ValueError(f"target must be a class index from 0 to {len(predictor.class_names) - 1}, not {target}")
+    if method == "occlusion":
+        return _occlusion(predictor, image, target)
+    return _gradient_x_input(predictor, image, target)
+
+
+def _gradient_x_input(predictor: Predictor, image: np.ndarray, target: int | None) -> np.ndarray:
+    # inference_mode(False) first: enable_grad alone does not leave an enclosing inference mode, and tensors made
+    # inside inference mode can never require grad. The input is made here, from numpy, so it is a normal tensor.
+    with torch.inference_mode(False), torch.enable_grad():
+        pixels = torch.from_numpy(image).to(predictor.device, torch.float32).div(255).view(1, 1, MODEL_SIZE, MODEL_SIZE)
+        pixels.requires_grad_(True)
+        output = predictor.model((pixels - predictor.spec.mean) / predictor.spec.std)
+        log_probabilities = _log_probabilities(predictor.spec, output)[0]
+        chosen = int(log_probabilities.argmax()) if target is None else target
+        # autograd.grad, not backward(): only the input's gradient is computed and the parameters' .grad stay as
+        # they were, so explaining a model that is still training cannot leak into its next optimizer step.
+        (gradient,) = torch.autograd.grad(log_probabilities[chosen], pixels)
+    # The reference is the black background, not zero of the normalised input (which is -mean/std = -1 there):
+    # with z = (x - mean) / std, grad_z * (z - z_black) = grad_x * x for the pixel value x in [0, 1], so both
+    # readings give the same map, and a black pixel, which carries no garment, gets exactly 0. Multiplying by the
+    # normalised input instead would light up the whole empty background.
+    attribution = (gradient * pixels).abs()[0, 0]
+    return _to_unit(attribution.detach().cpu().numpy(), floor=0.0)
+
+
+def _occlusion(predictor: Predictor, image: np.ndarray, target: int | None) -> np.ndarray:
+    starts = range(0, MODEL_SIZE - OCCLUSION_PATCH + 1, OCCLUSION_STRIDE)
+    patches = list(itertools.product(starts, starts))
+    batch = np.repeat(image[None], len(patches) + 1, axis=0)  # row 0 stays whole: the reference probability
+    for row, (top, left) in enumerate(patches, start=1):
+        batch[row, top : top + OCCLUSION_PATCH, left : left + OCCLUSION_PATCH] = 0  # black: the training background
+    probabilities = _probabilities_of_images(predictor, batch)
+    chosen = int(probabilities[0].argmax()) if target is None else target
+    # Only drops count: a patch whose removal raises the class's probability was evidence against the class,
+    # and the map shows what the class was recognised by.
+    drops = (probabilities[0, chosen] - probabilities[1:, chosen]).clamp_min(0).cpu().numpy()
+    total = np.zeros((MODEL_SIZE, MODEL_SIZE), np.float64)
+    covered = np.zeros((MODEL_SIZE, MODEL_SIZE), np.float64)
+    for drop, (top, left) in zip(drops, patches, strict=True):
+        total[top : top + OCCLUSION_PATCH, left : left + OCCLUSION_PATCH] += drop
+        covered[top : top + OCCLUSION_PATCH, left : left + OCCLUSION_PATCH] += 1
+    # Averaging over the patches that cover a pixel keeps the border, covered by fewer patches, comparable
+    return _to_unit(total / covered, floor=_OCCLUSION_NOISE)
+
+
+def overlay(image28: np.ndarray, heat: np.ndarray, strength: float = 0.75) -> np.ndarray:
+    """The grey image tinted by a heat map, for display: red where the heat is low, yellow where it is high.
+
+    Args:
+        image28: The (28, 28) uint8 image the map explains.
+        heat: A (28, 28) map in [0, 1], as returned by ``saliency``.
+        strength: How far the hottest pixels move from grey to the heat colour (0: the plain image, 1: pure colour).
+
+    Returns:
+        A new (28, 28, 3) uint8 RGB image.
+    """
+    image = _check_image(image28)
+    heat = np.asarray(heat, dtype=np.float32)
+    if heat.shape != image.shape:
+        raise ValueError(f"the heat map must be {image.shape}, like the image, not {heat.shape}")
+    amount = np.clip(np.nan_to_num(heat), 0.0, 1.0)[..., None]
+    grey = np.repeat(image[..., None].astype(np.float32), 3, axis=2)
+    # Red-to-yellow stays readable on both the black background and the white garment, and on the grey image
+    # no pixel is already red or yellow, so a tinted pixel is never mistaken for part of the photo.
+    colour = np.concatenate([np.ones_like(amount), amount, np.zeros_like(amount)], axis=2) * 255
+    alpha = strength * amount
+    return np.rint(grey * (1 - alpha) + colour * alpha).clip(0, 255).astype(np.uint8)
+
+
+# -- the test images behind a confusion-matrix cell --
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One test image in a cell of the confusion matrix (a misclassification, or a correct one on the diagonal)."""
+
+    index: int  # into the test set: FashionData.test_images[index] is the picture
+    true_class: int
+    predicted_class: int
+    confidence: float  # the model's probability for predicted_class
+    top3: tuple[tuple[int, float], ...]  # (class, probability), most probable first
+
+
+def predict_all(model: Predictor | nn.Module, x: torch.Tensor, spec: ModelSpec | None = None) -> torch.Tensor:
+    """Class probabilities for a whole split, computed once so that every cell can be queried instantly.
+
+    Args:
+        model: A ``Predictor``, or a network; a network is put in eval mode.
+        x: Normalised inputs (N, 1, 28, 28) on any device, e.g. ``FashionData.test_x``.
+        spec: The network's spec, for its head; only needed for a network that is not built by ``build_model``.
+
+    Returns:
+        An (N, classes) float32 CPU tensor of probabilities; each row sums to 1.
+    """
+    predictor = _as_predictor(model, spec)
+    with torch.inference_mode():
+        parts = [
+            predictor.probabilities(predictor.model(x[start : start + EVAL_BATCH].to(predictor.device))).float().cpu()
+            for start in range(0, len(x), EVAL_BATCH)
+        ]
+    return torch.cat(parts) if parts else torch.empty(0, len(predictor.class_names))
+
+
+def mistakes_from(probabilities: torch.Tensor, targets: torch.Tensor, true_class: int,
+                  predicted_class: int) -> list[Mistake]:  # fmt: skip
+    """The images of one confusion-matrix cell, ordered for a gallery.
+
+    The predicted class is the most probable one, as in ``Trainer.evaluate``, so the list's length is the cell's
+    count in its confusion matrix.
+
+    Args:
+        probabilities: (N, classes), from ``predict_all``.
+        targets: (N,) true class indices on any device, e.g. ``FashionData.test_y``.
+        true_class: The cell's row.
+        predicted_class: The cell's column.
+
+    Returns:
+        Off the diagonal, the mistakes made with the most confidence first: the model's worst errors. On the
+        diagonal (``true_class == predicted_class``), the correct answers made with the least confidence first:
+        the images the model nearly got wrong. Ties keep the test-set order.
+    """
+    probabilities = probabilities.detach().float().cpu()
+    targets = targets.detach().cpu()
+    if len(targets) != len(probabilities):
+        raise ValueError(f"{len(probabilities)} rows of probabilities but {len(targets)} targets")
+    predicted = probabilities.argmax(dim=1)
+    index = torch.nonzero((targets == true_class) & (predicted == predicted_class)).flatten()
+    confidence = probabilities[index, predicted_class]
+    order = torch.sort(confidence, descending=true_class != predicted_class, stable=True).indices
+    index = index[order]
+    top = torch.topk(probabilities[index], k=min(3, probabilities.shape[1]), dim=1)
+    return [
+        Mistake(i, true_class, predicted_class, p, tuple(zip(classes, values, strict=True)))
+        for i, p, classes, values in zip(
+            index.tolist(), confidence[order].tolist(), top.indices.tolist(), top.values.tolist(), strict=True
+        )
+    ]
+
+
+# -- batch prediction to CSV --
+
+
+def predict_folder(
+    predictor: Predictor, sources: str | Path | Iterable[str | Path], options: PreprocessOptions | None = None
+) -> Iterator[tuple[Path, Prediction | ImageError]]:
+    """Predict every image of a folder, or a list of files and folders, one at a time.
+
+    A folder gives its files whose suffix is in ``IMAGE_SUFFIXES`` (any case), sorted by name, without going into
+    sub-folders and skipping hidden files (such as macOS's ``._photo.jpg``). Any other path is taken as an image
+    file, in the order given. A file that cannot be read yields its ``ImageError`` and the others go on.
+
+    Args:
+        predictor: The trained model.
+        sources: A folder or an image file, or several of them.
+        options: How photos are turned into model inputs; the defaults when None.
+
+    Yields:
+        (path, the prediction or the error) for each image, as soon as it is done, so a caller can show progress.
+
+    Raises:
+        ImageError: A folder cannot be listed.
+    """
+    for path in _image_paths(sources):
+        try:
+            yield path, predictor.predict(path, options)
+        except ImageError as error:
+            yield path, error
+
+
+def write_predictions_csv(rows: Iterable[tuple[Path, Prediction | ImageError]], path: str | Path,
+                          class_names: Sequence[str] = CLASS_NAMES) -> Path:  # fmt: skip
+    """Write predictions as CSV, atomically: a crash or a full disk leaves the old file or none, never half of one.
+
+    Columns: ``file``, ``top_class``, ``top_probability``, one probability column per class, then ``error``,
+    which holds the message for a file that failed (its other cells are empty) and is empty otherwise.
+
+    Args:
+        rows: (path, prediction or error) pairs, e.g. from ``predict_folder``.
+        path: The CSV file to write.
+        class_names: The probability columns' names, in class order: ``Predictor.class_names``.
+
+    Returns:
+        The path written.
+    """
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([*CSV_FIXED_COLUMNS, *class_names, "error"])
+    for file, result in rows:
+        if isinstance(result, ImageError):
+            writer.writerow([str(file), "", "", *[""] * len(class_names), str(result)])
+        else:
+            # Nine significant digits keep float32 probabilities exact enough that each row still sums to 1
+            probabilities = [f"{p:.9g}" for p in result.probabilities]
+            writer.writerow([str(file), result.top_class, f"{result.top_probability:.9g}", *probabilities, ""])
+    return atomic_write(Path(path), text.getvalue().encode("utf-8"))
+
+
+# -- helpers --
+
+
+def _check_image(image28: np.ndarray) -> np.ndarray:
+    image = np.asarray(image28)
+    if image.shape != (MODEL_SIZE, MODEL_SIZE) or image.dtype != np.uint8:
+        raise ValueError(f"expected a ({MODEL_SIZE}, {MODEL_SIZE}) uint8 image, not {image.shape} {image.dtype}")
+    return np.ascontiguousarray(image)
+
+
+def _log_probabilities(spec: ModelSpec, output: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities computed stably for each head; log(softmax) would give -inf for a very unlikely class."""
+    if spec.head == "Softmax":
+        return output.clamp_min(torch.finfo(output.dtype).tiny).log()
+    return torch.log_softmax(output, dim=1)  # a no-op on a LogSoftmax head's output, which already is one
+
+
+def _probabilities_of_images(predictor: Predictor, images: np.ndarray) -> torch.Tensor:
+    """Probabilities for (N, 28, 28) uint8 images, normalised as the model was trained."""
+    with torch.inference_mode():
+        x = torch.from_numpy(images).to(predictor.device, torch.float32).unsqueeze(1)
+        x = (x / 255 - predictor.spec.mean) / predictor.spec.std
+        return predictor.probabilities(predictor.model(x)).float()
+
+
+def _to_unit(values: np.ndarray, floor: float) -> np.ndarray:
+    """Scale a non-negative map so its maximum is 1; zeros when its maximum is not above ``floor``."""
+    values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(values.max(initial=0.0))
+    if peak <= floor:
+        return np.zeros(values.shape, np.float32)
+    return np.clip(values / peak, 0.0, 1.0).astype(np.float32)
+
+
+def _as_predictor(model: Predictor | nn.Module, spec: ModelSpec | None) -> Predictor:
+    if isinstance(model, Predictor):
+        return model
+    spec = spec if spec is not None else getattr(model, "spec", None)
+    if not isinstance(spec, ModelSpec):
+        raise TypeError("pass a Predictor, a network made by build_model, or the network's spec")
+    return Predictor(model, spec)
+
+
+def _image_paths(sources: str | Path | Iterable[str | Path]) -> Iterator[Path]:
+    for source in [sources] if isinstance(sources, (str, os.PathLike)) else sources:
+        path = Path(source)
+        if not path.is_dir():
+            yield path
+            continue
+        try:
+            entries = sorted(path.iterdir())
+        except OSError as error:
+            reason = error.strerror or error
+            raise ImageError(f"cannot list the folder {path} ({reason}); check its permissions") from None
+        for entry in entries:
+            if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".") and entry.is_file():
+                yield entry

@@ -1,0 +1,297 @@
+"""Export a trained model to take anywhere: ONNX, TorchScript, a readable PyTorch class or a training script."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import torch
+from torch import nn
+
+from fashion_desktop.core.builder import to_python
+from fashion_desktop.core.checkpoint import Checkpoint, atomic_write
+from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.errors import UserError
+from fashion_desktop.core.optim import make_loss, optimizer_kwargs
+from fashion_desktop.core.spec import CLASS_NAMES, INPUT_SHAPE, ModelSpec
+
+ONNX_OPSET = 17  # old enough for every maintained ONNX runtime, new enough for every layer we build
+NETWORK_CLASS = "FashionNetwork"
+
+
+class ExportError(UserError):
+    """A model that cannot be exported in the chosen format."""
+
+
+def export_onnx(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write the network as ONNX: input ``image`` (N, 1, 28, 28) normalised float32, output ``output`` (N, 10).
+
+    The batch dimension is dynamic. The file's metadata holds the class names and the normalisation.
+
+    Raises:
+        ExportError: the ``onnx`` package, which torch's exporter needs, is not installed.
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("exporting to ONNX needs the onnx package; install it with `pip install onnx`") from None
+    # The TorchScript-based exporter (dynamo=False) needs only the onnx package; the newer torch.export-based
+    # one also needs onnxscript. It warns that it is deprecated, which is not news to the user exporting.
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        exported = Path(folder) / "model.onnx"
+        torch.onnx.export(
+            checkpoint.build_model(), (torch.zeros(1, *INPUT_SHAPE),), exported, dynamo=False,
+            opset_version=ONNX_OPSET, input_names=["image"], output_names=["output"],
+            dynamic_axes={"image": {0: "batch"}, "output": {0: "batch"}},
+        )  # fmt: skip
+        proto = onnx.load_model(exported)
+    metadata = {
+        "class_names": json.dumps(list(checkpoint.class_names)),
+        "normalization": json.dumps({"mean": checkpoint.spec.mean, "std": checkpoint.spec.std}),
+        "spec": json.dumps(checkpoint.spec.to_dict()),
+    }
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    return atomic_write(Path(path), proto.SerializeToString())
+
+
+def export_torchscript(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write the network as TorchScript, loadable with ``torch.jit.load`` without this app or the class code."""
+    buffer = io.BytesIO()
+    # Scripting rather than tracing keeps dropout and batch norm switching with train() and eval().
+    # torch marks TorchScript deprecated; it is still what C++ (libtorch) and older runtimes load.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(checkpoint.build_model()), buffer)
+    return atomic_write(Path(path), buffer.getvalue())
+
+
+def export_python(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write the network as a readable PyTorch class that loads the model file's weights."""
+    return atomic_write(Path(path), to_python(checkpoint.spec, NETWORK_CLASS).encode())
+
+
+def export_training_script(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write a standalone script that trains the network again as the model file's run did.
+
+    Raises:
+        ExportError: the model file holds no training settings (it was not trained by Fashion Desktop).
+    """
+    if checkpoint.config is None:
+        raise ExportError("this model file holds no training settings, so there is no run to reproduce; "
+                          "export the network alone with the python format")  # fmt: skip
+    return atomic_write(Path(path), training_script(checkpoint.spec, checkpoint.config).encode())
+
+
+def training_script(spec: ModelSpec, config: TrainConfig) -> str:
+    """A standalone script (torch and torchvision only) that trains ``spec`` with ``config`` on Fashion-MNIST."""
+    return _SCRIPT.substitute(
+        network=_class_code(spec),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        val_size=config.val_size,
+        mean=repr(spec.mean),
+        std=repr(spec.std),
+        augment=config.augment,
+        keep_best=config.keep_best,
+        patience=config.early_stopping_patience,
+        class_names=list(CLASS_NAMES),
+        loss=_loss_code(config),
+        optimizer=_optimizer_code(config),
+        scheduler=_scheduler_code(config),
+    )
+
+
+def _class_code(spec: ModelSpec) -> str:
+    """The network class from the readable export, without that module's docstring, loader and demo."""
+    code = to_python(spec, NETWORK_CLASS)
+    node = next(n for n in ast.parse(code).body if isinstance(n, ast.ClassDef))
+    segment = ast.get_source_segment(code, node)
+    assert segment is not None
+    return segment
+
+
+def _loss_code(config: TrainConfig) -> str:
+    loss = make_loss(config)
+    if isinstance(loss, nn.CrossEntropyLoss):
+        return f"nn.CrossEntropyLoss(label_smoothing={loss.label_smoothing!r})"
+    return f"nn.{type(loss).__name__}()"
+
+
+def _optimizer_code(config: TrainConfig) -> str:
+    """The optimizer call with every option spelled out, as the app itself builds it."""
+    args = "".join(f", {name}={value!r}" for name, value in optimizer_kwargs(config).items())
+    return f"torch.optim.{config.optimizer}(parameters{args})"
+
+
+def _scheduler_code(config: TrainConfig) -> str:
+    """The scheduler call, with the same special cases as ``optim.make_scheduler``."""
+    if config.scheduler == "none":
+        return "None"
+    options = {k: list(v) if isinstance(v, tuple) else v for k, v in config.resolved_scheduler_options().items()}
+    args = ", T_max=epochs" if config.scheduler == "CosineAnnealingLR" else ""
+    args += "".join(f", {name}={value!r}" for name, value in options.items())
+    return f"torch.optim.lr_scheduler.{config.scheduler}(optimizer{args})"
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    export: Callable[[Checkpoint, str | Path], Path]
+    suffix: str  # appended to the model file's stem for the default output name
+    description: str
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    "onnx": ExportFormat(export_onnx, ".onnx", "ONNX, for onnxruntime and other inference runtimes"),
+    "torchscript": ExportFormat(export_torchscript, ".torchscript.pt", "TorchScript, for torch.jit.load and libtorch"),
+    "python": ExportFormat(export_python, ".py", "the network as a readable PyTorch class"),
+    "script": ExportFormat(export_training_script, "_train.py", "a standalone training script (PyTorch, torchvision)"),
+}
+
+
+def default_export_path(model_path: str | Path, format_name: str) -> Path:
+    """``model.safetensors`` -> ``model.onnx``, ``model_train.py``, ... beside the model file."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + EXPORT_FORMATS[format_name].suffix)
+
+
+_SCRIPT = Template('''"""Train a network on Fashion-MNIST with plain PyTorch and torchvision, as a Fashion Desktop run.
+
+Options: --data DIR (downloaded there unless it is already there), --epochs N, --out FILE; the defaults are the
+exported run's settings.
+Load the saved weights with: model = FashionNetwork(); model.load_state_dict(torch.load(FILE, weights_only=True))
+"""
+
+import argparse
+import copy
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from torchvision import datasets, transforms
+
+EPOCHS = $epochs
+BATCH_SIZE = $batch_size
+SEED = $seed
+VAL_SIZE = $val_size  # training images held out for validation
+MEAN, STD = $mean, $std
+AUGMENT = $augment  # random horizontal flips and shifts of up to 2 pixels
+KEEP_BEST = $keep_best  # end with the weights of the epoch with the lowest validation loss
+EARLY_STOPPING_PATIENCE = $patience  # epochs without a lower validation loss before stopping; 0: off
+CLASS_NAMES = $class_names
+
+
+$network
+
+
+def make_loss():
+    return $loss
+
+
+def make_optimizer(parameters):
+    return $optimizer
+
+
+def make_scheduler(optimizer, epochs):
+    return $scheduler
+
+
+def load_data(root):
+    """The training, validation and test sets, normalised as the network expects."""
+    normalise = [transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]
+    augment = [transforms.RandomHorizontalFlip(), transforms.RandomAffine(0, translate=(2 / 28, 2 / 28))]
+    train_files = datasets.FashionMNIST(
+        root, train=True, download=True, transform=transforms.Compose((augment if AUGMENT else []) + normalise)
+    )
+    val_files = datasets.FashionMNIST(root, train=True, transform=transforms.Compose(normalise))
+    test_set = datasets.FashionMNIST(root, train=False, download=True, transform=transforms.Compose(normalise))
+    # The same seeded permutation as Fashion Desktop, so the validation images are the app's. Batches are drawn
+    # and augmented in another order, so the numbers come out close to the app's, not bit-for-bit the same.
+    order = torch.randperm(len(train_files), generator=torch.Generator().manual_seed(SEED)).tolist()
+    return Subset(train_files, order[VAL_SIZE:]), Subset(val_files, order[:VAL_SIZE]), test_set
+
+
+@torch.no_grad()
+def evaluate(model, loader, loss_fn, device):
+    """Mean loss and accuracy over a dataset."""
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        outputs = model(images)
+        total_loss += loss_fn(outputs, labels).item() * len(labels)
+        correct += (outputs.argmax(1) == labels).sum().item()
+        count += len(labels)
+    return total_loss / max(1, count), correct / max(1, count)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Train FashionNetwork on Fashion-MNIST.")
+    parser.add_argument("--data", default="data", help="Fashion-MNIST folder in torchvision's layout (default: data)")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"default: {EPOCHS}")
+    parser.add_argument("--out", default="fashion_network.pt", help="where to save the trained weights")
+    args = parser.parse_args()
+
+    torch.manual_seed(SEED)  # before building the network: the initial weights come from it
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = FashionNetwork().to(device)
+    train_set, val_set, test_set = load_data(args.data)
+    shuffle = torch.Generator().manual_seed(SEED)
+    train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, generator=shuffle)
+    val_loader = DataLoader(val_set, batch_size=1000)
+    test_loader = DataLoader(test_set, batch_size=1000)
+    loss_fn = make_loss()
+    optimizer = make_optimizer(model.parameters())
+    scheduler = make_scheduler(optimizer, args.epochs)
+
+    best_loss, best_epoch, best_weights = float("inf"), 0, None
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        total_loss, seen = 0.0, 0
+        for images, labels in train_loader:
+            images, labels = images.to(device), labels.to(device)
+            optimizer.zero_grad()
+            loss = loss_fn(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(labels)
+            seen += len(labels)
+        report = f"epoch {epoch}: train loss {total_loss / seen:.4f}"
+        val_loss = None
+        if VAL_SIZE:
+            val_loss, val_accuracy = evaluate(model, val_loader, loss_fn, device)
+            report += f", validation loss {val_loss:.4f}, validation accuracy {val_accuracy:.4f}"
+        print(report, flush=True)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            if val_loss is not None:
+                scheduler.step(val_loss)
+        elif scheduler is not None:
+            scheduler.step()
+        if (KEEP_BEST or EARLY_STOPPING_PATIENCE) and val_loss is not None:
+            if val_loss < best_loss:
+                best_loss, best_epoch, best_weights = val_loss, epoch, copy.deepcopy(model.state_dict())
+            elif EARLY_STOPPING_PATIENCE and epoch - best_epoch >= EARLY_STOPPING_PATIENCE:
+                print(f"no lower validation loss for {EARLY_STOPPING_PATIENCE} epochs: stopping early")
+                break
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+        print(f"kept the weights of epoch {best_epoch}, which had the lowest validation loss")
+
+    test_loss, test_accuracy = evaluate(model, test_loader, loss_fn, device)
+    print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f}")
+    torch.save(model.state_dict(), args.out)
+    print(f"saved the weights to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
+''')

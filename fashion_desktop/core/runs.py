@@ -1,0 +1,500 @@
+"""The run history: every training run, its settings and its per-epoch metrics, in a local SQLite database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import platformdirs
+
+from fashion_desktop.core.callbacks import Callback
+from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.errors import UserError
+from fashion_desktop.core.metrics import EpochMetrics, FitInfo, FitResult
+from fashion_desktop.core.params import resolve
+from fashion_desktop.core.presets import PRESETS
+from fashion_desktop.core.spec import INIT_SCHEMES, LayerSpec, ModelSpec
+
+if TYPE_CHECKING:
+    from fashion_desktop.core.engine import Trainer
+
+ENV_VAR = "FASHION_DESKTOP_RUNS"
+STATUSES = ("running", "finished", "stopped", "failed", "unfinished")
+SCHEMA_VERSION = 1  # PRAGMA user_version
+APPLICATION_ID = int.from_bytes(b"FDrn", "big")  # PRAGMA application_id: tells our file from another app's SQLite file
+EPOCH_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_seconds", "samples_per_second")
+
+_SCHEMA = f"""
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN {STATUSES}),
+    spec TEXT NOT NULL,
+    config TEXT NOT NULL,
+    device TEXT NOT NULL,
+    test_loss REAL,
+    test_accuracy REAL,
+    best_epoch INTEGER,
+    model_path TEXT,
+    error TEXT,
+    pid INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    train_loss REAL NOT NULL,
+    val_loss REAL,
+    val_accuracy REAL,
+    lr REAL NOT NULL,
+    epoch_seconds REAL NOT NULL,
+    samples_per_second REAL NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+);
+PRAGMA application_id = {APPLICATION_ID};
+PRAGMA user_version = {SCHEMA_VERSION};
+COMMIT;
+"""
+
+
+class RunStoreError(UserError):
+    """The run history cannot be opened or updated; ``path`` is its file."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def default_runs_path() -> Path:
+    return platformdirs.user_data_path("fashion-desktop", appauthor=False) / "runs.sqlite3"
+
+
+def resolve_runs_path(cli_value: str | Path | None = None) -> Path:
+    """The run history file: the command-line value, else ``$FASHION_DESKTOP_RUNS``, else the user data folder."""
+    if cli_value not in (None, ""):
+        return Path(cli_value).expanduser()
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else default_runs_path()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One recorded run. ``epochs_done`` counts the epochs recorded so far."""
+
+    id: int
+    name: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    spec: ModelSpec
+    config: TrainConfig
+    device: str
+    test_loss: float | None
+    test_accuracy: float | None
+    best_epoch: int | None
+    model_path: Path | None
+    error: str | None
+    epochs_done: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data, for ``fashion-desktop runs --json``."""
+        return {
+            "id": self.id, "name": self.name, "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None, "status": self.status,
+            "spec": self.spec.to_dict(), "config": self.config.to_dict(), "device": self.device,
+            "test_loss": self.test_loss, "test_accuracy": self.test_accuracy, "best_epoch": self.best_epoch,
+            "model_path": str(self.model_path) if self.model_path else None, "error": self.error,
+            "epochs_done": self.epochs_done,
+        }  # fmt: skip
+
+
+class RunStore:
+    """The run history in one SQLite file. Safe to share between the GUI thread and a training thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Open the history at ``path``, creating it when the file is missing or empty.
+
+        Runs left 'running' by a process that has since ended (a crash, a kill) are marked 'unfinished'.
+
+        Raises:
+            RunStoreError: the file is damaged, belongs to another program, is from a newer version of Fashion
+                Desktop, or cannot be opened; the message says what to do.
+        """
+        self.path = Path(path)
+        self._lock = threading.RLock()  # one connection, used from the GUI thread and the training thread
+        self._db = self._connect()
+        self.mark_unfinished()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        except (OSError, sqlite3.Error) as error:
+            raise self._error(f"cannot open the run history {self.path} ({error}); check that its folder is "
+                              "writable") from None  # fmt: skip
+        try:
+            self._check_and_create(db)
+            # WAL: a crash mid-run keeps every committed epoch, and readers never block the training thread.
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            return db
+        except sqlite3.OperationalError as error:  # locked, read-only, disk full: the file itself may be fine
+            db.close()
+            raise self._error(f"cannot open the run history {self.path} ({error}); close other copies of "
+                              "Fashion Desktop and check that the file is writable") from None  # fmt: skip
+        except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
+            db.close()
+            raise self._error(
+                f"the run history {self.path} is damaged ({error}); move it aside (rename or delete it) and "
+                "Fashion Desktop will start a new, empty history"
+            ) from None
+        except RunStoreError:
+            db.close()
+            raise
+
+    def _check_and_create(self, db: sqlite3.Connection) -> None:
+        """Create the tables in a new file; refuse another program's database or a newer schema."""
+        application_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if application_id == 0 and tables == 0:
+            db.executescript(_SCHEMA)
+        elif application_id != APPLICATION_ID:
+            raise self._error(
+                f"{self.path} is an SQLite database of another program, not a Fashion Desktop run history, so it "
+                "was left untouched; move it elsewhere (Fashion Desktop will then start a new history there) or "
+                f"point ${ENV_VAR} at another file"
+            )
+        elif version > SCHEMA_VERSION:
+            raise self._error(
+                f"the run history {self.path} was written by a newer Fashion Desktop (schema {version}, this version "
+                f"reads {SCHEMA_VERSION}); update Fashion Desktop, or move the file aside to start a new history"
+            )
+        if (check := db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
+            raise sqlite3.DatabaseError(check)
+
+    def _error(self, message: str) -> RunStoreError:
+        return RunStoreError(message, self.path)
+
+    @staticmethod
+    def move_aside(path: str | Path) -> Path:
+        """Rename a damaged history (and its WAL files) to ``<name>.damaged-<timestamp>``; returns the new path."""
+        path = Path(path)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        target = path.with_name(f"{path.name}.damaged-{stamp}")
+        count = 1
+        while target.exists():
+            count += 1
+            target = path.with_name(f"{path.name}.damaged-{stamp}-{count}")
+        for suffix in ("-wal", "-shm", ""):  # the database last: if a rename fails, the file still is where it was
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                os.replace(companion, target.with_name(target.name + suffix))
+        return target
+
+    @classmethod
+    def start_fresh(cls, path: str | Path) -> RunStore:
+        """Move a damaged history aside and open a new, empty one in its place."""
+        cls.move_aside(path)
+        return cls(path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One committed transaction; a database error becomes a RunStoreError naming the file."""
+        with self._lock:
+            try:
+                with self._db:
+                    yield self._db
+            except sqlite3.Error as error:
+                raise self._error(f"the run history {self.path} could not be read or updated ({error})") from None
+
+    # -- recording --
+    def start_run(self, spec: ModelSpec, config: TrainConfig, device: str, name: str | None = None,
+                  model_path: str | Path | None = None) -> int:  # fmt: skip
+        """Record a new run as 'running' and return its id. The default name is the preset's (or "custom") and time."""
+        started = datetime.now().astimezone()
+        name = name or f"{preset_name(spec) or 'custom'} {started:%Y-%m-%d %H:%M}"
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (name, started_at, status, spec, config, device, model_path, pid) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+                (name, started.isoformat(timespec="seconds"), json.dumps(spec.to_dict()), json.dumps(config.to_dict()),
+                 device, str(model_path) if model_path else None, os.getpid()),
+            )  # fmt: skip
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def add_epoch(self, run_id: int, metrics: EpochMetrics) -> None:
+        """Record one epoch's metrics, committed at once (the confusion matrix is not kept)."""
+        with self._transaction() as db:
+            columns, marks = ", ".join(EPOCH_COLUMNS), ", ?" * len(EPOCH_COLUMNS)
+            db.execute(
+                f"INSERT OR REPLACE INTO epochs (run_id, {columns}) VALUES (?{marks})",
+                (run_id, *(getattr(metrics, column) for column in EPOCH_COLUMNS)),
+            )
+
+    def finish_run(self, run_id: int, result: FitResult | None, status: str, model_path: str | Path | None = None,
+                   error: str | None = None) -> None:  # fmt: skip
+        """Record how a run ended; ``model_path`` None keeps the path given at the start."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+        test = result.test if result else None
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, test_loss = ?, test_accuracy = ?, best_epoch = ?, "
+                "model_path = coalesce(?, model_path), error = ? WHERE id = ?",
+                (datetime.now().astimezone().isoformat(timespec="seconds"), status, test.loss if test else None,
+                 test.accuracy if test else None, result.best_epoch if result else None,
+                 str(model_path) if model_path else None, error, run_id),
+            )  # fmt: skip
+
+    def mark_unfinished(self) -> int:
+        """Mark runs left 'running' by a process that no longer exists as 'unfinished'; returns how many.
+
+        A run records the id of the process that trains it, so a run still training in another window or
+        process stays 'running'.
+        """
+        with self._transaction() as db:
+            rows = db.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
+            ended = [(run_id,) for run_id, pid in rows if not _process_alive(pid)]
+            db.executemany("UPDATE runs SET status = 'unfinished' WHERE id = ?", ended)
+        return len(ended)
+
+    # -- reading and editing --
+    def list_runs(self) -> list[RunRecord]:
+        """Every run, newest first."""
+        return self._records("")
+
+    def get_run(self, run_id: int) -> RunRecord:
+        records = self._records("WHERE runs.id = ?", (run_id,))
+        if not records:
+            raise self._error(f"there is no run {run_id} in the run history {self.path}")
+        return records[0]
+
+    def _records(self, where: str, args: Sequence[Any] = ()) -> list[RunRecord]:
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT runs.id, name, started_at, finished_at, status, spec, config, device, test_loss, "
+                "test_accuracy, best_epoch, model_path, error, count(epochs.epoch) FROM runs "
+                f"LEFT JOIN epochs ON epochs.run_id = runs.id {where} GROUP BY runs.id ORDER BY runs.id DESC",
+                args,
+            ).fetchall()
+        return [
+            RunRecord(
+                id=row[0],
+                name=row[1],
+                started_at=datetime.fromisoformat(row[2]),
+                finished_at=datetime.fromisoformat(row[3]) if row[3] else None,
+                status=row[4],
+                spec=ModelSpec.from_dict(json.loads(row[5])),
+                config=TrainConfig.from_dict(json.loads(row[6])),
+                device=row[7],
+                test_loss=row[8],
+                test_accuracy=row[9],
+                best_epoch=row[10],
+                model_path=Path(row[11]) if row[11] else None,
+                error=row[12],
+                epochs_done=row[13],
+            )
+            for row in rows
+        ]
+
+    def epochs(self, run_id: int) -> list[EpochMetrics]:
+        with self._transaction() as db:
+            rows = db.execute(
+                f"SELECT {', '.join(EPOCH_COLUMNS)} FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
+            ).fetchall()
+        return [EpochMetrics(*row) for row in rows]
+
+    def rename(self, run_id: int, name: str) -> None:
+        if not name.strip():
+            raise self._error("a run's name cannot be empty")
+        self._update_one(run_id, "UPDATE runs SET name = ? WHERE id = ?", (name.strip(), run_id))
+
+    def delete(self, run_id: int) -> None:
+        """Forget a run and its epochs (its model file, if any, is left alone)."""
+        self._update_one(run_id, "DELETE FROM runs WHERE id = ?", (run_id,))
+
+    def _update_one(self, run_id: int, sql: str, args: Sequence[Any]) -> None:
+        with self._transaction() as db:
+            if db.execute(sql, args).rowcount == 0:
+                raise self._error(f"there is no run {run_id} in the run history {self.path}")
+
+    def export_csv(self, run_ids: Sequence[int], path: str | Path) -> Path:
+        """Write the per-epoch metrics of the runs, one row per epoch with the run's id and name, atomically."""
+        # Imported here: checkpoint pulls in torch, which reading the history does not need.
+        from fashion_desktop.core.checkpoint import atomic_write
+
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(("run_id", "run_name", *EPOCH_COLUMNS))
+        for run_id in run_ids:
+            name = self.get_run(run_id).name
+            writer.writerows((run_id, name, *(getattr(m, c) for c in EPOCH_COLUMNS)) for m in self.epochs(run_id))
+        return atomic_write(Path(path), text.getvalue().encode())
+
+    def setting_differences(self, id_a: int, id_b: int) -> list[tuple[str, Any, Any]]:
+        """The settings that differ between two runs, as (name, value in a, value in b), in a stable order.
+
+        Training settings appear under their config names (``lr``, ``optimizer_options.beta1``, ...) with every
+        option's effective value, so a default left out of one config still compares equal to it spelled out.
+        """
+        a, b = run_settings(self.get_run(id_a)), run_settings(self.get_run(id_b))
+        keys = dict.fromkeys([*a, *b])
+        return [(key, a.get(key), b.get(key)) for key in keys if a.get(key) != b.get(key)]
+
+
+def run_settings(run: RunRecord) -> dict[str, Any]:
+    """A run's settings as flat name -> value: the training config, the device, then a summary of the network."""
+    config = run.config
+    options = {
+        "loss_options": config.resolved_loss_options(),
+        "optimizer_options": config.resolved_optimizer_options(),
+        "scheduler_options": config.resolved_scheduler_options(),
+    }
+    settings: dict[str, Any] = {}
+    for key, value in config.to_dict().items():
+        if key in options:
+            settings.update({f"{key}.{name}": option for name, option in options[key].items()})
+        else:
+            settings[key] = value
+    settings["device used"] = run.device
+    settings["layers"] = describe_layers(run.spec)
+    settings["parameters"] = run.spec.summary().total
+    settings["mean"], settings["std"] = run.spec.mean, run.spec.std
+    return settings
+
+
+def describe_layers(spec: ModelSpec) -> str:
+    """A one-line summary such as ``Flatten, Linear(256), ReLU, Dropout(0.25), Linear(10), LogSoftmax``.
+
+    Each layer shows its main option (units, channels, kernel size or dropout rate), then any other option or
+    initialisation that differs from the default.
+    """
+    return ", ".join(_describe_layer(layer) for layer in spec.layers)
+
+
+_MAIN_OPTION = {"Linear": "out_features", "Conv2d": "out_channels", "MaxPool2d": "kernel_size", "Dropout": "p"}
+
+
+def _describe_layer(layer: LayerSpec) -> str:
+    main = _MAIN_OPTION.get(layer.kind)
+    parts = [f"{layer.option(main)!r}"] if main else []
+    parts += [f"{p.name}={layer.option(p.name)!r}" for p in layer.type.params
+              if p.name != main and layer.option(p.name) != p.default]  # fmt: skip
+    if layer.init != "default":
+        parts.append(f"init={layer.init}")
+    if layer.bias_init != "default":
+        parts.append(f"bias_init={layer.bias_init}")
+    return f"{layer.kind}({', '.join(parts)})" if parts else layer.kind
+
+
+def preset_name(spec: ModelSpec) -> str | None:
+    """The name of the first preset whose network is ``spec`` (options spelled out or left at their defaults)."""
+    canonical = _canonical(spec)
+    return next((name for name, preset in PRESETS.items() if _canonical(preset.spec) == canonical), None)
+
+
+def _canonical(spec: ModelSpec) -> tuple[Any, ...]:
+    """The spec with every option filled in, so that equal networks compare equal however they were written."""
+    layers = tuple(
+        (layer.kind, {p.name: layer.option(p.name) for p in layer.type.params}, layer.init,
+         resolve(INIT_SCHEMES.get(layer.init, ()), layer.init_params)[0], layer.bias_init)
+        for layer in spec.layers
+    )  # fmt: skip
+    return layers, spec.mean, spec.std
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a reused id reads as alive, which leaves a run 'running' longer)."""
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return bool(kernel32.GetLastError() == 5)  # ERROR_ACCESS_DENIED: it exists but is not ours
+        try:
+            code = ctypes.c_ulong()
+            return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)  # signal 0 only checks that the process exists (on Windows os.kill would end it)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists but belongs to another user
+    return True
+
+
+class RecordRun(Callback):
+    """Records a Trainer's run in a RunStore: each epoch is committed as it ends, so a crash loses nothing done.
+
+    Recording is best-effort: if the history cannot be written (a locked or full disk), training goes on, the
+    recorder stops recording, and ``error`` says why (the CLI and the GUI show it).
+    """
+
+    def __init__(self, store: RunStore, model_path: str | Path | None = None, name: str | None = None) -> None:
+        self.store, self.model_path, self.name = store, model_path, name
+        self.run_id: int | None = None
+        self.error: str | None = None
+
+    def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
+        def start() -> None:
+            self.run_id = self.store.start_run(trainer.spec, trainer.config, info.device, self.name, self.model_path)
+            for metrics in trainer.history:  # the epochs a resumed run had already done
+                self.store.add_epoch(self.run_id, metrics)
+
+        self._record(start)
+
+    def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
+        if self.run_id is not None:
+            self._record(lambda: self.store.add_epoch(self.run_id, metrics))  # type: ignore[arg-type]
+
+    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        status = "stopped" if result.stopped else "finished"
+        if self.run_id is not None:
+            self._record(lambda: self.store.finish_run(self.run_id, result, status, self.model_path))  # type: ignore[arg-type]
+
+    def on_exception(self, trainer: Trainer, error: BaseException) -> None:
+        if self.run_id is None:
+            return
+        if isinstance(error, KeyboardInterrupt):  # Ctrl+C on the command line: the user stopped it
+            self._record(lambda: self.store.finish_run(self.run_id, None, "stopped", error="interrupted"))  # type: ignore[arg-type]
+            return
+        message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+        self._record(lambda: self.store.finish_run(self.run_id, None, "failed", error=message))  # type: ignore[arg-type]
+
+    def _record(self, write: Callable[[], object]) -> None:
+        try:
+            write()
+        except (RunStoreError, sqlite3.Error, OSError) as error:
+            self.run_id = None  # stop recording this run; the training itself is unaffected
+            self.error = f"the run history could not be written ({error}); training goes on without it"

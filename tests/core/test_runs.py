@@ -1,0 +1,257 @@
+"""The run history: recording real training runs, reading, editing and comparing them, and surviving bad files."""
+
+import csv
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+
+import pytest
+
+from fashion_desktop.core.callbacks import Callback, SaveCheckpoint
+from fashion_desktop.core.checkpoint import Checkpoint
+from fashion_desktop.core.data import default_data_dir
+from fashion_desktop.core.engine import Trainer, train
+from fashion_desktop.core.metrics import EpochMetrics
+from fashion_desktop.core.presets import get_preset
+from fashion_desktop.core.runs import (
+    RecordRun,
+    RunStore,
+    RunStoreError,
+    default_runs_path,
+    describe_layers,
+    preset_name,
+    resolve_runs_path,
+)
+from fashion_desktop.core.spec import layer
+
+SEED = get_preset("seed")
+FAST = replace(SEED.config, epochs=2, batch_size=32, val_size=50, device="cpu")
+CUSTOM = SEED.spec.replaced(1, layer("Linear", out_features=64))
+
+
+@pytest.fixture
+def store(tmp_path):
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        yield store
+
+
+def test_a_training_run_is_recorded_and_read_back_after_reopening(fashion_root, tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    with RunStore(path) as store:
+        trainer = train(SEED.spec, FAST, fashion_root, [RecordRun(store, tmp_path / "model.safetensors")])
+    with RunStore(path) as store:
+        (run,) = store.list_runs()
+        assert run == store.get_run(run.id)
+        assert run.status == "finished" and run.error is None and run.epochs_done == 2
+        assert run.spec == SEED.spec and run.config == FAST and run.device == "CPU"
+        assert run.test_accuracy == trainer.test.accuracy and run.test_loss == trainer.test.loss
+        assert run.model_path == tmp_path / "model.safetensors"
+        assert run.started_at <= run.finished_at
+        assert re.fullmatch(r"seed \d{4}-\d\d-\d\d \d\d:\d\d", run.name)
+        assert store.epochs(run.id) == [replace(m, val_confusion=None) for m in trainer.history]
+        assert run.to_dict()["config"]["lr"] == FAST.lr
+
+
+def test_a_stopped_run_recorded_from_a_training_thread(fashion_root, store):
+    class StopAfterFirstEpoch(Callback):
+        def on_epoch_end(self, trainer, metrics):
+            trainer.stop()
+
+    # The store is opened on this thread and written from the worker, as the GUI does.
+    worker = threading.Thread(
+        target=train, args=(SEED.spec, replace(FAST, epochs=3), fashion_root, [RecordRun(store), StopAfterFirstEpoch()])
+    )
+    worker.start()
+    worker.join()
+    (run,) = store.list_runs()
+    assert run.status == "stopped" and run.epochs_done == 1 and run.test_accuracy is not None
+
+
+def test_a_failed_run_keeps_its_epochs_and_the_error(fashion_root, store):
+    class FailInSecondEpoch(Callback):
+        def on_epoch_end(self, trainer, metrics):
+            if metrics.epoch == 2:
+                raise RuntimeError("the disk is full")
+
+    with pytest.raises(RuntimeError):
+        train(SEED.spec, replace(FAST, epochs=3), fashion_root, [RecordRun(store), FailInSecondEpoch()])
+    (run,) = store.list_runs()
+    assert run.status == "failed" and run.error == "RuntimeError: the disk is full"
+    assert run.test_accuracy is None and [m.epoch for m in store.epochs(run.id)] == [1, 2]
+
+
+def test_a_resumed_run_records_the_epochs_it_resumed_from(fashion_root, tmp_path, store):
+    model = tmp_path / "model.safetensors"
+    train(SEED.spec, replace(FAST, epochs=1), fashion_root, [SaveCheckpoint(model)])
+    trainer = Trainer(SEED.spec, FAST, [RecordRun(store, model)], resume_from=Checkpoint.load(model))
+    trainer.fit(trainer.load_data(fashion_root))
+    (run,) = store.list_runs()
+    assert [m.epoch for m in store.epochs(run.id)] == [1, 2] and run.status == "finished"
+
+
+def test_default_names_rename_and_delete(store):
+    custom = store.start_run(CUSTOM, FAST, "CPU")
+    named = store.start_run(SEED.spec, FAST, "CPU", name="baseline")
+    assert store.get_run(custom).name.startswith("custom ")
+    assert [run.id for run in store.list_runs()] == [named, custom]  # newest first
+    store.rename(custom, "  wider  ")
+    assert store.get_run(custom).name == "wider"
+    with pytest.raises(RunStoreError, match="empty"):
+        store.rename(custom, " ")
+    store.add_epoch(named, replace(_epoch(1), val_loss=None, val_accuracy=None))
+    store.delete(named)
+    assert [run.id for run in store.list_runs()] == [custom] and store.epochs(named) == []
+    for action in (lambda: store.get_run(named), lambda: store.delete(named), lambda: store.rename(named, "x")):
+        with pytest.raises(RunStoreError, match=f"no run {named}"):
+            action()
+
+
+def test_csv_export_has_one_row_per_epoch_with_the_run(store, tmp_path):
+    first = store.start_run(SEED.spec, FAST, "CPU", name="first")
+    second = store.start_run(SEED.spec, FAST, "CPU", name="second, with a comma")
+    epochs = {first: [_epoch(1), _epoch(2)], second: [replace(_epoch(1), val_loss=None, val_accuracy=None)]}
+    for run_id, metrics in epochs.items():
+        for m in metrics:
+            store.add_epoch(run_id, m)
+    path = store.export_csv([first, second], tmp_path / "out" / "epochs.csv")
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(row["run_id"], row["run_name"], row["epoch"]) for row in rows] == [
+        (str(first), "first", "1"), (str(first), "first", "2"), (str(second), "second, with a comma", "1"),
+    ]  # fmt: skip
+    assert float(rows[1]["train_loss"]) == epochs[first][1].train_loss
+    assert float(rows[0]["samples_per_second"]) == epochs[first][0].samples_per_second
+    assert rows[2]["val_loss"] == "" and rows[2]["val_accuracy"] == ""
+    with pytest.raises(RunStoreError, match="no run 999"):
+        store.export_csv([999], tmp_path / "missing.csv")
+
+
+def test_setting_differences_name_training_settings_and_layers(store):
+    sgd = replace(FAST, lr=0.1, optimizer="SGD", optimizer_options={"momentum": 0.9})
+    a = store.start_run(SEED.spec, replace(FAST, optimizer_options={"beta1": 0.9}), "CPU")  # the default, spelled out
+    b = store.start_run(CUSTOM, sgd, "CPU")
+    differences = {key: (x, y) for key, x, y in store.setting_differences(a, b)}
+    assert differences["lr"] == (FAST.lr, 0.1)
+    assert differences["optimizer"] == ("Adam", "SGD")
+    assert differences["optimizer_options.momentum"] == (None, 0.9)
+    assert differences["optimizer_options.beta1"] == (0.9, None)
+    assert differences["layers"] == (
+        "Flatten, Linear(256), ReLU, Dropout(0.25), Linear(128), ReLU, Dropout(0.25), Linear(10), LogSoftmax",
+        "Flatten, Linear(64), ReLU, Dropout(0.25), Linear(128), ReLU, Dropout(0.25), Linear(10), LogSoftmax",
+    )
+    assert differences["parameters"][0] > differences["parameters"][1]
+    assert "batch_size" not in differences and "mean" not in differences
+    assert store.setting_differences(a, store.start_run(SEED.spec, FAST, "CPU")) == []
+
+
+def test_layer_summaries_and_preset_names():
+    cnn = get_preset("small-cnn").spec
+    assert describe_layers(cnn).startswith("Conv2d(32, bias=False), BatchNorm, ReLU, MaxPool2d(2), Conv2d(64")
+    tweaked = SEED.spec.replaced(1, layer("Linear", out_features=256, bias=True))  # spelled out, still the preset
+    assert preset_name(tweaked) == "seed" and preset_name(cnn) == "small-cnn" and preset_name(CUSTOM) is None
+    leaky = CUSTOM.replaced(2, layer("LeakyReLU", negative_slope=0.2))
+    assert describe_layers(leaky).split(", ")[2] == "LeakyReLU(negative_slope=0.2)"
+
+
+def test_a_run_left_by_a_crashed_process_becomes_unfinished(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    crash = f"""
+import os, sys
+from fashion_desktop.core.presets import get_preset
+from fashion_desktop.core.runs import RunStore
+from fashion_desktop.core.metrics import EpochMetrics
+assert "torch" not in sys.modules  # reading the history stays light
+preset = get_preset("seed")
+store = RunStore({str(path)!r})
+run = store.start_run(preset.spec, preset.config, "CPU")
+store.add_epoch(run, EpochMetrics(1, 0.5, 0.4, 0.9, 0.003, 1.0, 1000.0))
+os._exit(3)  # no finish_run, no close: as if the process were killed
+"""
+    assert subprocess.run([sys.executable, "-c", crash], timeout=60).returncode == 3
+    with RunStore(path) as store:
+        live = store.start_run(SEED.spec, FAST, "CPU")  # this process is alive: its run must stay 'running'
+    with RunStore(path) as store:
+        crashed = store.list_runs()[-1]
+        assert crashed.status == "unfinished" and crashed.epochs_done == 1 and crashed.finished_at is None
+        assert store.get_run(live).status == "running"
+        assert store.mark_unfinished() == 0
+
+
+@pytest.mark.parametrize("content", [os.urandom(3000), b"SQLite format 3\x00" + bytes(range(256)) * 8])
+def test_a_damaged_file_is_a_clear_error_and_can_be_moved_aside(tmp_path, content):
+    path = tmp_path / "runs.sqlite3"
+    path.write_bytes(content)
+    with pytest.raises(RunStoreError, match=r"runs\.sqlite3 is damaged .*move it aside") as caught:
+        RunStore(path)
+    assert caught.value.path == path
+    with RunStore.start_fresh(path) as store:
+        assert store.list_runs() == []
+    (moved,) = tmp_path.glob("runs.sqlite3.damaged-*")
+    assert moved.read_bytes() == content
+
+
+def test_a_damaged_page_is_found_when_opening(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    with RunStore(path) as store:
+        for _ in range(3):
+            store.start_run(SEED.spec, FAST, "CPU")
+    data = bytearray(path.read_bytes())
+    data[4096:8192] = b"\xff" * 4096  # the second page
+    path.write_bytes(bytes(data))
+    with pytest.raises(RunStoreError, match="damaged"):
+        RunStore(path)
+
+
+def test_another_programs_database_is_left_untouched(tmp_path):
+    path = tmp_path / "notes.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+        db.execute("INSERT INTO notes VALUES ('keep me')")
+    db.close()
+    with pytest.raises(RunStoreError, match=r"notes\.db is an SQLite database of another program"):
+        RunStore(path)
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    db.close()
+
+
+def test_a_history_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    RunStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(RunStoreError, match="newer Fashion Desktop"):
+        RunStore(path)
+
+
+def test_the_history_file_location(monkeypatch, tmp_path):
+    assert default_runs_path() == default_data_dir().parent / "runs.sqlite3"
+    monkeypatch.setenv("FASHION_DESKTOP_RUNS", str(tmp_path / "env.sqlite3"))
+    assert resolve_runs_path() == tmp_path / "env.sqlite3"
+    assert resolve_runs_path(tmp_path / "cli.sqlite3") == tmp_path / "cli.sqlite3"
+
+
+def _epoch(number):
+    return EpochMetrics(number, 1.0 / number, 0.9 / number, 0.5 + number / 10, 0.003, 1.25, 12345.678)
+
+
+def test_a_history_that_cannot_be_written_does_not_stop_training(fashion_root, tmp_path):
+    from dataclasses import replace
+
+    from fashion_desktop.core.engine import train
+    from fashion_desktop.core.presets import get_preset
+    from fashion_desktop.core.runs import RecordRun, RunStore
+
+    store = RunStore(tmp_path / "runs.sqlite3")
+    store.close()  # every write now fails
+    recorder = RecordRun(store)
+    preset = get_preset("seed")
+    trainer = train(preset.spec, replace(preset.config, epochs=1, val_size=50, device="cpu"), fashion_root, [recorder])
+    assert trainer.test is not None and trainer.epoch == 1
+    assert recorder.error and "training goes on" in recorder.error
