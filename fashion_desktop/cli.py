@@ -155,7 +155,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = args.resume if args.resume and args.out == Path("model.safetensors") else args.out
     progress: Any = JsonProgress() if args.json else ConsoleProgress()
     trainer = Trainer(spec, config, [progress, SaveCheckpoint(out)], resume_from=resumed)
-    data = trainer.load_data(ensure_data(resolve_data_dir(args.data), progress=None if args.json else download_progress))
+    root = ensure_data(resolve_data_dir(args.data), progress=None if args.json else download_progress)
+    data = trainer.load_data(root)
     recorder = None if args.no_record else RecordRun(RunStore(resolve_runs_path()), out, args.name)
     if recorder is not None:
         trainer.callbacks.append(recorder)
