@@ -1,0 +1,686 @@
+"""The Builder tab: stack layers into a network, see its shapes, parameter counts, problems and PyTorch code live."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QSignalBlocker, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QBrush, QColor, QFontDatabase, QIcon, QKeySequence, QPixmap, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStyle,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fashion_desktop.core.errors import SpecError
+from fashion_desktop.core.params import resolve
+from fashion_desktop.core.presets import PRESETS
+from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, LAYER_TYPES, LayerSpec, LayerType, ModelSpec, Problem
+from fashion_desktop.gui.forms import OptionsForm
+
+CATEGORY_TITLES = {"layer": "Layers", "activation": "Activations", "regularisation": "Regularisation",
+                   "head": "Output heads"}  # fmt: skip
+SEVERITY_COLOURS = {"error": ("#f8d7da", "#b02a37"), "warning": ("#fff3cd", "#8a6500")}  # (background, text)
+SUMMARY_COLUMNS = ("Layer", "Type", "Output shape", "Trainable", "Non-trainable")
+SPEC_FILTER = "Network architectures (*.json);;All files (*)"
+
+
+class BuilderTab(QWidget):
+    """Edits a :class:`ModelSpec`: every change is one undoable step that swaps the whole (immutable) spec.
+
+    Signals:
+        spec_changed: the new ModelSpec, after every edit, undo, redo and load (it may be invalid).
+        preset_chosen: the Preset the user picked, so the training settings can follow it.
+        status_message: a line for the status bar.
+    """
+
+    spec_changed = Signal(object)
+    preset_chosen = Signal(object)
+    status_message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._spec = PRESETS["seed"].spec
+        self._loss: str | None = None  # the training loss, for the head-against-loss checks
+        self._core_ready = False
+        self._shown_layer: LayerSpec | None = None  # the layer whose options the properties panel holds
+        self._plot = None  # pyqtgraph is imported only when the first activation is shown
+        self.undo_stack = QUndoStack(self)
+        self._build_ui()
+        self._show_spec(self._spec, 0)
+
+    # -- public interface --
+    def spec(self) -> ModelSpec:
+        return self._spec
+
+    def set_spec(self, spec: ModelSpec, *, undoable: bool = True, text: str = "Load network") -> None:
+        """Show ``spec``; with ``undoable=False`` it also forgets the undo history (a new document)."""
+        if undoable:
+            self._push(spec, text, 0)
+        else:
+            self.undo_stack.clear()
+            self._show_spec(spec, 0)
+
+    def load_preset(self, name: str, *, undoable: bool = True) -> None:
+        """Load a ready-made network and tell the training settings to follow it."""
+        preset = PRESETS[name]
+        with QSignalBlocker(self.preset_combo):
+            self.preset_combo.setCurrentIndex(self.preset_combo.findData(name))
+        self.preset_description.setText(preset.description)
+        self.set_spec(preset.spec, undoable=undoable, text=f"Load preset {name}")
+        self.preset_chosen.emit(preset)
+        self.status_message.emit(f"Loaded the {name} preset")
+
+    def set_loss(self, loss: str | None) -> None:
+        """Check the network's head against this training loss (NLLLoss needs LogSoftmax, and so on)."""
+        if loss != self._loss:
+            self._loss = loss
+            self._refresh_checks()
+
+    def on_core_ready(self) -> None:
+        """PyTorch has loaded: the code view and activation plots can now be drawn."""
+        self._core_ready = True
+        self._refresh_code()
+        self._show_activation(self._selected_layer())
+
+    def add_layer(self, kind: str) -> None:
+        """Insert a layer of ``kind`` with default options after the selected layer (or at the end)."""
+        row = self.layer_list.currentRow()
+        index = row + 1 if row >= 0 else len(self._spec.layers)
+        self._push(self._spec.inserted(index, LayerSpec(kind)), f"Add {kind}", index)
+        self.status_message.emit(f"Added {kind} as layer {index + 1}")
+
+    def move_layer(self, source: int, target: int) -> None:
+        if source != target and 0 <= target < len(self._spec.layers):
+            self._push(self._spec.moved(source, target), f"Move {self._spec.layers[source].kind}", target)
+
+    def remove_layer(self, index: int) -> None:
+        kind = self._spec.layers[index].kind
+        self._push(self._spec.removed(index), f"Remove {kind}", min(index, len(self._spec.layers) - 2))
+        self.status_message.emit(f"Removed layer {index + 1} ({kind})")
+
+    def duplicate_layer(self, index: int) -> None:
+        layer = self._spec.layers[index]
+        self._push(self._spec.inserted(index + 1, layer), f"Duplicate {layer.kind}", index + 1)
+
+    def save_architecture(self) -> Path | None:
+        """Ask for a file name and write the network as JSON; returns the file, or None if cancelled."""
+        name, _ = QFileDialog.getSaveFileName(self, "Save architecture", "network.json", SPEC_FILTER)
+        if not name:
+            return None
+        path = Path(name).with_suffix(".json") if not Path(name).suffix else Path(name)
+        from fashion_desktop.core.checkpoint import atomic_write  # imports torch, so not at start-up
+
+        try:
+            atomic_write(path, self._spec.to_json().encode())
+        except OSError as error:
+            QMessageBox.critical(self, "Cannot save the architecture", f"Cannot write {path}: {error.strerror}")
+            return None
+        self.status_message.emit(f"Saved the architecture to {path}")
+        return path
+
+    def load_architecture(self) -> bool:
+        """Ask for a JSON file and load the network in it (undoable); a bad file changes nothing."""
+        name, _ = QFileDialog.getOpenFileName(self, "Load architecture", "", SPEC_FILTER)
+        if not name:
+            return False
+        path = Path(name)
+        try:
+            spec = ModelSpec.from_json(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            QMessageBox.critical(self, "Cannot load the architecture", f"Cannot read {path}: {error.strerror}")
+            return False
+        except (SpecError, TypeError, ValueError) as error:  # ValueError: not UTF-8, or a value of the wrong type
+            QMessageBox.critical(self, "Cannot load the architecture", f"{path.name} is not a network saved by "
+                                 f"Fashion Desktop: {error}")  # fmt: skip
+            return False
+        self.set_spec(spec, text=f"Load {path.name}")
+        self.status_message.emit(f"Loaded the architecture from {path}")
+        return True
+
+    # -- building the widgets --
+    def _build_ui(self) -> None:
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for action in (self.undo_action, self.redo_action):
+            # Only while the Builder tab is shown: Ctrl+Z on the Training tab must not edit an unseen network.
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.addAction(action)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        for widget in (self._build_palette(), self._build_layers(), self._build_overview()):
+            splitter.addWidget(widget)
+        splitter.setStretchFactor(2, 1)
+        splitter.setSizes([190, 360, 700])
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_top_bar())
+        layout.addWidget(splitter, 1)
+
+    def _build_top_bar(self) -> QHBoxLayout:
+        self.preset_combo = QComboBox()
+        for preset in PRESETS.values():
+            self.preset_combo.addItem(preset.name, preset.name)
+            index = self.preset_combo.count() - 1
+            self.preset_combo.setItemData(index, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset_combo.setMinimumContentsLength(16)
+        self.preset_combo.activated.connect(self._on_preset_combo_activated)
+        self.preset_description = QLabel(PRESETS["seed"].description)
+        self.preset_description.setWordWrap(True)  # wraps rather than widen the window past 1280 pixels
+        self.preset_description.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+        pixmaps = QStyle.StandardPixmap
+        self.undo_button = self._button("Undo", self.undo_stack.undo, "", self._icon(pixmaps.SP_ArrowBack))
+        self.redo_button = self._button("Redo", self.undo_stack.redo, "", self._icon(pixmaps.SP_ArrowForward))
+        self.undo_stack.indexChanged.connect(self._on_undo_stack_index_changed)
+        self._on_undo_stack_index_changed()
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Preset:"))
+        bar.addWidget(self.preset_combo)
+        bar.addWidget(self.preset_description, 1)
+        bar.addWidget(self.undo_button)
+        bar.addWidget(self.redo_button)
+        self.load_button = self._button("Load architecture...", self.load_architecture, "Open a network saved as JSON")
+        self.save_button = self._button("Save architecture...", self.save_architecture, "Save the network as JSON")
+        bar.addWidget(self.load_button)
+        bar.addWidget(self.save_button)
+        return bar
+
+    def _build_palette(self) -> QWidget:
+        self.palette = QTreeWidget()
+        self.palette.setHeaderHidden(True)
+        self.palette.setToolTip("Double-click a layer to add it after the selected one")
+        for category, title in CATEGORY_TITLES.items():
+            group = QTreeWidgetItem(self.palette, [title])
+            group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            font = group.font(0)
+            font.setBold(True)
+            group.setFont(0, font)
+            for layer_type in LAYER_TYPES.values():
+                if layer_type.category == category:
+                    item = QTreeWidgetItem(group, [layer_type.kind])
+                    item.setToolTip(0, layer_type.description or layer_type.kind)
+        self.palette.expandAll()
+        linear = self.palette.findItems("Linear", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)[0]
+        self.palette.setCurrentItem(linear)  # so that Add works at once
+        self.palette.itemDoubleClicked.connect(self._on_palette_item_double_clicked)
+        self.palette.currentItemChanged.connect(self._update_buttons)
+
+        self.add_button = self._button("Add", self._on_add_button_clicked, "Add this kind after the selected layer")
+        box = QGroupBox("Layer kinds")
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.palette)
+        layout.addWidget(self.add_button)
+        box.setMinimumWidth(160)
+        return box
+
+    def _build_layers(self) -> QWidget:
+        self.layer_list = QListWidget()
+        self.layer_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.layer_list.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.layer_list.setAlternatingRowColors(True)
+        self.layer_list.setIconSize(QSize(16, 16))
+        self.layer_list.currentRowChanged.connect(self._on_layer_list_current_row_changed)
+        # A drag-and-drop reorder moves the row in the list's model first; the spec follows it.
+        self.layer_list.model().rowsMoved.connect(self._on_layer_model_rows_moved)
+        delete = QAction("Remove layer", self.layer_list, shortcut=QKeySequence(QKeySequence.StandardKey.Delete))
+        delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        delete.triggered.connect(self._on_remove_button_clicked)
+        self.layer_list.addAction(delete)
+
+        self.up_button = self._button("Up", self._on_up_button_clicked, "Move the layer up",
+                                      self._icon(QStyle.StandardPixmap.SP_ArrowUp))  # fmt: skip
+        self.down_button = self._button("Down", self._on_down_button_clicked, "Move the layer down",
+                                        self._icon(QStyle.StandardPixmap.SP_ArrowDown))  # fmt: skip
+        self.duplicate_button = self._button("Duplicate", self._on_duplicate_button_clicked, "Add a copy below")
+        self.remove_button = self._button("Remove", self._on_remove_button_clicked, "Remove the layer (Delete)")
+        buttons = QHBoxLayout()
+        for button in (self.up_button, self.down_button, self.duplicate_button, self.remove_button):
+            buttons.addWidget(button)
+
+        network = QGroupBox("Network (drag to reorder)")
+        layout = QVBoxLayout(network)
+        layout.addWidget(self.layer_list)
+        layout.addLayout(buttons)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(network)
+        splitter.addWidget(self._build_properties())
+        splitter.setSizes([330, 350])
+        splitter.setMinimumWidth(300)
+        return splitter
+
+    def _build_properties(self) -> QWidget:
+        self.properties_title = QLabel()
+        self.properties_title.setWordWrap(True)
+        self.options_form = OptionsForm()
+        self.options_form.values_changed.connect(self._on_options_form_values_changed)
+
+        self.init_combo = QComboBox()
+        self.init_combo.addItems(list(INIT_SCHEMES))
+        self.init_combo.setToolTip("How the weights are initialised before training")
+        self.init_combo.activated.connect(self._on_init_combo_activated)
+        self.init_form = OptionsForm()
+        self.init_form.values_changed.connect(self._on_init_form_values_changed)
+        self.bias_combo = QComboBox()
+        self.bias_combo.addItems(list(BIAS_INITS))
+        self.bias_combo.activated.connect(self._on_bias_combo_activated)
+        self.init_section = QWidget()
+        init_layout = QFormLayout(self.init_section)
+        init_layout.setContentsMargins(0, 0, 0, 0)
+        init_layout.addRow("weight init", self.init_combo)
+        init_layout.addRow(self.init_form)
+        init_layout.addRow("bias init", self.bias_combo)
+
+        self.activation_box = QWidget()  # holds the activation plot, created on first use
+        QVBoxLayout(self.activation_box).setContentsMargins(0, 4, 0, 0)
+        self.activation_box.hide()
+
+        box = QGroupBox("Layer properties")
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.properties_title)
+        layout.addWidget(self.options_form)
+        layout.addWidget(self.init_section)
+        layout.addWidget(self.activation_box, 1)
+        layout.addStretch(0)
+        return box
+
+    def _build_overview(self) -> QWidget:
+        self.summary_table = QTableWidget(0, len(SUMMARY_COLUMNS))
+        self.summary_table.setHorizontalHeaderLabels(SUMMARY_COLUMNS)
+        self.summary_table.verticalHeader().hide()
+        self.summary_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.summary_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.summary_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.summary_table.cellClicked.connect(self._on_summary_table_cell_clicked)
+        header = self.summary_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for column in (0, 1):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        self.summary_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.totals_label = QLabel()
+        self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems_label = QLabel()
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setTextFormat(Qt.TextFormat.RichText)
+
+        summary = QGroupBox("Summary")
+        layout = QVBoxLayout(summary)
+        layout.addWidget(self.summary_table, 1)
+        layout.addWidget(self.totals_label)
+        layout.addWidget(self.problems_label)
+
+        self.code_view = QPlainTextEdit()
+        self.code_view.setReadOnly(True)
+        self.code_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.code_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        code = QGroupBox("PyTorch code")
+        QVBoxLayout(code).addWidget(self.code_view)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(summary)
+        splitter.addWidget(code)
+        splitter.setSizes([400, 280])
+        splitter.setMinimumWidth(420)
+        return splitter
+
+    def _button(self, text: str, slot: Callable[[], object], tip: str, icon: QIcon | None = None) -> QPushButton:
+        button = QPushButton(icon or QIcon(), text)
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        return button
+
+    # -- showing the spec --
+    def _push(self, spec: ModelSpec, text: str, select: int, merge_key: object = None) -> None:
+        if spec == self._spec:
+            return  # an undo step that changes nothing would only confuse
+        self.undo_stack.push(_SpecSwap(self._show_spec, self._spec, spec, text, self.layer_list.currentRow(), select,
+                                       merge_key))  # fmt: skip
+
+    def _show_spec(self, spec: ModelSpec, select: int) -> None:
+        """Make ``spec`` the current network, select layer ``select`` and tell the other tabs."""
+        self._spec = spec
+        self._refresh_list()
+        with QSignalBlocker(self.layer_list):
+            self.layer_list.setCurrentRow(min(max(select, 0), len(spec.layers) - 1))
+        self._refresh_checks()
+        self._refresh_code()
+        self._show_properties()
+        self.spec_changed.emit(spec)
+
+    def _refresh_list(self) -> None:
+        # Items are relabelled in place rather than recreated: a drag-and-drop move is still running when the
+        # spec follows it, and the list must not lose the items it is moving.
+        while self.layer_list.count() > len(self._spec.layers):
+            self.layer_list.takeItem(self.layer_list.count() - 1)
+        while self.layer_list.count() < len(self._spec.layers):
+            self.layer_list.addItem(QListWidgetItem())
+        for index, (name, layer) in enumerate(zip(self._spec.module_names(), self._spec.layers, strict=True)):
+            self.layer_list.item(index).setText(f"{index + 1}.  {name}  ·  {layer.kind} {_layer_details(layer)}")
+
+    def _refresh_checks(self) -> None:
+        """The summary table, the totals and the problems, with invalid layers marked in the list and table."""
+        problems = self._spec.validate(self._loss)
+        by_layer: dict[int, Problem] = {}
+        for problem in problems:  # an error outranks a warning on the same layer
+            if problem.layer is not None and (problem.layer not in by_layer or problem.severity == "error"):
+                by_layer[problem.layer] = problem
+        summary = self._spec.summary()
+        table = self.summary_table
+        table.setRowCount(len(summary.rows))
+        for row in summary.rows:
+            shape = "x".join(map(str, row.output_shape)) if row.output_shape else "?"
+            cells = (row.name, row.kind, shape, f"{row.trainable:,}", f"{row.non_trainable:,}")
+            problem = by_layer.get(row.index)
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self._mark(item, problem)
+                table.setItem(row.index, column, item)
+            self._mark(self.layer_list.item(row.index), problem)
+            table.item(row.index, 0).setIcon(self._problem_icon(problem))
+            self.layer_list.item(row.index).setIcon(self._problem_icon(problem))
+        self.totals_label.setText(
+            f"Total params: <b>{summary.total:,}</b> &nbsp;·&nbsp; Trainable: {summary.trainable:,} &nbsp;·&nbsp; "
+            f"Non-trainable: {summary.non_trainable:,} &nbsp;·&nbsp; Size: {summary.size_mb:.2f} MB"
+        )
+        if problems:
+            lines = [f'<span style="color:{SEVERITY_COLOURS[p.severity][1]}">• {html.escape(p.message)}</span>'
+                     for p in problems]  # fmt: skip
+            self.problems_label.setText("<br>".join(lines))
+        else:
+            self.problems_label.setText('<span style="color:#2b7a3d">✓ The network can train.</span>')
+        self._update_buttons()
+
+    def _mark(self, item: QTableWidgetItem | QListWidgetItem, problem: Problem | None) -> None:
+        item.setBackground(QBrush(QColor(SEVERITY_COLOURS[problem.severity][0])) if problem else QBrush())
+        item.setToolTip(problem.message if problem else "")
+
+    def _icon(self, pixmap: QStyle.StandardPixmap) -> QIcon:
+        return self.style().standardIcon(pixmap)
+
+    def _problem_icon(self, problem: Problem | None) -> QIcon:
+        if problem is None:  # a blank icon keeps the names of valid and invalid layers aligned
+            blank = QPixmap(16, 16)
+            blank.fill(Qt.GlobalColor.transparent)
+            return QIcon(blank)
+        pixmap = QStyle.StandardPixmap.SP_MessageBoxCritical if problem.severity == "error" else (
+            QStyle.StandardPixmap.SP_MessageBoxWarning)  # fmt: skip
+        return self._icon(pixmap)
+
+    def _refresh_code(self) -> None:
+        errors = self._spec.errors()
+        if not self._core_ready:
+            text = "# The PyTorch code for this network appears here once PyTorch has loaded."
+        elif errors:
+            text = "# The network cannot be built yet:\n" + "\n".join(f"#  - {p.message}" for p in errors)
+        else:
+            from fashion_desktop.core.builder import to_python
+
+            text = to_python(self._spec)
+        wrap = QPlainTextEdit.LineWrapMode.WidgetWidth if errors else QPlainTextEdit.LineWrapMode.NoWrap
+        self.code_view.setLineWrapMode(wrap)  # code keeps its lines; problems in prose wrap
+        if text != self.code_view.toPlainText():
+            scroll = self.code_view.verticalScrollBar().value()  # keep the reader's place while they edit
+            self.code_view.setPlainText(text)
+            self.code_view.verticalScrollBar().setValue(scroll)
+
+    def _selected_layer(self) -> LayerSpec | None:
+        row = self.layer_list.currentRow()
+        return self._spec.layers[row] if 0 <= row < len(self._spec.layers) else None
+
+    def _show_properties(self) -> None:
+        """Fill the properties panel for the selected layer; a panel already showing it is left alone."""
+        layer, row = self._selected_layer(), self.layer_list.currentRow()
+        layer_type = LAYER_TYPES.get(layer.kind) if layer is not None else None
+        self.properties_title.setText(self._properties_title(row, layer, layer_type))
+        if layer == self._shown_layer:
+            return  # rebuilding the form would take the editor away from the user typing in it
+        self._shown_layer = layer
+        params = layer_type.params if layer_type else ()
+        self.options_form.set_params(params, resolve(params, layer.params)[0] if layer else {})
+        self.options_form.setVisible(bool(params))
+        has_weights = bool(layer_type and layer_type.has_weights and layer.init in INIT_SCHEMES)
+        self.init_section.setVisible(has_weights)
+        if has_weights:
+            init_params = INIT_SCHEMES[layer.init]
+            self.init_combo.setCurrentText(layer.init)
+            self.init_form.set_params(init_params, resolve(init_params, layer.init_params)[0])
+            self.init_form.setVisible(bool(init_params))
+            self.bias_combo.setCurrentText(layer.bias_init)
+        self._align_form_labels()
+        self._show_activation(layer)
+
+    def _properties_title(self, row: int, layer: LayerSpec | None, layer_type: LayerType | None) -> str:
+        if layer is None:
+            return "Select a layer to see its options."
+        if layer_type is None:
+            description = "An unknown layer type: remove it."
+        elif layer_type.params or layer_type.category == "activation":  # the form or the plot says the rest
+            description = layer_type.description
+        else:
+            description = layer_type.description + (". " if layer_type.description else "") + "No options to set."
+        title = f"<b>{self._spec.module_names()[row]}</b> · {layer.kind}"
+        return title + (f"<br><small>{description}</small>" if description else "")
+
+    def _align_form_labels(self) -> None:
+        """Give the stacked forms' label columns one width, so that all their editors line up."""
+        layouts = [form.layout() for form in (self.options_form, self.init_section, self.init_form)]
+        labels = [item.widget() for layout in layouts for row in range(layout.rowCount())
+                  if (item := layout.itemAt(row, QFormLayout.ItemRole.LabelRole)) is not None]  # fmt: skip
+        width = max((label.sizeHint().width() for label in labels), default=0)
+        for label in labels:
+            label.setMinimumWidth(width)
+
+    def _show_activation(self, layer: LayerSpec | None) -> None:
+        """Plot an activation function and its derivative, once PyTorch has loaded."""
+        shown = self._core_ready and layer is not None and _category(layer) == "activation"
+        self.activation_box.setVisible(shown)
+        if not shown:
+            return
+        from fashion_desktop.core.builder import activation_curve
+
+        if self._plot is None:
+            self._create_plot()
+        x, y, slope = activation_curve(layer.kind, resolve(layer.type.params, layer.params)[0])
+        self._function_curve.setData(x, y)
+        self._derivative_curve.setData(x, slope)
+        self._plot.setTitle(f"{layer.kind} and its derivative", size="9pt")
+
+    def _create_plot(self) -> None:
+        import pyqtgraph as pg
+
+        self._plot = pg.PlotWidget(background="w")
+        self._plot.setMinimumHeight(150)
+        self._plot.showGrid(x=True, y=True, alpha=0.3)
+        self._plot.addLegend(offset=(8, 8))
+        self._plot.setMouseEnabled(x=False, y=False)
+        self._plot.hideButtons()
+        self._function_curve = self._plot.plot(pen=pg.mkPen("#2563eb", width=2), name="f(x)")
+        self._derivative_curve = self._plot.plot(pen=pg.mkPen("#ea580c", width=2, style=Qt.PenStyle.DashLine),
+                                                 name="f'(x)")  # fmt: skip
+        self.activation_box.layout().addWidget(self._plot)
+
+    @Slot()
+    def _update_buttons(self) -> None:
+        row, count = self.layer_list.currentRow(), len(self._spec.layers)
+        self.up_button.setEnabled(row > 0)
+        self.down_button.setEnabled(0 <= row < count - 1)
+        self.duplicate_button.setEnabled(row >= 0)
+        self.remove_button.setEnabled(row >= 0)
+        item = self.palette.currentItem()
+        self.add_button.setEnabled(item is not None and item.parent() is not None)
+
+    def _edit_selected(self, make: Callable[[LayerSpec], LayerSpec], what: str) -> None:
+        """Replace the selected layer with ``make(layer)`` as one undo step; repeated edits of ``what`` merge."""
+        row, layer = self.layer_list.currentRow(), self._selected_layer()
+        if layer is None:
+            return
+        new = make(layer)
+        if new != layer:
+            name = self._spec.module_names()[row]
+            self._push(self._spec.replaced(row, new), f"Edit {name} {what}", row, merge_key=(row, what))
+
+    # -- slots --
+    @Slot()
+    def _on_undo_stack_index_changed(self) -> None:
+        stack = self.undo_stack
+        self.undo_button.setEnabled(stack.canUndo())
+        self.redo_button.setEnabled(stack.canRedo())
+        self.undo_button.setToolTip(f"Undo {stack.undoText()} (Ctrl+Z)" if stack.canUndo() else "Nothing to undo")
+        self.redo_button.setToolTip(f"Redo {stack.redoText()} (Ctrl+Shift+Z)" if stack.canRedo() else "Nothing to redo")
+
+    @Slot(int)
+    def _on_preset_combo_activated(self, index: int) -> None:
+        self.load_preset(self.preset_combo.itemData(index))
+
+    @Slot(QTreeWidgetItem, int)
+    def _on_palette_item_double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        if item.parent() is not None:
+            self.add_layer(item.text(0))
+
+    @Slot()
+    def _on_add_button_clicked(self) -> None:
+        item = self.palette.currentItem()
+        if item is not None and item.parent() is not None:
+            self.add_layer(item.text(0))
+
+    @Slot()
+    def _on_up_button_clicked(self) -> None:
+        row = self.layer_list.currentRow()
+        self.move_layer(row, row - 1)
+
+    @Slot()
+    def _on_down_button_clicked(self) -> None:
+        row = self.layer_list.currentRow()
+        self.move_layer(row, row + 1)
+
+    @Slot()
+    def _on_duplicate_button_clicked(self) -> None:
+        if self.layer_list.currentRow() >= 0:
+            self.duplicate_layer(self.layer_list.currentRow())
+
+    @Slot()
+    def _on_remove_button_clicked(self) -> None:
+        if self.layer_list.currentRow() >= 0:
+            self.remove_layer(self.layer_list.currentRow())
+
+    @Slot(int)
+    def _on_layer_list_current_row_changed(self, _row: int) -> None:
+        self._show_properties()
+        self._update_buttons()
+
+    @Slot(QModelIndex, int, int, QModelIndex, int)
+    def _on_layer_model_rows_moved(self, _parent, start: int, _end: int, _destination, row: int) -> None:
+        target = row if row < start else row - 1  # ``row`` counts the rows before the move
+        if target != start:
+            self._push(self._spec.moved(start, target), f"Move {self._spec.layers[start].kind}", target)
+
+    @Slot(int, int)
+    def _on_summary_table_cell_clicked(self, row: int, _column: int) -> None:
+        self.layer_list.setCurrentRow(row)
+
+    @Slot(object)
+    def _on_options_form_values_changed(self, values: dict) -> None:
+        layer = self._selected_layer()
+        if layer is None:
+            return
+        current = resolve(layer.type.params, layer.params)[0]
+        changed = ", ".join(sorted(name for name, value in values.items() if current[name] != value))
+        new = replace(layer, params={**layer.params, **values})
+        self._shown_layer = new  # the form already shows these values
+        self._edit_selected(lambda _: new, changed or "options")
+
+    @Slot(int)
+    def _on_init_combo_activated(self, _index: int) -> None:
+        self._edit_selected(lambda layer: replace(layer, init=self.init_combo.currentText(), init_params={}),
+                            "weight init")  # fmt: skip
+
+    @Slot(object)
+    def _on_init_form_values_changed(self, values: dict) -> None:
+        layer = self._selected_layer()
+        if layer is not None:
+            self._shown_layer = replace(layer, init_params=values)
+        self._edit_selected(lambda layer: replace(layer, init_params=values), "weight init options")
+
+    @Slot(int)
+    def _on_bias_combo_activated(self, _index: int) -> None:
+        self._edit_selected(lambda layer: replace(layer, bias_init=self.bias_combo.currentText()), "bias init")
+
+
+class _SpecSwap(QUndoCommand):
+    """One edit: the spec before and after it. ModelSpec is immutable, so undo just shows the old one again."""
+
+    def __init__(self, show: Callable[[ModelSpec, int], None], before: ModelSpec, after: ModelSpec, text: str,
+                 select_before: int, select_after: int, merge_key: object = None) -> None:  # fmt: skip
+        super().__init__(text)
+        self._show, self._before, self._after = show, before, after
+        self._select_before, self._select_after = select_before, select_after
+        self._merge_key = merge_key  # consecutive edits of the same option become one undo step
+
+    def id(self) -> int:
+        return 1 if self._merge_key is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, _SpecSwap) or other._merge_key != self._merge_key:
+            return False
+        self._after, self._select_after = other._after, other._select_after
+        self.setObsolete(self._after == self._before)
+        return True
+
+    def redo(self) -> None:
+        self._show(self._after, self._select_after)
+
+    def undo(self) -> None:
+        self._show(self._before, self._select_before)
+
+
+def _category(layer: LayerSpec) -> str:
+    return LAYER_TYPES[layer.kind].category if layer.kind in LAYER_TYPES else ""
+
+
+def _layer_details(layer: LayerSpec) -> str:
+    """The options a reader wants to see at a glance in the layer list."""
+    if layer.kind not in LAYER_TYPES:
+        return "(unknown)"
+    values = resolve(LAYER_TYPES[layer.kind].params, layer.params)[0]
+    if layer.kind == "Linear":
+        return f"{values['out_features']} units" + ("" if values["bias"] else ", no bias")
+    if layer.kind in ("Conv2d", "MaxPool2d"):
+        kernel, stride = values["kernel_size"], values["stride"]
+        words = [f"{values['out_channels']} filters"] if layer.kind == "Conv2d" else []
+        words.append(f"{kernel}x{kernel}")
+        usual_stride = 1 if layer.kind == "Conv2d" else kernel  # a pooling stride of 0 means the kernel size
+        if (stride or kernel) != usual_stride:
+            words.append(f"stride {stride}")
+        return ", ".join(words)
+    return ", ".join(f"{name}={value:g}" for name, value in values.items() if not isinstance(value, bool))

@@ -1,0 +1,270 @@
+"""The main window: the Builder, Training and Predict tabs, the File and Help menus, and the wiring between them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import QSettings, Slot, qVersion
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QWidget
+
+from fashion_desktop import __version__
+from fashion_desktop.core.errors import SpecError, UserError
+from fashion_desktop.core.presets import Preset
+from fashion_desktop.core.spec import ModelSpec
+from fashion_desktop.gui.builder_tab import BuilderTab
+from fashion_desktop.gui.predict_tab import PredictTab
+from fashion_desktop.gui.training_tab import TrainingTab
+
+if TYPE_CHECKING:
+    from fashion_desktop.core.checkpoint import Checkpoint
+
+MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
+STATUS_TIMEOUT_MS = 6000
+STOP_TIMEOUT_MS = 10_000
+
+
+class MainWindow(QMainWindow):
+    """The app's one window. Tabs talk to each other only through the connections made here."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Fashion Desktop")
+        self._device = ""  # described once PyTorch has loaded
+        self._opened: Checkpoint | None = None  # the model last opened from a file
+
+        self.builder = BuilderTab()
+        self.training = TrainingTab()
+        self.predict = PredictTab()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for tab, name in ((self.builder, "Builder"), (self.training, "Training"), (self.predict, "Predict")):
+            self.tabs.addTab(tab, name)
+        self.setCentralWidget(self.tabs)
+
+        self.device_label = QLabel("Loading PyTorch...")
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._build_menus()
+        self._restore_settings()
+        self._connect_tabs()
+        self.training.set_spec(self.builder.spec())  # both were restored from the settings before the wiring
+        self.builder.set_loss(self.training.config().loss)
+
+    # -- start-up --
+    def on_core_ready(self) -> None:
+        """PyTorch has loaded: show the device and let each tab finish its start-up."""
+        from fashion_desktop.core.runtime import describe_device, pick_device
+
+        self._device = describe_device(pick_device())
+        self.device_label.setText(f"Device: {self._device}")
+        for tab in (self.builder, self.training, self.predict):
+            tab.on_core_ready()
+        self.statusBar().showMessage("Ready", STATUS_TIMEOUT_MS)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_action = self._action(file_menu, "&New", self._on_new_action_triggered, QKeySequence.StandardKey.New,
+                                       "Start again from the seed network")  # fmt: skip
+        self.open_action = self._action(file_menu, "&Open model...", self._on_open_action_triggered,
+                                        QKeySequence.StandardKey.Open, "Open a model file to try it")  # fmt: skip
+        self.save_action = self._action(file_menu, "&Save model...", self._on_save_action_triggered,
+                                        QKeySequence.StandardKey.Save, "Save the model trained so far")  # fmt: skip
+        file_menu.addSeparator()
+        self.export_action = self._action(file_menu, "&Export as Python...", self._on_export_action_triggered,
+                                          QKeySequence("Ctrl+E"), "Write the network as a PyTorch module")  # fmt: skip
+        file_menu.addSeparator()
+        self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence("Ctrl+Q"), "Quit Fashion Desktop")
+
+        edit_menu = self.menuBar().addMenu("&Edit")  # the builder's undo history; its shortcuts work in its tab
+        edit_menu.addAction(self.builder.undo_action)
+        edit_menu.addAction(self.builder.redo_action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = self._action(help_menu, "&About Fashion Desktop", self._on_about_action_triggered)
+
+    def _action(self, menu: QMenu, text: str, slot: Callable[[], object], shortcut: object = None,
+                tip: str = "") -> QAction:  # fmt: skip
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.setStatusTip(tip)
+        return action
+
+    def _connect_tabs(self) -> None:
+        for tab in (self.builder, self.training, self.predict):
+            tab.status_message.connect(self._on_tab_status_message)
+        self.builder.spec_changed.connect(self.training.set_spec)
+        self.builder.spec_changed.connect(self._on_builder_spec_changed)
+        self.builder.preset_chosen.connect(self._on_builder_preset_chosen)
+        self.training.model_ready.connect(self.predict.set_model)
+        self.training.model_ready.connect(self._on_training_model_ready)
+        self.training.data_root_changed.connect(self.predict.set_data_root)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+
+    # -- settings --
+    def _restore_settings(self) -> None:
+        settings = QSettings()
+        if not self.restoreGeometry(settings.value("main_window/geometry", b"")):
+            screen = self.screen().availableGeometry()
+            self.resize(min(1280, screen.width()), min(800, screen.height()))
+        self.tabs.setCurrentIndex(int(settings.value("main_window/tab", 0)))
+        saved_spec = str(settings.value("builder/spec", ""))
+        if saved_spec:
+            try:
+                self.builder.set_spec(ModelSpec.from_json(saved_spec), undoable=False)
+            except (SpecError, TypeError, ValueError):
+                pass  # a damaged settings file: start from the seed network instead
+
+    def _save_settings(self) -> None:
+        settings = QSettings()
+        settings.setValue("main_window/geometry", self.saveGeometry())
+        settings.setValue("main_window/tab", self.tabs.currentIndex())
+
+    # -- models and files --
+    def open_model(self, path: str | Path) -> bool:
+        """Load a model file into every tab; a damaged file shows why and changes nothing."""
+        from fashion_desktop.core.checkpoint import Checkpoint
+
+        try:
+            checkpoint = Checkpoint.load(path)
+        except UserError as error:
+            QMessageBox.critical(self, "Cannot open the model", str(error))
+            return False
+        self._opened = checkpoint
+        self.builder.set_spec(checkpoint.spec, text=f"Open {Path(path).name}")
+        if checkpoint.config is not None:
+            self.training.set_config(checkpoint.config)
+            self.builder.set_loss(checkpoint.config.loss)
+        self.predict.set_model(checkpoint)
+        accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
+        self._on_tab_status_message(f"Opened {Path(path).name}: {checkpoint.epoch} epochs trained{accuracy}")
+        return True
+
+    def save_model(self, checkpoint: Checkpoint | None = None) -> Path | None:
+        """Ask for a file name and save the model; returns the file, or None when cancelled or there is no model."""
+        checkpoint = checkpoint or self.training.checkpoint() or self._opened
+        if checkpoint is None:
+            QMessageBox.information(self, "No model to save",
+                                    "There is no trained model yet. Train one on the Training tab first.")  # fmt: skip
+            return None
+        name, _ = QFileDialog.getSaveFileName(self, "Save model", "model.safetensors", MODEL_FILTER)
+        if not name:
+            return None
+        path = Path(name) if Path(name).suffix else Path(name).with_suffix(".safetensors")
+        try:
+            checkpoint.save(path)
+        except OSError as error:
+            QMessageBox.critical(self, "Cannot save the model", f"Cannot write {path}: {error.strerror or error}")
+            return None
+        self._on_tab_status_message(f"Saved the model to {path}")
+        return path
+
+    def export_python(self) -> Path | None:
+        """Write the builder's network as a standalone PyTorch module; returns the file, or None."""
+        spec = self.builder.spec()
+        errors = spec.errors()
+        if errors:
+            QMessageBox.warning(self, "Cannot export the network",
+                                "Fix these first:\n\n" + "\n".join(f"• {p.message}" for p in errors))  # fmt: skip
+            return None
+        name, _ = QFileDialog.getSaveFileName(self, "Export as Python", "fashion_network.py", "Python files (*.py)")
+        if not name:
+            return None
+        from fashion_desktop.core.builder import to_python
+        from fashion_desktop.core.checkpoint import atomic_write
+
+        path = Path(name) if Path(name).suffix else Path(name).with_suffix(".py")
+        try:
+            atomic_write(path, to_python(spec).encode())
+        except OSError as error:
+            QMessageBox.critical(self, "Cannot export the network", f"Cannot write {path}: {error.strerror or error}")
+            return None
+        self._on_tab_status_message(f"Exported the network to {path}")
+        return path
+
+    def about_text(self) -> str:
+        import torch
+
+        from fashion_desktop.core.runtime import describe_device, pick_device
+
+        device = self._device or describe_device(pick_device())
+        return (
+            f"<h3>Fashion Desktop {__version__}</h3>"
+            "<p>Build, train and try neural networks on Fashion-MNIST, without writing code.</p>"
+            f"<p>PyTorch {torch.__version__}<br>Qt {qVersion()} (PySide6 {pyside_version})<br>Device: {device}</p>"
+        )
+
+    # -- quitting --
+    def _ask_save_before_quit(self) -> QMessageBox.StandardButton:
+        """Save, Discard or Cancel; a method of its own so tests can answer it."""
+        buttons = QMessageBox.StandardButton
+        return QMessageBox.question(
+            self, "Quit Fashion Desktop", "Training is running. Save the model trained so far before quitting?",
+            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save,
+        )  # fmt: skip
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        if self.training.is_training():
+            answer = self._ask_save_before_quit()
+            if answer == QMessageBox.StandardButton.Cancel:
+                event.ignore()
+                return
+            self._on_tab_status_message("Stopping the training...")
+            self.training.request_stop()
+            self.training.wait_for_stop(STOP_TIMEOUT_MS)
+            if answer == QMessageBox.StandardButton.Save and self.save_model() is None:
+                event.ignore()  # the save was cancelled: stay open so the trained model is not lost
+                return
+        self._save_settings()
+        event.accept()
+
+    # -- slots --
+    @Slot(str)
+    def _on_tab_status_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
+
+    @Slot(object)
+    def _on_builder_spec_changed(self, spec: ModelSpec) -> None:
+        QSettings().setValue("builder/spec", spec.to_json())
+
+    @Slot(object)
+    def _on_builder_preset_chosen(self, preset: Preset) -> None:
+        self.training.set_config(preset.config)
+        self.builder.set_loss(preset.config.loss)
+
+    @Slot(object)
+    def _on_training_model_ready(self, checkpoint: Checkpoint) -> None:
+        accuracy = f" (test accuracy {checkpoint.test.accuracy:.1%})" if checkpoint.test else ""
+        self._on_tab_status_message(f"The model is ready to try on the Predict tab{accuracy}")
+
+    @Slot(int)
+    def _on_tabs_current_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.builder:  # the loss may have changed on the Training tab
+            self.builder.set_loss(self.training.config().loss)
+
+    @Slot()
+    def _on_new_action_triggered(self) -> None:
+        self._opened = None
+        self.builder.load_preset("seed", undoable=False)  # its preset_chosen resets the training settings too
+
+    @Slot()
+    def _on_open_action_triggered(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
+        if name:
+            self.open_model(name)
+
+    @Slot()
+    def _on_save_action_triggered(self) -> None:
+        self.save_model()
+
+    @Slot()
+    def _on_export_action_triggered(self) -> None:
+        self.export_python()
+
+    @Slot()
+    def _on_about_action_triggered(self) -> None:
+        QMessageBox.about(self, "About Fashion Desktop", self.about_text())

@@ -1,0 +1,318 @@
+"""Training plots: pyqtgraph widgets that own their curves, fed with the engine's metrics on the GUI thread."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QModelIndex, QRect, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation
+from fashion_desktop.core.spec import CLASS_NAMES, NUM_CLASSES
+
+TRAIN_COLOR = QColor(31, 119, 180)
+VAL_COLOR = QColor(255, 127, 14)
+ACCURACY_COLOR = QColor(44, 160, 44)
+LR_COLOR = QColor(148, 103, 189)
+EMA_SPAN_EPOCHS = 0.05  # the batch loss is smoothed over about a twentieth of an epoch
+
+
+def _style(plot: pg.PlotItem, title: str, x_label: str, y_label: str = "") -> None:
+    """Title, axis labels and grid in the application palette's colours, so the plots follow a dark theme too."""
+    text = _text_color()
+    plot.setTitle(title, color=text, size="10pt")
+    for name, label in (("bottom", x_label), ("left", y_label)):
+        axis = plot.getAxis(name)
+        axis.setPen(text)
+        axis.setTextPen(text)
+        # Ticks point outwards: inward ones reach into the data area, so every curve update repainted the axes.
+        axis.setStyle(tickLength=5)
+        if label:
+            axis.setLabel(label)
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.setMenuEnabled(False)
+
+
+def _text_color() -> QColor:
+    return QGuiApplication.palette().color(QPalette.ColorRole.Text)
+
+
+def _background() -> QColor:
+    return QGuiApplication.palette().color(QPalette.ColorRole.Base)
+
+
+def _faint(color: QColor) -> QColor:
+    """``color`` a third of the way from the background: solid, because blending a translucent pen costs more."""
+    pairs = zip(color.getRgb()[:3], _background().getRgb()[:3], strict=True)
+    return QColor(*(round(c + (b - c) * 2 / 3) for c, b in pairs))
+
+
+
+def _line_with_dots(plot: pg.PlotItem, color: QColor, name: str | None = None) -> pg.PlotDataItem:
+    """A curve with a dot on each point: the per-epoch plots have few points, each of them an epoch."""
+    return plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=6, symbolBrush=color, symbolPen=color,
+                     name=name)  # fmt: skip
+
+
+def _from_zero(plot: pg.PlotItem, values: Sequence[float]) -> None:
+    """Show 0 to a little above the largest value; a constant learning rate would otherwise sit mid-range."""
+    if values:
+        plot.setYRange(0, 1.1 * max(values), padding=0)
+
+
+def _whole_epochs(plot: pg.PlotItem, epochs: int) -> None:
+    """Tick the epoch axis at whole epochs only (about eight ticks at most): there is no epoch 1.5."""
+    step = max(1, math.ceil(epochs / 8))
+    plot.getAxis("bottom").setTickSpacing(step, step)
+
+
+class _Columns:
+    """Growable float columns: appending a few rows costs amortised O(1) and the plots get views, not copies."""
+
+    def __init__(self, columns: int, capacity: int = 4096) -> None:
+        self._data = np.empty((columns, capacity))
+        self.size = 0
+
+    def extend(self, rows: np.ndarray) -> None:
+        """Append ``rows``, an array of shape (columns, n)."""
+        end = self.size + rows.shape[1]
+        if end > self._data.shape[1]:
+            grown = np.empty((self._data.shape[0], max(end, 2 * self._data.shape[1])))
+            grown[:, : self.size] = self._data[:, : self.size]
+            self._data = grown
+        self._data[:, self.size : end] = rows
+        self.size = end
+
+    def column(self, index: int) -> np.ndarray:
+        return self._data[index, : self.size]
+
+    def clear(self) -> None:
+        self.size = 0
+
+
+class _PlotView(pg.GraphicsView):
+    """A view of one PlotItem.
+
+    Not a pg.PlotWidget: that binds the PlotItem's ``clear`` (which removes every curve) over the subclass's own.
+    """
+
+    def __init__(self, title: str, x_label: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background=_background())
+        self.plot_item = pg.PlotItem()
+        self.setCentralItem(self.plot_item)
+        _style(self.plot_item, title, x_label)
+
+
+class BatchLossPlot(_PlotView):
+    """The loss of every training batch (faint) and its exponentially weighted moving average, x in epochs.
+
+    It redraws several times a second while training, holding the GIL the training thread needs, so it is kept
+    cheap: no grid (the grid belongs to the axes, which would then repaint with every curve update), solid thin
+    pens, and a view range that changes once an epoch rather than with every batch.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Training loss per batch", "epoch", parent)
+        plot = self.plot_item
+        plot.showGrid(x=False, y=False)
+        plot.addLegend(offset=(-10, 10), labelTextColor=_text_color())
+        # Only the visible range is drawn, and at most a few points per pixel, so 100k batches stay cheap.
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.disableAutoRange()
+        self._raw = plot.plot(pen=pg.mkPen(_faint(TRAIN_COLOR)), name="batch")
+        self._smooth = plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=1.5), name="smoothed")
+        self._columns = _Columns(3)  # x, loss, moving average
+        self._average: float | None = None
+        self._range: tuple[float, float, float] | None = None  # first epoch, last epoch, highest loss
+
+    @property
+    def points(self) -> int:
+        """How many batches are plotted."""
+        return self._columns.size
+
+    def append(self, batches: Sequence[BatchMetrics]) -> None:
+        if not batches:
+            return
+        alpha = min(0.5, 1 / max(1.0, EMA_SPAN_EPOCHS * batches[0].batches))
+        rows = np.empty((3, len(batches)))
+        average = self._average
+        for i, metrics in enumerate(batches):
+            average = metrics.loss if average is None else average + alpha * (metrics.loss - average)
+            rows[:, i] = (metrics.epoch - 1 + metrics.batch / metrics.batches, metrics.loss, average)
+        self._average = average
+        self._columns.extend(rows)
+        x = self._columns.column(0)
+        self._raw.setData(x, self._columns.column(1))
+        self._smooth.setData(x, self._columns.column(2))
+        first, _, top = self._range or (batches[0].epoch - 1, 0, 0.0)
+        wanted = (first, batches[-1].epoch, max(top, float(rows[1].max())))
+        if wanted != self._range:
+            self._range = wanted
+            self.plot_item.setRange(xRange=wanted[:2], yRange=(0, wanted[2]), padding=0.02)
+
+    def clear(self) -> None:
+        self._columns.clear()
+        self._average = None
+        self._range = None
+        self._raw.setData([], [])
+        self._smooth.setData([], [])
+
+
+class EpochPlots(pg.GraphicsView):
+    """Three plots per epoch: train and validation loss, validation accuracy, and the learning rate.
+
+    Not a pg.GraphicsLayoutWidget, which binds its layout's ``clear`` (removing the plots) over ours.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background=_background())
+        layout = pg.GraphicsLayout()
+        self.setCentralItem(layout)
+        self.loss_plot = layout.addPlot(row=0, col=0)
+        self.accuracy_plot = layout.addPlot(row=0, col=1)
+        self.lr_plot = layout.addPlot(row=0, col=2)
+        _style(self.loss_plot, "Loss per epoch", "epoch")
+        _style(self.accuracy_plot, "Validation accuracy (%)", "epoch")
+        _style(self.lr_plot, "Learning rate", "epoch")
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=_text_color())
+        self._train = _line_with_dots(self.loss_plot, TRAIN_COLOR, "train")
+        self._val = _line_with_dots(self.loss_plot, VAL_COLOR, "validation")
+        self._accuracy = _line_with_dots(self.accuracy_plot, ACCURACY_COLOR)
+        self._lr = _line_with_dots(self.lr_plot, LR_COLOR)
+        self.epochs: list[EpochMetrics] = []
+
+    def append(self, metrics: EpochMetrics) -> None:
+        self.epochs.append(metrics)
+        x = [m.epoch for m in self.epochs]
+        self._train.setData(x, [m.train_loss for m in self.epochs])
+        self._lr.setData(x, [m.lr for m in self.epochs])
+        _from_zero(self.lr_plot, [m.lr for m in self.epochs])
+        for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
+            _whole_epochs(plot, x[-1])
+        validated = [m for m in self.epochs if m.val_loss is not None]  # none when the validation size is 0
+        val_x = [m.epoch for m in validated]
+        self._val.setData(val_x, [m.val_loss for m in validated])
+        self._accuracy.setData(val_x, [100 * (m.val_accuracy or 0.0) for m in validated])
+
+    def clear(self) -> None:
+        self.epochs = []
+        for curve in (self._train, self._val, self._accuracy, self._lr):
+            curve.setData([], [])
+
+
+class LearningRatePreview(_PlotView):
+    """The learning rate of each epoch as the chosen scheduler will set it, shown before training."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", "", parent)
+        plot = self.plot_item
+        plot.hideButtons()
+        self._curve = _line_with_dots(plot, LR_COLOR)
+        self.rates: tuple[float, ...] = ()
+        self.setMinimumHeight(100)
+        self.setMaximumHeight(130)
+
+    def set_rates(self, rates: Sequence[float]) -> None:
+        self.rates = tuple(rates)
+        self._curve.setData(np.arange(1, len(self.rates) + 1), np.array(self.rates, dtype=float))
+        self._curve.setSymbolSize(4 if len(self.rates) <= 60 else 0)
+        _from_zero(self.plot_item, self.rates)
+        _whole_epochs(self.plot_item, len(self.rates))
+
+    def clear(self) -> None:
+        self.set_rates(())
+
+
+class _AccuracyBarDelegate(QStyledItemDelegate):
+    """Draws a cell's accuracy (its UserRole value, 0..1) as a bar behind the text."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        value = index.data(Qt.ItemDataRole.UserRole)
+        if value is not None:
+            rect = QRect(option.rect).adjusted(2, 3, -2, -3)
+            rect.setWidth(round(rect.width() * float(value)))
+            painter.fillRect(rect, QColor(ACCURACY_COLOR.red(), ACCURACY_COLOR.green(), ACCURACY_COLOR.blue(), 110))
+        super().paint(painter, option, index)
+
+
+class ConfusionMatrixView(QTableWidget):
+    """The test set's confusion matrix (rows: true class, columns: prediction) and each class's accuracy.
+
+    Cells are shaded by their share of the row: the diagonal in blue, mistakes in red.
+    """
+
+    ACCURACY_COLUMN = NUM_CLASSES
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(NUM_CLASSES, NUM_CLASSES + 1, parent)
+        # Columns are numbered like the rows: class names over ten count columns would not fit beside the plots.
+        self.setHorizontalHeaderLabels([*map(str, range(NUM_CLASSES)), "Accuracy"])
+        self.setVerticalHeaderLabels([f"{i}  {name}" for i, name in enumerate(CLASS_NAMES)])
+        for column, name in enumerate(CLASS_NAMES):
+            self.horizontalHeaderItem(column).setToolTip(f"predicted {name}")
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(30)
+        header.setSectionResizeMode(self.ACCURACY_COLUMN, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(self.ACCURACY_COLUMN, 64)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setMinimumSectionSize(18)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setCornerButtonEnabled(False)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setItemDelegateForColumn(self.ACCURACY_COLUMN, _AccuracyBarDelegate(self))
+        self.setToolTip("rows: the true class; columns: the class the network predicted")
+        # Wide enough for every column: the splitter beside it must not clip the accuracies.
+        counts_width = NUM_CLASSES * header.minimumSectionSize() + header.sectionSize(self.ACCURACY_COLUMN)
+        self.setMinimumWidth(self.verticalHeader().sizeHint().width() + counts_width + 2 * self.frameWidth() + 2)
+        self.evaluation: Evaluation | None = None
+
+    @property
+    def total(self) -> int:
+        """How many test images the matrix counts."""
+        return sum(map(sum, self.evaluation.confusion)) if self.evaluation else 0
+
+    def set_evaluation(self, evaluation: Evaluation) -> None:
+        self.evaluation = evaluation
+        for row, (counts, accuracy) in enumerate(zip(evaluation.confusion, evaluation.per_class_accuracy, strict=True)):
+            row_total = max(1, sum(counts))
+            for column, count in enumerate(counts):
+                self.setItem(row, column, self._count_item(row, column, count, count / row_total))
+            item = QTableWidgetItem(f"{accuracy:.0%}")
+            item.setData(Qt.ItemDataRole.UserRole, accuracy)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.setItem(row, self.ACCURACY_COLUMN, item)
+
+    def clear(self) -> None:
+        self.evaluation = None
+        self.clearContents()
+
+    @staticmethod
+    def _count_item(row: int, column: int, count: int, share: float) -> QTableWidgetItem:
+        item = QTableWidgetItem(str(count))
+        item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        item.setToolTip(f"{count} {CLASS_NAMES[row]} predicted as {CLASS_NAMES[column]} ({share:.1%} of the row)")
+        if count:
+            # Mistakes are rarely more than a fifth of a row, so they get a steeper scale to stand out.
+            strength = share if row == column else min(1.0, 4 * share)
+            base = QColor(31, 119, 180) if row == column else QColor(214, 39, 40)
+            item.setBackground(QColor(base.red(), base.green(), base.blue(), round(40 + 200 * strength)))
+            if strength > 0.55:
+                item.setForeground(QColor("white"))
+        return item

@@ -1,0 +1,565 @@
+"""The Predict tab: drop clothing photos or pick test images and see what the model makes of them."""
+
+from __future__ import annotations
+
+import math
+import random
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyqtgraph as pg
+from PIL import Image
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QFont,
+    QGuiApplication,
+    QImage,
+    QPainter,
+    QPalette,
+    QPixmap,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fashion_desktop.core.errors import DataError, ImageError
+from fashion_desktop.core.imaging import (
+    IMAGE_SUFFIXES,
+    INVERT_MODES,
+    PREVIEW_SIZE,
+    PreprocessOptions,
+    open_image,
+    to_model_input,
+)
+from fashion_desktop.core.spec import CLASS_NAMES
+from fashion_desktop.resources import resource_path
+
+if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the window paints before torch loads
+    from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.inference import Prediction, Predictor
+
+NO_MODEL_HINT = "No model yet: train one in the Training tab or open a model file (File > Open model...)"
+ICON_SIZE = 56
+PREVIEW_MAX_SIDE = 1024  # the original is shown at most this big, so huge PNGs do not hold huge pixmaps
+BAR_COLOUR = "#4c78a8"
+TOP_BAR_COLOUR = "#e45756"
+_HINT_STYLE = "background: #fff4d6; color: #5c4400; border: 1px solid #e0c36c; border-radius: 4px; padding: 6px;"
+_ERROR_STYLE = "background: #fde8e8; color: #7a1c1c; border: 1px solid #e6a1a1; border-radius: 4px; padding: 6px;"
+
+
+@dataclass
+class _Entry:
+    """One listed image and what became of it."""
+
+    name: str
+    image: Image.Image | None = None  # decoded (big JPEGs at a reduced scale); None when it could not be opened
+    pixmap: QPixmap | None = None  # the preview
+    icon: QPixmap | None = None  # the thumbnail in the list
+    seen: np.ndarray | None = None  # the 28x28 model input under the current options
+    prediction: Prediction | None = None
+    error: str | None = None
+    true_label: str | None = None  # for test-set images
+
+
+class PixmapView(QLabel):
+    """A pixmap scaled to fit with its aspect ratio kept; enlarged by whole pixels so small images stay sharp."""
+
+    def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
+        super().__init__(placeholder, parent)
+        self._placeholder = placeholder
+        self._source = QPixmap()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)  # the pixmap follows the layout
+        self.setMinimumSize(140, 140)
+
+    def source(self) -> QPixmap:
+        """The pixmap at its own size, before scaling."""
+        return self._source
+
+    def set_source(self, pixmap: QPixmap | None) -> None:
+        self._source = pixmap if pixmap is not None else QPixmap()
+        self._rescale()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._source.isNull():
+            self.setText(self._placeholder)
+            return
+        room = self.contentsRect().size()
+        scale = min(room.width() / self._source.width(), room.height() / self._source.height())
+        mode = Qt.TransformationMode.SmoothTransformation
+        if scale >= 2:  # nearest neighbour at a whole factor: every model pixel shows as a crisp square
+            scale = math.floor(scale)
+            mode = Qt.TransformationMode.FastTransformation
+        size = QSize(max(1, round(self._source.width() * scale)), max(1, round(self._source.height() * scale)))
+        self.setPixmap(self._source.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode))
+
+
+class ProbabilityChart(pg.PlotWidget):
+    """Ten horizontal bars of class probabilities (0..1), the most likely class in another colour."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        palette = QGuiApplication.palette()
+        super().__init__(parent, background=palette.color(QPalette.ColorRole.Base))
+        self._class_names: tuple[str, ...] = CLASS_NAMES
+        plot = self.getPlotItem()
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.showAxis("right")
+        plot.showGrid(x=True, y=False, alpha=0.3)
+        plot.invertY(True)  # the first class at the top, as in a table
+        plot.setXRange(0, 1, padding=0.02)  # a little room, so the ticks at 0 and 1 are drawn
+        plot.setYRange(-0.5, len(CLASS_NAMES) - 0.5, padding=0.02)
+        plot.setLabel("bottom", "probability")
+        text = palette.color(QPalette.ColorRole.Text)
+        for name in ("left", "bottom", "right"):
+            axis = plot.getAxis(name)
+            axis.setPen(text)
+            axis.setTextPen(text)
+        plot.getAxis("bottom").setTicks([[(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)]])
+        plot.getAxis("right").setWidth(60)  # room for "100.0%", so the bars do not move when the labels appear
+        rows = np.arange(len(CLASS_NAMES))
+        self.bars = pg.BarGraphItem(x0=0, y=rows, height=0.7, width=np.zeros(len(rows)), pen=pg.mkPen(None))
+        plot.addItem(self.bars)
+        self.clear_bars()
+
+    @property
+    def probabilities(self) -> tuple[float, ...]:
+        """The bar lengths shown, one per class."""
+        return tuple(float(w) for w in self.bars.opts["width"])
+
+    def show_prediction(self, prediction: Prediction) -> None:
+        self._draw(prediction.class_names, prediction.probabilities, prediction.top_index)
+
+    def clear_bars(self) -> None:
+        self._draw(self._class_names, (0.0,) * len(self._class_names), None)
+
+    def _draw(self, class_names: tuple[str, ...], probabilities: tuple[float, ...], top: int | None) -> None:
+        self._class_names = class_names
+        rows = np.arange(len(class_names))
+        colours = [TOP_BAR_COLOUR if i == top else BAR_COLOUR for i in rows]
+        self.bars.setOpts(y=rows, width=np.asarray(probabilities, dtype=float), brushes=colours)
+        plot = self.getPlotItem()
+        plot.getAxis("left").setTicks([list(enumerate(class_names))])
+        percentages = [f"{p:.1%}" if top is not None else "" for p in probabilities]
+        plot.getAxis("right").setTicks([list(enumerate(percentages))])
+
+
+class PredictTab(QWidget):
+    """Lists dropped or opened images with their predicted class and shows the selected one in detail.
+
+    Attributes:
+        image_list: One item per image: its thumbnail, name and top class, or why it could not be opened.
+        original_view: The selected image as the user gave it.
+        seen_view: The 28x28 image the model is given, enlarged.
+        result_label: The top class and its probability (and the true class of a test image).
+        chart: The ten class probabilities of the selected image.
+        model_hint: Shown while there is no model.
+        notice: Problems that are not about one image, such as a missing test set.
+    """
+
+    status_message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self._entries: list[_Entry] = []  # in the rows of image_list
+        self._predictor: Predictor | None = None
+        self._data_root: Path | None = None
+        self._test_set: tuple[np.ndarray, np.ndarray] | None = None  # images and labels, loaded on first use
+        samples = resource_path("samples")
+        self._last_folder = str(samples) if samples.is_dir() else ""  # the Open dialog starts at the sample photos
+
+        self.open_button = QPushButton("Open...")
+        self.open_button.setToolTip("Choose image files to classify (or drop files and folders on this tab)")
+        self.random_button = QPushButton("Random test image")
+        self.random_button.setToolTip("Available once the core libraries have loaded")
+        self.random_button.setEnabled(False)
+        self.clear_button = QPushButton("Clear")
+        self.image_list = QListWidget()
+        self.image_list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
+        self.image_list.setWordWrap(True)
+        self.image_list.setSpacing(2)
+
+        self.model_hint = _banner(NO_MODEL_HINT, _HINT_STYLE)
+        self.notice = _banner("", _ERROR_STYLE)
+        self.notice.hide()
+        self.invert_box = QComboBox()
+        self.invert_box.addItems(INVERT_MODES)
+        self.invert_box.setToolTip("Fashion-MNIST garments are bright on black: auto inverts photos on a light ground")
+        self.crop_box = QCheckBox("Crop to garment")
+        self.crop_box.setChecked(True)
+        self.contrast_box = QCheckBox("Stretch contrast")
+        self.original_view = PixmapView("Drop images here\nor click Open...")
+        self.seen_view = PixmapView("28x28 model input")
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextFormat(Qt.TextFormat.PlainText)
+        font = QFont(self.result_label.font())
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.result_label.setFont(font)
+        self.chart = ProbabilityChart()
+
+        self._lay_out()
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.random_button.clicked.connect(self._on_random_clicked)
+        self.clear_button.clicked.connect(self._on_clear_clicked)
+        self.image_list.currentRowChanged.connect(self._on_image_list_current_row_changed)
+        self.invert_box.currentIndexChanged.connect(self._on_options_changed)
+        self.crop_box.toggled.connect(self._on_options_changed)
+        self.contrast_box.toggled.connect(self._on_options_changed)
+        self._show_current()
+
+    def _lay_out(self) -> None:
+        buttons = QHBoxLayout()
+        for button in (self.open_button, self.random_button, self.clear_button):
+            buttons.addWidget(button)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.image_list)
+
+        options = QHBoxLayout()
+        options.addWidget(QLabel("Invert:"))
+        options.addWidget(self.invert_box)
+        options.addWidget(self.crop_box)
+        options.addWidget(self.contrast_box)
+        options.addStretch()
+        images = QGridLayout()
+        images.addWidget(QLabel("Image"), 0, 0)
+        images.addWidget(QLabel("What the model sees (28x28)"), 0, 1)
+        images.addWidget(self.original_view, 1, 0)
+        images.addWidget(self.seen_view, 1, 1)
+        images.setRowStretch(1, 1)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.model_hint)
+        right_layout.addWidget(self.notice)
+        right_layout.addLayout(options)
+        right_layout.addLayout(images, stretch=4)
+        right_layout.addWidget(self.result_label)
+        right_layout.addWidget(self.chart, stretch=5)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([340, 900])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    def set_model(self, checkpoint: Checkpoint) -> None:
+        """Classify with this model from now on, and classify again every listed image.
+
+        A checkpoint whose weights do not fit its network leaves the tab without a model and says why.
+        """
+        from fashion_desktop.core.inference import Predictor
+
+        try:
+            self._predictor = Predictor(checkpoint.build_model(), checkpoint.spec, checkpoint.class_names)
+        except RuntimeError as error:  # load_state_dict's report of missing, unexpected or mis-shaped weights
+            self._predictor = None
+            detail = textwrap.shorten(str(error), 300)  # the full report lists every mismatched tensor
+            self._show_notice(f"This model cannot be used: its weights do not fit its network ({detail})")
+        else:
+            self.notice.hide()
+        self.model_hint.setVisible(self._predictor is None)
+        self._classify(self._entries)
+        self._refresh_all()
+        if self._predictor is not None and self._entries:
+            self.status_message.emit(f"Classified {self._count_classified()} image(s) with the new model")
+
+    def set_data_root(self, root: Path) -> None:
+        """Take random test images from the Fashion-MNIST in ``root`` from now on."""
+        if self._data_root != Path(root):
+            self._data_root = Path(root)
+            self._test_set = None
+
+    def on_core_ready(self) -> None:
+        """Torch and the core have loaded: enable what needs them."""
+        self.random_button.setEnabled(True)
+        self.random_button.setToolTip("Classify a random image from the Fashion-MNIST test set")
+
+    # Drag and drop: local files and folders only
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        self._accept_files(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt's name)
+        self._accept_files(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
+        paths = _local_paths(event)
+        if not paths:
+            event.ignore()
+            return
+        _accept_as_copy(event)
+        self._add_paths(paths)
+
+    def _accept_files(self, event: QDragEnterEvent | QDragMoveEvent) -> None:
+        if _local_paths(event):
+            _accept_as_copy(event)
+        else:
+            event.ignore()
+
+    # Slots
+
+    @Slot()
+    def _on_open_clicked(self) -> None:
+        patterns = " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", self._last_folder, f"Images ({patterns});;All files (*)"
+        )
+        if files:
+            self._last_folder = str(Path(files[0]).parent)
+            self._add_paths([Path(f) for f in files])
+
+    @Slot()
+    def _on_random_clicked(self) -> None:
+        try:
+            images, labels = self._load_test_set()
+        except DataError as error:
+            self._show_notice(f"No test set for a random image (choose the data folder in the Training tab): {error}")
+            return
+        index = random.randrange(len(images))
+        image = Image.fromarray(images[index])
+        self.notice.hide()
+        self._add_entries([_image_entry(f"Test image #{index}", image, true_label=CLASS_NAMES[labels[index]])])
+
+    @Slot()
+    def _on_clear_clicked(self) -> None:
+        self._entries.clear()
+        self.image_list.clear()
+        self._show_current()
+
+    @Slot(int)
+    def _on_image_list_current_row_changed(self, _row: int) -> None:
+        self._show_current()
+
+    @Slot()
+    def _on_options_changed(self) -> None:
+        for entry in self._entries:
+            self._prepare(entry)
+        self._classify(self._entries)
+        self._refresh_all()
+
+    # Work
+
+    def _options(self) -> PreprocessOptions:
+        return PreprocessOptions(
+            invert=self.invert_box.currentText(), crop=self.crop_box.isChecked(), contrast=self.contrast_box.isChecked()
+        )
+
+    def _add_paths(self, paths: list[Path]) -> None:
+        self.notice.hide()
+        files = []
+        for path in paths:
+            if path.is_dir():
+                found = _images_in(path)
+                if not found:
+                    self._show_notice(f"{path.name} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+                files.extend(found)
+            else:
+                files.append(path)
+        self._add_entries([_open(path) for path in files])
+
+    def _add_entries(self, entries: list[_Entry]) -> None:
+        if not entries:
+            return
+        for entry in entries:
+            self._prepare(entry)
+        self._classify(entries)
+        first_row = len(self._entries)
+        for entry in entries:
+            self._entries.append(entry)
+            item = QListWidgetItem()
+            self.image_list.addItem(item)
+            self._refresh_item(item, entry)
+        self.image_list.setCurrentRow(first_row)
+        failed = sum(entry.error is not None for entry in entries)
+        message = f"Added {len(entries)} image(s)" + (f", {failed} could not be read" if failed else "")
+        self.status_message.emit(message if self._predictor else f"{message}; no model yet to classify them")
+
+    def _prepare(self, entry: _Entry) -> None:
+        """Make the entry's 28x28 model input under the current options."""
+        if entry.image is None:
+            return
+        try:
+            entry.seen, entry.error = to_model_input(entry.image, self._options()), None
+        except ImageError as error:
+            entry.seen, entry.error = None, str(error)
+
+    def _classify(self, entries: list[_Entry]) -> None:
+        for entry in entries:
+            entry.prediction = None
+        ready = [entry for entry in entries if entry.seen is not None]
+        if not ready or self._predictor is None:
+            return
+        predictions = self._predictor.predict_array(np.stack([entry.seen for entry in ready]))  # one batch: faster
+        for entry, prediction in zip(ready, predictions, strict=True):
+            entry.prediction = prediction
+
+    def _load_test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._test_set is None:
+            from fashion_desktop.core.data import load_arrays, resolve_data_dir
+
+            QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                raw = load_arrays(self._data_root or resolve_data_dir(None))
+            finally:
+                QGuiApplication.restoreOverrideCursor()
+            if not len(raw.test_images):
+                raise DataError("the test set holds no images")
+            self._test_set = (raw.test_images, raw.test_labels)
+        return self._test_set
+
+    def _count_classified(self) -> int:
+        return sum(entry.prediction is not None for entry in self._entries)
+
+    # Display
+
+    def _refresh_all(self) -> None:
+        for row, entry in enumerate(self._entries):
+            self._refresh_item(self.image_list.item(row), entry)
+        self._show_current()
+
+    def _refresh_item(self, item: QListWidgetItem, entry: _Entry) -> None:
+        if entry.error is not None:
+            item.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
+            item.setText(f"{entry.name}\n{entry.error}")
+            item.setToolTip(entry.error)
+            return
+        item.setIcon(entry.icon)
+        summary = _summary(entry)
+        item.setText(f"{entry.name}\n{summary}")
+        item.setToolTip(f"{entry.name}: {summary}")
+
+    def _show_current(self) -> None:
+        row = self.image_list.currentRow()
+        entry = self._entries[row] if 0 <= row < len(self._entries) else None
+        self.original_view.set_source(entry.pixmap if entry else None)
+        self.seen_view.set_source(_grey_pixmap(entry.seen) if entry and entry.seen is not None else None)
+        if entry is None:
+            self.result_label.setText("Drop image files or folders anywhere on this tab, or click Open...")
+        elif entry.error is not None:
+            self.result_label.setText(entry.error)
+        else:
+            self.result_label.setText(_summary(entry))
+        if entry is not None and entry.prediction is not None:
+            self.chart.show_prediction(entry.prediction)
+        else:
+            self.chart.clear_bars()
+
+    def _show_notice(self, message: str) -> None:
+        self.notice.setText(message)
+        self.notice.show()
+        self.status_message.emit(message)
+
+
+def _banner(text: str, style: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet(style)
+    return label
+
+
+def _summary(entry: _Entry) -> str:
+    """The entry's result in words: top class and probability, or why there is none."""
+    truth = f"   true: {entry.true_label}" if entry.true_label else ""
+    if entry.prediction is None:
+        return "not classified: no model yet" + truth
+    return f"{entry.prediction.top_class} {entry.prediction.top_probability:.1%}" + truth
+
+
+def _accept_as_copy(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> None:
+    """Accept as a copy whatever the source proposed: a file manager deletes the originals of an accepted move."""
+    event.setDropAction(Qt.DropAction.CopyAction)
+    event.accept()
+
+
+def _local_paths(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
+
+def _images_in(folder: Path) -> list[Path]:
+    """The folder's image files by name, not its subfolders; hidden files (such as macOS ``._`` files) skipped."""
+    try:
+        children = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [p for p in children if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
+
+
+def _open(path: Path) -> _Entry:
+    try:
+        image = open_image(path, draft_size=PREVIEW_SIZE)  # big JPEGs decode at a reduced, faster scale
+    except ImageError as error:
+        return _Entry(path.name, error=str(error))
+    return _image_entry(path.name, image)
+
+
+def _image_entry(name: str, image: Image.Image, true_label: str | None = None) -> _Entry:
+    pixmap = _pixmap(image)
+    return _Entry(name, image, pixmap, _icon(pixmap), true_label=true_label)
+
+
+def _pixmap(image: Image.Image) -> QPixmap:
+    """A QPixmap of a Pillow image, reduced to at most ``PREVIEW_MAX_SIDE`` pixels a side."""
+    rgba = image.convert("RGBA")  # before reducing: reduce() does not take palette or 1-bit images
+    factor = math.ceil(max(rgba.size) / PREVIEW_MAX_SIDE)
+    if factor > 1:
+        rgba = rgba.reduce(factor)
+    qimage = QImage(rgba.tobytes(), rgba.width, rgba.height, 4 * rgba.width, QImage.Format.Format_RGBA8888)
+    return QPixmap.fromImage(qimage.copy())  # copy: the QImage only borrows the bytes object
+
+
+def _icon(pixmap: QPixmap) -> QPixmap:
+    """The pixmap scaled into a square, centred, so that every item's text starts at the same place."""
+    icon = QPixmap(ICON_SIZE, ICON_SIZE)
+    icon.fill(Qt.GlobalColor.transparent)
+    scaled = pixmap.scaled(
+        ICON_SIZE, ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
+    painter = QPainter(icon)
+    painter.drawPixmap((ICON_SIZE - scaled.width()) // 2, (ICON_SIZE - scaled.height()) // 2, scaled)
+    painter.end()
+    return icon
+
+
+def _grey_pixmap(pixels: np.ndarray) -> QPixmap:
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = pixels.shape
+    qimage = QImage(pixels.tobytes(), width, height, width, QImage.Format.Format_Grayscale8)
+    return QPixmap.fromImage(qimage.copy())

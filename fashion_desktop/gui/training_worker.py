@@ -1,0 +1,234 @@
+"""The one bridge between the training engine and Qt: workers that run on a QThread and report through signals."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from fashion_desktop.core.callbacks import Callback
+from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.errors import UserError
+from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, FitInfo, FitResult
+from fashion_desktop.core.spec import ModelSpec
+
+if TYPE_CHECKING:  # torch-dependent: imported where they are used, so the window paints before torch loads
+    from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.engine import Trainer
+
+_log = logging.getLogger(__name__)
+BATCH_SIGNAL_INTERVAL = 0.05  # seconds; one signal per batch would flood the GUI thread and slow training
+
+
+@dataclass(frozen=True)
+class DataProgress:
+    """Bytes of the Fashion-MNIST download done so far, out of ``total``."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a worker failed, in words meant for the user."""
+
+    message: str
+    error_type: str  # the exception's class name, e.g. "DataError"
+
+
+class _Stopped(Exception):
+    """Raised from the download's progress callback to abandon it when the user stops."""
+
+
+def describe_error(error: BaseException, device: str) -> str:
+    """The message to show for ``error``: a UserError speaks for itself, out-of-memory gets advice."""
+    if isinstance(error, UserError):
+        return str(error)
+    text = str(error)
+    # torch has one OOM class per backend (CUDA, MPS, the CPU allocator); their messages have these words in common.
+    if isinstance(error, MemoryError) or "out of memory" in text.lower() or "can't allocate memory" in text:
+        return f"out of memory on {device}: lower the batch size"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def start_in_thread(worker: DataWorker, on_finished: Callable[[], None]) -> QThread:
+    """Move ``worker`` to a new QThread wired as in the design guide, start it and return the thread.
+
+    ``on_finished`` (a slot of a GUI-thread object) runs once the thread has finished; the caller keeps Python
+    references to the thread and the worker until then, and should ``wait()`` on the thread before dropping them.
+    """
+    thread = QThread()
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    worker.finished.connect(thread.quit)
+    thread.finished.connect(on_finished)  # before the start, so a worker that ends at once is still reported
+    thread.finished.connect(worker.deleteLater)
+    thread.start()
+    return thread
+
+
+class DataWorker(QObject):
+    """Makes sure the dataset is in ``data_root``, downloading it when it is missing.
+
+    Signals:
+        data_progress: a DataProgress while downloading.
+        failed: a Failure.
+        finished: always emitted last, after success, failure or a stop.
+    """
+
+    data_progress = Signal(object)
+    failed = Signal(object)
+    finished = Signal()
+
+    def __init__(self, data_root: Path, allow_download: bool = True) -> None:
+        super().__init__()
+        self.data_root = Path(data_root)
+        self.allow_download = allow_download
+        self._stop_requested = threading.Event()
+        self._percent_sent = -1
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            self._work()
+        except _Stopped:
+            pass
+        except Exception as error:  # every failure reaches the user as a message
+            if not isinstance(error, UserError):
+                _log.exception("%s failed", type(self).__name__)  # a bug, or torch out of memory: keep the traceback
+            self.failed.emit(Failure(describe_error(error, self._device_name()), type(error).__name__))
+        finally:
+            self.finished.emit()
+
+    def stop(self) -> None:
+        """Abandon the work as soon as possible; safe from any thread."""
+        self._stop_requested.set()
+
+    def _work(self) -> None:
+        self._ensure_data()
+
+    def _ensure_data(self) -> None:
+        from fashion_desktop.core.data import ensure_data
+
+        ensure_data(self.data_root, self.allow_download, self._on_download_progress)
+        self._check_stop()
+
+    def _on_download_progress(self, done: int, total: int) -> None:
+        self._check_stop()
+        percent = 100 * done // max(1, total)
+        if percent != self._percent_sent:  # called every 64 KiB: a signal each time would flood the GUI thread
+            self._percent_sent = percent
+            self.data_progress.emit(DataProgress(done, total))
+
+    def _check_stop(self) -> None:
+        if self._stop_requested.is_set():
+            raise _Stopped
+
+    def _device_name(self) -> str:
+        return "this machine"
+
+
+class TrainingWorker(DataWorker):
+    """Fetches the data if needed, then trains one network with the core engine.
+
+    Runs on its own QThread; ``stop()``, ``pause()`` and ``resume()`` are called from the GUI thread and go
+    straight to the Trainer's thread-safe methods, because a queued slot would never run while ``run()`` is busy.
+
+    Signals (besides DataWorker's):
+        fit_started: the FitInfo, once the data is loaded.
+        batches_finished: a tuple of BatchMetrics, every batch exactly once, at most every 50 ms and at epoch end.
+        epoch_finished: an EpochMetrics.
+        fit_finished: the FitResult, after the test set has been evaluated (also after a stop).
+    """
+
+    fit_started = Signal(object)
+    batches_finished = Signal(object)
+    epoch_finished = Signal(object)
+    fit_finished = Signal(object)
+
+    def __init__(self, spec: ModelSpec, config: TrainConfig, data_root: Path, resume_from: Checkpoint | None = None,
+                 allow_download: bool = True) -> None:  # fmt: skip
+        super().__init__(data_root, allow_download)
+        self.spec, self.config, self.resume_from = spec, config, resume_from
+        self._trainer: Trainer | None = None
+        self._paused = False
+        # Serialises the GUI's stop/pause/resume with run() handing them on to the trainer it has just built.
+        self._control_lock = threading.Lock()
+
+    def stop(self) -> None:
+        """End training after the current batch, keeping the weights trained so far."""
+        with self._control_lock:
+            super().stop()
+            if self._trainer is not None:
+                self._trainer.stop()
+
+    def pause(self) -> None:
+        with self._control_lock:
+            self._paused = True
+            if self._trainer is not None:
+                self._trainer.pause()
+
+    def resume(self) -> None:
+        with self._control_lock:
+            self._paused = False
+            if self._trainer is not None:
+                self._trainer.resume()
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The model trained so far, or None when no trainer was built. Call only after the thread has finished."""
+        return self._trainer.checkpoint() if self._trainer is not None else None
+
+    def _work(self) -> None:
+        from fashion_desktop.core.engine import Trainer
+
+        self._ensure_data()
+        trainer = Trainer(self.spec, self.config, [_SignalCallback(self)], self.resume_from)
+        with self._control_lock:
+            self._trainer = trainer
+            if self._paused:
+                trainer.pause()
+        data = trainer.load_data(self.data_root)
+        self._check_stop()
+        trainer.fit(data)
+
+    def _device_name(self) -> str:
+        return str(self._trainer.device) if self._trainer is not None else self.config.device
+
+
+class _SignalCallback(Callback):
+    """Turns the engine's hooks into the worker's signals, batching the per-batch ones."""
+
+    def __init__(self, worker: TrainingWorker) -> None:
+        self.worker = worker
+        self.pending: list[BatchMetrics] = []
+        self.last_sent = 0.0
+
+    def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
+        self.worker.fit_started.emit(info)
+
+    def on_batch_end(self, trainer: Trainer, metrics: BatchMetrics) -> None:
+        self.pending.append(metrics)
+        if metrics.batch == metrics.batches or time.monotonic() - self.last_sent >= BATCH_SIGNAL_INTERVAL:
+            self._flush()
+
+    def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
+        self.worker.epoch_finished.emit(metrics)
+
+    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        self._flush()  # the batches of an epoch cut short by a stop
+        self.worker.fit_finished.emit(result)
+
+    def on_exception(self, trainer: Trainer, error: BaseException) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.worker.batches_finished.emit(tuple(self.pending))
+            self.pending = []
+        self.last_sent = time.monotonic()

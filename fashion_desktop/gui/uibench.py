@@ -1,0 +1,151 @@
+"""``python -m fashion_desktop.gui.uibench --data DIR``: how smooth the GUI stays while training, and what it costs.
+
+It measures (a) the event loop's stalls while the Training tab trains the ``seed`` preset, as the lateness of a
+10 ms timer, and (b) seconds per epoch trained from the Training tab against the core engine alone (no Qt), with
+the same settings in the same process. Runs alternate between the two and take turns going first, so that
+machine noise hits both alike. It also times the Training tab's ``on_core_ready()``, the GUI's one planned pause.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QTimer, Slot
+from PySide6.QtWidgets import QApplication
+
+from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.presets import get_preset
+from fashion_desktop.core.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from fashion_desktop.gui.training_tab import TrainingTab
+
+TICK_MS = 10
+
+
+class LatenessProbe(QObject):
+    """A 10 ms timer that records how late each of its ticks is: the event loop's stalls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lateness_ms: list[float] = []
+        self._timer = QTimer(self, interval=TICK_MS, timerType=Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._last = 0.0
+
+    def start(self) -> None:
+        self.lateness_ms = []
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        now = time.perf_counter()
+        self.lateness_ms.append(max(0.0, (now - self._last) * 1000 - TICK_MS))
+        self._last = now
+
+
+def engine_epochs(spec: ModelSpec, config: TrainConfig, root: Path) -> list[float]:
+    """Seconds per epoch training with the core engine alone."""
+    from fashion_desktop.core.callbacks import History
+    from fashion_desktop.core.engine import train
+
+    history = History()
+    train(spec, config, root, [history])
+    return [m.epoch_seconds for m in history.epochs]
+
+
+def shown_tab(spec: ModelSpec, config: TrainConfig, root: Path) -> TrainingTab:
+    """A Training tab on screen, as the window shows it once torch has loaded."""
+    from fashion_desktop.gui.training_tab import TrainingTab
+
+    tab = TrainingTab()
+    tab.resize(1280, 800)
+    tab.show()
+    tab.set_spec(spec)
+    tab.set_config(config)
+    tab.folder_edit.setText(str(root))
+    tab.on_core_ready()
+    return tab
+
+
+def gui_epochs(spec: ModelSpec, config: TrainConfig, root: Path, probe: LatenessProbe) -> list[float]:
+    """Seconds per epoch training from a shown Training tab, with the probe ticking throughout."""
+    tab = shown_tab(spec, config, root)
+    loop = QEventLoop()
+    tab.training_finished.connect(loop.quit)
+    probe.start()
+    tab.start_button.click()
+    loop.exec()
+    probe.stop()
+    seconds = [m.epoch_seconds for m in tab.epoch_plots.epochs]
+    tab.close()
+    tab.deleteLater()
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fashion_desktop.gui.uibench", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="the folder holding FashionMNIST/raw")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="engine and GUI runs each, alternating (default 3)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, ... (default cpu)")
+    args = parser.parse_args(argv)
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication.instance() or QApplication([])
+    QCoreApplication.setApplicationName("fashion-desktop-uibench")  # its settings must not replace the app's
+
+    from fashion_desktop.core.runtime import configure_threads
+
+    threads = configure_threads(leave_one_core=True)  # as the app does
+    preset = get_preset("seed")
+    config = replace(preset.config, epochs=args.epochs, device=args.device)
+    root = Path(args.data)
+    started = time.perf_counter()
+    shown_tab(preset.spec, config, root).close()  # the first optimizer torch builds loads torch._dynamo
+    core_ready_ms = (time.perf_counter() - started) * 1000
+    probe = LatenessProbe()
+    engine: list[float] = []
+    gui: list[float] = []
+    lateness: list[float] = []
+    for round_ in range(1, args.rounds + 1):
+        for run in ("engine", "GUI") if round_ % 2 else ("GUI", "engine"):  # neither always goes first
+            if run == "engine":
+                engine += engine_epochs(preset.spec, config, root)
+            else:
+                gui += gui_epochs(preset.spec, config, root, probe)
+                lateness += probe.lateness_ms
+        print(f"round {round_}: seconds per epoch: engine {_list(engine[-args.epochs:])}; "
+              f"GUI {_list(gui[-args.epochs:])}", flush=True)  # fmt: skip
+    app.processEvents()
+
+    ordered = sorted(lateness)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    engine_s, gui_s = statistics.median(engine), statistics.median(gui)
+    print(f"seed preset, {args.epochs} epochs x {args.rounds} rounds on {args.device}, {threads} torch thread(s)")
+    print(f"first on_core_ready() with a fresh torch: {core_ready_ms:.0f} ms (builds the tab, lists the devices, "
+          "draws the LR preview)")  # fmt: skip
+    print(f"event loop while training ({len(ordered)} ticks of {TICK_MS} ms): max lateness {ordered[-1]:.1f} ms, "
+          f"p99 {p99:.1f} ms, median {statistics.median(ordered):.1f} ms")  # fmt: skip
+    print(f"seconds per epoch (median): engine {engine_s:.2f}, GUI {gui_s:.2f}, "
+          f"GUI/engine {gui_s / engine_s:.2f}x (target at most 1.10x)")  # fmt: skip
+    return 0
+
+
+def _list(seconds: list[float]) -> str:
+    return ", ".join(f"{s:.2f}" for s in seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

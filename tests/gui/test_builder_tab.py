@@ -1,0 +1,254 @@
+"""The Builder tab, driven through its real widgets: presets, palette, layer list, options forms, undo and files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from fashion_desktop.core.presets import PRESETS
+from fashion_desktop.core.spec import ModelSpec
+from fashion_desktop.gui.builder_tab import SEVERITY_COLOURS, BuilderTab
+
+SEED_KINDS = ["Flatten", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear", "LogSoftmax"]
+
+
+@pytest.fixture
+def builder(qtbot) -> BuilderTab:
+    tab = BuilderTab()
+    qtbot.addWidget(tab)
+    tab.resize(1280, 740)
+    tab.show()
+    qtbot.waitExposed(tab)
+    return tab
+
+
+def kinds(spec: ModelSpec) -> list[str]:
+    return [layer.kind for layer in spec.layers]
+
+
+def double_click_palette(qtbot, tab: BuilderTab, kind: str) -> None:
+    (item,) = tab.palette.findItems(kind, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+    centre = tab.palette.visualItemRect(item).center()
+    qtbot.mouseClick(tab.palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)  # the press a double-click needs
+    qtbot.mouseDClick(tab.palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+
+
+def table_column(tab: BuilderTab, column: int) -> list[str]:
+    return [tab.summary_table.item(row, column).text() for row in range(tab.summary_table.rowCount())]
+
+
+def test_starts_with_the_seed_network_and_its_summary(builder):
+    assert kinds(builder.spec()) == SEED_KINDS
+    assert builder.layer_list.count() == builder.summary_table.rowCount() == 9
+    assert "235,146" in builder.totals_label.text()
+    assert table_column(builder, 2) == ["784", "256", "256", "256", "128", "128", "128", "10", "10"]
+    assert table_column(builder, 3)[1] == "200,960"
+    assert "can train" in builder.problems_label.text()
+
+
+@pytest.mark.parametrize(("name", "total"), [("seed", "235,146"), ("d2l-mlp", "203,530"), ("small-cnn", "421,930")])
+def test_choosing_a_preset_loads_its_network_and_announces_it(qtbot, builder, name, total):
+    builder.add_layer("ReLU")  # an edit the preset replaces
+    combo = builder.preset_combo
+    index = combo.findData(name)
+    assert combo.itemData(index, Qt.ItemDataRole.ToolTipRole) == PRESETS[name].description
+    with qtbot.waitSignal(builder.preset_chosen) as chosen, qtbot.waitSignal(builder.spec_changed) as changed:
+        combo.setCurrentIndex(index)
+        combo.activated.emit(index)  # what a user's pick in the pop-up emits
+    assert chosen.args == [PRESETS[name]]
+    assert changed.args == [PRESETS[name].spec] and builder.spec() == PRESETS[name].spec
+    assert f"Total params: <b>{total}</b>" in builder.totals_label.text()
+    assert builder.summary_table.rowCount() == len(PRESETS[name].spec.layers)
+
+
+def test_palette_adds_after_the_selection_and_the_units_editor_updates_the_summary(qtbot, builder):
+    builder.layer_list.setCurrentRow(1)  # fc1
+    double_click_palette(qtbot, builder, "Linear")
+    assert kinds(builder.spec())[:4] == ["Flatten", "Linear", "Linear", "ReLU"]
+    assert builder.layer_list.currentRow() == 2
+    assert table_column(builder, 2)[2] == "128"  # the default out_features
+
+    units = builder.options_form.editor("out_features")
+    units.selectAll()
+    qtbot.keyClicks(units, "64")
+    assert builder.spec().layers[2].option("out_features") == 64
+    assert table_column(builder, 2)[2:4] == ["64", "64"]
+    assert table_column(builder, 3)[2] == f"{256 * 64 + 64:,}"
+    assert table_column(builder, 3)[5] == f"{64 * 128 + 128:,}"  # the next Linear now takes 64 inputs
+    assert "fc2  ·  Linear 64 units" in builder.layer_list.item(2).text()
+
+    (dropout,) = builder.palette.findItems("Dropout", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+    builder.palette.setCurrentItem(dropout)
+    qtbot.mouseClick(builder.add_button, Qt.MouseButton.LeftButton)
+    assert kinds(builder.spec())[3] == "Dropout"
+
+
+def test_weight_initialisation_is_edited_through_its_own_form(builder):
+    builder.layer_list.setCurrentRow(1)
+    assert builder.init_section.isVisible()
+    builder.init_combo.setCurrentText("normal")
+    builder.init_combo.activated.emit(builder.init_combo.currentIndex())
+    assert builder.spec().layers[1].init == "normal"
+    builder.init_form.editor("std").setValue(0.05)
+    assert builder.spec().layers[1].init_params["std"] == pytest.approx(0.05)
+    builder.bias_combo.setCurrentText("zeros")
+    builder.bias_combo.activated.emit(builder.bias_combo.currentIndex())
+    assert builder.spec().layers[1].bias_init == "zeros"
+
+    builder.layer_list.setCurrentRow(2)  # ReLU: nothing to initialise
+    assert not builder.init_section.isVisible()
+
+
+def test_up_and_down_buttons_reorder_the_layers(qtbot, builder):
+    builder.layer_list.setCurrentRow(3)  # dropout1
+    qtbot.mouseClick(builder.up_button, Qt.MouseButton.LeftButton)
+    assert kinds(builder.spec())[1:4] == ["Linear", "Dropout", "ReLU"]
+    assert builder.layer_list.currentRow() == 2
+    qtbot.mouseClick(builder.down_button, Qt.MouseButton.LeftButton)
+    assert kinds(builder.spec()) == SEED_KINDS
+
+    builder.layer_list.setCurrentRow(0)
+    assert not builder.up_button.isEnabled()
+    builder.layer_list.setCurrentRow(8)
+    assert not builder.down_button.isEnabled()
+
+
+def test_drag_and_drop_reorders_the_spec(qtbot, builder):
+    builder.layer_list.setCurrentRow(3)
+    # QListWidget's InternalMove drop moves the row in its model with moveRow, as here.
+    with qtbot.waitSignal(builder.spec_changed) as changed:
+        assert builder.layer_list.model().moveRow(QModelIndex(), 3, QModelIndex(), 1)
+    assert kinds(changed.args[0])[:4] == ["Flatten", "Dropout", "Linear", "ReLU"]
+    assert kinds(builder.spec()) == kinds(changed.args[0])
+    assert builder.layer_list.item(1).text() == "2.  dropout1  ·  Dropout p=0.25"
+    assert builder.layer_list.currentRow() == 1
+
+    builder.undo_stack.undo()
+    assert kinds(builder.spec()) == SEED_KINDS
+    assert builder.layer_list.item(3).text() == "4.  dropout1  ·  Dropout p=0.25"
+
+
+def test_duplicate_and_remove(qtbot, builder):
+    builder.layer_list.setCurrentRow(1)
+    qtbot.mouseClick(builder.duplicate_button, Qt.MouseButton.LeftButton)
+    assert kinds(builder.spec())[:3] == ["Flatten", "Linear", "Linear"]
+    assert builder.spec().layers[2] == builder.spec().layers[1]
+    qtbot.mouseClick(builder.remove_button, Qt.MouseButton.LeftButton)
+    assert kinds(builder.spec()) == SEED_KINDS
+
+
+def test_a_conv2d_after_a_linear_is_marked_invalid(qtbot, builder):
+    builder.layer_list.setCurrentRow(1)
+    with qtbot.waitSignal(builder.spec_changed) as changed:
+        builder.add_layer("Conv2d")
+    invalid = changed.args[0]
+    assert kinds(invalid)[2] == "Conv2d" and invalid.errors()  # the tab passes on invalid specs too
+    message = invalid.errors()[0].message
+    assert "needs a 3-D input" in message
+
+    row = builder.summary_table.item(2, 0)
+    assert row.background().color() == QColor(SEVERITY_COLOURS["error"][0])
+    assert row.toolTip() == message and not row.icon().isNull()
+    assert builder.layer_list.item(2).toolTip() == message
+    assert builder.summary_table.item(1, 0).toolTip() == ""
+    assert "needs a 3-D input" in builder.problems_label.text()
+    assert table_column(builder, 2)[2] == "?"
+
+
+def test_a_softmax_head_with_cross_entropy_is_a_warning(builder):
+    builder.set_loss("cross_entropy")
+    builder.layer_list.setCurrentRow(8)
+    builder.remove_layer(8)
+    builder.add_layer("Softmax")
+    row = builder.summary_table.item(8, 0)
+    assert row.background().color() == QColor(SEVERITY_COLOURS["warning"][0])
+    assert "applies softmax itself" in row.toolTip()
+    assert SEVERITY_COLOURS["warning"][1] in builder.problems_label.text()
+
+
+def test_undo_and_redo_with_the_keyboard(qtbot, builder):
+    builder.activateWindow()
+    qtbot.waitActive(builder)
+    builder.layer_list.setFocus()
+    builder.layer_list.setCurrentRow(1)
+    builder.add_layer("Conv2d")
+    builder.remove_layer(0)
+    edited = builder.spec()
+
+    qtbot.keyClick(builder.layer_list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert kinds(builder.spec())[0] == "Flatten" and kinds(builder.spec())[2] == "Conv2d"
+    qtbot.keyClick(builder.layer_list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert builder.spec() == PRESETS["seed"].spec
+    assert not builder.undo_button.isEnabled()
+
+    redo = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(builder.layer_list, Qt.Key.Key_Z, redo)
+    qtbot.keyClick(builder.layer_list, Qt.Key.Key_Z, redo)
+    assert builder.spec() == edited
+
+
+def test_repeated_edits_of_one_option_are_one_undo_step(builder):
+    builder.layer_list.setCurrentRow(1)
+    units = builder.options_form.editor("out_features")
+    for value in (200, 150, 100):
+        units.setValue(value)
+    assert builder.undo_stack.count() == 1
+    builder.undo_stack.undo()
+    assert builder.spec() == PRESETS["seed"].spec
+    assert builder.options_form.editor("out_features").value() == 256  # the form follows the undo
+
+
+def test_json_save_and_load_round_trip(builder, tmp_path, monkeypatch):
+    builder.layer_list.setCurrentRow(1)
+    builder.add_layer("BatchNorm")
+    saved = builder.spec()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: (str(tmp_path / "net"), ""))
+    path = builder.save_architecture()
+    assert path == tmp_path / "net.json"
+    assert json.loads(path.read_text())["layers"][2] == {"type": "BatchNorm"}
+
+    builder.load_preset("small-cnn")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: (str(path), ""))
+    assert builder.load_architecture()
+    assert builder.spec() == saved
+
+
+@pytest.mark.parametrize(("text", "reason"), [('{"layers": [', "not valid JSON"), ('{"layers": [7]}', "not a network")])
+def test_loading_bad_json_shows_why_and_keeps_the_network(builder, tmp_path, monkeypatch, text, reason):
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    shown = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: (str(bad), ""))
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *args: shown.append(text))
+    assert not builder.load_architecture()
+    assert len(shown) == 1 and reason in shown[0]
+    assert builder.spec() == PRESETS["seed"].spec
+
+
+def test_an_unknown_layer_type_is_shown_as_a_problem(builder):
+    builder.set_spec(ModelSpec.from_dict({"layers": [{"type": "Flatten"}, {"type": "Banana"}]}))
+    builder.layer_list.setCurrentRow(1)
+    assert "is not a known layer type" in builder.layer_list.item(1).toolTip()
+    assert "unknown layer type" in builder.properties_title.text()
+    assert builder.options_form.isHidden() and builder.init_section.isHidden()
+
+
+def test_code_view_and_activation_plot_once_the_core_is_ready(builder):
+    assert "once PyTorch has loaded" in builder.code_view.toPlainText()
+    builder.layer_list.setCurrentRow(2)  # relu1
+    assert builder.activation_box.isHidden()
+
+    builder.on_core_ready()
+    code = builder.code_view.toPlainText()
+    assert "class FashionNetwork" in code
+    compile(code, "fashion_network.py", "exec")
+    assert not builder.activation_box.isHidden()
+    x, y = builder._function_curve.getData()
+    assert x[0] == -6 and x[-1] == 6 and y.min() == 0
+
+    builder.add_layer("Conv2d")
+    assert builder.code_view.toPlainText().startswith("# The network cannot be built yet")

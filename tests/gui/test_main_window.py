@@ -1,0 +1,191 @@
+"""The main window: tabs, menus, settings, model files, export, About, quitting, and a fast start-up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from PySide6.QtCore import qVersion
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from fashion_desktop.core.builder import build_model
+from fashion_desktop.core.checkpoint import Checkpoint
+from fashion_desktop.core.presets import PRESETS
+from fashion_desktop.gui.app import EXIT_AFTER_PAINT, app_icon
+from fashion_desktop.gui.main_window import STOP_TIMEOUT_MS, MainWindow
+
+
+@pytest.fixture
+def window(qtbot) -> MainWindow:
+    main = MainWindow()
+    qtbot.addWidget(main)
+    main.show()
+    return main
+
+
+@pytest.fixture
+def messages(monkeypatch) -> list[tuple[str, str]]:
+    """Message boxes record (kind, text) instead of blocking the test."""
+    shown: list[tuple[str, str]] = []
+    for kind in ("critical", "warning", "information"):
+        monkeypatch.setattr(QMessageBox, kind, lambda parent, title, text, *args, kind=kind: shown.append((kind, text)))
+    return shown
+
+
+def answer_file_dialogs(monkeypatch, path) -> None:
+    for name in ("getOpenFileName", "getSaveFileName"):
+        monkeypatch.setattr(QFileDialog, name, lambda *args: (str(path), ""))
+
+
+def test_title_tabs_and_menus(window):
+    assert window.windowTitle() == "Fashion Desktop"
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Builder", "Training", "Predict"]
+    menus = {action.text().replace("&", ""): action.menu() for action in window.menuBar().actions()}
+    assert list(menus) == ["File", "Edit", "Help"]
+    file_actions = [a.text().replace("&", "") for a in menus["File"].actions() if not a.isSeparator()]
+    assert file_actions == ["New", "Open model...", "Save model...", "Export as Python...", "Quit"]
+    assert window.quit_action.shortcut().toString() == "Ctrl+Q"
+    assert window.about_action in menus["Help"].actions()
+    assert window.device_label.text() == "Loading PyTorch..."
+
+
+def test_geometry_tab_and_network_persist_across_windows(qtbot):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.resize(first.width(), 560)
+    first.show()
+    first.tabs.setCurrentIndex(2)
+    first.builder.load_preset("small-cnn")
+    first.close()
+
+    second = MainWindow()
+    qtbot.addWidget(second)
+    # Qt fits a restored window onto its screen, and the offscreen screen is narrower than the window: check heights.
+    assert second.height() == 560  # the default is 800
+    assert second.tabs.currentIndex() == 2
+    assert second.builder.spec() == PRESETS["small-cnn"].spec
+    assert not second.builder.undo_stack.canUndo()  # a restored network is a fresh start, not an edit
+
+
+def test_new_starts_again_from_the_seed_network(window):
+    window.builder.load_preset("small-cnn")
+    window.new_action.trigger()
+    assert window.builder.spec() == PRESETS["seed"].spec
+    assert window.training.config() == PRESETS["seed"].config
+    assert not window.builder.undo_stack.canUndo()
+
+
+def test_a_chosen_preset_sets_the_training_settings(window):
+    window.builder.load_preset("d2l-mlp")
+    assert window.training.config() == PRESETS["d2l-mlp"].config
+
+
+def test_opening_a_damaged_model_shows_why_and_keeps_the_network(window, tmp_path, monkeypatch, messages):
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+    window.builder.load_preset("small-cnn")
+    answer_file_dialogs(monkeypatch, damaged)
+    window.open_action.trigger()
+    assert len(messages) == 1 and messages[0][0] == "critical"
+    assert "damaged.safetensors" in messages[0][1] and "Fashion Desktop model" in messages[0][1]
+    assert window.builder.spec() == PRESETS["small-cnn"].spec
+
+
+def test_opening_a_saved_model_loads_its_network_and_settings(window, tmp_path, monkeypatch, messages):
+    preset = PRESETS["d2l-mlp"]
+    path = Checkpoint(preset.spec, build_model(preset.spec).state_dict(), config=preset.config).save(
+        tmp_path / "model.safetensors"
+    )
+    answer_file_dialogs(monkeypatch, path)
+    window.open_action.trigger()
+    assert messages == []
+    assert window.builder.spec() == preset.spec
+    assert window.training.config() == preset.config
+    assert "model.safetensors" in window.statusBar().currentMessage()
+
+    window.builder.undo_stack.undo()  # opening a model is one undoable step in the builder
+    assert window.builder.spec() == PRESETS["seed"].spec
+
+
+def test_save_model_without_a_model_says_so(window, monkeypatch, messages):
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: asked.append(args) or ("", ""))
+    window.save_action.trigger()
+    assert asked == [] and [kind for kind, _ in messages] == ["information"]
+
+
+def test_save_model_writes_an_opened_model_again(window, tmp_path, monkeypatch):
+    spec = PRESETS["seed"].spec
+    opened = Checkpoint(spec, build_model(spec).state_dict()).save(tmp_path / "opened.safetensors")
+    answer_file_dialogs(monkeypatch, opened)
+    window.open_action.trigger()
+    answer_file_dialogs(monkeypatch, tmp_path / "copy")
+    assert window.save_model() == tmp_path / "copy.safetensors"
+    assert Checkpoint.load(tmp_path / "copy.safetensors").spec == spec
+
+
+def test_export_as_python_writes_code_that_compiles(window, tmp_path, monkeypatch):
+    answer_file_dialogs(monkeypatch, tmp_path / "network.py")
+    window.export_action.trigger()
+    code = (tmp_path / "network.py").read_text()
+    assert "class FashionNetwork(nn.Module)" in code
+    compile(code, "network.py", "exec")
+
+
+def test_export_of_an_invalid_network_explains_instead(window, tmp_path, monkeypatch, messages):
+    window.builder.layer_list.setCurrentRow(1)
+    window.builder.add_layer("Conv2d")
+    answer_file_dialogs(monkeypatch, tmp_path / "network.py")
+    window.export_action.trigger()
+    assert not (tmp_path / "network.py").exists()
+    assert messages[0][0] == "warning" and "needs a 3-D input" in messages[0][1]
+
+
+def test_about_names_the_versions_and_device(window):
+    window.on_core_ready()
+    assert window.device_label.text() == "Device: CPU" or window.device_label.text().startswith("Device: CUDA")
+    text = window.about_text()
+    assert f"PyTorch {torch.__version__}" in text and f"Qt {qVersion()}" in text
+    assert window.device_label.text().removeprefix("Device: ") in text
+
+
+def test_tab_status_messages_reach_the_status_bar(window):
+    window.builder.status_message.emit("Doing something")
+    assert window.statusBar().currentMessage() == "Doing something"
+
+
+@pytest.mark.parametrize(
+    ("answer", "closes", "saves"),
+    [(QMessageBox.StandardButton.Cancel, False, False), (QMessageBox.StandardButton.Discard, True, False),
+     (QMessageBox.StandardButton.Save, True, True)],
+)  # fmt: skip
+def test_quitting_while_training_asks_then_stops_the_training(window, monkeypatch, answer, closes, saves):
+    calls = []
+    monkeypatch.setattr(window.training, "is_training", lambda: True)
+    monkeypatch.setattr(window.training, "request_stop", lambda: calls.append("stop"))
+    monkeypatch.setattr(window.training, "wait_for_stop", lambda ms: calls.append(("wait", ms)) or True)
+    monkeypatch.setattr(window, "_ask_save_before_quit", lambda: answer)
+    monkeypatch.setattr(window, "save_model", lambda: calls.append("save") or "saved")
+    assert window.close() is closes
+    expected = [] if answer == QMessageBox.StandardButton.Cancel else ["stop", ("wait", STOP_TIMEOUT_MS)]
+    assert calls == expected + (["save"] if saves else [])
+    monkeypatch.setattr(window.training, "is_training", lambda: False)  # so the fixture's clean-up can close it
+
+
+def test_the_app_icon_has_every_size():
+    assert sorted(size.width() for size in app_icon().availableSizes()) == [16, 32, 48, 64, 128, 256]
+
+
+def test_the_window_is_drawn_before_torch_is_imported():
+    code = "import sys, fashion_desktop.gui.app; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"
+
+    env = {**os.environ, EXIT_AFTER_PAINT: "1", "QT_QPA_PLATFORM": "offscreen"}
+    launch = subprocess.run([sys.executable, "-m", "fashion_desktop"], capture_output=True, text=True, env=env,
+                            timeout=120)  # fmt: skip
+    assert launch.returncode == 0, launch.stderr
+    assert launch.stdout.startswith("first paint after ")

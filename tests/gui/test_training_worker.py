@@ -1,0 +1,177 @@
+"""The training worker on a real QThread, wired as the design guide says, training on the tiny synthetic data."""
+
+import math
+import time
+from dataclasses import replace
+
+import pytest
+from PySide6.QtCore import QObject, Slot
+
+from fashion_desktop.core.checkpoint import Checkpoint
+from fashion_desktop.core.metrics import BatchMetrics
+from fashion_desktop.core.presets import get_preset
+from fashion_desktop.gui.training_worker import TrainingWorker, describe_error, start_in_thread
+
+SEED = get_preset("seed")
+FAST = replace(SEED.config, epochs=2, batch_size=32, val_size=50, device="cpu")
+BATCHES = math.ceil(250 / 32)  # 300 synthetic training images less 50 for validation
+
+
+class Recorder(QObject):
+    """Runs a worker on its own thread and records what it reports, in order, on the GUI thread."""
+
+    def __init__(self, worker: TrainingWorker) -> None:
+        super().__init__()
+        self.worker, self.events, self.done = worker, [], False
+        worker.fit_started.connect(self.on_fit_started)
+        worker.batches_finished.connect(self.on_batches_finished)
+        worker.epoch_finished.connect(self.on_epoch_finished)
+        worker.fit_finished.connect(self.on_fit_finished)
+        worker.failed.connect(self.on_failed)
+        worker.finished.connect(self.on_finished)
+        self.thread = start_in_thread(worker, self.on_thread_finished)
+
+    def of(self, name):
+        return [payload for event, payload in self.events if event == name]
+
+    def names(self):
+        return [event for event, _ in self.events]
+
+    @Slot(object)
+    def on_fit_started(self, info):
+        self.events.append(("fit_started", info))
+
+    @Slot(object)
+    def on_batches_finished(self, batches):
+        self.events.append(("batches_finished", batches))
+
+    @Slot(object)
+    def on_epoch_finished(self, metrics):
+        self.events.append(("epoch_finished", metrics))
+
+    @Slot(object)
+    def on_fit_finished(self, result):
+        self.events.append(("fit_finished", result))
+
+    @Slot(object)
+    def on_failed(self, failure):
+        self.events.append(("failed", failure))
+
+    @Slot()
+    def on_finished(self):
+        self.events.append(("finished", None))
+
+    @Slot()
+    def on_thread_finished(self):
+        self.thread.wait()
+        self.done = True
+
+
+@pytest.fixture
+def start(qtbot):
+    """Start workers on their threads; a test that fails half-way still stops them and waits for the threads."""
+    recorders = []
+
+    def start(worker):
+        recorders.append(Recorder(worker))
+        return recorders[-1]
+
+    yield start
+    for recorder in recorders:
+        recorder.worker.stop()
+        qtbot.waitUntil(lambda: recorder.done, timeout=10_000)  # noqa: B023 - called at once, in this iteration
+
+
+@pytest.fixture
+def run(qtbot, start):
+    """Run a worker to the end and return its Recorder."""
+
+    def run(worker):
+        recorder = start(worker)
+        qtbot.waitUntil(lambda: recorder.done, timeout=30_000)
+        return recorder
+
+    return run
+
+
+def test_trains_and_reports_every_batch_once_then_finishes(run, fashion_root):
+    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
+    names = recorder.names()
+    assert names[0] == "fit_started" and names[-2:] == ["fit_finished", "finished"]
+    assert "failed" not in names
+    epochs = recorder.of("epoch_finished")
+    assert [m.epoch for m in epochs] == [1, 2]
+    chunks = recorder.of("batches_finished")
+    batches = [b for chunk in chunks for b in chunk]
+    assert all(isinstance(chunk, tuple) and chunk for chunk in chunks)
+    assert all(isinstance(b, BatchMetrics) for b in batches)
+    assert [(b.epoch, b.batch) for b in batches] == [(e, i) for e in (1, 2) for i in range(1, BATCHES + 1)]
+    # Each epoch's batches reach the GUI before that epoch's metrics.
+    before_epoch_end = recorder.events[: names.index("epoch_finished")]
+    assert sum(len(p) for event, p in before_epoch_end if event == "batches_finished") == BATCHES
+    result = recorder.of("fit_finished")[0]
+    assert not result.stopped and sum(map(sum, result.test.confusion)) == 100
+    checkpoint = recorder.worker.checkpoint()
+    assert isinstance(checkpoint, Checkpoint) and checkpoint.epoch == 2
+
+
+def test_missing_data_fails_with_the_data_error_and_still_finishes(run, tmp_path):
+    worker = TrainingWorker(SEED.spec, FAST, tmp_path / "nowhere", allow_download=False)
+    recorder = run(worker)
+    assert recorder.names() == ["failed", "finished"]
+    failure = recorder.of("failed")[0]
+    assert failure.error_type == "DataError" and "Fashion-MNIST not found" in failure.message
+    assert worker.checkpoint() is None
+
+
+def test_stop_from_the_gui_thread_ends_within_a_batch_and_keeps_the_model(qtbot, start, fashion_root):
+    worker = TrainingWorker(SEED.spec, replace(FAST, epochs=10_000), fashion_root)
+    recorder = start(worker)
+    qtbot.waitUntil(lambda: bool(recorder.of("batches_finished")), timeout=30_000)
+    asked = time.monotonic()
+    worker.stop()
+    qtbot.waitUntil(lambda: recorder.done, timeout=5_000)
+    assert time.monotonic() - asked < 5
+    assert recorder.names()[-2:] == ["fit_finished", "finished"]
+    assert recorder.of("fit_finished")[0].stopped
+    assert worker.checkpoint() is not None
+
+
+def test_stop_before_the_trainer_exists_ends_without_training(run, fashion_root):
+    worker = TrainingWorker(SEED.spec, FAST, fashion_root)
+    worker.stop()
+    recorder = run(worker)
+    assert recorder.names() == ["finished"]
+    assert worker.checkpoint() is None
+
+
+def test_a_diverging_loss_fails_with_advice_about_the_learning_rate(run, fashion_root):
+    config = replace(FAST, optimizer="SGD", lr=100.0, optimizer_options={"momentum": 0.9})
+    recorder = run(TrainingWorker(SEED.spec, config, fashion_root))
+    assert recorder.names()[-2:] == ["failed", "finished"]
+    failure = recorder.of("failed")[0]
+    assert failure.error_type == "TrainingDiverged" and "learning rate 100 is probably too high" in failure.message
+
+
+def test_out_of_memory_is_reported_with_the_device_and_advice(run, fashion_root, monkeypatch):
+    import torch
+
+    def fit(self, data):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr("fashion_desktop.core.engine.Trainer.fit", fit)
+    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
+    assert recorder.of("failed")[0].message == "out of memory on cpu: lower the batch size"
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB"),
+         "out of memory on cuda:0: lower the batch size"),
+        (RuntimeError("MPS backend out of memory"), "out of memory on cuda:0: lower the batch size"),
+        (ValueError("odd"), "ValueError: odd"),
+    ],
+)  # fmt: skip
+def test_describe_error(error, message):
+    assert describe_error(error, "cuda:0") == message
