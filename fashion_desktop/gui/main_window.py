@@ -75,6 +75,15 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.export_action = self._action(file_menu, "&Export as Python...", self._on_export_action_triggered,
                                           QKeySequence("Ctrl+E"), "Write the network as a PyTorch module")  # fmt: skip
+        export_menu = file_menu.addMenu("Export &model")  # these need trained weights (or a training run's settings)
+        self.model_export_actions = {
+            name: self._action(export_menu, label, lambda name=name: self.export_model(name), tip=tip)
+            for name, label, tip in (
+                ("onnx", "As &ONNX...", "For onnxruntime and other inference engines"),
+                ("torchscript", "As &TorchScript...", "For torch.jit.load and libtorch (C++)"),
+                ("script", "As a &training script...", "A plain PyTorch + torchvision script that reproduces the run"),
+            )
+        }
         file_menu.addSeparator()
         self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence("Ctrl+Q"), "Quit Fashion Desktop")
 
@@ -184,6 +193,28 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Cannot export the network", f"Cannot write {path}: {error.strerror or error}")
             return None
         self._on_tab_status_message(f"Exported the network to {path}")
+        return path
+
+    def export_model(self, format_name: str) -> Path | None:
+        """Export the trained (or opened) model in one of core.export's formats; returns the file, or None."""
+        from fashion_desktop.core.export import EXPORT_FORMATS
+
+        checkpoint = self.training.checkpoint() or self._opened
+        if checkpoint is None:
+            QMessageBox.information(self, "No model to export",
+                                    "There is no trained model yet. Train one on the Training tab first.")  # fmt: skip
+            return None
+        export = EXPORT_FORMATS[format_name]
+        default = "fashion_network" + export.suffix
+        name, _ = QFileDialog.getSaveFileName(self, f"Export: {export.description}", default)
+        if not name:
+            return None
+        try:
+            path = export.export(checkpoint, name)
+        except (UserError, OSError) as error:
+            QMessageBox.critical(self, "Cannot export the model", str(error))
+            return None
+        self._on_tab_status_message(f"Exported the model to {path}")
         return path
 
     def about_text(self) -> str:

@@ -46,7 +46,10 @@ def test_title_tabs_and_menus(window):
     menus = {action.text().replace("&", ""): action.menu() for action in window.menuBar().actions()}
     assert list(menus) == ["File", "Edit", "Help"]
     file_actions = [a.text().replace("&", "") for a in menus["File"].actions() if not a.isSeparator()]
-    assert file_actions == ["New", "Open model...", "Save model...", "Export as Python...", "Quit"]
+    assert file_actions == ["New", "Open model...", "Save model...", "Export as Python...", "Export model", "Quit"]
+    export_menu = next(a.menu() for a in menus["File"].actions() if a.text().replace("&", "") == "Export model")
+    assert [a.text().replace("&", "") for a in export_menu.actions()] == [
+        "As ONNX...", "As TorchScript...", "As a training script..."]
     assert window.quit_action.shortcut().toString() == "Ctrl+Q"
     assert window.about_action in menus["Help"].actions()
     assert window.device_label.text() == "Loading PyTorch..."
@@ -189,3 +192,31 @@ def test_the_window_is_drawn_before_torch_is_imported():
                             timeout=120)  # fmt: skip
     assert launch.returncode == 0, launch.stderr
     assert launch.stdout.startswith("first paint after ")
+
+
+@pytest.mark.parametrize("format_name", ["onnx", "torchscript", "script"])
+def test_export_model_formats_write_their_file(qtbot, tmp_path, monkeypatch, format_name):
+    from fashion_desktop.core.builder import build_model
+    from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.presets import get_preset
+
+    preset = get_preset("seed")
+    path = Checkpoint(preset.spec, build_model(preset.spec, seed=0).state_dict(), preset.config).save(
+        tmp_path / "m.safetensors")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    assert window.open_model(path)
+    target = tmp_path / f"out-{format_name}"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    written = window.export_model(format_name)
+    assert written is not None and written.exists() and written.stat().st_size > 0
+    if format_name == "script":
+        compile(written.read_text(), str(written), "exec")
+
+
+def test_export_model_without_a_model_says_so(qtbot, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *args: shown.append(args[2]))
+    window = MainWindow()
+    qtbot.addWidget(window)
+    assert window.export_model("onnx") is None and "no trained model" in shown[0]
