@@ -132,9 +132,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fashion_desktop.console import ConsoleProgress, JsonProgress, download_progress
     from fashion_desktop.core.callbacks import SaveCheckpoint
     from fashion_desktop.core.checkpoint import Checkpoint
-    from fashion_desktop.core.data import ensure_data, resolve_data_dir
+    from fashion_desktop.core.data import ensure_data
     from fashion_desktop.core.engine import Trainer
-    from fashion_desktop.core.runs import RecordRun, RunStore, resolve_runs_path
+    from fashion_desktop.core.paths import resolve_data_dir, resolve_runs_path
+    from fashion_desktop.core.runs import RecordRun, RunStore
     from fashion_desktop.core.runtime import configure_threads
 
     configure_threads()
@@ -243,7 +244,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from fashion_desktop.core.runs import RunStore, resolve_runs_path
+    from fashion_desktop.core.paths import resolve_runs_path
+    from fashion_desktop.core.runs import RunStore
 
     with RunStore(resolve_runs_path(args.history)) as store:
         if args.compare:
@@ -269,7 +271,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from fashion_desktop.bench import run_bench
-    from fashion_desktop.core.data import ensure_data, resolve_data_dir
+    from fashion_desktop.core.data import ensure_data
+    from fashion_desktop.core.paths import resolve_data_dir
 
     root = ensure_data(resolve_data_dir(args.data), allow_download=False)
     report = run_bench(root, args.epochs)

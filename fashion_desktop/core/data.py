@@ -23,11 +23,12 @@ from http.client import HTTPException
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 import torch
 import torch.nn.functional as F
 
 from fashion_desktop.core.errors import DataError
+from fashion_desktop.core.paths import default_data_dir as default_data_dir
+from fashion_desktop.core.paths import resolve_data_dir as resolve_data_dir
 
 FILES: dict[str, str] = {
     "train_images": "train-images-idx3-ubyte",
@@ -47,21 +48,6 @@ _GZ_SIZES = {  # sizes of the published .gz files: the progress total before a s
 }  # fmt: skip
 _CHUNK = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
-ENV_VAR = "FASHION_DESKTOP_DATA"
-
-
-def default_data_dir() -> Path:
-    return platformdirs.user_data_path("fashion-desktop", appauthor=False) / "data"
-
-
-def resolve_data_dir(cli_value: str | Path | None = None) -> Path:
-    """The data folder: the ``--data`` value, else ``$FASHION_DESKTOP_DATA``, else the user data folder."""
-    if cli_value not in (None, ""):
-        return Path(cli_value).expanduser()
-    env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else default_data_dir()
-
-
 def _raw_dir(root: Path) -> Path:
     return Path(root) / "FashionMNIST" / "raw"
 

@@ -16,20 +16,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import platformdirs
-
 from fashion_desktop.core.callbacks import Callback
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.metrics import EpochMetrics, FitInfo, FitResult
 from fashion_desktop.core.params import resolve
+from fashion_desktop.core.paths import RUNS_ENV_VAR
+from fashion_desktop.core.paths import resolve_runs_path as resolve_runs_path
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import INIT_SCHEMES, LayerSpec, ModelSpec
 
 if TYPE_CHECKING:
     from fashion_desktop.core.engine import Trainer
 
-ENV_VAR = "FASHION_DESKTOP_RUNS"
 STATUSES = ("running", "finished", "stopped", "failed", "unfinished")
 SCHEMA_VERSION = 1  # PRAGMA user_version
 APPLICATION_ID = int.from_bytes(b"FDrn", "big")  # PRAGMA application_id: tells our file from another app's SQLite file
@@ -76,18 +75,6 @@ class RunStoreError(UserError):
     def __init__(self, message: str, path: Path) -> None:
         super().__init__(message)
         self.path = path
-
-
-def default_runs_path() -> Path:
-    return platformdirs.user_data_path("fashion-desktop", appauthor=False) / "runs.sqlite3"
-
-
-def resolve_runs_path(cli_value: str | Path | None = None) -> Path:
-    """The run history file: the command-line value, else ``$FASHION_DESKTOP_RUNS``, else the user data folder."""
-    if cli_value not in (None, ""):
-        return Path(cli_value).expanduser()
-    env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else default_runs_path()
 
 
 @dataclass(frozen=True)
@@ -177,7 +164,7 @@ class RunStore:
             raise self._error(
                 f"{self.path} is an SQLite database of another program, not a Fashion Desktop run history, so it "
                 "was left untouched; move it elsewhere (Fashion Desktop will then start a new history there) or "
-                f"point ${ENV_VAR} at another file"
+                f"point ${RUNS_ENV_VAR} at another file"
             )
         elif version > SCHEMA_VERSION:
             raise self._error(

@@ -24,9 +24,9 @@ from fashion_desktop.core.data import (
     load_arrays,
     load_fashion_mnist,
     read_idx,
-    resolve_data_dir,
 )
 from fashion_desktop.core.errors import DataError, UserError
+from fashion_desktop.core.paths import resolve_data_dir
 from fashion_desktop.core.synthetic import idx_bytes, write_fashion_mnist
 
 

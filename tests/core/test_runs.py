@@ -13,15 +13,14 @@ import pytest
 
 from fashion_desktop.core.callbacks import Callback, SaveCheckpoint
 from fashion_desktop.core.checkpoint import Checkpoint
-from fashion_desktop.core.data import default_data_dir
 from fashion_desktop.core.engine import Trainer, train
 from fashion_desktop.core.metrics import EpochMetrics
+from fashion_desktop.core.paths import default_data_dir, default_runs_path
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.runs import (
     RecordRun,
     RunStore,
     RunStoreError,
-    default_runs_path,
     describe_layers,
     preset_name,
     resolve_runs_path,
