@@ -1,11 +1,11 @@
-"""The Predict tab: drop clothing photos or pick test images and see what the model makes of them."""
+"""The Predict tab: drop clothing photos or pick test images, see what the model makes of them and why."""
 
 from __future__ import annotations
 
 import math
 import random
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QProgressDialog,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -47,6 +48,7 @@ from fashion_desktop.core.errors import DataError, ImageError
 from fashion_desktop.core.imaging import (
     IMAGE_SUFFIXES,
     INVERT_MODES,
+    MODEL_SIZE,
     PREVIEW_SIZE,
     PreprocessOptions,
     open_image,
@@ -66,6 +68,17 @@ BAR_COLOUR = "#4c78a8"
 TOP_BAR_COLOUR = "#e45756"
 _HINT_STYLE = "background: #fff4d6; color: #5c4400; border: 1px solid #e0c36c; border-radius: 4px; padding: 6px;"
 _ERROR_STYLE = "background: #fde8e8; color: #7a1c1c; border: 1px solid #e6a1a1; border-radius: 4px; padding: 6px;"
+_DONE_STYLE = "background: #e6f4ea; color: #1e4620; border: 1px solid #9fd3ac; border-radius: 4px; padding: 6px;"
+SEEN_CAPTION = "What the model sees (28x28)"
+# explain.SALIENCY_METHODS with the words the user reads; spelt out here because explain imports torch, which must
+# not load before the window paints (a test checks that the two lists agree)
+SALIENCY_CHOICES: tuple[tuple[str, str, str], ...] = (
+    ("gradient_x_input", "gradient \u00d7 input",
+     "How strongly each pixel pushed the class's score: one backward pass, sharp but noisy"),
+    ("occlusion", "occlusion",
+     "How much the class's probability drops when each 4x4 patch is blacked out: smoother, easier to trust"),
+)  # fmt: skip
+BATCH_CSV_NAME = "predictions.csv"
 
 
 @dataclass
@@ -80,6 +93,8 @@ class _Entry:
     prediction: Prediction | None = None
     error: str | None = None
     true_label: str | None = None  # for test-set images
+    fixed_input: bool = False  # already in Fashion-MNIST form (a test image): the switches must not change it
+    heat: dict[str, np.ndarray] = field(default_factory=dict)  # saliency maps of the prediction, by method
 
 
 class PixmapView(QLabel):
@@ -177,11 +192,15 @@ class PredictTab(QWidget):
     Attributes:
         image_list: One item per image: its thumbnail, name and top class, or why it could not be opened.
         original_view: The selected image as the user gave it.
-        seen_view: The 28x28 image the model is given, enlarged.
+        seen_view: The 28x28 image the model is given, enlarged; tinted by a saliency map when ``saliency_box`` is on.
+        seen_caption: Says what ``seen_view`` shows.
+        saliency_box: Tints the 28x28 image where the pixels drove the top class most.
+        saliency_method: How that is measured (``explain.SALIENCY_METHODS``, in words).
+        batch_button: Predicts every image of a folder and writes the results to a CSV file.
         result_label: The top class and its probability (and the true class of a test image).
         chart: The ten class probabilities of the selected image.
         model_hint: Shown while there is no model.
-        notice: Problems that are not about one image, such as a missing test set.
+        notice: News that is not about one image: a missing test set, or what a batch prediction wrote.
     """
 
     status_message = Signal(str)
@@ -202,6 +221,10 @@ class PredictTab(QWidget):
         self.random_button.setToolTip("Available once the core libraries have loaded")
         self.random_button.setEnabled(False)
         self.clear_button = QPushButton("Clear")
+        self.batch_button = QPushButton("Predict folder to CSV...")
+        self.batch_button.setToolTip(
+            "Classify every image in a folder with the current preprocessing and save the probabilities as CSV"
+        )
         self.image_list = QListWidget()
         self.image_list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         self.image_list.setWordWrap(True)
@@ -218,6 +241,16 @@ class PredictTab(QWidget):
         self.contrast_box = QCheckBox("Stretch contrast")
         self.original_view = PixmapView("Drop images here\nor click Open...")
         self.seen_view = PixmapView("28x28 model input")
+        self.seen_caption = QLabel(SEEN_CAPTION)
+        self.saliency_box = QCheckBox("Show what drove the prediction")
+        self.saliency_box.setToolTip(
+            "Tint the 28x28 input where its pixels drove the top class most: yellow most, red less, grey not at all"
+        )
+        self.saliency_method = QComboBox()
+        for row, (method, label, tip) in enumerate(SALIENCY_CHOICES):
+            self.saliency_method.addItem(label, method)
+            self.saliency_method.setItemData(row, tip, Qt.ItemDataRole.ToolTipRole)
+        self.saliency_method.setEnabled(False)  # until the overlay is on
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -231,10 +264,13 @@ class PredictTab(QWidget):
         self.open_button.clicked.connect(self._on_open_clicked)
         self.random_button.clicked.connect(self._on_random_clicked)
         self.clear_button.clicked.connect(self._on_clear_clicked)
+        self.batch_button.clicked.connect(self._on_batch_clicked)
         self.image_list.currentRowChanged.connect(self._on_image_list_current_row_changed)
         self.invert_box.currentIndexChanged.connect(self._on_options_changed)
         self.crop_box.toggled.connect(self._on_options_changed)
         self.contrast_box.toggled.connect(self._on_options_changed)
+        self.saliency_box.toggled.connect(self._on_saliency_box_toggled)
+        self.saliency_method.currentIndexChanged.connect(self._on_saliency_method_changed)
         self._show_current()
 
     def _lay_out(self) -> None:
@@ -246,6 +282,7 @@ class PredictTab(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.image_list)
+        left_layout.addWidget(self.batch_button)
 
         options = QHBoxLayout()
         options.addWidget(QLabel("Invert:"))
@@ -255,10 +292,17 @@ class PredictTab(QWidget):
         options.addStretch()
         images = QGridLayout()
         images.addWidget(QLabel("Image"), 0, 0)
-        images.addWidget(QLabel("What the model sees (28x28)"), 0, 1)
+        images.addWidget(self.seen_caption, 0, 1)
         images.addWidget(self.original_view, 1, 0)
         images.addWidget(self.seen_view, 1, 1)
+        saliency = QHBoxLayout()
+        saliency.addWidget(self.saliency_box)
+        saliency.addWidget(self.saliency_method)
+        saliency.addStretch()
+        images.addLayout(saliency, 2, 1)
         images.setRowStretch(1, 1)
+        images.setColumnStretch(0, 1)  # equal halves: the saliency controls under one view must not widen it
+        images.setColumnStretch(1, 1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -303,6 +347,31 @@ class PredictTab(QWidget):
         if self._data_root != Path(root):
             self._data_root = Path(root)
             self._test_set = None
+
+    def show_image(self, image: np.ndarray, title: str, true_class: int | None = None) -> None:
+        """Add an image already in Fashion-MNIST form to the list, select it and classify it as it is.
+
+        The preprocessing switches do not apply: the image is exactly what the model sees, as a test image was
+        during evaluation.
+
+        Args:
+            image: A (28, 28) uint8 image, bright garment on black; copied, so the caller may reuse its array.
+            title: The image's name in the list, such as "Test image #17".
+            true_class: Its class index, shown as "true: <class>", or None when it is not known.
+
+        Raises:
+            ValueError: The image is not (28, 28) uint8, or the class is not a Fashion-MNIST class index.
+        """
+        pixels = np.array(image, copy=True)
+        if pixels.shape != (MODEL_SIZE, MODEL_SIZE) or pixels.dtype != np.uint8:
+            raise ValueError(f"expected a ({MODEL_SIZE}, {MODEL_SIZE}) uint8 image, not {pixels.shape} {pixels.dtype}")
+        if true_class is not None and not 0 <= true_class < len(CLASS_NAMES):
+            raise ValueError(f"true_class must be a class index from 0 to {len(CLASS_NAMES) - 1}, not {true_class}")
+        truth = CLASS_NAMES[int(true_class)] if true_class is not None else None
+        entry = _image_entry(title, Image.fromarray(pixels), true_label=truth)
+        entry.seen, entry.fixed_input = pixels, True
+        self.notice.hide()
+        self._add_entries([entry])
 
     def on_core_ready(self) -> None:
         """Torch and the core have loaded: enable what needs them."""
@@ -351,9 +420,7 @@ class PredictTab(QWidget):
             self._show_notice(f"No test set for a random image (choose the data folder in the Training tab): {error}")
             return
         index = random.randrange(len(images))
-        image = Image.fromarray(images[index])
-        self.notice.hide()
-        self._add_entries([_image_entry(f"Test image #{index}", image, true_label=CLASS_NAMES[labels[index]])])
+        self.show_image(images[index], f"Test image #{index}", int(labels[index]))
 
     @Slot()
     def _on_clear_clicked(self) -> None:
@@ -366,11 +433,58 @@ class PredictTab(QWidget):
         self._show_current()
 
     @Slot()
+    def _on_batch_clicked(self) -> None:
+        predictor = self._predictor  # kept: a model arriving from training during the run must not mix in
+        if predictor is None:
+            self.status_message.emit(NO_MODEL_HINT)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Predict every image in a folder", self._last_folder)
+        if not folder:
+            return
+        csv_path, _ = QFileDialog.getSaveFileName(
+            self, "Save the predictions as", str(Path(folder) / BATCH_CSV_NAME), "CSV files (*.csv);;All files (*)"
+        )
+        if not csv_path:
+            return
+        self._last_folder = folder
+        self.notice.hide()
+        # Listed here, with the rules dropped folders follow, so the progress dialog knows how many are coming
+        files = _images_in(Path(folder))
+        if not files:
+            self._show_notice(f"{Path(folder).name} holds no images ({', '.join(IMAGE_SUFFIXES)}); nothing was written")
+            return
+        rows = self._predict_files(predictor, files)
+        if rows is None:
+            self.status_message.emit("Predicting the folder was cancelled; nothing was written")
+            return
+        from fashion_desktop.core.explain import write_predictions_csv
+
+        try:
+            write_predictions_csv(rows, csv_path, predictor.class_names)
+        except OSError as error:
+            self._show_notice(f"Could not write {csv_path} ({error.strerror or error}); choose another place")
+            return
+        failed = sum(isinstance(result, ImageError) for _, result in rows)
+        message = f"Wrote {_count(len(rows) - failed, 'prediction')} to {csv_path}"
+        if failed:
+            message += f"; {_count(failed, 'file')} could not be read (see the error column)"
+        self._show_notice(message, _DONE_STYLE)
+
+    @Slot()
     def _on_options_changed(self) -> None:
         for entry in self._entries:
             self._prepare(entry)
         self._classify(self._entries)
         self._refresh_all()
+
+    @Slot(bool)
+    def _on_saliency_box_toggled(self, checked: bool) -> None:
+        self.saliency_method.setEnabled(checked)
+        self._show_current()
+
+    @Slot(int)
+    def _on_saliency_method_changed(self, _index: int) -> None:
+        self._show_current()
 
     # Work
 
@@ -411,7 +525,7 @@ class PredictTab(QWidget):
 
     def _prepare(self, entry: _Entry) -> None:
         """Make the entry's 28x28 model input under the current options."""
-        if entry.image is None:
+        if entry.image is None or entry.fixed_input:
             return
         try:
             entry.seen, entry.error = to_model_input(entry.image, self._options()), None
@@ -421,6 +535,7 @@ class PredictTab(QWidget):
     def _classify(self, entries: list[_Entry]) -> None:
         for entry in entries:
             entry.prediction = None
+            entry.heat.clear()  # the maps explain a prediction, so they go with it
         ready = [entry for entry in entries if entry.seen is not None]
         if not ready or self._predictor is None:
             return
@@ -428,9 +543,43 @@ class PredictTab(QWidget):
         for entry, prediction in zip(ready, predictions, strict=True):
             entry.prediction = prediction
 
+    def _predict_files(
+        self, predictor: Predictor, files: list[Path]
+    ) -> list[tuple[Path, Prediction | ImageError]] | None:
+        """Predict the files one by one under a progress dialog; None when the user cancelled."""
+        from fashion_desktop.core.explain import predict_folder
+
+        progress = QProgressDialog(f"Classifying {_count(len(files), 'image')}...", "Cancel", 0, len(files), self)
+        progress.setWindowTitle("Predict folder to CSV")
+        progress.setWindowModality(Qt.WindowModality.WindowModal)  # the window repaints but takes no clicks
+        progress.setMinimumDuration(500)  # a few images finish before a dialog would flash up
+        rows: list[tuple[Path, Prediction | ImageError]] = []
+        try:
+            for done, row in enumerate(predict_folder(predictor, files, self._options()), start=1):
+                rows.append(row)
+                progress.setValue(done)  # once the dialog shows, this processes events: the window stays alive
+                if progress.wasCanceled():
+                    return None
+        finally:
+            progress.close()
+            progress.deleteLater()
+        return rows
+
+    def _saliency(self, entry: _Entry, method: str) -> np.ndarray:
+        """The entry's saliency map for its top class, computed once per prediction and method."""
+        heat = entry.heat.get(method)
+        if heat is None:
+            from fashion_desktop.core.explain import saliency
+
+            assert self._predictor is not None and entry.seen is not None and entry.prediction is not None
+            target = entry.prediction.top_index  # the class shown, even where a tie could resolve otherwise
+            heat = entry.heat[method] = saliency(self._predictor, entry.seen, method, target)
+        return heat
+
     def _load_test_set(self) -> tuple[np.ndarray, np.ndarray]:
         if self._test_set is None:
-            from fashion_desktop.core.data import load_arrays, resolve_data_dir
+            from fashion_desktop.core.data import load_arrays
+            from fashion_desktop.core.paths import resolve_data_dir
 
             QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
@@ -467,7 +616,7 @@ class PredictTab(QWidget):
         row = self.image_list.currentRow()
         entry = self._entries[row] if 0 <= row < len(self._entries) else None
         self.original_view.set_source(entry.pixmap if entry else None)
-        self.seen_view.set_source(_grey_pixmap(entry.seen) if entry and entry.seen is not None else None)
+        self.seen_view.set_source(self._seen_pixmap(entry))
         if entry is None:
             self.result_label.setText("Drop image files or folders anywhere on this tab, or click Open...")
         elif entry.error is not None:
@@ -479,7 +628,28 @@ class PredictTab(QWidget):
         else:
             self.chart.clear_bars()
 
-    def _show_notice(self, message: str) -> None:
+    def _seen_pixmap(self, entry: _Entry | None) -> QPixmap | None:
+        """The entry's 28x28 input, tinted by the saliency of its top class when asked and possible."""
+        self.seen_caption.setText(SEEN_CAPTION)
+        if entry is None or entry.seen is None:
+            return None
+        if not self.saliency_box.isChecked() or entry.prediction is None or self._predictor is None:
+            return _grey_pixmap(entry.seen)
+        from fashion_desktop.core.explain import overlay
+
+        try:
+            heat = self._saliency(entry, self.saliency_method.currentData())
+        except RuntimeError as error:  # autograd refusing an unusual network: show the input, say why
+            self._show_notice(f"Cannot show what drove this prediction: {textwrap.shorten(str(error), 200)}")
+            return _grey_pixmap(entry.seen)
+        if heat.any():
+            self.seen_caption.setText(f"What drove {entry.prediction.top_class}: yellow most, red less")
+        else:
+            self.seen_caption.setText(f"No pixel changed the {entry.prediction.top_class} prediction")
+        return _rgb_pixmap(overlay(entry.seen, heat))
+
+    def _show_notice(self, message: str, style: str = _ERROR_STYLE) -> None:
+        self.notice.setStyleSheet(style)
         self.notice.setText(message)
         self.notice.show()
         self.status_message.emit(message)
@@ -498,6 +668,10 @@ def _summary(entry: _Entry) -> str:
     if entry.prediction is None:
         return "not classified: no model yet" + truth
     return f"{entry.prediction.top_class} {entry.prediction.top_probability:.1%}" + truth
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _accept_as_copy(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> None:
@@ -562,4 +736,11 @@ def _grey_pixmap(pixels: np.ndarray) -> QPixmap:
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     height, width = pixels.shape
     qimage = QImage(pixels.tobytes(), width, height, width, QImage.Format.Format_Grayscale8)
+    return QPixmap.fromImage(qimage.copy())
+
+
+def _rgb_pixmap(pixels: np.ndarray) -> QPixmap:
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width, _ = pixels.shape
+    qimage = QImage(pixels.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888)
     return QPixmap.fromImage(qimage.copy())

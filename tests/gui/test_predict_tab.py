@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import subprocess
@@ -17,17 +18,21 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from fashion_desktop.core.spec import CLASS_NAMES
-from fashion_desktop.gui.predict_tab import NO_MODEL_HINT, TOP_BAR_COLOUR, PredictTab
+from fashion_desktop.gui.predict_tab import NO_MODEL_HINT, SALIENCY_CHOICES, TOP_BAR_COLOUR, PredictTab
 
 
-@pytest.fixture(scope="module")
-def checkpoint():
+def untrained(preset: str):
     from fashion_desktop.core.builder import build_model
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.presets import get_preset
 
-    spec = get_preset("seed").spec
+    spec = get_preset(preset).spec
     return Checkpoint(spec, build_model(spec, seed=0).state_dict())
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    return untrained("seed")
 
 
 @pytest.fixture
@@ -232,3 +237,227 @@ def test_a_drag_without_local_files_is_ignored(tab):
     assert drag(tab, text) == (False, False)
     assert drag(tab, web) == (False, False)
     assert tab.image_list.count() == 0
+
+
+# Saliency overlay
+
+
+def shown_rgb(tab: PredictTab) -> np.ndarray:
+    """The 28x28 model input as shown, (28, 28, 3) RGB."""
+    image = tab.seen_view.source().toImage()
+    assert (image.width(), image.height()) == (28, 28)
+    return np.array([[image.pixelColor(x, y).getRgb()[:3] for x in range(28)] for y in range(28)], dtype=np.uint8)
+
+
+def expected_overlay(checkpoint, seen: np.ndarray, method: str, target: int, saliency=None) -> np.ndarray:
+    """What the tab should show, computed independently with the core's own functions (``saliency`` by default)."""
+    from fashion_desktop.core import explain
+    from fashion_desktop.core.inference import Predictor
+
+    predictor = Predictor(checkpoint.build_model(), checkpoint.spec, checkpoint.class_names)
+    return explain.overlay(seen, (saliency or explain.saliency)(predictor, seen, method, target))
+
+
+def test_the_saliency_choices_are_the_cores_methods():
+    from fashion_desktop.core.explain import SALIENCY_METHODS
+
+    assert tuple(method for method, _, _ in SALIENCY_CHOICES) == SALIENCY_METHODS
+
+
+@pytest.mark.parametrize("preset", ["seed", "small-cnn"])
+def test_saliency_tints_the_model_input_for_the_top_class(tab, images, preset):
+    model = untrained(preset)
+    tab.set_model(model)
+    drop_files(tab, images["shirt"])
+    plain = shown_rgb(tab)
+    assert np.array_equal(plain[..., 0], plain[..., 1]) and np.array_equal(plain[..., 1], plain[..., 2])  # grey
+    assert not tab.saliency_method.isEnabled()
+
+    tab.saliency_box.setChecked(True)
+    assert tab.saliency_method.isEnabled()
+    top = int(np.argmax(tab.chart.probabilities))
+    overlays = {}
+    for row, (method, _, _) in enumerate(SALIENCY_CHOICES):
+        tab.saliency_method.setCurrentIndex(row)
+        overlays[method] = shown_rgb(tab)
+        assert not np.array_equal(overlays[method], plain)
+        assert (overlays[method][..., 0] != overlays[method][..., 1]).any()  # coloured, not grey
+        assert np.array_equal(overlays[method], expected_overlay(model, plain[..., 0], method, top))
+        assert CLASS_NAMES[top] in tab.seen_caption.text()
+    assert not np.array_equal(overlays["gradient_x_input"], overlays["occlusion"])  # the method matters
+
+    tab.saliency_box.setChecked(False)
+    assert np.array_equal(shown_rgb(tab), plain)
+    assert "28x28" in tab.seen_caption.text() and not tab.saliency_method.isEnabled()
+
+
+def test_saliency_follows_the_selection_model_and_switches_computing_only_the_shown_image(tab, images, monkeypatch):
+    from fashion_desktop.core import explain
+
+    calls = []
+    real_saliency = explain.saliency
+    monkeypatch.setattr(explain, "saliency", lambda *args: calls.append(args[2]) or real_saliency(*args))
+    seed, cnn = untrained("seed"), untrained("small-cnn")
+    tab.set_model(seed)
+    tab.saliency_box.setChecked(True)
+    drop_files(tab, images["shirt"], images["trousers"], images["corrupt"])
+    assert calls == ["gradient_x_input"]  # the selected image only, not every listed one
+
+    def check(model) -> np.ndarray:
+        """The overlay shown, checked against the core's functions on the plain input."""
+        shown = shown_rgb(tab)
+        tab.saliency_box.setChecked(False)
+        seen = shown_rgb(tab)[..., 0]
+        tab.saliency_box.setChecked(True)  # the map is kept, so this computes nothing
+        top = int(np.argmax(tab.chart.probabilities))
+        assert np.array_equal(shown, expected_overlay(model, seen, "gradient_x_input", top, real_saliency))
+        return shown
+
+    shirt = check(seed)
+    tab.image_list.setCurrentRow(1)
+    trousers = check(seed)
+    assert not np.array_equal(trousers, shirt)
+    tab.image_list.setCurrentRow(0)
+    assert np.array_equal(shown_rgb(tab), shirt) and len(calls) == 2  # kept: coming back costs nothing
+    tab.image_list.setCurrentRow(2)  # the corrupt file: nothing to explain, no 28x28 image
+    assert tab.seen_view.source().isNull() and len(calls) == 2
+
+    tab.image_list.setCurrentRow(0)
+    tab.crop_box.setChecked(False)
+    uncropped = check(seed)
+    assert not np.array_equal(uncropped, shirt) and len(calls) == 3
+    tab.set_model(cnn)
+    assert not np.array_equal(check(cnn), uncropped) and len(calls) == 4
+
+
+def test_saliency_without_a_model_shows_the_plain_input(tab, images):
+    drop_files(tab, images["shirt"])
+    plain = shown_rgb(tab)
+    tab.saliency_box.setChecked(True)
+    assert np.array_equal(shown_rgb(tab), plain)
+
+
+# Batch prediction to CSV
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    """Answers the folder and save dialogs with what a test puts in; records how they were asked."""
+    from PySide6.QtWidgets import QFileDialog
+
+    answers = {"folder": "", "csv": ""}
+    asked = []
+
+    def folder(parent, caption, start):
+        asked.append(("folder", start))
+        return answers["folder"]
+
+    def save(parent, caption, default, filters):
+        asked.append(("csv", default))
+        return answers["csv"], filters.split(";;")[0]
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", folder)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save)
+    return answers, asked
+
+
+def test_predict_folder_to_csv_writes_a_row_per_image_with_the_current_preprocessing(tab, checkpoint, images, dialogs):
+    answers, asked = dialogs
+    folder = images["shirt"].parent  # shirt.png, trousers.png, corrupt.png and notes.txt, which is not listed
+    answers["folder"], answers["csv"] = str(folder), str(folder / "out" / "predictions.csv")
+    tab.set_model(checkpoint)
+    drop_files(tab, images["shirt"])
+    tab.invert_box.setCurrentText("off")  # the CSV must follow the switches the user sees
+    shown_probabilities = tab.chart.probabilities
+    messages = []
+    tab.status_message.connect(messages.append)
+
+    tab.batch_button.click()
+
+    assert asked[1] == ("csv", str(folder / "predictions.csv"))  # suggested beside the images
+    with open(answers["csv"], newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [Path(row["file"]).name for row in rows] == ["corrupt.png", "shirt.png", "trousers.png"]
+    corrupt, shirt, trousers = rows
+    assert "corrupt.png" in corrupt["error"] and corrupt["top_class"] == ""
+    for row in (shirt, trousers):
+        assert row["error"] == "" and row["top_class"] in CLASS_NAMES
+        assert sum(float(row[name]) for name in CLASS_NAMES) == pytest.approx(1, abs=1e-5)
+    assert [float(shirt[name]) for name in CLASS_NAMES] == pytest.approx(shown_probabilities, abs=1e-6)
+    summary = f"Wrote 2 predictions to {answers['csv']}; 1 file could not be read (see the error column)"
+    assert tab.notice.isVisible() and tab.notice.text() == summary
+    assert messages == [summary]
+
+
+def test_predict_folder_to_csv_without_a_model_gives_the_hint_and_asks_nothing(tab, dialogs):
+    _, asked = dialogs
+    messages = []
+    tab.status_message.connect(messages.append)
+    tab.batch_button.click()
+    assert messages == [NO_MODEL_HINT] and asked == []
+
+
+def test_predict_folder_to_csv_cancelled_or_empty_writes_nothing(tab, checkpoint, dialogs, tmp_path):
+    answers, asked = dialogs
+    tab.set_model(checkpoint)
+    tab.batch_button.click()  # the folder dialog cancelled
+    assert [kind for kind, _ in asked] == ["folder"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    answers["folder"] = str(empty)
+    tab.batch_button.click()  # the save dialog cancelled
+    assert [kind for kind, _ in asked] == ["folder", "folder", "csv"]
+    answers["csv"] = str(empty / "predictions.csv")
+    tab.batch_button.click()
+    assert "empty holds no images" in tab.notice.text() and "nothing was written" in tab.notice.text()
+    assert list(empty.iterdir()) == []
+
+
+# Images from elsewhere in the app, such as the mistakes gallery
+
+
+def test_show_image_lists_the_image_as_the_model_sees_it_with_its_true_class(tab, checkpoint):
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 8:20] = np.arange(20, dtype=np.uint8)[:, None] * 12 + 10  # a garment-ish shaded block
+    tab.set_model(checkpoint)
+    tab.invert_box.setCurrentText("on")  # switches that would change a photo must leave this image alone
+    tab.contrast_box.setChecked(True)
+
+    given = image.copy()
+    tab.show_image(image, "Test image #42", true_class=3)
+    image[:] = 255  # the tab keeps its own copy
+
+    assert tab.image_list.count() == 1 and tab.image_list.currentRow() == 0
+    text = item_texts(tab)[0]
+    assert text.startswith("Test image #42\n") and text.endswith("true: Dress") and shown_class(text)
+    assert "true: Dress" in tab.result_label.text()
+    assert sum(tab.chart.probabilities) == pytest.approx(1, abs=1e-5)
+    shown = shown_rgb(tab)[..., 0]
+    assert np.array_equal(shown, given)  # exactly the array given: no inversion, crop or stretch
+    tab.crop_box.setChecked(False)
+    tab.invert_box.setCurrentText("off")
+    assert np.array_equal(shown_rgb(tab)[..., 0], shown)
+
+    tab.show_image(shown, "No label")
+    assert item_texts(tab)[1].startswith("No label\n") and "true:" not in item_texts(tab)[1]
+    with pytest.raises(ValueError, match="28, 28"):
+        tab.show_image(np.zeros((28, 28), np.float32), "float")
+    with pytest.raises(ValueError, match="class index"):
+        tab.show_image(shown, "bad class", true_class=10)
+    assert tab.image_list.count() == 2
+
+
+def test_predict_folder_to_csv_cancelled_in_the_progress_dialog_writes_nothing(
+    tab, checkpoint, images, dialogs, monkeypatch
+):
+    from PySide6.QtWidgets import QProgressDialog
+
+    answers, _ = dialogs
+    answers["folder"], answers["csv"] = str(images["shirt"].parent), str(images["shirt"].parent / "predictions.csv")
+    monkeypatch.setattr(QProgressDialog, "wasCanceled", lambda dialog: True)  # Cancel clicked during the first image
+    messages = []
+    tab.status_message.connect(messages.append)
+    tab.set_model(checkpoint)
+    tab.batch_button.click()
+    assert not Path(answers["csv"]).exists()
+    assert messages == ["Predicting the folder was cancelled; nothing was written"]
