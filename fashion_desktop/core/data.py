@@ -27,8 +27,6 @@ import torch
 import torch.nn.functional as F
 
 from fashion_desktop.core.errors import DataError
-from fashion_desktop.core.paths import default_data_dir as default_data_dir
-from fashion_desktop.core.paths import resolve_data_dir as resolve_data_dir
 
 FILES: dict[str, str] = {
     "train_images": "train-images-idx3-ubyte",

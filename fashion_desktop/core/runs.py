@@ -22,7 +22,6 @@ from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.metrics import EpochMetrics, FitInfo, FitResult
 from fashion_desktop.core.params import resolve
 from fashion_desktop.core.paths import RUNS_ENV_VAR
-from fashion_desktop.core.paths import resolve_runs_path as resolve_runs_path
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import INIT_SCHEMES, LayerSpec, ModelSpec
 

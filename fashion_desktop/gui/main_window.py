@@ -21,6 +21,7 @@ from fashion_desktop.gui.training_tab import TrainingTab
 
 if TYPE_CHECKING:
     from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.gui.mistakes import TestImage
 
 MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
 STATUS_TIMEOUT_MS = 6000
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.training.model_ready.connect(self.predict.set_model)
         self.training.model_ready.connect(self._on_training_model_ready)
         self.training.data_root_changed.connect(self.predict.set_data_root)
+        self.training.predict_requested.connect(self._on_training_predict_requested)
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
 
     # -- settings --
@@ -149,6 +151,7 @@ class MainWindow(QMainWindow):
             self.training.set_config(checkpoint.config)
             self.builder.set_loss(checkpoint.config.loss)
         self.predict.set_model(checkpoint)
+        self.training.set_checkpoint(checkpoint)  # its curves and results, and Continue; refused mid-training
         accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
         self._on_tab_status_message(f"Opened {Path(path).name}: {checkpoint.epoch} epochs trained{accuracy}")
         return True
@@ -271,6 +274,11 @@ class MainWindow(QMainWindow):
     def _on_training_model_ready(self, checkpoint: Checkpoint) -> None:
         accuracy = f" (test accuracy {checkpoint.test.accuracy:.1%})" if checkpoint.test else ""
         self._on_tab_status_message(f"The model is ready to try on the Predict tab{accuracy}")
+
+    @Slot(object)
+    def _on_training_predict_requested(self, image: TestImage) -> None:
+        self.predict.show_image(image.image, f"Test image #{image.index}", image.true_class)
+        self.tabs.setCurrentWidget(self.predict)
 
     @Slot(int)
     def _on_tabs_current_changed(self, index: int) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QModelIndex, QRect, Qt
+from PySide6.QtCore import QModelIndex, QRect, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,9 +29,9 @@ LR_COLOR = QColor(148, 103, 189)
 EMA_SPAN_EPOCHS = 0.05  # the batch loss is smoothed over about a twentieth of an epoch
 
 
-def _style(plot: pg.PlotItem, title: str, x_label: str, y_label: str = "") -> None:
+def style_plot(plot: pg.PlotItem, title: str, x_label: str, y_label: str = "") -> None:
     """Title, axis labels and grid in the application palette's colours, so the plots follow a dark theme too."""
-    text = _text_color()
+    text = text_color()
     plot.setTitle(title, color=text, size="10pt")
     for name, label in (("bottom", x_label), ("left", y_label)):
         axis = plot.getAxis(name)
@@ -43,19 +43,20 @@ def _style(plot: pg.PlotItem, title: str, x_label: str, y_label: str = "") -> No
             axis.setLabel(label)
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.setMenuEnabled(False)
+    plot.hideButtons()
 
 
-def _text_color() -> QColor:
+def text_color() -> QColor:
     return QGuiApplication.palette().color(QPalette.ColorRole.Text)
 
 
-def _background() -> QColor:
+def background_color() -> QColor:
     return QGuiApplication.palette().color(QPalette.ColorRole.Base)
 
 
-def _faint(color: QColor) -> QColor:
+def faint(color: QColor) -> QColor:
     """``color`` a third of the way from the background: solid, because blending a translucent pen costs more."""
-    pairs = zip(color.getRgb()[:3], _background().getRgb()[:3], strict=True)
+    pairs = zip(color.getRgb()[:3], background_color().getRgb()[:3], strict=True)
     return QColor(*(round(c + (b - c) * 2 / 3) for c, b in pairs))
 
 
@@ -98,6 +99,10 @@ class _Columns:
     def column(self, index: int) -> np.ndarray:
         return self._data[index, : self.size]
 
+    def truncate(self, size: int) -> None:
+        """Keep only the first ``size`` rows."""
+        self.size = min(self.size, max(0, size))
+
     def clear(self) -> None:
         self.size = 0
 
@@ -109,10 +114,10 @@ class _PlotView(pg.GraphicsView):
     """
 
     def __init__(self, title: str, x_label: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background=_background())
+        super().__init__(parent, background=background_color())
         self.plot_item = pg.PlotItem()
         self.setCentralItem(self.plot_item)
-        _style(self.plot_item, title, x_label)
+        style_plot(self.plot_item, title, x_label)
 
 
 class BatchLossPlot(_PlotView):
@@ -127,12 +132,12 @@ class BatchLossPlot(_PlotView):
         super().__init__("Training loss per batch", "epoch", parent)
         plot = self.plot_item
         plot.showGrid(x=False, y=False)
-        plot.addLegend(offset=(-10, 10), labelTextColor=_text_color())
+        plot.addLegend(offset=(-10, 10), labelTextColor=text_color())
         # Only the visible range is drawn, and at most a few points per pixel, so 100k batches stay cheap.
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
         plot.disableAutoRange()
-        self._raw = plot.plot(pen=pg.mkPen(_faint(TRAIN_COLOR)), name="batch")
+        self._raw = plot.plot(pen=pg.mkPen(faint(TRAIN_COLOR)), name="batch")
         self._smooth = plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=1.5), name="smoothed")
         self._columns = _Columns(3)  # x, loss, moving average
         self._average: float | None = None
@@ -163,6 +168,25 @@ class BatchLossPlot(_PlotView):
             self._range = wanted
             self.plot_item.setRange(xRange=wanted[:2], yRange=(0, wanted[2]), padding=0.02)
 
+    def truncate(self, epochs: int) -> None:
+        """Keep the batches of the first ``epochs`` epochs only: a run continued from there draws the rest again."""
+        x = self._columns.column(0)
+        # Batches of epoch e lie in (e - 1, e]; a small tolerance keeps an epoch's last batch despite rounding.
+        kept = int(np.searchsorted(x, epochs + 1e-9, side="right"))
+        if kept == self._columns.size:
+            return
+        if kept == 0:
+            self.clear()
+            return
+        self._columns.truncate(kept)
+        self._average = float(self._columns.column(2)[-1])
+        x = self._columns.column(0)
+        self._raw.setData(x, self._columns.column(1))
+        self._smooth.setData(x, self._columns.column(2))
+        first = math.floor(x[0])
+        self._range = (first, epochs, float(self._columns.column(1).max()))
+        self.plot_item.setRange(xRange=self._range[:2], yRange=(0, self._range[2]), padding=0.02)
+
     def clear(self) -> None:
         self._columns.clear()
         self._average = None
@@ -174,28 +198,66 @@ class BatchLossPlot(_PlotView):
 class EpochPlots(pg.GraphicsView):
     """Three plots per epoch: train and validation loss, validation accuracy, and the learning rate.
 
+    A dashed vertical line marks the best epoch (the lowest validation loss) once the engine has named it.
     Not a pg.GraphicsLayoutWidget, which binds its layout's ``clear`` (removing the plots) over ours.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background=_background())
+        super().__init__(parent, background=background_color())
         layout = pg.GraphicsLayout()
         self.setCentralItem(layout)
         self.loss_plot = layout.addPlot(row=0, col=0)
         self.accuracy_plot = layout.addPlot(row=0, col=1)
         self.lr_plot = layout.addPlot(row=0, col=2)
-        _style(self.loss_plot, "Loss per epoch", "epoch")
-        _style(self.accuracy_plot, "Validation accuracy (%)", "epoch")
-        _style(self.lr_plot, "Learning rate", "epoch")
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=_text_color())
+        style_plot(self.loss_plot, "Loss per epoch", "epoch")
+        style_plot(self.accuracy_plot, "Validation accuracy (%)", "epoch")
+        style_plot(self.lr_plot, "Learning rate", "epoch")
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=text_color())
         self._train = _line_with_dots(self.loss_plot, TRAIN_COLOR, "train")
         self._val = _line_with_dots(self.loss_plot, VAL_COLOR, "validation")
         self._accuracy = _line_with_dots(self.accuracy_plot, ACCURACY_COLOR)
         self._lr = _line_with_dots(self.lr_plot, LR_COLOR)
         self.epochs: list[EpochMetrics] = []
+        self.best_epoch: int | None = None
+        pen = pg.mkPen(text_color(), width=1, style=Qt.PenStyle.DashLine)
+        label = {"position": 0.92, "color": text_color(), "anchors": [(0, 0.5), (0, 0.5)]}
+        self._best_lines = {
+            self.loss_plot: pg.InfiniteLine(angle=90, pen=pen, movable=False, label="best", labelOpts=label),
+            self.accuracy_plot: pg.InfiniteLine(angle=90, pen=pen, movable=False),
+        }
+        for plot, line in self._best_lines.items():
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)  # the line must not stretch the view to an epoch not plotted
+        # The best epoch's validation point, ringed, so the marker says which point it means.
+        self._best_point = self.loss_plot.plot(pen=None, symbol="o", symbolSize=13, symbolBrush=None,
+                                               symbolPen=pg.mkPen(VAL_COLOR, width=2))  # fmt: skip
 
     def append(self, metrics: EpochMetrics) -> None:
         self.epochs.append(metrics)
+        self._redraw()
+
+    def set_history(self, history: Sequence[EpochMetrics]) -> None:
+        """Show exactly these epochs (a saved model's history, or the epochs a continued run starts from)."""
+        self.epochs = list(history)
+        if self.epochs:
+            self._redraw()
+        else:
+            self.clear()
+
+    def set_best_epoch(self, epoch: int | None) -> None:
+        """Mark ``epoch`` as the best one (its weights are the model's); None removes the mark."""
+        self.best_epoch = epoch
+        best = next((m for m in self.epochs if m.epoch == epoch and m.val_loss is not None), None)
+        for line in self._best_lines.values():
+            line.setVisible(epoch is not None)
+            if epoch is not None:
+                line.setValue(epoch)
+        if best is None:
+            self._best_point.setData([], [])
+        else:
+            self._best_point.setData([best.epoch], [best.val_loss])
+
+    def _redraw(self) -> None:
         x = [m.epoch for m in self.epochs]
         self._train.setData(x, [m.train_loss for m in self.epochs])
         self._lr.setData(x, [m.lr for m in self.epochs])
@@ -206,11 +268,13 @@ class EpochPlots(pg.GraphicsView):
         val_x = [m.epoch for m in validated]
         self._val.setData(val_x, [m.val_loss for m in validated])
         self._accuracy.setData(val_x, [100 * (m.val_accuracy or 0.0) for m in validated])
+        self.set_best_epoch(self.best_epoch)  # its ringed point follows the epochs shown
 
     def clear(self) -> None:
         self.epochs = []
         for curve in (self._train, self._val, self._accuracy, self._lr):
             curve.setData([], [])
+        self.set_best_epoch(None)
 
 
 class LearningRatePreview(_PlotView):
@@ -249,12 +313,17 @@ class _AccuracyBarDelegate(QStyledItemDelegate):
 
 
 class ConfusionMatrixView(QTableWidget):
-    """The test set's confusion matrix (rows: true class, columns: prediction) and each class's accuracy.
+    """A confusion matrix (rows: true class, columns: prediction) and each class's accuracy.
 
-    Cells are shaded by their share of the row: the diagonal in blue, mistakes in red.
+    Cells are shaded by their share of the row: the diagonal in blue, mistakes in red. When the matrix is
+    ``clickable`` (the test set's, whose images can be shown), clicking a count emits ``cell_clicked``.
+
+    Signals:
+        cell_clicked: (true class, predicted class) of the count clicked.
     """
 
     ACCURACY_COLUMN = NUM_CLASSES
+    cell_clicked = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(NUM_CLASSES, NUM_CLASSES + 1, parent)
@@ -281,33 +350,57 @@ class ConfusionMatrixView(QTableWidget):
         # Wide enough for every column: the splitter beside it must not clip the accuracies.
         counts_width = NUM_CLASSES * header.minimumSectionSize() + header.sectionSize(self.ACCURACY_COLUMN)
         self.setMinimumWidth(self.verticalHeader().sizeHint().width() + counts_width + 2 * self.frameWidth() + 2)
-        self.evaluation: Evaluation | None = None
+        self.evaluation: Evaluation | None = None  # set when the matrix shown is an evaluation's (the test set's)
+        self.confusion: tuple[tuple[int, ...], ...] | None = None
+        self.clickable = False
+        self.cellClicked.connect(self._on_cell_clicked)
 
     @property
     def total(self) -> int:
-        """How many test images the matrix counts."""
-        return sum(map(sum, self.evaluation.confusion)) if self.evaluation else 0
+        """How many images the matrix counts."""
+        return sum(map(sum, self.confusion)) if self.confusion else 0
 
-    def set_evaluation(self, evaluation: Evaluation) -> None:
+    def set_evaluation(self, evaluation: Evaluation, clickable: bool = False) -> None:
+        """Show an evaluation's matrix (the test set's, usually)."""
+        self.set_confusion(evaluation.confusion, clickable)
         self.evaluation = evaluation
-        for row, (counts, accuracy) in enumerate(zip(evaluation.confusion, evaluation.per_class_accuracy, strict=True)):
-            row_total = max(1, sum(counts))
+
+    def set_confusion(self, confusion: Sequence[Sequence[int]], clickable: bool = False) -> None:
+        """Show a matrix of counts, e.g. an epoch's validation matrix; ``clickable`` when its images can be shown."""
+        self.evaluation = None
+        self.confusion = tuple(tuple(row) for row in confusion)
+        self.clickable = clickable
+        hint = "; click it to see those test images" if clickable else ""
+        for row, counts in enumerate(self.confusion):
+            row_total = sum(counts)
             for column, count in enumerate(counts):
-                self.setItem(row, column, self._count_item(row, column, count, count / row_total))
+                self.setItem(row, column, self._count_item(row, column, count, count / max(1, row_total), hint))
+            accuracy = counts[row] / max(1, row_total)
             item = QTableWidgetItem(f"{accuracy:.0%}")
             item.setData(Qt.ItemDataRole.UserRole, accuracy)
             item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
             self.setItem(row, self.ACCURACY_COLUMN, item)
+        cursor = Qt.CursorShape.PointingHandCursor if clickable else Qt.CursorShape.ArrowCursor
+        self.viewport().setCursor(cursor)
 
     def clear(self) -> None:
         self.evaluation = None
+        self.confusion = None
+        self.clickable = False
+        self.viewport().unsetCursor()
         self.clearContents()
 
+    @Slot(int, int)
+    def _on_cell_clicked(self, row: int, column: int) -> None:
+        if self.clickable and self.confusion is not None and column < self.ACCURACY_COLUMN:
+            self.cell_clicked.emit(row, column)
+
     @staticmethod
-    def _count_item(row: int, column: int, count: int, share: float) -> QTableWidgetItem:
+    def _count_item(row: int, column: int, count: int, share: float, hint: str) -> QTableWidgetItem:
         item = QTableWidgetItem(str(count))
         item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-        item.setToolTip(f"{count} {CLASS_NAMES[row]} predicted as {CLASS_NAMES[column]} ({share:.1%} of the row)")
+        item.setToolTip(f"{count} {CLASS_NAMES[row]} predicted as {CLASS_NAMES[column]} ({share:.1%} of the row)"
+                        f"{hint if count else ''}")  # fmt: skip
         if count:
             # Mistakes are rarely more than a fifth of a row, so they get a steeper scale to stand out.
             strength = share if row == column else min(1.0, 4 * share)

@@ -1,4 +1,4 @@
-"""The Training tab: data folder and hyperparameters, start/pause/stop, live curves and the test results."""
+"""The Training tab: data folder and hyperparameters, start/continue/pause/stop, live curves, results and runs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QSettings, QSignalBlocker, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -24,19 +25,24 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSlider,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from fashion_desktop.core.config import LOSS_LABELS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
 from fashion_desktop.core.errors import UserError
-from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, FitInfo, FitResult
+from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, FitInfo, FitResult
 from fashion_desktop.core.params import Param, Value, resolve
+from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.forms import INVALID_STYLE, OptionsForm
+from fashion_desktop.gui.mistakes import MistakesGallery, TestImage, TestPredictions
 from fashion_desktop.gui.plots import BatchLossPlot, ConfusionMatrixView, EpochPlots, LearningRatePreview
+from fashion_desktop.gui.runs_panel import RunsPanel
 from fashion_desktop.gui.training_worker import DataProgress, DataWorker, Failure, TrainingWorker, start_in_thread
 
 if TYPE_CHECKING:  # torch-dependent, imported where used so the window paints before torch loads
@@ -49,6 +55,13 @@ PREVIEW_DELAY_MS = 150  # typing "100" into the epochs box recomputes the LR pre
 # Painting holds the GIL that the training thread needs between torch calls, so new batches are drawn at most
 # four times a second; the worker's signals come up to five times as often and only queue them.
 REDRAW_INTERVAL_MS = 250
+# Settings a run may change when it continues another: the rest shape what training does, so continuing with them
+# changed would not be the run the user asked for (and a new optimizer could not take the old one's state).
+CONTINUE_MAY_CHANGE = ("epochs", "device", "early_stopping_patience", "keep_best")
+SETTING_WORDS = {
+    "batch_size": "batch size", "lr": "learning rate", "loss": "loss", "optimizer": "optimizer",
+    "scheduler": "LR schedule", "seed": "seed", "val_size": "validation images", "augment": "augmentation",
+}  # fmt: skip
 
 
 class ChoiceEditor(QWidget):
@@ -102,12 +115,21 @@ class TrainingTab(QWidget):
     data_root_changed = Signal(object)  # Path
     training_started = Signal()
     training_finished = Signal(object)  # FitResult, or None when training failed or was stopped before it began
+    predict_requested = Signal(object)  # TestImage: a test image chosen in the mistakes gallery, to try it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._spec: ModelSpec | None = None
         self._core_ready = False
         self._checkpoint: Checkpoint | None = None
+        # Where Continue starts: the state at the end of the last finished epoch (see resume_checkpoint()).
+        self._resume: Checkpoint | None = None
+        self._predictions: TestPredictions | None = None  # the test set as classified by _predictions_model
+        self._predictions_model: Checkpoint | None = None
+        self._matrix_epochs: list[EpochMetrics] = []  # the epochs whose validation matrix the slider can show
+        self._matrix_test: Evaluation | None = None  # the slider's last position, when there is a test result
+        self._recording_error: str | None = None
+        self.gallery: MistakesGallery | None = None  # made on the first click of a cell
         self._thread: QThread | None = None  # the running worker's, referenced until it has finished
         self._worker: DataWorker | None = None
         self._info: FitInfo | None = None
@@ -189,12 +211,38 @@ class TrainingTab(QWidget):
         """The model trained so far (kept through stops and failures), or None before any training."""
         return self._checkpoint
 
+    def set_checkpoint(self, checkpoint: Checkpoint) -> bool:
+        """Show a model opened from a file (its curves, best epoch and test results) and let Continue train it on.
+
+        Continue needs the file's optimizer state and its training settings; the main window fills the settings
+        with ``set_config(checkpoint.config)``. Returns False, changing nothing, while a training runs.
+        """
+        if self.is_training():
+            return False
+        self._checkpoint = self._resume = checkpoint
+        self._predictions = self._predictions_model = None
+        self._info, self._result = None, None
+        self._hide_gallery()
+        self._reset_progress()
+        self.speed_label.clear()
+        self.batch_plot.clear()  # a file keeps the epochs, not the batches
+        self.epoch_plots.set_history(checkpoint.history)
+        self.epoch_plots.set_best_epoch(checkpoint.best_epoch)
+        if checkpoint.test is not None:
+            self.results_label.setText(f"Test accuracy {checkpoint.test.accuracy:.2%}, test loss "
+                                       f"{checkpoint.test.loss:.4f} (the model as it was saved)")  # fmt: skip
+        else:
+            self.results_label.setText("This model was saved without test results.")
+        self._set_matrices(checkpoint.history, checkpoint.test)
+        self._update_problems()
+        return True
+
     def on_core_ready(self) -> None:
         """Torch has loaded: list the devices, fill in the default data folder and draw the LR preview."""
         # Everything torch-dependent that this tab and its worker use, imported here once: a worker thread that
         # imports a module while this thread needs it too would hold the GUI behind Python's import lock.
-        from fashion_desktop.core import engine, optim  # noqa: F401
-        from fashion_desktop.core.data import resolve_data_dir
+        from fashion_desktop.core import engine, explain, optim, runs  # noqa: F401
+        from fashion_desktop.core.paths import resolve_data_dir
         from fashion_desktop.core.runtime import available_devices
 
         self._core_ready = True
@@ -241,18 +289,15 @@ class TrainingTab(QWidget):
 
         self.batch_plot = BatchLossPlot()
         self.epoch_plots = EpochPlots()
-        self.confusion_view = ConfusionMatrixView()
-        self.results_label = QLabel("Train a network to see its accuracy on the 10,000 test images.", wordWrap=True)
-        font = QFont(self.results_label.font())
-        font.setBold(True)
-        self.results_label.setFont(font)
-        results = QGroupBox("Test set")
-        results_layout = QVBoxLayout(results)
-        results_layout.addWidget(self.results_label)
-        results_layout.addWidget(self.confusion_view, 1)
+        self.runs_panel = RunsPanel()
+        self.runs_panel.status_message.connect(self.status_message)
+        self.results_tabs = QTabWidget()
+        self.results_tabs.addTab(self._results_page(), "Results")
+        self.results_tabs.addTab(self.runs_panel, "Runs")
+        self.results_tabs.setTabToolTip(1, "every training run, with its settings and results")
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.batch_plot)
-        top.addWidget(results)
+        top.addWidget(self.results_tabs)
         top.setSizes([380, 500])
         plots = QSplitter(Qt.Orientation.Vertical)
         plots.addWidget(top)
@@ -273,6 +318,29 @@ class TrainingTab(QWidget):
         splitter.setSizes([SETTINGS_WIDTH, 10_000])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
+
+    def _results_page(self) -> QWidget:
+        """The test results and the confusion matrix, with a slider back through the epochs' validation matrices."""
+        self.results_label = QLabel("Train a network to see its accuracy on the 10,000 test images.", wordWrap=True)
+        font = QFont(self.results_label.font())
+        font.setBold(True)
+        self.results_label.setFont(font)
+        self.matrix_label = QLabel(wordWrap=True)
+        self.confusion_view = ConfusionMatrixView()
+        self.confusion_view.cell_clicked.connect(self._on_confusion_view_cell_clicked)
+        self.matrix_slider = QSlider(Qt.Orientation.Horizontal, pageStep=1)
+        self.matrix_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.matrix_slider.setToolTip("how the validation confusion matrix changed epoch by epoch; the last "
+                                      "position is the test set")  # fmt: skip
+        self.matrix_slider.valueChanged.connect(self._on_matrix_slider_value_changed)
+        self.matrix_slider.hide()
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.results_label)
+        layout.addWidget(self.matrix_label)
+        layout.addWidget(self.confusion_view, 1)
+        layout.addWidget(self.matrix_slider)
+        return page
 
     def _data_group(self) -> QGroupBox:
         self.folder_edit = QLineEdit(placeholderText="the folder that holds (or will hold) FashionMNIST/")
@@ -342,14 +410,17 @@ class TrainingTab(QWidget):
     def _buttons(self) -> QHBoxLayout:
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
+        self.start_button.setToolTip("train a new network from the first epoch")
+        self.continue_button = QPushButton("Continue", enabled=False)
         self.pause_button = QPushButton("Pause", checkable=True, enabled=False)
         self.stop_button = QPushButton("Stop", enabled=False)
         self.stop_button.setToolTip("stop after the current batch, keeping the model trained so far")
         self.start_button.clicked.connect(self._on_start_clicked)
+        self.continue_button.clicked.connect(self._on_continue_clicked)
         self.pause_button.toggled.connect(self._on_pause_toggled)
         self.stop_button.clicked.connect(self.request_stop)
         row = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.stop_button):
+        for button in (self.start_button, self.continue_button, self.pause_button, self.stop_button):
             row.addWidget(button)
         return row
 
@@ -372,11 +443,12 @@ class TrainingTab(QWidget):
     def _restore_settings(self) -> None:
         settings = QSettings()
         self.folder_edit.setText(str(settings.value(SETTINGS_DATA_FOLDER, "") or ""))
+        first_run = get_preset("seed").config  # the settings of the network the Builder starts with
+        saved = str(settings.value(SETTINGS_CONFIG, "") or "")
         try:
-            config = TrainConfig.from_dict(json.loads(str(settings.value(SETTINGS_CONFIG, "") or "{}")))
-            self.set_config(config)
+            self.set_config(TrainConfig.from_dict(json.loads(saved)) if saved else first_run)
         except (ValueError, TypeError, KeyError, UserError):
-            self.set_config(TrainConfig())  # settings from another version, or edited by hand: start afresh
+            self.set_config(first_run)  # settings from another version, or edited by hand: start afresh
 
     def _save_settings(self, config: TrainConfig) -> None:
         settings = QSettings()
@@ -407,15 +479,16 @@ class TrainingTab(QWidget):
             self.device_combo.addItem(device, device)  # "cuda" before torch has listed the GPUs, say
         self.device_combo.setCurrentIndex(self.device_combo.findData(device))
 
-    def _problems(self) -> list[str]:
-        """Everything that keeps training from starting, in the user's words."""
+    def _problems(self, spec: ModelSpec | None = None) -> list[str]:
+        """Everything that keeps training ``spec`` (by default the Builder's network) from starting, in words."""
+        spec = spec or self._spec
         problems = []
         if not self._core_ready:
             problems.append("PyTorch is still loading")
-        if self._spec is None:
+        if spec is None:
             problems.append("build or choose a network in the Builder tab first")
         else:
-            problems += [f"the network: {p.message}" for p in self._spec.errors(self.loss_editor.name())]
+            problems += [f"the network: {p.message}" for p in spec.errors(self.loss_editor.name())]
         if not self.folder_edit.text().strip():
             problems.append("choose a data folder")
         config_problems = self.config().problems()
@@ -443,6 +516,33 @@ class TrainingTab(QWidget):
         self.start_button.setEnabled(not self.is_training() and not blocking)
         lr_ok = TrainConfig(lr=self._lr()).problems() == []
         self.lr_edit.setStyleSheet("" if lr_ok else INVALID_STYLE)
+        cannot_continue = self._continue_problem()
+        self.continue_button.setEnabled(cannot_continue is None)
+        if cannot_continue is None:
+            assert self._resume is not None
+            self.continue_button.setToolTip(f"train on from epoch {self._resume.epoch} to epoch "
+                                            f"{self.epochs_spin.value()}, adding to the curves")  # fmt: skip
+        else:
+            self.continue_button.setToolTip(f"Continue is not available: {cannot_continue}")
+
+    def _continue_problem(self) -> str | None:
+        """Why Continue cannot train the current model on, in words; None when it can."""
+        resume = self._resume
+        if self.is_training():
+            return "training is running"
+        if not self._core_ready:
+            return "PyTorch is still loading"
+        if resume is None:
+            return "train a model first, or open one saved by Fashion Desktop"
+        if resume.optimizer_state is None or resume.config is None:
+            return "the model was saved without its optimizer state, so it can only be trained anew with Start"
+        changed = _changed_settings(resume.config, self.config())
+        if changed:
+            return (f"the {', '.join(changed)} differ from the model's; set them back to continue, or press Start "
+                    "to train a new model with them")  # fmt: skip
+        if self.epochs_spin.value() <= resume.epoch:
+            return f"the model has trained {resume.epoch} epochs: set Epochs above {resume.epoch} to train it further"
+        return None
 
     @Slot()
     def _on_settings_edited(self) -> None:
@@ -505,23 +605,55 @@ class TrainingTab(QWidget):
         if problems:
             self.show_warning("Cannot start training", "Fix these first:\n" + "\n".join(f"- {p}" for p in problems))
             return
+        assert self._spec is not None  # _problems() says so otherwise
+        self.batch_plot.clear()
+        self.epoch_plots.clear()
+        self._set_matrices((), None)
+        self.results_label.setText("Training...")
+        self._start_training(self._spec, None)
+
+    @Slot()
+    def _on_continue_clicked(self) -> None:
+        resume = self._resume
+        problems = self._problems(resume.spec) if resume is not None else []
+        reason = self._continue_problem()
+        if reason is not None or problems:
+            problems = [reason] if reason is not None else problems
+            self.show_warning("Cannot continue training",
+                              "Fix these first:\n" + "\n".join(f"- {p}" for p in problems))  # fmt: skip
+            return
+        assert resume is not None  # _continue_problem() says so otherwise
+        # The curves go on from the epoch the model stopped at. Batches drawn past it (an epoch cut short by Stop)
+        # are trained again, and curves of another run (one that failed since) make way for the model's own.
+        same_run = tuple(self.epoch_plots.epochs[: len(resume.history)]) == tuple(resume.history)
+        if same_run:
+            self.batch_plot.truncate(resume.epoch)
+        else:
+            self.batch_plot.clear()
+        self.epoch_plots.set_history(resume.history)
+        self.epoch_plots.set_best_epoch(resume.best_epoch)
+        self._set_matrices(resume.history, None)
+        self.results_label.setText(f"Continuing from epoch {resume.epoch}...")
+        self._start_training(resume.spec, resume)
+
+    def _start_training(self, spec: ModelSpec, resume_from: Checkpoint | None) -> None:
+        """Train ``spec`` with the settings shown, from scratch or on from ``resume_from``, on a worker thread."""
         config = self.config()
         self._commit_data_root()
         self._save_settings(config)
         self._info, self._result, self._pending_batches = None, None, []
-        self.batch_plot.clear()
-        self.epoch_plots.clear()
-        self.confusion_view.clear()
-        self.results_label.setText("Training...")
+        self._recording_error = None
+        self._hide_gallery()  # it shows the images of a model that is about to change
         self.epoch_bar.reset()
         self.run_bar.setRange(0, 0)  # busy while the data loads
         self.speed_label.clear()
-        assert self._spec is not None  # _problems() says so otherwise
-        worker = TrainingWorker(self._spec, config, self._data_root())
+        worker = TrainingWorker(spec, config, self._data_root(), resume_from)
         worker.fit_started.connect(self._on_worker_fit_started)
         worker.batches_finished.connect(self._on_worker_batches_finished)
         worker.epoch_finished.connect(self._on_worker_epoch_finished)
         worker.fit_finished.connect(self._on_worker_fit_finished)
+        worker.run_recorded.connect(self._on_worker_run_recorded)
+        worker.recording_failed.connect(self._on_worker_recording_failed)
         self._start_worker(worker)
         self.status_message.emit("Loading the data...")
         self.training_started.emit()
@@ -601,6 +733,7 @@ class TrainingTab(QWidget):
     def _on_worker_epoch_finished(self, metrics: EpochMetrics) -> None:
         self._on_redraw_timer_timeout()  # the epoch's last batches, so its bar ends full
         self.epoch_plots.append(metrics)
+        self._add_matrix_epoch(metrics)
         epochs = self._info.epochs if self._info else metrics.epoch
         accuracy = f", validation accuracy {metrics.val_accuracy:.1%}" if metrics.val_accuracy is not None else ""
         self.status_message.emit(f"Epoch {metrics.epoch} of {epochs}: train loss {metrics.train_loss:.4f}{accuracy}")
@@ -609,6 +742,7 @@ class TrainingTab(QWidget):
     def _on_worker_fit_finished(self, result: FitResult) -> None:
         self._on_redraw_timer_timeout()  # the batches of an epoch cut short by a stop
         self._result = result
+        self.epoch_plots.set_best_epoch(result.best_epoch)
         if result.test is None:
             return
         notes = []
@@ -618,7 +752,16 @@ class TrainingTab(QWidget):
             notes.append(f"weights of epoch {result.best_epoch}, the best on validation")
         note = f" ({'; '.join(notes)})" if notes else ""
         self.results_label.setText(f"Test accuracy {result.test.accuracy:.2%}, test loss {result.test.loss:.4f}{note}")
-        self.confusion_view.set_evaluation(result.test)
+        self._set_matrix_test(result.test)
+
+    @Slot(object)
+    def _on_worker_run_recorded(self, run_id: object) -> None:
+        self.runs_panel.refresh()
+
+    @Slot(str)
+    def _on_worker_recording_failed(self, message: str) -> None:
+        self._recording_error = message
+        self.status_message.emit(message)
 
     @Slot(object)
     def _on_worker_failed(self, failure: Failure) -> None:
@@ -637,6 +780,7 @@ class TrainingTab(QWidget):
             self._finish_training(worker)
         else:
             self._finish_download(worker)
+        self._show_matrix(self.matrix_slider.value())  # the test matrix becomes clickable now the model is here
         if self._failure is not None:
             self.show_warning("Training failed" if isinstance(worker, TrainingWorker) else "Download failed",
                               self._failure.message)  # fmt: skip
@@ -646,7 +790,12 @@ class TrainingTab(QWidget):
         # A run that failed before finishing an epoch has nothing better than the model we already have.
         if checkpoint is not None and (self._result is not None or checkpoint.epoch > 0):
             self._checkpoint = checkpoint
+            self._predictions, self._predictions_model = worker.test_predictions(), checkpoint
             self.model_ready.emit(checkpoint)
+        resume = worker.resume_checkpoint()
+        if resume is not None:
+            self._resume = resume
+        self._update_problems()  # Continue, now that the model and its resume point are known
         if self._info is not None:
             seconds, images = self._training_seconds(), self.run_bar.value()
             rate = f"{images / seconds:,.0f} images/s, " if seconds > 0 and images > 0 else ""
@@ -658,7 +807,8 @@ class TrainingTab(QWidget):
             self.status_message.emit(f"Training failed: {self._failure.message}")
         elif self._result is not None and self._result.test is not None:
             verb = "stopped" if self._result.stopped else "finished"
-            self.status_message.emit(f"Training {verb}: test accuracy {self._result.test.accuracy:.2%}")
+            unrecorded = f"; {self._recording_error}" if self._recording_error else ""
+            self.status_message.emit(f"Training {verb}: test accuracy {self._result.test.accuracy:.2%}{unrecorded}")
         else:
             self.status_message.emit("Training stopped")
         self.training_finished.emit(self._result)
@@ -675,6 +825,105 @@ class TrainingTab(QWidget):
         self.run_bar.setRange(0, 1)
         self.run_bar.reset()
 
+    # -- the confusion matrix and its slider --
+    def _set_matrices(self, history: Sequence[EpochMetrics], test: Evaluation | None) -> None:
+        """Let the slider go through these epochs' validation matrices, then the test matrix; show the last."""
+        self._matrix_epochs = [m for m in history if m.val_confusion is not None]
+        self._matrix_test = test
+        self._update_slider(follow=True)
+
+    def _add_matrix_epoch(self, metrics: EpochMetrics) -> None:
+        if metrics.val_confusion is None:
+            return
+        self._matrix_epochs.append(metrics)
+        # Follow the newest epoch, unless the user has moved back to look at an earlier one.
+        self._update_slider(follow=self.matrix_slider.value() >= self.matrix_slider.maximum())
+
+    def _set_matrix_test(self, test: Evaluation) -> None:
+        self._matrix_test = test
+        self._update_slider(follow=True)
+
+    def _matrix_positions(self) -> int:
+        return len(self._matrix_epochs) + (self._matrix_test is not None)
+
+    def _update_slider(self, follow: bool) -> None:
+        positions = self._matrix_positions()
+        with QSignalBlocker(self.matrix_slider):
+            self.matrix_slider.setRange(0, max(0, positions - 1))
+            if follow:
+                self.matrix_slider.setValue(positions - 1)
+        self.matrix_slider.setVisible(positions > 1)
+        self._show_matrix(self.matrix_slider.value())
+
+    @Slot(int)
+    def _on_matrix_slider_value_changed(self, position: int) -> None:
+        self._show_matrix(position)
+
+    def _show_matrix(self, position: int) -> None:
+        """Show the matrix at a slider position, and say what it is."""
+        if self._matrix_positions() == 0:
+            self.confusion_view.clear()
+            self.matrix_label.clear()
+            self.matrix_label.hide()
+            return
+        self.matrix_label.show()
+        if position >= len(self._matrix_epochs):
+            test = self._matrix_test
+            assert test is not None
+            clickable = not self.is_training()
+            self.confusion_view.set_evaluation(test, clickable=clickable)
+            hint = ": click a count to see those images" if clickable else ""
+            self.matrix_label.setText(f"Test set, {self.confusion_view.total:,} images{hint}")
+            return
+        metrics = self._matrix_epochs[position]
+        assert metrics.val_confusion is not None
+        self.confusion_view.set_confusion(metrics.val_confusion)
+        planned = self._info.epochs if self._info is not None and self.is_training() else self._matrix_epochs[-1].epoch
+        accuracy = f", {metrics.val_accuracy:.1%} right" if metrics.val_accuracy is not None else ""
+        self.matrix_label.setText(f"Validation, epoch {metrics.epoch} of {max(planned, metrics.epoch)}: "
+                                  f"{self.confusion_view.total:,} images{accuracy}")  # fmt: skip
+
+    # -- the images behind a cell --
+    @Slot(int, int)
+    def _on_confusion_view_cell_clicked(self, true_class: int, predicted_class: int) -> None:
+        predictions = self._test_predictions()
+        if predictions is None:
+            return
+        if self.gallery is None:
+            self.gallery = MistakesGallery(self)
+            self.gallery.test_image_chosen.connect(self._on_gallery_test_image_chosen)
+        assert self._checkpoint is not None  # there are predictions only for a model
+        mistakes = predictions.cell(true_class, predicted_class)
+        self.gallery.show_cell(true_class, predicted_class, mistakes, predictions.images, self._checkpoint.class_names)
+
+    def _test_predictions(self) -> TestPredictions | None:
+        """The current model's probabilities for the test set: kept from training, or computed once for a file."""
+        checkpoint = self._checkpoint
+        if checkpoint is None or self.is_training():
+            return None
+        if self._predictions is None or self._predictions_model is not checkpoint:
+            from fashion_desktop.gui.mistakes import load_test_predictions
+
+            self.status_message.emit("Classifying the test images...")
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                self._predictions = load_test_predictions(checkpoint, self._data_root())
+            except UserError as error:
+                self.show_warning("Cannot show the test images", str(error))
+                return None
+            finally:
+                QApplication.restoreOverrideCursor()
+            self._predictions_model = checkpoint
+        return self._predictions
+
+    @Slot(object)
+    def _on_gallery_test_image_chosen(self, image: TestImage) -> None:
+        self.predict_requested.emit(image)
+
+    def _hide_gallery(self) -> None:
+        if self.gallery is not None:
+            self.gallery.hide()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.is_training():
             self.request_stop()
@@ -682,6 +931,22 @@ class TrainingTab(QWidget):
                 self._thread.quit()
                 self._thread.wait(5_000)
         super().closeEvent(event)
+
+
+def _changed_settings(trained: TrainConfig, current: TrainConfig) -> list[str]:
+    """The settings, in words, that differ between a model's training and the controls, ignoring CONTINUE_MAY_CHANGE."""
+
+    def effective(config: TrainConfig) -> dict[str, Any]:
+        # Options compared with their defaults filled in: a config may spell a default out or leave it implicit.
+        values = {key: value for key, value in config.to_dict().items() if key not in CONTINUE_MAY_CHANGE}
+        values["loss_options"] = config.resolved_loss_options()
+        values["optimizer_options"] = config.resolved_optimizer_options()
+        values["scheduler_options"] = config.resolved_scheduler_options()
+        return values
+
+    before, after = effective(trained), effective(current)
+    words = [SETTING_WORDS.get(key.removesuffix("_options"), key) for key in before if before[key] != after.get(key)]
+    return list(dict.fromkeys(words))
 
 
 def _duration(seconds: float) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -19,8 +20,13 @@ from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, FitInfo, Fi
 from fashion_desktop.core.spec import ModelSpec
 
 if TYPE_CHECKING:  # torch-dependent: imported where they are used, so the window paints before torch loads
+    import torch
+
     from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.data import FashionData
     from fashion_desktop.core.engine import Trainer
+    from fashion_desktop.core.runs import RecordRun
+    from fashion_desktop.gui.mistakes import TestPredictions
 
 _log = logging.getLogger(__name__)
 BATCH_SIGNAL_INTERVAL = 0.05  # seconds; one signal per batch would flood the GUI thread and slow training
@@ -135,28 +141,36 @@ class DataWorker(QObject):
 
 
 class TrainingWorker(DataWorker):
-    """Fetches the data if needed, then trains one network with the core engine.
+    """Fetches the data if needed, then trains one network with the core engine and records the run.
 
     Runs on its own QThread; ``stop()``, ``pause()`` and ``resume()`` are called from the GUI thread and go
     straight to the Trainer's thread-safe methods, because a queued slot would never run while ``run()`` is busy.
+    The run goes into the run history (``resolve_runs_path()``) on the way, best-effort: a history that cannot be
+    opened or written never stops the training, it is reported through ``recording_failed`` instead.
 
     Signals (besides DataWorker's):
         fit_started: the FitInfo, once the data is loaded.
         batches_finished: a tuple of BatchMetrics, every batch exactly once, at most every 50 ms and at epoch end.
         epoch_finished: an EpochMetrics.
         fit_finished: the FitResult, after the test set has been evaluated (also after a stop).
+        run_recorded: the run's id in the run history, once it is recorded (also for a failed or stopped run).
+        recording_failed: why the run could not be recorded (or only in part), in words for the status bar.
     """
 
     fit_started = Signal(object)
     batches_finished = Signal(object)
     epoch_finished = Signal(object)
     fit_finished = Signal(object)
+    run_recorded = Signal(object)
+    recording_failed = Signal(str)
 
     def __init__(self, spec: ModelSpec, config: TrainConfig, data_root: Path, resume_from: Checkpoint | None = None,
-                 allow_download: bool = True) -> None:  # fmt: skip
+                 allow_download: bool = True, record: bool = True) -> None:  # fmt: skip
         super().__init__(data_root, allow_download)
-        self.spec, self.config, self.resume_from = spec, config, resume_from
+        self.spec, self.config, self.resume_from, self.record = spec, config, resume_from, record
         self._trainer: Trainer | None = None
+        self._callback = _SignalCallback(self)
+        self._predictions: TestPredictions | None = None
         self._paused = False
         # Serialises the GUI's stop/pause/resume with run() handing them on to the trainer it has just built.
         self._control_lock = threading.Lock()
@@ -184,21 +198,84 @@ class TrainingWorker(DataWorker):
         """The model trained so far, or None when no trainer was built. Call only after the thread has finished."""
         return self._trainer.checkpoint() if self._trainer is not None else None
 
+    def resume_checkpoint(self) -> Checkpoint | None:
+        """Where to continue training from exactly, or None when no epoch finished. Call after the thread finished.
+
+        This is the state at the end of the last finished epoch. It differs from ``checkpoint()`` when the model
+        ended with the best epoch's weights (keep-best or early stopping) or was stopped in the middle of an
+        epoch: continuing from those weights would not replay what an uninterrupted run does.
+        """
+        snapshot = self._callback.last_epoch
+        if self._trainer is None or snapshot is None:
+            return None
+        weights, optimizer_state = snapshot
+        return replace(self._trainer.checkpoint(), weights=weights, optimizer_state=optimizer_state)
+
+    def test_predictions(self) -> TestPredictions | None:
+        """The final model's probabilities for every test image, or None when training did not finish.
+
+        Call only after the thread has finished.
+        """
+        return self._predictions
+
     def _work(self) -> None:
         from fashion_desktop.core.engine import Trainer
 
         self._ensure_data()
-        trainer = Trainer(self.spec, self.config, [_SignalCallback(self)], self.resume_from)
+        resume_from = self.resume_from
+        if resume_from is not None and resume_from.optimizer_state is not None:
+            # The optimizer loads these tensors without copying them; training would then change the caller's
+            # checkpoint behind its back.
+            resume_from = replace(resume_from, optimizer_state=copy.deepcopy(dict(resume_from.optimizer_state)))
+        trainer = Trainer(self.spec, self.config, [self._callback], resume_from)
         with self._control_lock:
             self._trainer = trainer
             if self._paused:
                 trainer.pause()
         data = trainer.load_data(self.data_root)
         self._check_stop()
-        trainer.fit(data)
+        recorder = self._open_recorder()  # only now: a run that never starts leaves no trace in the history
+        if recorder is not None:
+            trainer.callbacks.append(recorder)
+        try:
+            trainer.fit(data)
+        finally:
+            if recorder is not None:
+                self._close_recorder(recorder)
+        self._predictions = _predict_test_set(trainer, data)
+
+    def _open_recorder(self) -> RecordRun | None:
+        from fashion_desktop.core.paths import resolve_runs_path
+        from fashion_desktop.core.runs import RecordRun, RunStore, RunStoreError
+
+        if not self.record:
+            return None
+        try:
+            return RecordRun(RunStore(resolve_runs_path()))
+        except RunStoreError as error:
+            self.recording_failed.emit(f"this run is not recorded in the run history: {error}")
+            return None
+
+    def _close_recorder(self, recorder: RecordRun) -> None:
+        run_id = recorder.run_id  # None when a write failed: the recorder then gave up on this run
+        try:
+            recorder.store.close()
+        except Exception as error:  # closing is best-effort too; sqlite3.Error, OSError
+            _log.warning("closing the run history failed: %s", error)
+        if recorder.error:
+            self.recording_failed.emit(recorder.error)
+        if run_id is not None:
+            self.run_recorded.emit(run_id)
 
     def _device_name(self) -> str:
         return str(self._trainer.device) if self._trainer is not None else self.config.device
+
+
+def _predict_test_set(trainer: Trainer, data: FashionData) -> TestPredictions:
+    """Every test image's probabilities, on the training thread and device, where the model and data already are."""
+    from fashion_desktop.gui.mistakes import predict_test_set
+
+    return predict_test_set(trainer.model, trainer.spec, data.test_x, data.test_y, data.test_images)
 
 
 class _SignalCallback(Callback):
@@ -208,6 +285,8 @@ class _SignalCallback(Callback):
         self.worker = worker
         self.pending: list[BatchMetrics] = []
         self.last_sent = 0.0
+        # (weights, optimizer state) at the end of the last finished epoch: see TrainingWorker.resume_checkpoint.
+        self.last_epoch: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None = None
 
     def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
         self.worker.fit_started.emit(info)
@@ -218,6 +297,8 @@ class _SignalCallback(Callback):
             self._flush()
 
     def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
+        # Copies, because the next epoch trains these tensors in place; a few MB, against an epoch of training.
+        self.last_epoch = (copy.deepcopy(trainer.model.state_dict()), copy.deepcopy(trainer.optimizer.state_dict()))
         self.worker.epoch_finished.emit(metrics)
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:

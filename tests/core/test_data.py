@@ -26,7 +26,7 @@ from fashion_desktop.core.data import (
     read_idx,
 )
 from fashion_desktop.core.errors import DataError, UserError
-from fashion_desktop.core.paths import resolve_data_dir
+from fashion_desktop.core.paths import default_data_dir, resolve_data_dir
 from fashion_desktop.core.synthetic import idx_bytes, write_fashion_mnist
 
 
@@ -137,8 +137,8 @@ def test_resolve_data_dir_precedence(monkeypatch, tmp_path):
     assert resolve_data_dir(str(tmp_path / "cli")) == tmp_path / "cli"
     assert resolve_data_dir() == tmp_path / "env"
     monkeypatch.delenv("FASHION_DESKTOP_DATA")
-    assert resolve_data_dir() == data.default_data_dir()
-    assert data.default_data_dir().name == "data" and "fashion-desktop" in str(data.default_data_dir())
+    assert resolve_data_dir() == default_data_dir()
+    assert default_data_dir().name == "data" and "fashion-desktop" in str(default_data_dir())
 
 
 def _member_ids(x: torch.Tensor, reference: torch.Tensor) -> set[int]:

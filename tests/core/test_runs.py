@@ -15,7 +15,7 @@ from fashion_desktop.core.callbacks import Callback, SaveCheckpoint
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.engine import Trainer, train
 from fashion_desktop.core.metrics import EpochMetrics
-from fashion_desktop.core.paths import default_data_dir, default_runs_path
+from fashion_desktop.core.paths import default_data_dir, default_runs_path, resolve_runs_path
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.runs import (
     RecordRun,
@@ -23,7 +23,6 @@ from fashion_desktop.core.runs import (
     RunStoreError,
     describe_layers,
     preset_name,
-    resolve_runs_path,
 )
 from fashion_desktop.core.spec import layer
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import qVersion
@@ -16,6 +17,7 @@ from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.gui.app import EXIT_AFTER_PAINT, app_icon
 from fashion_desktop.gui.main_window import STOP_TIMEOUT_MS, MainWindow
+from fashion_desktop.gui.mistakes import TestImage
 
 
 @pytest.fixture
@@ -111,6 +113,19 @@ def test_opening_a_saved_model_loads_its_network_and_settings(window, tmp_path, 
 
     window.builder.undo_stack.undo()  # opening a model is one undoable step in the builder
     assert window.builder.spec() == PRESETS["seed"].spec
+    assert window.training.checkpoint() is not None and window.training.checkpoint().spec == preset.spec
+
+
+def test_a_test_image_from_the_mistakes_gallery_opens_on_the_predict_tab(window):
+    preset = PRESETS["seed"]
+    checkpoint = Checkpoint(preset.spec, build_model(preset.spec, seed=0).state_dict(), config=preset.config)
+    window.predict.set_model(checkpoint)
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[4:24, 10:18] = 200  # a bright upright bar, trouser-like
+    window.training.predict_requested.emit(TestImage(pixels, true_class=1, index=17))
+    assert window.tabs.currentWidget() is window.predict
+    item = window.predict.image_list.currentItem()
+    assert item is not None and "Test image #17" in item.text()
 
 
 def test_save_model_without_a_model_says_so(window, monkeypatch, messages):

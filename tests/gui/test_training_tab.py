@@ -4,13 +4,21 @@ import math
 import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import torch
+from PySide6.QtCore import Qt
 
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.data import load_arrays
+from fashion_desktop.core.engine import train as engine_train
+from fashion_desktop.core.paths import resolve_runs_path
 from fashion_desktop.core.presets import get_preset
-from fashion_desktop.core.spec import ModelSpec, layer
+from fashion_desktop.core.runs import RunStore
+from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec, layer
 from fashion_desktop.core.synthetic import write_fashion_mnist
+from fashion_desktop.gui.mistakes import TestImage
 from fashion_desktop.gui.training_tab import TrainingTab
 
 SEED = get_preset("seed")
@@ -60,6 +68,12 @@ def test_set_config_then_config_gives_it_back(tab):
     assert tab.config() == config
     tab.set_config(FAST)
     assert tab.config() == FAST
+
+
+def test_the_first_launch_shows_the_seed_recipe_for_the_seed_network(qtbot):
+    tab = TrainingTab()  # the test's QSettings are empty, as on a first launch
+    qtbot.addWidget(tab)
+    assert tab.config() == SEED.config
 
 
 def test_a_zero_learning_rate_is_refused_with_a_message(tab):
@@ -191,3 +205,168 @@ def test_download_finds_the_data_already_there(qtbot, tab, fashion_root):
     tab.download_button.click()
     qtbot.waitUntil(lambda: not tab.is_training())
     assert messages[-1] == f"Fashion-MNIST is already in {fashion_root}" and not tab.warnings
+
+
+# -- beyond the anchors: the mistakes gallery, the epoch slider, Continue, the best epoch and the run history --
+
+MISTAKEN = replace(FAST, lr=1e-4)  # two epochs at this rate leave mistakes in the synthetic test set
+# SGD this fast overshoots: epoch 1 has the lowest validation loss, so keep-best ends on weights that are not the
+# last epoch's, and continuing from them would not replay an uninterrupted run.
+OVERSHOOTING = replace(FAST, optimizer="SGD", lr=0.3, optimizer_options={"momentum": 0.9})
+
+
+def shown_tab(qtbot, fashion_root, config):
+    tab = make_tab(qtbot, fashion_root, config)
+    tab.resize(1280, 800)
+    tab.show()
+    qtbot.waitExposed(tab)
+    return tab
+
+
+def click_cell(qtbot, view, row, column):
+    """Click a count of the confusion matrix with the mouse, as a user does."""
+    item = view.item(row, column)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualItemRect(item).center())
+
+
+def test_clicking_a_confusion_cell_lists_its_test_images_most_confident_first(qtbot, fashion_root):
+    tab = shown_tab(qtbot, fashion_root, MISTAKEN)
+    result = train(qtbot, tab)
+    confusion = result.test.confusion
+    count, row, column = max((confusion[i][j], i, j) for i in range(10) for j in range(10) if i != j)
+    assert count > 1
+    requests = []
+    tab.predict_requested.connect(requests.append)
+    click_cell(qtbot, tab.confusion_view, row, column)
+    gallery = tab.gallery
+    assert gallery is not None and gallery.isVisible() and gallery.cell == (row, column)
+    assert gallery.shown == len(gallery.mistakes) == count
+    confidences = [m.confidence for m in gallery.mistakes]
+    assert confidences == sorted(confidences, reverse=True)
+    first = gallery.image_list.item(0)
+    lines = first.text().split("\n")
+    assert len(lines) == 3 and lines[0].startswith(CLASS_NAMES[column])  # the top-3, the prediction first
+    assert f"{count} test images of" in gallery.summary_label.text()
+    item = gallery.image_list.item(1)
+    qtbot.mouseClick(gallery.image_list.viewport(), Qt.MouseButton.LeftButton,
+                     pos=gallery.image_list.visualItemRect(item).center())  # fmt: skip
+    assert len(requests) == 1
+    chosen = requests[0]
+    assert isinstance(chosen, TestImage) and chosen.true_class == row and chosen.index == gallery.mistakes[1].index
+    test_images = load_arrays(fashion_root).test_images
+    assert chosen.image.dtype == np.uint8 and np.array_equal(chosen.image, test_images[chosen.index])
+
+
+def test_the_slider_steps_through_each_epochs_validation_matrix_then_the_test_set(qtbot, fashion_root):
+    tab = shown_tab(qtbot, fashion_root, FAST)
+    result = train(qtbot, tab)
+    slider = tab.matrix_slider
+    assert slider.isVisible() and slider.maximum() == 2 and slider.value() == 2  # epochs 1 and 2, then the test
+    for position, metrics in enumerate(result.history):
+        slider.setValue(position)
+        assert tab.confusion_view.total == FAST.val_size
+        assert tab.confusion_view.confusion == metrics.val_confusion and not tab.confusion_view.clickable
+        assert tab.matrix_label.text().startswith(f"Validation, epoch {position + 1} of 2")
+    slider.setValue(2)
+    assert tab.confusion_view.total == 100 and tab.confusion_view.clickable
+    assert tab.matrix_label.text().startswith("Test set")
+
+
+def test_continue_trains_on_to_the_same_weights_as_one_straight_run(qtbot, fashion_root):
+    tab = make_tab(qtbot, fashion_root, OVERSHOOTING)
+    assert not tab.continue_button.isEnabled()
+    first = train(qtbot, tab)
+    assert first.best_epoch == 1  # so the model ends on epoch 1's weights, but continues from epoch 2's
+    assert not tab.continue_button.isEnabled() and "set Epochs above 2" in tab.continue_button.toolTip()
+    tab.lr_edit.setText("0.2")
+    tab.epochs_spin.setValue(4)
+    assert not tab.continue_button.isEnabled() and "learning rate" in tab.continue_button.toolTip()
+    tab.lr_edit.setText(str(OVERSHOOTING.lr))
+    assert tab.continue_button.isEnabled()
+    with qtbot.waitSignal(tab.training_finished, timeout=60_000) as finished:
+        tab.continue_button.click()
+    result = finished.args[0]
+    assert [m.epoch for m in tab.epoch_plots.epochs] == [1, 2, 3, 4]
+    assert tab.batch_plot.points == 4 * BATCHES
+    straight = engine_train(SEED.spec, replace(OVERSHOOTING, epochs=4), fashion_root)
+    assert [m.train_loss for m in result.history] == [m.train_loss for m in straight.history]
+    expected, actual = straight.model.state_dict(), tab.checkpoint().weights
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+
+def test_continue_after_a_stop_mid_epoch_replays_the_unfinished_epoch(qtbot, fashion_root):
+    tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=10_000))
+    with qtbot.waitSignal(tab.training_finished, timeout=30_000):
+        tab.start_button.click()
+        qtbot.waitUntil(lambda: len(tab.epoch_plots.epochs) >= 1, timeout=30_000)
+        tab.stop_button.click()
+    done = len(tab.epoch_plots.epochs)
+    tab.epochs_spin.setValue(done + 1)
+    with qtbot.waitSignal(tab.training_finished, timeout=60_000):
+        tab.continue_button.click()
+    assert len(tab.epoch_plots.epochs) == done + 1 and tab.batch_plot.points == (done + 1) * BATCHES
+    straight = engine_train(SEED.spec, replace(FAST, epochs=done + 1), fashion_root)
+    expected, actual = straight.model.state_dict(), tab.checkpoint().weights
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+
+def test_a_model_opened_from_a_file_can_continue(qtbot, fashion_root, tmp_path):
+    trainer = engine_train(SEED.spec, FAST, fashion_root)
+    path = trainer.checkpoint().save(tmp_path / "model.safetensors")
+    tab = make_tab(qtbot, fashion_root, TrainConfig())
+    opened = Checkpoint.load(path)
+    tab.set_config(opened.config)  # as the main window does
+    assert tab.set_checkpoint(opened)
+    assert tab.checkpoint() is opened and [m.epoch for m in tab.epoch_plots.epochs] == [1, 2]
+    assert tab.confusion_view.total == 100 and "saved" in tab.results_label.text()
+    assert not tab.continue_button.isEnabled()  # 2 of 2 epochs done
+    tab.epochs_spin.setValue(3)
+    assert tab.continue_button.isEnabled()
+    with qtbot.waitSignal(tab.training_finished, timeout=60_000):
+        tab.continue_button.click()
+    assert [m.epoch for m in tab.epoch_plots.epochs] == [1, 2, 3] and tab.checkpoint().epoch == 3
+    # A file without the optimizer state cannot continue exactly, and the button says why.
+    tab.set_checkpoint(replace(opened, optimizer_state=None))
+    tab.epochs_spin.setValue(5)
+    assert not tab.continue_button.isEnabled() and "optimizer state" in tab.continue_button.toolTip()
+
+
+def test_an_opened_model_shows_the_images_behind_a_cell(qtbot, fashion_root, tmp_path):
+    trainer = engine_train(SEED.spec, MISTAKEN, fashion_root)
+    tab = shown_tab(qtbot, fashion_root, MISTAKEN)
+    tab.set_checkpoint(Checkpoint.load(trainer.checkpoint().save(tmp_path / "model.safetensors")))
+    confusion = trainer.test.confusion
+    click_cell(qtbot, tab.confusion_view, 9, 8)
+    assert tab.gallery.shown == confusion[9][8] > 0
+
+
+def test_the_best_epoch_is_marked_when_keep_best_is_on(qtbot, fashion_root):
+    tab = make_tab(qtbot, fashion_root, OVERSHOOTING)
+    result = train(qtbot, tab)
+    assert result.best_epoch == 1 and tab.epoch_plots.best_epoch == 1
+    assert all(line.isVisible() and line.value() == 1 for line in tab.epoch_plots._best_lines.values())
+    tab.set_config(replace(OVERSHOOTING, keep_best=False))
+    assert train(qtbot, tab).best_epoch is None
+    assert tab.epoch_plots.best_epoch is None
+    assert not any(line.isVisible() for line in tab.epoch_plots._best_lines.values())
+
+
+def test_every_run_is_recorded_in_the_run_history(qtbot, tab):
+    result = train(qtbot, tab)
+    with RunStore(resolve_runs_path()) as store:
+        runs = store.list_runs()
+    assert len(runs) == 1 and runs[0].status == "finished" and runs[0].epochs_done == 2
+    assert runs[0].test_accuracy == result.test.accuracy
+    assert tab.runs_panel.model.rowCount() == 1  # refreshed before the run was reported finished
+
+
+def test_a_damaged_run_history_does_not_stop_training(qtbot, tab, monkeypatch, tmp_path):
+    damaged = tmp_path / "damaged.sqlite3"
+    damaged.write_bytes(b"not a database" * 100)
+    monkeypatch.setenv("FASHION_DESKTOP_RUNS", str(damaged))
+    messages = []
+    tab.status_message.connect(messages.append)
+    result = train(qtbot, tab)
+    assert result is not None and result.test is not None and not tab.warnings
+    assert any("not recorded in the run history" in message for message in messages)
+    assert "not recorded" in messages[-1]

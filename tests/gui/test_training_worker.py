@@ -5,11 +5,15 @@ import time
 from dataclasses import replace
 
 import pytest
+import torch
 from PySide6.QtCore import QObject, Slot
 
 from fashion_desktop.core.checkpoint import Checkpoint
+from fashion_desktop.core.engine import train
 from fashion_desktop.core.metrics import BatchMetrics
+from fashion_desktop.core.paths import resolve_runs_path
 from fashion_desktop.core.presets import get_preset
+from fashion_desktop.core.runs import RunStore
 from fashion_desktop.gui.training_worker import TrainingWorker, describe_error, start_in_thread
 
 SEED = get_preset("seed")
@@ -29,6 +33,9 @@ class Recorder(QObject):
         worker.fit_finished.connect(self.on_fit_finished)
         worker.failed.connect(self.on_failed)
         worker.finished.connect(self.on_finished)
+        if isinstance(worker, TrainingWorker):
+            worker.run_recorded.connect(self.on_run_recorded)
+            worker.recording_failed.connect(self.on_recording_failed)
         self.thread = start_in_thread(worker, self.on_thread_finished)
 
     def of(self, name):
@@ -60,6 +67,14 @@ class Recorder(QObject):
     @Slot()
     def on_finished(self):
         self.events.append(("finished", None))
+
+    @Slot(object)
+    def on_run_recorded(self, run_id):
+        self.events.append(("run_recorded", run_id))
+
+    @Slot(str)
+    def on_recording_failed(self, message):
+        self.events.append(("recording_failed", message))
 
     @Slot()
     def on_thread_finished(self):
@@ -97,7 +112,7 @@ def run(qtbot, start):
 def test_trains_and_reports_every_batch_once_then_finishes(run, fashion_root):
     recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
     names = recorder.names()
-    assert names[0] == "fit_started" and names[-2:] == ["fit_finished", "finished"]
+    assert names[0] == "fit_started" and names[-3:] == ["fit_finished", "run_recorded", "finished"]
     assert "failed" not in names
     epochs = recorder.of("epoch_finished")
     assert [m.epoch for m in epochs] == [1, 2]
@@ -132,7 +147,7 @@ def test_stop_from_the_gui_thread_ends_within_a_batch_and_keeps_the_model(qtbot,
     worker.stop()
     qtbot.waitUntil(lambda: recorder.done, timeout=5_000)
     assert time.monotonic() - asked < 5
-    assert recorder.names()[-2:] == ["fit_finished", "finished"]
+    assert recorder.names()[-3:] == ["fit_finished", "run_recorded", "finished"]
     assert recorder.of("fit_finished")[0].stopped
     assert worker.checkpoint() is not None
 
@@ -148,20 +163,73 @@ def test_stop_before_the_trainer_exists_ends_without_training(run, fashion_root)
 def test_a_diverging_loss_fails_with_advice_about_the_learning_rate(run, fashion_root):
     config = replace(FAST, optimizer="SGD", lr=100.0, optimizer_options={"momentum": 0.9})
     recorder = run(TrainingWorker(SEED.spec, config, fashion_root))
-    assert recorder.names()[-2:] == ["failed", "finished"]
+    assert recorder.names()[-3:] == ["run_recorded", "failed", "finished"]
     failure = recorder.of("failed")[0]
     assert failure.error_type == "TrainingDiverged" and "learning rate 100 is probably too high" in failure.message
+    with RunStore(resolve_runs_path()) as store:
+        assert store.get_run(recorder.of("run_recorded")[0]).status == "failed"
 
 
 def test_out_of_memory_is_reported_with_the_device_and_advice(run, fashion_root, monkeypatch):
-    import torch
-
     def fit(self, data):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr("fashion_desktop.core.engine.Trainer.fit", fit)
     recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
     assert recorder.of("failed")[0].message == "out of memory on cpu: lower the batch size"
+
+
+def test_the_run_is_recorded_in_the_history_with_each_epoch(run, fashion_root):
+    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
+    (run_id,) = recorder.of("run_recorded")
+    with RunStore(resolve_runs_path()) as store:
+        record = store.get_run(run_id)
+        assert record.status == "finished" and record.epochs_done == 2 and record.config == FAST
+        assert [m.train_loss for m in store.epochs(run_id)] == [m.train_loss for m in recorder.of("epoch_finished")]
+    assert not recorder.of("recording_failed")
+
+
+def test_a_damaged_run_history_is_reported_and_training_goes_on(run, fashion_root, tmp_path, monkeypatch):
+    damaged = tmp_path / "runs.sqlite3"
+    damaged.write_bytes(b"not a database" * 100)
+    monkeypatch.setenv("FASHION_DESKTOP_RUNS", str(damaged))
+    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
+    (message,) = recorder.of("recording_failed")
+    assert "not recorded in the run history" in message and "damaged" in message
+    assert recorder.names()[-2:] == ["fit_finished", "finished"] and not recorder.of("run_recorded")
+    assert damaged.read_bytes() == b"not a database" * 100  # left as it was, for the Runs page to offer a fix
+
+
+def test_the_test_set_is_classified_once_for_the_mistakes_gallery(run, fashion_root):
+    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
+    predictions = recorder.worker.test_predictions()
+    assert predictions.probabilities.shape == (100, 10) and predictions.images.shape == (100, 28, 28)
+    confusion = recorder.of("fit_finished")[0].test.confusion
+    for true_class in range(10):
+        for predicted_class in range(10):
+            assert len(predictions.cell(true_class, predicted_class)) == confusion[true_class][predicted_class]
+
+
+def test_resume_checkpoint_is_the_last_finished_epoch(qtbot, start, fashion_root):
+    worker = TrainingWorker(SEED.spec, replace(FAST, epochs=10_000), fashion_root)
+    recorder = start(worker)
+    qtbot.waitUntil(lambda: len(recorder.of("epoch_finished")) >= 1, timeout=30_000)
+    worker.stop()
+    qtbot.waitUntil(lambda: recorder.done, timeout=10_000)
+    resume, final = worker.resume_checkpoint(), worker.checkpoint()
+    epochs = len(recorder.of("epoch_finished"))
+    assert resume.epoch == final.epoch == epochs
+    assert resume.optimizer_state is not None and resume.history == final.history
+    # The weights at the end of that epoch, whatever the model went on to (part of the next epoch, the best epoch's).
+    expected = train(SEED.spec, replace(FAST, epochs=epochs, keep_best=False), fashion_root).model.state_dict()
+    assert all(torch.equal(expected[k], resume.weights[k]) for k in expected)
+
+
+def test_no_resume_checkpoint_before_an_epoch_has_finished(run, fashion_root):
+    worker = TrainingWorker(SEED.spec, FAST, fashion_root)
+    worker.stop()
+    run(worker)
+    assert worker.resume_checkpoint() is None and worker.test_predictions() is None
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,103 @@
+"""The mistakes gallery: one confusion-matrix cell's test images, ordered, capped, crisp, and choosable."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+
+from fashion_desktop.core.engine import train
+from fashion_desktop.core.presets import get_preset
+from fashion_desktop.core.spec import CLASS_NAMES
+from fashion_desktop.gui.mistakes import (
+    MAX_SHOWN,
+    SCALE,
+    MistakesGallery,
+    TestImage,
+    TestPredictions,
+    _pixmap,
+    load_test_predictions,
+)
+
+SEED = get_preset("seed")
+
+
+def predictions(count=300, seed=0):
+    """``count`` random images whose true class is 2 and whose probabilities favour class 6 (Shirt), mostly."""
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(count, 10, generator=generator)
+    logits[:, 6] += 3.0
+    images = np.random.default_rng(seed).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+    return TestPredictions(torch.softmax(logits, dim=1), torch.full((count,), 2), images)
+
+
+@pytest.fixture
+def gallery(qtbot):
+    gallery = MistakesGallery()
+    qtbot.addWidget(gallery)
+    return gallery
+
+
+def test_a_big_cell_is_capped_and_ordered_by_confidence(gallery):
+    data = predictions()
+    mistakes = data.cell(2, 6)
+    assert len(mistakes) > MAX_SHOWN  # else the cap goes untested
+    gallery.show_cell(2, 6, mistakes, data.images)
+    assert gallery.isVisible() and not gallery.isModal()
+    assert gallery.shown == MAX_SHOWN and len(gallery.mistakes) == len(mistakes)
+    assert gallery.windowTitle() == "Pullover predicted as Shirt"
+    summary = gallery.summary_label.text()
+    assert f"{len(mistakes)} test images of a Pullover, predicted as Shirt" in summary
+    assert f"Showing the first {MAX_SHOWN}" in summary
+    confidences = [m.confidence for m in gallery.mistakes]
+    assert confidences == sorted(confidences, reverse=True)
+    top = gallery.mistakes[0]
+    lines = gallery.image_list.item(0).text().split("\n")
+    assert lines == [f"{CLASS_NAMES[c]} {p:.0%}" if p >= 0.005 else f"{CLASS_NAMES[c]} <1%" for c, p in top.top3]
+    assert lines[0].startswith("Shirt")
+
+
+def test_a_small_cell_shows_all_and_an_empty_one_says_so(gallery):
+    data = predictions(count=20)
+    mistakes = data.cell(2, 6)
+    gallery.show_cell(2, 6, mistakes, data.images)
+    assert gallery.shown == len(mistakes) and "Showing the first" not in gallery.summary_label.text()
+    gallery.show_cell(2, 8, data.cell(2, 8), data.images)
+    assert gallery.shown == 0 and gallery.summary_label.text() == "No test image of a Pullover was predicted as Bag."
+
+
+def test_clicking_an_image_chooses_that_test_image(qtbot, gallery):
+    data = predictions(count=40)
+    gallery.show_cell(2, 6, data.cell(2, 6), data.images)
+    qtbot.waitExposed(gallery)
+    item = gallery.image_list.item(2)
+    with qtbot.waitSignal(gallery.test_image_chosen) as chosen:
+        qtbot.mouseClick(gallery.image_list.viewport(), Qt.MouseButton.LeftButton,
+                         pos=gallery.image_list.visualItemRect(item).center())  # fmt: skip
+    image = chosen.args[0]
+    assert isinstance(image, TestImage) and image.true_class == 2 and image.index == gallery.mistakes[2].index
+    assert image.image.shape == (28, 28) and image.image.dtype == np.uint8
+    assert np.array_equal(image.image, data.images[image.index])
+    assert not np.shares_memory(image.image, data.images)  # the receiver may keep it
+
+
+def test_images_are_scaled_up_crisply():
+    image = np.zeros((28, 28), np.uint8)
+    image[0, 0], image[0, 1] = 255, 10
+    scaled = _pixmap(image, 1.0).toImage()
+    assert scaled.width() == scaled.height() == 28 * SCALE
+    # Every source pixel becomes a SCALE x SCALE block of exactly its value: no blurring across the edges.
+    assert {scaled.pixelColor(x, y).red() for x in range(SCALE) for y in range(SCALE)} == {255}
+    assert {scaled.pixelColor(x, 0).red() for x in range(SCALE, 2 * SCALE)} == {10}
+
+
+def test_a_saved_models_test_predictions_match_its_test_results(fashion_root):
+    config = replace(SEED.config, epochs=2, batch_size=32, val_size=50, device="cpu", lr=1e-4)
+    checkpoint = train(SEED.spec, config, fashion_root).checkpoint()
+    data = load_test_predictions(checkpoint, fashion_root)
+    assert data.probabilities.shape == (100, 10)
+    for true_class in range(10):
+        for predicted_class in range(10):
+            count = checkpoint.test.confusion[true_class][predicted_class]
+            assert len(data.cell(true_class, predicted_class)) == count
