@@ -3,14 +3,18 @@
 CI builds the bundle and sets FASHION_DESKTOP_BUNDLE to its executable; elsewhere the bundle tests skip.
 """
 
+import configparser
+import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 BUNDLE = os.environ.get("FASHION_DESKTOP_BUNDLE")
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 needs_bundle = pytest.mark.skipif(not BUNDLE, reason="set FASHION_DESKTOP_BUNDLE to a built bundle's executable")
 
 
@@ -41,8 +45,24 @@ def test_bundle_self_test_offscreen():
 
 
 @needs_bundle
-@pytest.mark.skipif(not shutil.which("xvfb-run"), reason="xvfb-run is not installed")
 def test_bundle_self_test_on_a_real_x_server():
     """xcb needs system libraries (libxcb-cursor0, ...) that a bundle may miss: a real X server finds out."""
+    assert shutil.which("xvfb-run"), "a bundle is tested under Xvfb too: install xvfb and xauth (see .ci/run)"
     result = self_test(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", BUNDLE], QT_QPA_PLATFORM="xcb")
     assert_all_checks_passed(result, "xcb")
+
+
+def test_the_desktop_entry_launches_the_console_script_with_the_app_icon():
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str  # keys are case-sensitive
+    entry.read(RESOURCES / "fashion-desktop.desktop", encoding="utf-8")
+    desktop = entry["Desktop Entry"]
+    scripts = importlib.metadata.distribution("fashion-desktop").entry_points.select(group="console_scripts").names
+    assert desktop["Type"] == "Application" and desktop["Name"] == "Fashion Desktop"
+    assert desktop["Exec"].split()[0] in scripts and desktop["Terminal"] == "false"
+    for size in (16, 32, 48, 64, 128, 256):  # what a hicolor icon theme install needs
+        assert (RESOURCES / "icons" / f"{desktop['Icon']}-{size}.png").is_file()
+    if shutil.which("desktop-file-validate"):  # CI installs it; the freedesktop rules in full
+        checked = subprocess.run(["desktop-file-validate", str(RESOURCES / "fashion-desktop.desktop")],
+                                 capture_output=True, text=True)  # fmt: skip
+        assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout

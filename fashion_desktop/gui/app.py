@@ -26,6 +26,7 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("Fashion Desktop")
     app.setApplicationVersion(__version__)
     app.setWindowIcon(app_icon())
+    app.setDesktopFileName("fashion-desktop")  # resources/fashion-desktop.desktop: Wayland takes the icon from it
     window = MainWindow()
     window.show()
     if os.environ.get(EXIT_AFTER_PAINT):
