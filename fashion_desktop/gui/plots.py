@@ -220,7 +220,7 @@ class EpochPlots(pg.GraphicsView):
         self.epochs: list[EpochMetrics] = []
         self.best_epoch: int | None = None
         pen = pg.mkPen(text_color(), width=1, style=Qt.PenStyle.DashLine)
-        label = {"position": 0.92, "color": text_color(), "anchors": [(0, 0.5), (0, 0.5)]}
+        label = {"position": 0.92, "color": text_color(), "anchors": [(0, 0.5), (1, 0.5)]}
         self._best_lines = {
             self.loss_plot: pg.InfiniteLine(angle=90, pen=pen, movable=False, label="best", labelOpts=label),
             self.accuracy_plot: pg.InfiniteLine(angle=90, pen=pen, movable=False),
