@@ -2,12 +2,17 @@
 
 Layout of a ``.safetensors`` model file:
 
-- tensors ``model.<name>``: the network's state dict (``model.fc1.weight``, ...);
-- tensors ``optimizer.<param>.<name>``: the optimizer's state, when the file can continue training;
-- tensors ``best.<name>``: the weights of the best epoch so far, while a run that keeps them is unfinished;
+- tensors ``model.<name>``: the network's state dict (``model.fc1.weight``, ...): the weights to predict with;
+- tensors ``optimizer.<param>.<name>``: the optimizer's state at the end of epoch ``epoch``, when the file can
+  continue training;
+- tensors ``best.<name>``: the weights of the best epoch so far, for runs that keep them;
+- tensors ``resume.<name>``: the weights at the end of epoch ``epoch``, where continuing starts, when they are
+  not ``model.*`` (the model holds the best epoch's weights, or those of an epoch stopped half-way);
 - metadata (strings): ``format``, ``format_version``, and JSON for ``spec``, ``config``, ``class_names``,
   ``normalization``, ``history``, ``test``, ``epoch``, ``best_epoch`` and ``optimizer`` / ``scheduler`` (their
   non-tensor state).
+
+No random-number state is stored: the engine seeds every epoch's generators from (seed, epoch), both saved.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
+from fashion_desktop.core.builder import build_model
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.errors import CheckpointError, UserError
 from fashion_desktop.core.metrics import EpochMetrics, Evaluation
-from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
+from fashion_desktop.core.spec import CLASS_NAMES, NUM_CLASSES, ModelSpec
 
 FORMAT = "fashion-desktop-model"
 FORMAT_VERSION = 1
@@ -48,10 +54,9 @@ class Checkpoint:
     class_names: tuple[str, ...] = field(default=CLASS_NAMES)
     best_epoch: int | None = None
     best_weights: Mapping[str, torch.Tensor] | None = None
+    resume_weights: Mapping[str, torch.Tensor] | None = None  # see the module docstring: ``resume.*``
 
     def build_model(self) -> torch.nn.Module:
-        from fashion_desktop.core.builder import build_model
-
         model = build_model(self.spec)
         model.load_state_dict(self.weights)
         model.eval()
@@ -72,8 +77,9 @@ class Checkpoint:
             "epoch": str(self.epoch),
             "best_epoch": json.dumps(self.best_epoch),
         }
-        if self.best_weights is not None:
-            tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in self.best_weights.items()})
+        for prefix, extra in (("best", self.best_weights), ("resume", self.resume_weights)):
+            if extra is not None:
+                tensors.update({f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in extra.items()})
         if self.optimizer_state is not None:
             optimizer_tensors, optimizer_rest = _split_optimizer_state(self.optimizer_state)
             tensors.update(optimizer_tensors)
@@ -102,25 +108,51 @@ class Checkpoint:
                 f"{path.name} is a safetensors file but not a Fashion Desktop model (no '{FORMAT}' marker); "
                 "open a model saved by Fashion Desktop or `fashion-desktop train`"
             )
-        version = int(metadata.get("format_version", "0"))
-        if version > FORMAT_VERSION:
+        version = metadata.get("format_version", "0")
+        if not version.isdigit():
+            raise CheckpointError(f"{path.name} is damaged: its format version {version!r} is not a number; "
+                                  "open another copy of the model, or train it again")  # fmt: skip
+        if int(version) > FORMAT_VERSION:
             raise CheckpointError(
                 f"{path.name} is model format version {version}, newer than this app reads ({FORMAT_VERSION}); "
                 "update Fashion Desktop"
             )
         try:
-            return cls._from_parts(tensors, metadata)
+            checkpoint = cls._from_parts(tensors, metadata)
         except UserError:
             raise
-        except (KeyError, TypeError, ValueError) as error:
-            raise CheckpointError(f"{path.name} has damaged metadata ({error!r}); save the model again") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise CheckpointError(
+                f"{path.name} is damaged: its metadata cannot be read ({error!r}); open another copy of the model, "
+                "or train it again"
+            ) from None
+        checkpoint._check_fits(path.name)
+        return checkpoint
+
+    def _check_fits(self, name: str) -> None:
+        """Refuse a file whose class names or tensors do not fit its own network, before anything uses them."""
+        if len(self.class_names) != NUM_CLASSES or not all(isinstance(c, str) for c in self.class_names):
+            raise CheckpointError(f"{name} is damaged: it names {len(self.class_names)} classes instead of "
+                                  f"{NUM_CLASSES}; open another copy of the model, or train it again")  # fmt: skip
+        with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+            expected = {k: tuple(v.shape) for k, v in build_model(self.spec).state_dict().items()}
+        for prefix, weights in (("model", self.weights), ("best", self.best_weights), ("resume", self.resume_weights)):
+            if weights is None:
+                continue
+            actual = {k: tuple(v.shape) for k, v in weights.items()}
+            if actual != expected:
+                wrong = sorted(set(actual) ^ set(expected)) or [k for k in expected if actual[k] != expected[k]]
+                raise CheckpointError(
+                    f"{name} is damaged: its {prefix} weights do not fit its network ({', '.join(wrong[:3])}); "
+                    "open another copy of the model, or train it again"
+                )
 
     @classmethod
     def _from_parts(cls, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Checkpoint:
         spec = ModelSpec.from_dict(json.loads(metadata["spec"]))
         config = json.loads(metadata.get("config", "null"))
         test = json.loads(metadata.get("test", "null"))
-        weights, best = _with_prefix(tensors, "model."), _with_prefix(tensors, "best.")
+        weights, best, resume = (_with_prefix(tensors, f"{prefix}.") for prefix in ("model", "best", "resume"))
         optimizer = None
         if "optimizer" in metadata:
             optimizer = _join_optimizer_state(tensors, json.loads(metadata["optimizer"]))
@@ -136,6 +168,7 @@ class Checkpoint:
             class_names=tuple(json.loads(metadata.get("class_names", json.dumps(CLASS_NAMES)))),
             best_epoch=json.loads(metadata.get("best_epoch", "null")),
             best_weights=best or None,
+            resume_weights=resume or None,
         )
 
 

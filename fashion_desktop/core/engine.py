@@ -11,6 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,20 @@ from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.data import FashionData, iterate_batches, load_fashion_mnist
 from fashion_desktop.core.errors import ConfigError, TrainingDiverged
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, FitInfo, FitResult
-from fashion_desktop.core.optim import make_loss, make_optimizer, make_scheduler, step_scheduler
+from fashion_desktop.core.optim import load_scheduler_state, make_loss, make_optimizer, make_scheduler, step_scheduler
 from fashion_desktop.core.runtime import describe_device, pick_device
 from fashion_desktop.core.spec import NUM_CLASSES, ModelSpec
 
 EVAL_BATCH = 2048
 GPU_SYNC_EVERY = 32  # batches between reading losses back from a GPU; each read waits for the GPU to catch up
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """The model's weights and the optimizer's state at one moment, copied so that training on leaves them be."""
+
+    weights: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any]
 
 
 class Trainer:
@@ -55,6 +64,9 @@ class Trainer:
         self.test: Evaluation | None = None
         self.best_epoch: int | None = None  # lowest validation loss so far, tracked with keep_best or early stopping
         self.best_weights: dict[str, torch.Tensor] | None = None
+        # The end of the last finished epoch, where continuing must start, kept while the model holds other
+        # weights: the best epoch's (keep-best, early stopping) or a partly trained epoch's (stopped mid-epoch).
+        self.resume_point: TrainingState | None = None
         self._stop_requested = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -97,6 +109,8 @@ class Trainer:
         try:
             self._train_epochs(data, batches)
             if self.best_weights is not None:
+                if self.resume_point is None and self.best_epoch != self.epoch:
+                    self.resume_point = self._training_state()
                 self.model.load_state_dict(self.best_weights)
             self.test = self.evaluate(data.test_x, data.test_y)
             result = FitResult(tuple(self.history), self.test, self._stop_requested.is_set(), self.best_epoch)
@@ -114,10 +128,16 @@ class Trainer:
                 break
             self._emit("on_epoch_start", epoch)
             started = time.perf_counter()
-            train_loss, seen = self.train_epoch(epoch, data, batches)
+            before = self._training_state()  # where a stopped or failed epoch goes back to
+            try:
+                train_loss, seen = self.train_epoch(epoch, data, batches)
+            except TrainingDiverged:
+                self._load_training_state(before)
+                raise
             train_seconds = time.perf_counter() - started
             if self._stop_requested.is_set() and seen < len(data.train_y):
-                break  # a partial epoch: keep its weights, but it is not a finished epoch
+                self.resume_point = before  # keep the partial epoch's weights, but continue by replaying it whole
+                break
             val = self.evaluate(data.val_x, data.val_y) if len(data.val_y) else None
             lr = self.optimizer.param_groups[0]["lr"]
             step_scheduler(self.scheduler, val.loss if val else None)
@@ -142,7 +162,6 @@ class Trainer:
         torch.manual_seed(self.config.seed * 1_000_003 + epoch)
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
         background = (0.0 - self.spec.mean) / self.spec.std
-        last_good = copy.deepcopy(self.model.state_dict())
         sync_every = 1 if self.device.type == "cpu" else GPU_SYNC_EVERY
         pending: list[tuple[int, int, int, torch.Tensor]] = []  # (batch, size, seen, mean loss) not yet read back
         total_loss, seen = 0.0, 0
@@ -159,14 +178,13 @@ class Trainer:
             seen += len(targets)
             pending.append((batch, len(targets), seen, loss.detach()))
             if len(pending) >= sync_every or batch == batches:
-                total_loss += self._report(epoch, batches, pending, last_good)
+                total_loss += self._report(epoch, batches, pending)
                 pending = []
         if pending:
-            total_loss += self._report(epoch, batches, pending, last_good)
+            total_loss += self._report(epoch, batches, pending)
         return total_loss / max(1, seen), seen
 
-    def _report(self, epoch: int, batches: int, pending: list[tuple[int, int, int, torch.Tensor]],
-                last_good: dict[str, torch.Tensor]) -> float:  # fmt: skip
+    def _report(self, epoch: int, batches: int, pending: list[tuple[int, int, int, torch.Tensor]]) -> float:
         """Read back the pending batch losses, stop on a non-finite one, tell the callbacks.
 
         Returns the sum of the losses over the samples of these batches.
@@ -175,7 +193,6 @@ class Trainer:
         total = 0.0
         for (batch, size, seen, _), loss in zip(pending, losses, strict=True):
             if not math.isfinite(loss):
-                self.model.load_state_dict(last_good)
                 lr = self.optimizer.param_groups[0]["lr"]
                 raise TrainingDiverged(
                     f"the loss became {loss} at epoch {epoch}, batch {batch}, so training stopped; the learning "
@@ -205,22 +222,33 @@ class Trainer:
 
     # -- checkpoints --
     def checkpoint(self) -> Checkpoint:
-        """The model with everything needed to continue training exactly where it is."""
+        """The model with everything needed to continue training exactly from the end of its last finished epoch."""
         scheduler_state = self.scheduler.state_dict() if self.scheduler else None
         if scheduler_state:
             scheduler_state = {k: v for k, v in scheduler_state.items() if k != "milestones"}  # rebuilt from config
+        resume = self.resume_point
         return Checkpoint(
             spec=self.spec, weights=self.model.state_dict(), config=self.config, history=tuple(self.history),
-            test=self.test, epoch=self.epoch, optimizer_state=self.optimizer.state_dict(),
+            test=self.test, epoch=self.epoch,
+            optimizer_state=resume.optimizer_state if resume else self.optimizer.state_dict(),
             scheduler_state=scheduler_state, best_epoch=self.best_epoch, best_weights=self.best_weights,
+            resume_weights=resume.weights if resume else None,
         )  # fmt: skip
 
+    def _training_state(self) -> TrainingState:
+        return TrainingState(copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))
+
+    def _load_training_state(self, state: TrainingState) -> None:
+        self.model.load_state_dict(state.weights)
+        self.optimizer.load_state_dict(state.optimizer_state)
+
     def _restore(self, checkpoint: Checkpoint) -> None:
-        self.model.load_state_dict(checkpoint.weights)
+        weights = checkpoint.resume_weights if checkpoint.resume_weights is not None else checkpoint.weights
+        self.model.load_state_dict(weights)
         if checkpoint.optimizer_state is not None:
             self.optimizer.load_state_dict(_to_device(checkpoint.optimizer_state, self.device))
         if self.scheduler is not None and checkpoint.scheduler_state is not None:
-            self.scheduler.load_state_dict(dict(checkpoint.scheduler_state))
+            load_scheduler_state(self.scheduler, checkpoint.scheduler_state, self.config)
         self.epoch = checkpoint.epoch
         self.history = list(checkpoint.history)
         self.best_epoch = checkpoint.best_epoch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -50,6 +52,17 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Any
     if config.scheduler == "MultiStepLR":
         options["milestones"] = list(options["milestones"])
     return getattr(schedulers, config.scheduler)(optimizer, **options)
+
+
+def load_scheduler_state(scheduler: Any, state: Mapping[str, Any], config: TrainConfig) -> None:
+    """Restore a scheduler's saved state; a cosine schedule continued for more epochs stretches to the new length."""
+    scheduler.load_state_dict(dict(state))
+    if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) and scheduler.T_max != config.epochs:
+        scheduler.T_max = config.epochs
+        # torch steps a cosine schedule from the current rate, so put each rate where the longer curve has it now.
+        progress = math.cos(math.pi * scheduler.last_epoch / scheduler.T_max)
+        for group, base_lr in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True):
+            group["lr"] = scheduler.eta_min + (base_lr - scheduler.eta_min) * (1 + progress) / 2
 
 
 def step_scheduler(scheduler: Any, val_loss: float | None) -> None:

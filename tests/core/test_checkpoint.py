@@ -112,6 +112,35 @@ def test_damaged_metadata(tmp_path):
         Checkpoint.load(path)
 
 
+def rewrite(source, target, change_tensors=lambda t: t, **metadata_changes):
+    """Copy a model file with some tensors or metadata changed, as a damaged or tampered file would be."""
+    from safetensors import safe_open
+
+    with safe_open(source, "pt") as file:
+        tensors = {k: file.get_tensor(k) for k in file.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+        metadata = {**file.metadata(), **metadata_changes}
+    save_file(change_tensors(tensors), target, metadata=metadata)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("change_tensors", "metadata", "words"),
+    [
+        (lambda t: {**t, "model.fc1.weight": torch.zeros(3, 3)}, {}, r"model weights do not fit its network \(fc1"),
+        (lambda t: {k: v for k, v in t.items() if k != "model.fc2.bias"}, {}, "do not fit its network"),
+        (lambda t: t, {"class_names": json.dumps(["a", "b"])}, "names 2 classes instead of 10"),
+        (lambda t: t, {"format_version": "one"}, "format version 'one' is not a number"),
+        (lambda t: t, {"history": json.dumps([{"epoch": "x"}])}, "metadata cannot be read"),
+    ],
+)
+def test_files_that_do_not_fit_their_own_network_are_refused(trained, tmp_path, change_tensors, metadata, words):
+    good = trained.checkpoint().save(tmp_path / "good.safetensors")
+    damaged = rewrite(good, tmp_path / "damaged.safetensors", change_tensors, **metadata)
+    with pytest.raises(CheckpointError, match=words) as error:
+        Checkpoint.load(damaged)
+    assert "damaged.safetensors is damaged" in str(error.value) and "open another copy" in str(error.value)
+
+
 def test_missing_file():
     with pytest.raises(CheckpointError, match="cannot read"):
         Checkpoint.load("/nonexistent/model.safetensors")

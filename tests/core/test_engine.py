@@ -70,6 +70,54 @@ def test_resume_gives_the_same_weights_as_one_uninterrupted_run(fashion_root, tm
     assert resumed.best_epoch == straight.best_epoch
 
 
+def first_half_then_resume(config, fashion_root, path, callbacks=()):
+    """Train ``config`` to 2 epochs (or until a callback stops it) saving to ``path``, then continue from the file."""
+    first = Trainer(SEED.spec, replace(config, epochs=2), [SaveCheckpoint(path), *callbacks])
+    first.fit(first.load_data(fashion_root))
+    resumed = Trainer(SEED.spec, config, resume_from=Checkpoint.load(path))
+    resumed.fit(resumed.load_data(fashion_root))
+    return first, resumed
+
+
+def assert_same_weights(expected, actual):
+    assert expected.keys() == actual.keys() and all(torch.equal(expected[k], actual[k]) for k in expected)
+
+
+def test_resume_from_a_file_that_kept_an_earlier_best_epoch_continues_from_the_last(fashion_root, tmp_path):
+    config = replace(FAST, epochs=4, keep_best=True, optimizer="SGD", lr=0.3, optimizer_options={"momentum": 0.9})
+    straight = train(SEED.spec, config, fashion_root)
+    first, resumed = first_half_then_resume(config, fashion_root, tmp_path / "half.safetensors")
+    assert first.best_epoch == 1  # this learning rate overshoots: the file's model is epoch 1, not epoch 2
+    saved = Checkpoint.load(tmp_path / "half.safetensors")
+    assert_same_weights(saved.weights, saved.best_weights)
+    assert not torch.equal(saved.weights["fc1.weight"], saved.resume_weights["fc1.weight"])
+    assert [m.val_loss for m in resumed.history] == [m.val_loss for m in straight.history]
+    assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
+    assert resumed.best_epoch == straight.best_epoch
+
+
+def test_resume_from_a_file_stopped_mid_epoch_replays_that_epoch_whole(fashion_root, tmp_path):
+    config = replace(FAST, epochs=4)
+    straight = train(SEED.spec, config, fashion_root)
+    batches = math.ceil(250 / FAST.batch_size)
+    first, resumed = first_half_then_resume(config, fashion_root, tmp_path / "half.safetensors",
+                                            [StopAfter(batches + 3)])  # fmt: skip
+    assert first.epoch == 1 and first.resume_point is not None  # 3 batches into epoch 2
+    saved = Checkpoint.load(tmp_path / "half.safetensors")
+    assert_same_weights(saved.weights, first.model.state_dict())  # the model trained so far is what was saved
+    assert [m.train_loss for m in resumed.history] == [m.train_loss for m in straight.history]
+    assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
+
+
+def test_a_cosine_schedule_continued_for_more_epochs_follows_the_longer_curve(fashion_root, tmp_path):
+    config = replace(FAST, epochs=4, scheduler="CosineAnnealingLR")
+    straight = [m.lr for m in train(SEED.spec, config, fashion_root).history]
+    first, resumed = first_half_then_resume(config, fashion_root, tmp_path / "half.safetensors")
+    assert [m.lr for m in first.history] == pytest.approx(straight[:1] + [config.lr / 2])  # its own 2-epoch curve
+    assert [m.lr for m in resumed.history][2:] == pytest.approx(straight[2:])
+    assert min(m.lr for m in resumed.history) > 0
+
+
 class StopAfter(Callback):
     def __init__(self, batches: int) -> None:
         self.batches, self.seen = batches, 0
@@ -133,7 +181,16 @@ def test_nan_loss_stops_with_advice_and_keeps_the_last_good_weights(fashion_root
     with pytest.raises(TrainingDiverged, match="learning rate 100 is probably too high: try 10"):
         trainer.fit(trainer.load_data(fashion_root))
     assert isinstance(history.error, TrainingDiverged)
-    assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
+    finished = history.epochs[-1].epoch if history.epochs else 0
+    assert trainer.epoch == finished
+    # The model and optimizer are back where the failed epoch started: the end of the last finished one.
+    again = Trainer(spec, replace(config, epochs=finished)) if finished else Trainer(spec, config)
+    if finished:
+        again.fit(again.load_data(fashion_root))
+    expected = again.model.state_dict()
+    assert all(torch.equal(expected[k], v) for k, v in trainer.model.state_dict().items())
+    momentum = [s["momentum_buffer"] for s in trainer.optimizer.state_dict()["state"].values()]
+    assert all(torch.isfinite(m).all() for m in momentum)
 
 
 @pytest.mark.parametrize(
