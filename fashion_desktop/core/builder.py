@@ -110,15 +110,17 @@ def to_python(spec: ModelSpec, class_name: str = "FashionNetwork") -> str:
     """The spec as a standalone, readable PyTorch module, runnable with only torch installed."""
     spec.check()
     outputs = [row.output_shape or () for row in spec.summary().rows]
-    init_lines, layer_lines, forward_lines = [], [], []
+    layer_lines, forward_lines = [], []
     layers = zip(spec.module_names(), spec.layers, _input_shapes(spec), outputs, strict=True)
     for name, layer_spec, shape, output in layers:
         nn_class, kwargs = _constructor(layer_spec, shape)
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if _DEFAULTS.get(k, object()) != v and v is not None)
         layer_lines.append(f"        self.{name} = nn.{nn_class}({args})")
+        # Initialised right after it is made, as the app does: creating a layer and a random initialisation draw
+        # from the same random numbers, so this order gives the app's starting weights for the same seed.
+        layer_lines += _init_code(name, layer_spec)
         forward_lines.append(f"        x = self.{name}(x)  # -> {'x'.join(map(str, ('N', *output)))}")
-        init_lines += _init_code(name, layer_spec)
-    body = "\n".join(layer_lines + (["", *init_lines] if init_lines else []))
+    body = "\n".join(layer_lines)
     return f'''"""{class_name}: exported from Fashion Desktop.
 
 Input: a batch of 1x28x28 greyscale images, scaled to [0, 1] and normalised with

@@ -93,6 +93,30 @@ def test_exported_code_carries_initialisation():
     assert "nn.init.xavier_uniform_(self.fc1.weight, gain=2.0)" in to_python(spec)
 
 
+def test_exported_code_starts_from_the_apps_initial_weights():
+    """Layers draw their default and custom inits from one random stream: both must draw in the same order."""
+    spec = ModelSpec((
+        LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}, "kaiming_normal"),
+        layer("ReLU"),
+        layer("MaxPool2d", kernel_size=2),
+        LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}),
+        layer("Flatten"),
+        LayerSpec("Linear", {"out_features": 32}, "uniform", {"a": -0.1, "b": 0.2}, "zeros"),
+        layer("ReLU"),
+        LayerSpec("Linear", {"out_features": 16}),
+        LayerSpec("Linear", {"out_features": 10}, "xavier_uniform", {"gain": 1.5}),
+    ))  # fmt: skip
+    namespace: dict = {}
+    exec(compile(to_python(spec), "exported.py", "exec"), namespace)
+    for seed in (0, 7):
+        torch.manual_seed(seed)
+        exported = namespace["FashionNetwork"]().state_dict()
+        app = build_model(spec, seed=seed).state_dict()
+        assert list(exported) == list(app)
+        for name, tensor in app.items():
+            assert torch.equal(exported[name], tensor), name
+
+
 @pytest.mark.parametrize(("kind", "x0", "y0", "dy0"), [("ReLU", 2.0, 2.0, 1.0), ("Sigmoid", 0.0, 0.5, 0.25),
                                                       ("Tanh", 0.0, 0.0, 1.0), ("LeakyReLU", -2.0, -0.02, 0.01)])
 def test_activation_curves(kind, x0, y0, dy0):
