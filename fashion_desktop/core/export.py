@@ -166,13 +166,17 @@ def default_export_path(model_path: str | Path, format_name: str) -> Path:
 
 _SCRIPT = Template('''"""Train a network on Fashion-MNIST with plain PyTorch and torchvision, as a Fashion Desktop run.
 
-Options: --data DIR (downloaded there unless it is already there), --epochs N, --out FILE; the defaults are the
-exported run's settings.
+Options: --data DIR (downloaded there unless it is already there, unpacked or as the four .gz files), --epochs N,
+--out FILE; the defaults are the exported run's settings.
 Load the saved weights with: model = FashionNetwork(); model.load_state_dict(torch.load(FILE, weights_only=True))
 """
 
 import argparse
 import copy
+import gzip
+import os
+import shutil
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -205,8 +209,32 @@ def make_scheduler(optimizer, epochs):
     return $scheduler
 
 
+def unpack_gz_files(root):
+    """Unpack Fashion-MNIST .gz files that are already in ROOT/FashionMNIST/raw/.
+
+    torchvision uses the unpacked files when they are there. Without them it downloads the .gz files again unless
+    their checksums match its list, which recompressed copies of the same data do not (and offline it fails).
+    """
+    raw = Path(root) / "FashionMNIST" / "raw"
+    for packed in sorted(raw.glob("*-ubyte.gz")):
+        unpacked = packed.with_suffix("")  # train-images-idx3-ubyte.gz -> train-images-idx3-ubyte
+        if unpacked.exists():
+            continue
+        print(f"unpacking {packed}", flush=True)
+        partial = unpacked.with_name(unpacked.name + ".part")  # renamed when complete: never half a file
+        try:
+            target = open(partial, "wb")
+        except OSError as error:
+            raise SystemExit(f"cannot unpack {packed} beside it ({error.strerror}): copy the data folder "
+                             "somewhere writable and pass that copy with --data") from None
+        with gzip.open(packed) as source, target:
+            shutil.copyfileobj(source, target)
+        os.replace(partial, unpacked)
+
+
 def load_data(root):
     """The training, validation and test sets, normalised as the network expects."""
+    unpack_gz_files(root)
     normalise = [transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]
     augment = [transforms.RandomHorizontalFlip(), transforms.RandomAffine(0, translate=(2 / 28, 2 / 28))]
     train_files = datasets.FashionMNIST(

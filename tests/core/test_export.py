@@ -1,5 +1,6 @@
 """Exports: ONNX and TorchScript give the same outputs as the model, the readable class and the training script run."""
 
+import gzip
 import importlib.util
 import json
 import os
@@ -26,6 +27,7 @@ from fashion_desktop.core.export import (
 )
 from fashion_desktop.core.optim import make_loss, make_optimizer, make_scheduler
 from fashion_desktop.core.presets import PRESETS, get_preset
+from fashion_desktop.core.spec import LayerSpec, ModelSpec, layer
 from fashion_desktop.core.synthetic import write_fashion_mnist
 
 
@@ -137,21 +139,45 @@ def test_the_training_script_holds_out_the_apps_validation_images(uncompressed_r
     torch.testing.assert_close(theirs, ours.val_x)
 
 
-def test_the_training_script_trains_on_its_own(tmp_path, uncompressed_root):
+def test_the_training_script_trains_on_its_own_from_gz_files_torchvision_would_download_again(tmp_path):
+    # Only .gz files, recompressed (not torchvision's checksums, as in ../shared/data): the script unpacks them
+    # rather than letting torchvision download the dataset, which fails offline.
+    root = write_fashion_mnist(tmp_path / "data")
     preset = get_preset("seed")
     config = replace(preset.config, epochs=5, batch_size=32, val_size=50, keep_best=True)
     checkpoint = Checkpoint(preset.spec, build_model(preset.spec).state_dict(), config=config)
     script = export_training_script(checkpoint, tmp_path / "train_fashion.py")
     weights = tmp_path / "weights.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, str(script), "--data", str(uncompressed_root), "--epochs", "1", "--out", str(weights)]
+    command = [sys.executable, str(script), "--data", str(root), "--epochs", "1", "--out", str(weights)]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("epoch 1: train loss ") and "validation accuracy" in done.stdout
+    assert "Downloading" not in done.stdout + done.stderr
+    packed = sorted((root / "FashionMNIST" / "raw").glob("*.gz"))
+    assert len(packed) == 4 and all(gzip.decompress(p.read_bytes()) == p.with_suffix("").read_bytes() for p in packed)
+    assert not list(root.rglob("*.part"))
+    assert "epoch 1: train loss " in done.stdout and "validation accuracy" in done.stdout
     assert "epoch 2" not in done.stdout and "kept the weights of epoch 1" in done.stdout
     accuracy = float(done.stdout.split("test accuracy ")[1].split()[0])
     assert 0 <= accuracy <= 1
     build_model(preset.spec).load_state_dict(torch.load(weights, weights_only=True))  # the same layer names
+
+
+def test_the_training_script_starts_from_the_apps_initial_weights():
+    spec = ModelSpec((
+        LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}, "kaiming_uniform"),
+        layer("ReLU"),
+        layer("Flatten"),
+        LayerSpec("Linear", {"out_features": 16}),
+        LayerSpec("Linear", {"out_features": 10}, "xavier_normal", {"gain": 0.5}, "zeros"),
+    ))  # fmt: skip
+    config = TrainConfig(seed=11)
+    namespace = {}
+    exec(compile(training_script(spec, config), "train_fashion.py", "exec"), namespace)
+    torch.manual_seed(namespace["SEED"])  # as the script's main() does before building the network
+    theirs = namespace["FashionNetwork"]().state_dict()
+    ours = build_model(spec, seed=config.seed).state_dict()  # as the app's trainer does
+    assert list(theirs) == list(ours) and all(torch.equal(theirs[k], ours[k]) for k in ours)
 
 
 def test_a_model_without_training_settings_has_no_training_script(tmp_path):
