@@ -135,13 +135,32 @@ class LayerSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LayerSpec:
+        """A layer from its JSON form, such as ``{"type": "Linear", "out_features": 10}``.
+
+        Raises:
+            SpecError: ``data`` is not such an object, or its ``type``, ``init`` or ``bias_init`` is malformed.
+                Option values are checked later, by :meth:`ModelSpec.validate`, which names the layer.
+        """
+        if not isinstance(data, Mapping):
+            raise SpecError(f'a layer must be a JSON object such as {{"type": "Linear", "out_features": 10}}, '
+                            f"not {data!r}")  # fmt: skip
         data = dict(data)
         if "type" not in data:
             raise SpecError(f"a layer has no 'type': {data}")
         kind = data.pop("type")
-        init = dict(data.pop("init", {}) or {})
+        if not isinstance(kind, str):
+            raise SpecError(f"a layer's 'type' must be a name such as \"Linear\", not {kind!r}")
+        init = data.pop("init", None) or {}
+        if not isinstance(init, Mapping):
+            raise SpecError(f'{kind}\'s "init" must be a JSON object such as {{"scheme": "xavier_uniform"}} '
+                            f"(schemes: {', '.join(INIT_SCHEMES)}), not {init!r}")  # fmt: skip
+        init = dict(init)
+        scheme = init.pop("scheme", "default")
         bias_init = data.pop("bias_init", "default")
-        return cls(kind, data, init.pop("scheme", "default"), init, bias_init)
+        for label, value in (("init scheme", scheme), ("bias_init", bias_init)):
+            if not isinstance(value, str):
+                raise SpecError(f"{kind}'s {label} must be a name such as \"default\", not {value!r}")
+        return cls(kind, data, scheme, init, bias_init)
 
 
 def layer(kind: str, **params: Value) -> LayerSpec:
@@ -249,8 +268,13 @@ class ModelSpec:
 
         ``loss`` (``cross_entropy``, ``nll`` or ``label_smoothing``) adds checks of the head against the loss.
         """
+        normalisation = self._normalisation_problems()
         if not self.layers:
-            return [Problem("the network has no layers; start from a preset or add Flatten and Linear(10)")]
+            return [*normalisation, Problem("the network has no layers; start from a preset or add Flatten and "
+                                            "Linear(10)")]  # fmt: skip
+        return normalisation + self._layer_problems(loss)
+
+    def _layer_problems(self, loss: str | None) -> list[Problem]:
         steps = self._walk()
         problems = [p for _, _, p in steps if p is not None]
         if problems:
@@ -276,6 +300,17 @@ class ModelSpec:
                 "remove the Softmax (or use LogSoftmax)",
                 len(self.layers) - 1, "warning",
             ))
+        return problems
+
+    def _normalisation_problems(self) -> list[Problem]:
+        """The inputs are (pixel - mean) / std: std 0 divides by zero, a negative std silently inverts the images."""
+        problems = []
+        if not isinstance(self.mean, (int, float)) or not math.isfinite(self.mean):
+            problems.append(Problem(f"the input normalisation's mean must be a finite number, not {self.mean!r}; "
+                                    "Fashion-MNIST's is 0.286, and 0.5 is a common choice"))  # fmt: skip
+        if not isinstance(self.std, (int, float)) or not (math.isfinite(self.std) and self.std > 0):
+            problems.append(Problem(f"the input normalisation's std must be a finite number above 0, not {self.std!r}; "
+                                    "Fashion-MNIST's is 0.353, and 0.5 is a common choice"))  # fmt: skip
         return problems
 
     def errors(self, loss: str | None = None) -> list[Problem]:
@@ -322,15 +357,37 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        """A spec from its JSON form (see :meth:`to_dict`).
+
+        Raises:
+            SpecError: the data is not a spec, is from a newer version, or a layer, the mean or the std is malformed;
+                the message names the layer or the field.
+        """
         if not isinstance(data, Mapping) or not isinstance(data.get("layers"), list):
             raise SpecError("this is not a model spec: expected a JSON object with a 'layers' list")
-        if data.get("version", SPEC_VERSION) > SPEC_VERSION:
-            raise SpecError(f"this spec is format version {data['version']}; update Fashion Desktop to read it")
-        return cls(
-            tuple(LayerSpec.from_dict(item) for item in data["layers"]),
-            float(data.get("mean", 0.5)),
-            float(data.get("std", 0.5)),
-        )
+        version = data.get("version", SPEC_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise SpecError(f"the spec's 'version' must be a whole number such as {SPEC_VERSION}, not {version!r}")
+        if version > SPEC_VERSION:
+            raise SpecError(f"this spec is format version {version}; update Fashion Desktop to read it")
+        layers = []
+        for index, item in enumerate(data["layers"]):
+            try:
+                layers.append(LayerSpec.from_dict(item))
+            except SpecError as error:
+                raise SpecError(f"layer {index + 1} of the spec is not valid: {error}") from None
+            except (ValueError, TypeError, AttributeError, KeyError) as error:  # a shape nobody foresaw
+                raise SpecError(f"layer {index + 1} of the spec is not valid ({error}): {item!r}") from None
+        normalisation = []
+        for name in ("mean", "std"):
+            value = data.get(name, 0.5)
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise SpecError(f"the spec's '{name}' must be a number, not {value!r}")
+            try:
+                normalisation.append(float(value))
+            except ValueError:
+                raise SpecError(f"the spec's '{name}' must be a number, not {value!r}") from None
+        return cls(tuple(layers), *normalisation)
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:

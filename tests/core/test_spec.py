@@ -1,6 +1,8 @@
 """ModelSpec: shape inference, validation messages, summaries and JSON."""
 
 import json
+import math
+from dataclasses import replace
 
 import pytest
 
@@ -122,6 +124,58 @@ def test_json_keeps_initialisation():
 def test_bad_spec_json_is_a_clear_error(text):
     with pytest.raises(SpecError):
         ModelSpec.from_json(text)
+
+
+def _seed_dict_with(**changes) -> dict:
+    data = seed_spec().to_dict()
+    layers = data["layers"]
+    for key, value in changes.items():
+        if key.startswith("layer"):  # layer2={"init": "xavier"} merges into the second layer
+            index = int(key.removeprefix("layer")) - 1
+            layers[index] = value if not isinstance(value, dict) else {**layers[index], **value}
+        else:
+            data[key] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"layer1": "Flatten"}, "layer 1 of the spec is not valid: a layer must be a JSON object"),
+        ({"layer2": {"init": "xavier"}}, 'layer 2 of the spec is not valid: Linear\'s "init" must be a JSON object'),
+        ({"layer2": {"init": {"scheme": ["normal"]}}}, "layer 2 of the spec is not valid: Linear's init scheme"),
+        ({"layer2": {"bias_init": 0}}, "layer 2 of the spec is not valid: Linear's bias_init"),
+        ({"layer3": {"type": ["ReLU"]}}, "layer 3 of the spec is not valid: a layer's 'type' must be a name"),
+        ({"layer1": None}, "layer 1 of the spec is not valid"),
+        ({"mean": "grey"}, "the spec's 'mean' must be a number, not 'grey'"),
+        ({"std": [0.5]}, "the spec's 'std' must be a number"),
+        ({"version": "1"}, "'version' must be a whole number"),
+    ],
+)
+def test_malformed_spec_json_names_the_layer_or_field(changes, words):
+    with pytest.raises(SpecError) as info:
+        ModelSpec.from_json(json.dumps(_seed_dict_with(**changes)))
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "words"),
+    [
+        (0.5, 0.0, "std must be a finite number above 0, not 0.0"),
+        (0.5, -0.5, "std must be a finite number above 0, not -0.5"),
+        (0.5, math.inf, "std must be a finite number above 0"),
+        (math.nan, 0.5, "mean must be a finite number, not nan"),
+    ],
+)
+def test_normalisation_must_be_finite_with_a_positive_std(mean, std, words):
+    spec = replace(seed_spec(), mean=mean, std=std)
+    (problem,) = spec.validate("nll")
+    assert words in problem.message and problem.layer is None and problem.severity == "error"
+    with pytest.raises(SpecError, match="std|mean"):
+        spec.check("nll")
+    again = ModelSpec.from_dict(spec.to_dict())  # a spec file with std 0 reads, then validates with the message
+    assert [p.message for p in again.validate("nll")] == [problem.message]
+    assert [p.message for p in replace(spec, layers=()).validate()][0] == problem.message
 
 
 def test_editing_returns_new_specs():
