@@ -46,6 +46,9 @@ _GZ_SIZES = {  # sizes of the published .gz files: the progress total before a s
 }  # fmt: skip
 _CHUNK = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
+_FILE_LIST = ", ".join(FILES.values())
+
+
 def _raw_dir(root: Path) -> Path:
     return Path(root) / "FashionMNIST" / "raw"
 
@@ -75,10 +78,11 @@ def find_raw_files(root: Path) -> dict[str, Path]:
             best = (folder, missing)
     assert best is not None
     others = ", ".join(str(f) for f in folders if f != best[0])
+    # Neutral words: the command line and the GUI both show this message, each with its own way to choose a folder.
     raise DataError(
         f"Fashion-MNIST not found: {', '.join(best[1])} (.gz or uncompressed) missing in {best[0]} (also looked in "
-        f"{others}); put the four Fashion-MNIST files (.gz or uncompressed) in {_raw_dir(root)}, choose another "
-        "folder with --data, or download them"
+        f"{others}); put the four files {_FILE_LIST} (each .gz or uncompressed) directly in {root} or in "
+        f"{_raw_dir(root)}, choose another data folder, or let Fashion Desktop download them (needs internet)"
     )
 
 
@@ -185,8 +189,9 @@ def download(
             progress(done + extra, max(sum(sizes.values()), done + extra))
 
     def fail(reason: str) -> DataError:
-        return DataError(f"could not download Fashion-MNIST ({reason}); check the internet connection, or put the "
-                         f"four files in {raw} / choose a folder with --data")  # fmt: skip
+        return DataError(f"could not download Fashion-MNIST ({reason}); check the internet connection and try "
+                         f"again, or put the four files {_FILE_LIST} (each .gz or uncompressed) directly in {root} "
+                         f"or in {raw}, or choose another data folder")  # fmt: skip
 
     try:
         raw.mkdir(parents=True, exist_ok=True)
@@ -289,11 +294,17 @@ def iterate_batches(
     augment: bool = False,
     background: float = -1.0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of (inputs, targets), shuffled by the CPU ``generator`` when given; the last may be smaller."""
+    """Training batches of (inputs, targets), shuffled by the CPU ``generator`` when given; the last may be smaller.
+
+    A last batch of a single sample is left out (see :func:`batches_per_epoch`): BatchNorm cannot compute batch
+    statistics from one value per channel and fails with "Expected more than 1 value per channel". The shuffle
+    differs every epoch, so the sample left out is a different one next time. Evaluation does not use this: it
+    runs in eval mode, where BatchNorm uses its running statistics.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     order = None if generator is None else torch.randperm(len(x), generator=generator).to(x.device)
-    for start in range(0, len(x), batch_size):
+    for start in range(0, batches_per_epoch(len(x), batch_size)[1], batch_size):
         if order is None:
             inputs, targets = x[start : start + batch_size], y[start : start + batch_size]
         else:
@@ -302,6 +313,16 @@ def iterate_batches(
         if augment:
             inputs = augment_batch(inputs, generator if generator is not None else torch.default_generator, background)
         yield inputs, targets
+
+
+def batches_per_epoch(samples: int, batch_size: int) -> tuple[int, int]:
+    """(batches, samples) that :func:`iterate_batches` yields in one epoch of ``samples`` training samples.
+
+    A trailing batch of one sample is dropped (unless it is the only batch, or every batch holds one sample).
+    """
+    if batch_size > 1 and samples > batch_size and samples % batch_size == 1:
+        samples -= 1
+    return math.ceil(samples / batch_size), samples
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, background: float) -> torch.Tensor:

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import shutil
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +72,12 @@ def test_missing_file_message_names_file_and_folder(tmp_path, fashion_root):
     with pytest.raises(DataError) as info:
         find_raw_files(tmp_path)
     message = str(info.value)
-    assert "t10k-labels-idx1-ubyte" in message and "train-images" not in message
-    assert str(raw_dir(tmp_path)) in message and "--data" in message
-    assert isinstance(info.value, UserError)
+    missing = message.split(" missing in ")[0]
+    assert "t10k-labels-idx1-ubyte" in missing and "train-images" not in missing
+    assert str(raw_dir(tmp_path)) in message and isinstance(info.value, UserError)
+    # Shown by the command line and the GUI alike: it names every file and both layouts, and no CLI option.
+    assert all(name in message for name in FILES.values()) and f"directly in {tmp_path} or in" in message
+    assert "--data" not in message and "let Fashion Desktop download them (needs internet)" in message
 
 
 def test_empty_folder_lists_all_files(tmp_path):
@@ -191,6 +195,31 @@ def test_iterate_batches_covers_every_sample_once(shuffle):
     assert all(torch.equal(bx.flatten(), by.float()) for bx, by in batches)
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_iterate_batches_leaves_out_a_last_batch_of_one_sample(shuffle):
+    # BatchNorm cannot train on a batch of one ("Expected more than 1 value per channel").
+    x, y = torch.arange(21.0).reshape(21, 1, 1, 1), torch.arange(21)
+    generator = torch.Generator().manual_seed(0) if shuffle else None
+    batches = list(iterate_batches(x, y, 5, generator))
+    assert [len(b[1]) for b in batches] == [5, 5, 5, 5]
+    assert len(set(torch.cat([b[1] for b in batches]).tolist())) == 20
+    assert data.batches_per_epoch(21, 5) == (4, 20) and data.batches_per_epoch(23, 5) == (5, 23)
+    # Not when it is the only batch, nor when every batch holds one sample by choice.
+    assert [len(b[1]) for b in iterate_batches(x[:1], y[:1], 5)] == [1]
+    assert [len(b[1]) for b in iterate_batches(x[:3], y[:3], 1)] == [1, 1, 1]
+
+
+def test_a_batchnorm_network_trains_when_one_sample_is_left_over(fashion_root):
+    from fashion_desktop.core.engine import Trainer
+    from fashion_desktop.core.presets import get_preset
+
+    preset = get_preset("deep-mlp")  # 300 images - 50 held out = 250 = 249 + 1
+    config = replace(preset.config, epochs=1, batch_size=249, val_size=50, device="cpu")
+    trainer = Trainer(preset.spec, config)
+    result = trainer.fit(trainer.load_data(fashion_root))
+    assert len(result.history) == 1 and result.test is not None
+
+
 def test_iterate_batches_reproducible_with_augmentation():
     x, y = torch.randn(10, 1, 28, 28), torch.arange(10)
 
@@ -259,7 +288,9 @@ def test_download_wrong_md5_leaves_nothing(tmp_path):
     resources[0] = (resources[0][0], "0" * 32)
     with pytest.raises(DataError, match="could not download Fashion-MNIST") as info:
         download(tmp_path / "dest", None, [mirror], resources)
-    assert "checksum" in str(info.value) and "--data" in str(info.value)
+    message = str(info.value)
+    assert "checksum" in message and "--data" not in message and "choose another data folder" in message
+    assert all(name in message for name in FILES.values()) and str(raw_dir(tmp_path / "dest")) in message
     assert list(raw_dir(tmp_path / "dest").iterdir()) == []
 
 
