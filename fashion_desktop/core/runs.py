@@ -289,8 +289,12 @@ class RunStore:
                 f"LEFT JOIN epochs ON epochs.run_id = runs.id {where} GROUP BY runs.id ORDER BY runs.id DESC",
                 args,
             ).fetchall()
-        return [
-            RunRecord(
+        return [self._record(row) for row in rows]
+
+    def _record(self, row: Sequence[Any]) -> RunRecord:
+        """One row as a RunRecord; a row whose JSON or dates cannot be read is reported by its run's id."""
+        try:
+            return RunRecord(
                 id=row[0],
                 name=row[1],
                 started_at=datetime.fromisoformat(row[2]),
@@ -306,8 +310,11 @@ class RunStore:
                 error=row[12],
                 epochs_done=row[13],
             )
-            for row in rows
-        ]
+        except (UserError, ValueError, TypeError, AttributeError, KeyError) as error:  # JSONDecodeError is a ValueError
+            raise self._error(
+                f"run {row[0]} ({row[1]!r}) in the run history {self.path} is damaged ({error}); move the file aside "
+                "(rename or delete it) to start a new, empty history"
+            ) from None
 
     def epochs(self, run_id: int) -> list[EpochMetrics]:
         with self._transaction() as db:

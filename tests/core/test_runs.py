@@ -253,3 +253,17 @@ def test_a_history_that_cannot_be_written_does_not_stop_training(fashion_root, t
     trainer = train(preset.spec, replace(preset.config, epochs=1, val_size=50, device="cpu"), fashion_root, [recorder])
     assert trainer.test is not None and trainer.epoch == 1
     assert recorder.error and "training goes on" in recorder.error
+
+
+@pytest.mark.parametrize(("column", "value"), [("spec", "{not json"), ("config", '{"lr": 0.1, "colour": "red"}'),
+                                               ("spec", '{"layers": ["Flatten"]}'), ("started_at", "yesterday")])
+def test_a_row_that_cannot_be_read_is_named_in_the_error(store, column, value):
+    good = store.start_run(SEED.spec, FAST, "CPU", name="good")
+    bad = store.start_run(SEED.spec, FAST, "CPU", name="bad one")
+    with store._transaction() as db:
+        db.execute(f"UPDATE runs SET {column} = ? WHERE id = ?", (value, bad))
+    for read in (store.list_runs, lambda: store.get_run(bad)):
+        with pytest.raises(RunStoreError, match=rf"run {bad} \('bad one'\) in the run history .* is damaged"):
+            read()
+    assert store.get_run(good).name == "good"
+
