@@ -6,6 +6,7 @@ names into torch objects.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -79,6 +80,37 @@ LOSSES: dict[str, tuple[Param, ...]] = {
 }
 LOSS_LABELS = {"cross_entropy": "CrossEntropy", "nll": "NLLLoss", "label_smoothing": "CrossEntropy + label smoothing"}
 DEVICES = ("auto", "cpu", "cuda", "mps")  # "cuda:1" and so on are accepted too
+_DEVICE = re.compile(r"(cpu|cuda|mps)(?::(\d+))?|auto")
+# torch.manual_seed takes up to 2**64 - 1, but the seed is also multiplied per epoch and written into exported
+# scripts that may seed numpy, which takes 0..2**32 - 1.
+MAX_SEED = 2**32 - 1
+# Settings a run may change when it continues another: the rest shape what training does, so continuing with them
+# changed would not be the run the user asked for (and a new optimizer could not take the old one's state).
+CONTINUE_MAY_CHANGE = ("epochs", "device", "early_stopping_patience", "keep_best")
+
+
+def device_problem(name: object) -> str | None:
+    """Why ``name`` is not a device name (``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``), or None."""
+    if isinstance(name, str) and _DEVICE.fullmatch(name.strip().lower()):
+        return None
+    return f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N (N = 0 for the first GPU) or mps"
+
+
+def normalize_device(name: str) -> str:
+    """The canonical spelling of a device name: ``CPU`` and ``cpu:0`` are ``cpu``, ``cuda:01`` is ``cuda:1``.
+
+    Raises:
+        ConfigError: ``name`` is not a device name.
+    """
+    problem = device_problem(name)
+    if problem:
+        raise ConfigError(problem)
+    match = _DEVICE.fullmatch(name.strip().lower())
+    assert match is not None
+    kind, index = match.group(1), match.group(2)
+    if kind is None or kind == "cpu" or index is None:  # every index of the CPU is the same device
+        return kind or "auto"
+    return f"{kind}:{int(index)}"
 
 
 @dataclass(frozen=True)
@@ -113,6 +145,8 @@ class TrainConfig:
         )
         values = (self.epochs, self.batch_size, self.lr, self.val_size, self.early_stopping_patience)
         problems += [p for p in (param.problem(v) for param, v in zip(checks, values, strict=True)) if p]
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            problems.append(f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed!r}")
         for label, name, schemas, options in (
             ("loss", self.loss, LOSSES, self.loss_options),
             ("optimizer", self.optimizer, OPTIMIZERS, self.optimizer_options),
@@ -126,9 +160,23 @@ class TrainConfig:
             options = self.resolved_optimizer_options()
             if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
                 problems.append("SGD with Nesterov momentum needs momentum > 0 and dampening 0")
-        if self.device.split(":")[0] not in DEVICES:
-            problems.append(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        if (problem := device_problem(self.device)) is not None:
+            problems.append(problem)
+        problems += self._validation_problems()
         return problems
+
+    def _validation_problems(self) -> list[str]:
+        """Settings that watch the validation loss do nothing without a validation set, so refuse them."""
+        if self.val_size != 0:
+            return []
+        users = []
+        if self.early_stopping_patience:
+            users.append("early stopping")
+        if self.keep_best:
+            users.append("keeping the best epoch")
+        if self.scheduler == "ReduceLROnPlateau":
+            users.append("the ReduceLROnPlateau schedule")
+        return [f"{user} needs a validation set: set a validation size above 0" for user in users]
 
     def check(self) -> None:
         """Raise :class:`ConfigError` listing every problem, if there is one."""
@@ -158,3 +206,23 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+def changed_settings(trained: TrainConfig, current: TrainConfig, may_change: tuple[str, ...] = CONTINUE_MAY_CHANGE
+                     ) -> list[str]:  # fmt: skip
+    """The names of the settings (``lr``, ``optimizer_options``, ...) that differ, ignoring ``may_change``.
+
+    Options are compared with their defaults filled in, since a config may spell a default out or leave it out.
+    """
+
+    def effective(config: TrainConfig) -> dict[str, Any]:
+        values = {key: value for key, value in config.to_dict().items() if key not in may_change}
+        for key, name, schemas in (("loss_options", config.loss, LOSSES),
+                                   ("optimizer_options", config.optimizer, OPTIMIZERS),
+                                   ("scheduler_options", config.scheduler, SCHEDULERS)):  # fmt: skip
+            if key in values and name in schemas:
+                values[key] = resolve(schemas[name], values[key])[0]
+        return values
+
+    before, after = effective(trained), effective(current)
+    return [key for key in before if before[key] != after.get(key)]

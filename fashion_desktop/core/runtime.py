@@ -6,15 +6,21 @@ import os
 
 import torch
 
+from fashion_desktop.core.config import normalize_device
 from fashion_desktop.core.errors import ConfigError
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` takes a CUDA GPU, then Apple's MPS, then the CPU; an unavailable choice is a clear error."""
+    """``auto`` takes a CUDA GPU, then Apple's MPS, then the CPU; an unknown or unavailable choice is a clear error.
+
+    The device is returned as the tensors on it report theirs (``cuda:0``, not ``cuda``; ``cpu``, not ``cpu:0``),
+    so it compares equal to ``tensor.device``.
+    """
+    name = normalize_device(name)
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if _mps_available() else "cpu")
+            return _as_tensors_report(torch.device("cuda"))
+        return _as_tensors_report(torch.device("mps")) if _mps_available() else torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("CUDA was chosen but torch finds no CUDA GPU on this machine; choose auto or cpu")
@@ -22,7 +28,14 @@ def pick_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"there is no {name}; this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     if device.type == "mps" and not _mps_available():
         raise ConfigError("MPS was chosen but this machine has no Apple GPU; choose auto or cpu")
-    return device
+    if device.type == "mps" and (device.index or 0) != 0:
+        raise ConfigError(f"there is no {name}; a Mac has one Apple GPU: choose mps")
+    return _as_tensors_report(device) if device.type != "cpu" else torch.device("cpu")
+
+
+def _as_tensors_report(device: torch.device) -> torch.device:
+    """``cuda`` as ``cuda:<current GPU>`` and ``mps`` as ``mps:0``: the device a tensor put there reports."""
+    return torch.empty(0, device=device).device
 
 
 def available_devices() -> list[tuple[str, str]]:

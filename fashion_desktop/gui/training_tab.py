@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fashion_desktop.core.config import LOSS_LABELS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
+from fashion_desktop.core.config import CONTINUE_MAY_CHANGE, LOSS_LABELS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
 from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, FitInfo, FitResult
 from fashion_desktop.core.params import Param, Value, resolve
@@ -55,9 +55,6 @@ PREVIEW_DELAY_MS = 150  # typing "100" into the epochs box recomputes the LR pre
 # Painting holds the GIL that the training thread needs between torch calls, so new batches are drawn at most
 # four times a second; the worker's signals come up to five times as often and only queue them.
 REDRAW_INTERVAL_MS = 250
-# Settings a run may change when it continues another: the rest shape what training does, so continuing with them
-# changed would not be the run the user asked for (and a new optimizer could not take the old one's state).
-CONTINUE_MAY_CHANGE = ("epochs", "device", "early_stopping_patience", "keep_best")
 SETTING_WORDS = {
     "batch_size": "batch size", "lr": "learning rate", "loss": "loss", "optimizer": "optimizer",
     "scheduler": "LR schedule", "seed": "seed", "val_size": "validation images", "augment": "augmentation",
