@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, help="default: beside the model, e.g. model.onnx or model_train.py")
 
     runs = commands.add_parser("runs", help="list, export or compare the recorded training runs")
-    runs.add_argument("ids", nargs="*", type=int, help="the runs to export with --csv (default: all)")
+    runs.add_argument("ids", nargs="*", type=int, help="the runs to list or export with --csv (default: all)")
     runs.add_argument("--csv", type=Path, metavar="FILE", help="write the runs' per-epoch metrics to FILE")
     runs.add_argument("--compare", nargs=2, type=int, metavar=("A", "B"), help="the settings that differ between runs")
     runs.add_argument("--history", type=Path, metavar="FILE",
@@ -105,13 +108,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"fashion-desktop: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a file the commands did not expect to fail (they name the ones they write)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"fashion-desktop: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("fashion-desktop: interrupted", file=sys.stderr)
         return 130
 
 
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` into a message that names the file and says what to do."""
+    from fashion_desktop.core.errors import OutputError
+
+    try:
+        yield
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}; choose another file or folder") from None
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse, before any work, a file that cannot be written: its folder is missing or read-only, or it is a folder."""
+    from fashion_desktop.core.errors import OutputError
+
+    folder = path.parent
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder; give a file name such as {path / 'model.safetensors'}")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: the folder {folder} does not exist; create it or choose another "
+                          f"{option}")  # fmt: skip
+    try:  # a real write, not os.access: that misses read-only mounts and network file systems' own rules
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}; choose another {option}") from None
+
+
+def _check_data_folder(folder: Path | None) -> None:
+    """A --data folder must exist: downloading into a mistyped path would hide the typo behind a long download."""
+    from fashion_desktop.core.errors import DataError
+    from fashion_desktop.core.paths import default_data_dir
+
+    if folder is not None and not folder.expanduser().is_dir():
+        what = "is not a folder" if folder.expanduser().exists() else "does not exist"
+        raise DataError(f"the data folder {folder} {what}; check the path, or leave out --data to use "
+                        f"{default_data_dir()}, where Fashion-MNIST is downloaded when it is missing")  # fmt: skip
+
+
 def _load_spec(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The network and its training defaults from --preset or --spec."""
+    """The network and its training defaults from --preset or --spec.
+
+    A spec file carries no training settings: the defaults' loss follows the network's head (NLLLoss for a
+    LogSoftmax head, CrossEntropy otherwise), so every preset written out by ``spec`` trains when read back.
+    """
     from fashion_desktop.core.config import TrainConfig
     from fashion_desktop.core.errors import SpecError
     from fashion_desktop.core.presets import get_preset
@@ -119,11 +170,42 @@ def _load_spec(args: argparse.Namespace) -> tuple[Any, Any]:
 
     if getattr(args, "spec", None):
         try:
-            return ModelSpec.from_json(args.spec.read_text()), TrainConfig()
-        except OSError as error:
-            raise SpecError(f"cannot read the spec file {args.spec}: {error.strerror}") from None
+            spec = ModelSpec.from_json(args.spec.read_text())
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or error
+            raise SpecError(f"cannot read the spec file {args.spec}: {reason}") from None
+        return spec, TrainConfig(loss="nll" if spec.head == "LogSoftmax" else "cross_entropy")
     preset = get_preset(args.preset or "seed")
     return preset.spec, preset.config
+
+
+# The command-line options of the settings that --resume cannot change.
+_SETTING_OPTIONS = {
+    "batch_size": "--batch-size", "lr": "--lr", "loss": "--loss", "loss_options": "--loss", "optimizer": "--optimizer",
+    "optimizer_options": "--optimizer", "scheduler": "--scheduler", "scheduler_options": "--scheduler",
+    "seed": "--seed", "val_size": "--val-size",
+}  # fmt: skip
+
+
+def _refuse_changes_on_resume(path: Path, trained: Any, asked: Any) -> None:
+    """--resume continues a run exactly, so only the settings in CONTINUE_MAY_CHANGE may differ from its own."""
+    from fashion_desktop.core.config import CONTINUE_MAY_CHANGE, changed_settings
+    from fashion_desktop.core.errors import ConfigError
+
+    changed = changed_settings(trained, asked)
+    # Another optimizer (loss, schedule) brings other options: naming the choice says enough.
+    changed = [key for key in changed if key.removesuffix("_options") == key or key.removesuffix("_options")
+               not in changed]  # fmt: skip
+    if not changed:
+        return
+    old, new = trained.to_dict(), asked.to_dict()
+    details = ", ".join(f"{_SETTING_OPTIONS.get(key, key)} {old[key]!r} (asked: {new[key]!r})" for key in changed)
+    options = ", ".join(dict.fromkeys(_SETTING_OPTIONS.get(key, key) for key in changed))
+    allowed = ", ".join(f"--{key.replace('_patience', '').replace('_', '-')}" for key in CONTINUE_MAY_CHANGE)
+    raise ConfigError(
+        f"{path} was trained with {details}; --resume continues that same training, so it may change only {allowed}. "
+        f"Leave out {options}, or start a new run instead (without --resume)"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -132,13 +214,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fashion_desktop.console import ConsoleProgress, JsonProgress, download_progress
     from fashion_desktop.core.callbacks import SaveCheckpoint
     from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.config import normalize_device
     from fashion_desktop.core.data import ensure_data
     from fashion_desktop.core.engine import Trainer
+    from fashion_desktop.core.errors import ConfigError
     from fashion_desktop.core.paths import resolve_data_dir, resolve_runs_path
-    from fashion_desktop.core.runs import RecordRun, RunStore
+    from fashion_desktop.core.runs import RecordRun, RunStore, RunStoreError
     from fashion_desktop.core.runtime import configure_threads
 
     configure_threads()
+    if args.resume and (args.preset or args.spec):
+        raise ConfigError(f"--resume continues the network saved in {args.resume}, so it takes no --preset or "
+                          "--spec; leave them out, or start a new run instead (without --resume)")  # fmt: skip
     resumed = Checkpoint.load(args.resume) if args.resume else None
     if resumed:
         spec, config = resumed.spec, resumed.config or _load_spec(args)[1]
@@ -146,19 +233,37 @@ def cmd_train(args: argparse.Namespace) -> int:
         spec, config = _load_spec(args)
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-        "scheduler": args.scheduler, "loss": args.loss, "device": args.device, "seed": args.seed,
-        "val_size": args.val_size, "keep_best": args.keep_best, "early_stopping_patience": args.early_stopping,
+        "scheduler": args.scheduler, "loss": args.loss, "device": args.device and normalize_device(args.device),
+        "seed": args.seed, "val_size": args.val_size, "keep_best": args.keep_best,
+        "early_stopping_patience": args.early_stopping,
     }  # fmt: skip
-    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    if args.optimizer or args.scheduler:  # options of the preset's optimizer may not fit another one
-        config = replace(config, optimizer_options={} if args.optimizer else config.optimizer_options,
-                         scheduler_options={} if args.scheduler else config.scheduler_options)  # fmt: skip
+    asked = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    # The options of one optimizer (or schedule) may not fit another: a new choice starts from its defaults.
+    if asked.optimizer != config.optimizer:
+        asked = replace(asked, optimizer_options={})
+    if asked.scheduler != config.scheduler:
+        asked = replace(asked, scheduler_options={})
+    if resumed and resumed.config:
+        _refuse_changes_on_resume(args.resume, resumed.config, asked)
+    if resumed and resumed.epoch >= asked.epochs:
+        done = resumed.epoch
+        trained = f"{done} of {done} epochs" if asked.epochs == done else f"{done} epochs, more than {asked.epochs}"
+        raise ConfigError(f"{args.resume} has already trained {trained}; pass --epochs M (more than {done}) to "
+                          "continue")  # fmt: skip
+    config = asked
     out = args.resume if args.resume and args.out == Path("model.safetensors") else args.out
     progress: Any = JsonProgress() if args.json else ConsoleProgress()
     trainer = Trainer(spec, config, [progress, SaveCheckpoint(out)], resume_from=resumed)
+    _check_writable(out, "--out")
+    _check_data_folder(args.data)
     root = ensure_data(resolve_data_dir(args.data), progress=None if args.json else download_progress)
     data = trainer.load_data(root)
-    recorder = None if args.no_record else RecordRun(RunStore(resolve_runs_path()), out, args.name)
+    recorder = None
+    if not args.no_record:
+        try:
+            recorder = RecordRun(RunStore(resolve_runs_path()), out, args.name)
+        except RunStoreError as error:  # the run history is a convenience: train anyway, and say so
+            print(f"fashion-desktop: warning: this run is not recorded: {error}", file=sys.stderr)
     if recorder is not None:
         trainer.callbacks.append(recorder)
     try:
@@ -178,35 +283,58 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from fashion_desktop.core.errors import ImageError
+    from fashion_desktop.core.errors import ImageError, UserError
     from fashion_desktop.core.explain import predict_folder, write_predictions_csv
+    from fashion_desktop.core.imaging import IMAGE_SUFFIXES
     from fashion_desktop.core.inference import Prediction, Predictor
 
     predictor = Predictor.from_file(args.model)
-    rows: list[tuple[Path, Prediction | ImageError]] = []  # for --csv, written once at the end, atomically
-    failures = 0
-    for path, result in predict_folder(predictor, args.images):
-        if args.csv:
-            rows.append((path, result))
-        if isinstance(result, ImageError):
-            failures += 1
-            if args.json:
-                _emit_json({"file": str(path), "error": str(result)})
-            else:
-                print(f"{path}: error: {result}", file=sys.stderr)
-        elif args.json:
-            _emit_json({"file": str(path), "probabilities": result.as_dict(),
-                        "top_class": result.top_class, "top_probability": result.top_probability})  # fmt: skip
-        elif not args.csv:  # a CSV of a big folder would otherwise scroll thousands of bar charts past
-            print(f"{path}: {result.top_class} ({result.top_probability:.1%})")
-            for name, p in sorted(result.as_dict().items(), key=lambda item: -item[1]):
-                print(f"  {name:<12} {p:7.2%} {'#' * round(p * 30)}")
     if args.csv:
-        write_predictions_csv(rows, args.csv, predictor.class_names)
+        _check_writable(args.csv, "--csv")  # before predicting a big folder, not after
+    rows: list[tuple[Path, Prediction | ImageError]] = []  # for --csv, written once at the end, atomically
+    failures, images, empty = 0, 0, []
+    for source in args.images:
+        found = False
+        for path, result in predict_folder(predictor, [source]):
+            found, images = True, images + 1
+            if args.csv:
+                rows.append((path, result))
+            failures += isinstance(result, ImageError)
+            _show_prediction(args, path, result)
+        if not found:  # only a folder yields nothing: a missing file still yields its error
+            empty.append(source)
+    suffixes = ", ".join(IMAGE_SUFFIXES)
+    if not images:
+        raise UserError(f"no images found in {', '.join(map(str, empty))}; give image files ({suffixes}) or folders "
+                        "that hold them")  # fmt: skip
+    for folder in empty:  # the other images were predicted; this one is a failure of its own
+        failures += 1
+        _show_prediction(args, folder, ImageError(f"no images found in {folder} ({suffixes})"))
+    if args.csv:
+        with _writing(args.csv):
+            write_predictions_csv(rows, args.csv, predictor.class_names)
         if not args.json:
             failed = f"; {failures} files failed (see the error column)" if failures else ""
-            print(f"wrote {len(rows) - failures} predictions to {args.csv}{failed}")
+            print(f"wrote {len(rows) - sum(isinstance(r, ImageError) for _, r in rows)} predictions to {args.csv}"
+                  f"{failed}")  # fmt: skip
     return 1 if failures else 0
+
+
+def _show_prediction(args: argparse.Namespace, path: Path, result: Any) -> None:
+    from fashion_desktop.core.errors import ImageError
+
+    if isinstance(result, ImageError):
+        if args.json:
+            _emit_json({"file": str(path), "error": str(result)})
+        else:
+            print(f"{path}: error: {result}", file=sys.stderr)
+    elif args.json:
+        _emit_json({"file": str(path), "probabilities": result.as_dict(),
+                    "top_class": result.top_class, "top_probability": result.top_probability})  # fmt: skip
+    elif not args.csv:  # a CSV of a big folder would otherwise scroll thousands of bar charts past
+        print(f"{path}: {result.top_class} ({result.top_probability:.1%})")
+        for name, p in sorted(result.as_dict().items(), key=lambda item: -item[1]):
+            print(f"  {name:<12} {p:7.2%} {'#' * round(p * 30)}")
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -238,7 +366,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from fashion_desktop.core.export import EXPORT_FORMATS, default_export_path
 
     checkpoint = Checkpoint.load(args.model)
-    out = EXPORT_FORMATS[args.format].export(checkpoint, args.out or default_export_path(args.model, args.format))
+    target = args.out or default_export_path(args.model, args.format)
+    with _writing(target):
+        out = EXPORT_FORMATS[args.format].export(checkpoint, target)
     print(f"wrote {out}")
     return 0
 
@@ -249,16 +379,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     with RunStore(resolve_runs_path(args.history)) as store:
         if args.compare:
-            differences = store.setting_differences(*args.compare)
+            a, b = args.compare
+            differences = store.setting_differences(a, b)
             if args.json:
-                _emit_json({"differences": [{"setting": k, "a": a, "b": b} for k, a, b in differences]})
+                _emit_json({"differences": [{"setting": k, "a": va, "b": vb} for k, va, vb in differences]})
+            elif not differences:
+                print(f"runs {a} and {b} have the same settings")
             else:
-                for key, a, b in differences:
-                    print(f"{key:<28} {a!s:<40} {b!s}")
+                for key, va, vb in differences:
+                    print(f"{key:<28} {va!s:<40} {vb!s}")
             return 0
-        runs = store.list_runs()
+        runs = [store.get_run(run_id) for run_id in dict.fromkeys(args.ids)] if args.ids else store.list_runs()
         if args.csv:
-            print(f"wrote {store.export_csv(args.ids or [run.id for run in reversed(runs)], args.csv)}")
+            ids = [run.id for run in runs] if args.ids else [run.id for run in reversed(runs)]  # oldest first
+            with _writing(args.csv):
+                print(f"wrote {store.export_csv(ids, args.csv)}")
         elif args.json:
             _emit_json({"runs": [run.to_dict() for run in runs]})
         else:
@@ -274,6 +409,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from fashion_desktop.core.data import ensure_data
     from fashion_desktop.core.paths import resolve_data_dir
 
+    _check_data_folder(args.data)
     root = ensure_data(resolve_data_dir(args.data), allow_download=False)
     report = run_bench(root, args.epochs)
     if args.json:

@@ -23,6 +23,10 @@ class CheckpointError(UserError):
     """A model file that cannot be read."""
 
 
+class OutputError(UserError):
+    """A file or folder that cannot be written (a missing or read-only folder, a full disk)."""
+
+
 class ImageError(UserError):
     """An image that cannot be decoded."""
 

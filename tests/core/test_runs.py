@@ -1,6 +1,7 @@
 """The run history: recording real training runs, reading, editing and comparing them, and surviving bad files."""
 
 import csv
+import json
 import os
 import re
 import sqlite3
@@ -267,3 +268,84 @@ def test_a_row_that_cannot_be_read_is_named_in_the_error(store, column, value):
             read()
     assert store.get_run(good).name == "good"
 
+
+# -- the `runs` command --
+
+
+def _cli(capsys, *args):
+    from fashion_desktop.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def history(tmp_path):
+    """A run history with two runs of two epochs each: 1 (seed, Adam) and 2 (the same, but SGD with lr 0.1)."""
+    path = tmp_path / "history.sqlite3"
+    with RunStore(path) as store:
+        for name, config in (("adam", FAST), ("sgd", replace(FAST, lr=0.1, optimizer="SGD"))):
+            run_id = store.start_run(SEED.spec, config, "CPU", name=name)
+            for number in (1, 2):
+                store.add_epoch(run_id, _epoch(number))
+    return path
+
+
+def test_runs_command_lists_all_or_only_the_runs_named(capsys, history):
+    code, out, _ = _cli(capsys, "runs", "--history", history)
+    assert code == 0 and [line.split()[:2] for line in out.splitlines()] == [["2", "sgd"], ["1", "adam"]]
+    assert "epochs 2/2" in out
+    code, out, _ = _cli(capsys, "runs", "1", "--history", history)
+    assert code == 0 and [line.split()[:2] for line in out.splitlines()] == [["1", "adam"]]
+    code, out, _ = _cli(capsys, "runs", "--json", "--history", history)
+    runs = json.loads(out)["runs"]
+    assert code == 0 and [run["name"] for run in runs] == ["sgd", "adam"] and runs[0]["config"]["lr"] == 0.1
+    code, out, _ = _cli(capsys, "runs", "2", "--json", "--history", history)
+    assert [run["id"] for run in json.loads(out)["runs"]] == [2]
+    code, _, err = _cli(capsys, "runs", "7", "--history", history)
+    assert code == 2 and "there is no run 7" in err and "Traceback" not in err
+
+
+def test_runs_command_writes_csv(capsys, history, tmp_path):
+    out_file = tmp_path / "epochs.csv"
+    code, out, _ = _cli(capsys, "runs", "--csv", out_file, "--history", history)
+    with out_file.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert code == 0 and out.strip() == f"wrote {out_file}"
+    assert [(row["run_id"], row["epoch"]) for row in rows] == [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")]
+    code, _, _ = _cli(capsys, "runs", "2", "--csv", out_file, "--history", history)
+    with out_file.open(newline="") as file:
+        assert {row["run_name"] for row in csv.DictReader(file)} == {"sgd"}
+
+
+@pytest.mark.parametrize("target", ["/proc/runs.csv", "{tmp}/a-file/runs.csv"])
+def test_runs_command_csv_that_cannot_be_written(capsys, history, tmp_path, target):
+    (tmp_path / "a-file").write_text("a file, not a folder")
+    target = target.format(tmp=tmp_path)
+    code, _, err = _cli(capsys, "runs", "--csv", target, "--history", history)
+    assert code == 2 and f"cannot write {target}: " in err and "Traceback" not in err
+
+
+def test_runs_command_compares_two_runs(capsys, history):
+    code, out, _ = _cli(capsys, "runs", "--compare", 1, 2, "--history", history)
+    settings = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+    assert code == 0 and settings["lr"] == [str(FAST.lr), "0.1"] and settings["optimizer"] == ["Adam", "SGD"]
+    code, out, _ = _cli(capsys, "runs", "--compare", 1, 2, "--json", "--history", history)
+    differences = {d["setting"]: (d["a"], d["b"]) for d in json.loads(out)["differences"]}
+    assert differences["optimizer"] == ("Adam", "SGD")
+    code, out, _ = _cli(capsys, "runs", "--compare", 1, 1, "--history", history)
+    assert code == 0 and out.strip() == "runs 1 and 1 have the same settings"
+    code, out, _ = _cli(capsys, "runs", "--compare", 1, 1, "--json", "--history", history)
+    assert json.loads(out) == {"differences": []}
+
+
+def test_runs_command_on_a_damaged_history(capsys, tmp_path, history):
+    damaged = tmp_path / "damaged.sqlite3"
+    damaged.write_bytes(os.urandom(3000))
+    code, out, err = _cli(capsys, "runs", "--history", damaged)
+    assert code == 2 and out == "" and "is damaged" in err and "move it aside" in err and "Traceback" not in err
+    with RunStore(history) as store, store._transaction() as db:
+        db.execute("UPDATE runs SET spec = '{oops' WHERE id = 2")
+    code, out, err = _cli(capsys, "runs", "--history", history)
+    assert code == 2 and "run 2 ('sgd')" in err and "is damaged" in err and "Traceback" not in err
