@@ -28,7 +28,8 @@ from fashion_desktop.core.presets import get_preset
 
 def run_bench(root: Path, epochs: int = 1) -> dict[str, Any]:
     preset = get_preset("seed")
-    config = replace(preset.config, val_size=0, device="cpu", epochs=epochs)
+    # Training speed only: no validation set, so nothing that needs one (keeping the best epoch, early stopping).
+    config = replace(preset.config, val_size=0, keep_best=False, early_stopping_patience=0, device="cpu", epochs=epochs)
     trainer = Trainer(preset.spec, config)
     data = trainer.load_data(root)
     with tempfile.TemporaryDirectory() as folder:

@@ -22,7 +22,7 @@ from fashion_desktop.core.builder import build_model
 from fashion_desktop.core.callbacks import Callback
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.config import TrainConfig
-from fashion_desktop.core.data import FashionData, iterate_batches, load_fashion_mnist
+from fashion_desktop.core.data import FashionData, batches_per_epoch, iterate_batches, load_fashion_mnist
 from fashion_desktop.core.errors import ConfigError, TrainingDiverged
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, FitInfo, FitResult
 from fashion_desktop.core.optim import load_scheduler_state, make_loss, make_optimizer, make_scheduler, step_scheduler
@@ -102,12 +102,12 @@ class Trainer:
             raise ConfigError(
                 f"the data is on {data.train_x.device} but the model on {self.device}; load it with load_data"
             )
-        batches = math.ceil(len(data.train_y) / self.config.batch_size)
+        batches, samples = batches_per_epoch(len(data.train_y), self.config.batch_size)
         info = FitInfo(self.config.epochs, self.epoch, batches, len(data.train_y), len(data.val_y), len(data.test_y),
                        describe_device(self.device))  # fmt: skip
         self._emit("on_fit_start", info)
         try:
-            self._train_epochs(data, batches)
+            self._train_epochs(data, batches, samples)
             if self.best_weights is not None:
                 if self.resume_point is None and self.best_epoch != self.epoch:
                     self.resume_point = self._training_state()
@@ -120,7 +120,8 @@ class Trainer:
             self._emit("on_exception", error)
             raise
 
-    def _train_epochs(self, data: FashionData, batches: int) -> None:
+    def _train_epochs(self, data: FashionData, batches: int, samples: int) -> None:
+        """Train epoch after epoch; ``samples`` is how many training samples a whole epoch sees."""
         patience = self.config.early_stopping_patience
         track_best = self.config.keep_best or patience > 0
         for epoch in range(self.epoch + 1, self.config.epochs + 1):
@@ -135,7 +136,7 @@ class Trainer:
                 self._load_training_state(before)
                 raise
             train_seconds = time.perf_counter() - started
-            if self._stop_requested.is_set() and seen < len(data.train_y):
+            if self._stop_requested.is_set() and seen < samples:
                 self.resume_point = before  # keep the partial epoch's weights, but continue by replaying it whole
                 break
             val = self.evaluate(data.val_x, data.val_y) if len(data.val_y) else None

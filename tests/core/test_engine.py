@@ -138,6 +138,14 @@ def test_stop_takes_effect_after_the_current_batch_and_keeps_the_weights(fashion
     assert not torch.equal(before["fc1.weight"], trainer.model.state_dict()["fc1.weight"])
 
 
+def test_a_stop_after_an_epochs_last_batch_keeps_that_epoch_when_a_one_sample_batch_is_left_out(fashion_root):
+    history = History()
+    trainer = Trainer(SEED.spec, replace(FAST, epochs=3, batch_size=249), [StopAfter(1), history])
+    trainer.fit(trainer.load_data(fashion_root))  # 250 samples: one batch of 249, the odd one is left out
+    assert [(b.batch, b.batches, b.samples_seen) for b in history.batches] == [(1, 1, 249)]
+    assert [m.epoch for m in history.epochs] == [1] and trainer.resume_point is None
+
+
 def test_pause_holds_between_batches_and_resume_continues(fashion_root):
     paused_at = threading.Event()
 
