@@ -119,8 +119,8 @@ class Checkpoint:
             )
         try:
             checkpoint = cls._from_parts(tensors, metadata)
-        except UserError:
-            raise
+        except UserError as error:  # a spec or config this app refuses: say which file holds it
+            raise CheckpointError(f"{path.name}: {error}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise CheckpointError(
                 f"{path.name} is damaged: its metadata cannot be read ({error!r}); open another copy of the model, "

@@ -274,7 +274,9 @@ def main():
     model = FashionNetwork().to(device)
     train_set, val_set, test_set = load_data(args.data)
     shuffle = torch.Generator().manual_seed(SEED)
-    train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, generator=shuffle)
+    # A last batch of one image would make BatchNorm fail ("Expected more than 1 value per channel"): leave it out.
+    train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, generator=shuffle,
+                              drop_last=len(train_set) % BATCH_SIZE == 1)
     val_loader = DataLoader(val_set, batch_size=1000)
     test_loader = DataLoader(test_set, batch_size=1000)
     loss_fn = make_loss()

@@ -141,6 +141,13 @@ def test_files_that_do_not_fit_their_own_network_are_refused(trained, tmp_path, 
     assert "damaged.safetensors is damaged" in str(error.value) and "open another copy" in str(error.value)
 
 
+def test_a_file_whose_network_cannot_be_built_is_named_in_the_error(trained, tmp_path):
+    good = trained.checkpoint().save(tmp_path / "good.safetensors")
+    spec = json.dumps({"layers": [{"kind": "Teleport"}]})
+    with pytest.raises(CheckpointError, match=r"^odd.safetensors: .*Teleport"):
+        Checkpoint.load(rewrite(good, tmp_path / "odd.safetensors", spec=spec))
+
+
 def test_missing_file():
     with pytest.raises(CheckpointError, match="cannot read"):
         Checkpoint.load("/nonexistent/model.safetensors")
