@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QSize, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from fashion_desktop import __version__
 from fashion_desktop.gui.main_window import MainWindow
+from fashion_desktop.gui.training_worker import start_in_thread
 from fashion_desktop.resources import ICON_SIZES, app_icon_path
 
 EXIT_AFTER_PAINT = "FASHION_DESKTOP_EXIT_AFTER_PAINT"  # set to 1: print launch-to-first-paint in ms, then quit
 _IMPORTED = time.perf_counter()
+# What the tabs' on_core_ready() use, torch first: imported by CoreLoader, off the GUI thread.
+_CORE = ("runtime", "builder", "optim", "data", "engine", "checkpoint", "imaging", "inference", "explain", "runs")
+CORE_MODULES = ("torch", "torchvision", *(f"fashion_desktop.core.{name}" for name in _CORE))
 
 
 def run_app(argv: Sequence[str] | None = None) -> int:
@@ -32,23 +37,61 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     if os.environ.get(EXIT_AFTER_PAINT):
         report = _FirstPaintReport(window)
         app.installEventFilter(report)
-    else:
-        QTimer.singleShot(0, lambda: finish_start_up(window))  # runs once the window has been drawn
-    return app.exec()
-
-
-def finish_start_up(window: MainWindow) -> None:
-    """Load PyTorch, leave the GUI a core of its own, then let the window use torch."""
+        return app.exec()
+    thread = load_core_in_background(window)
     try:
-        import torch  # noqa: F401  (the slow import, made while the window is already on screen)
+        return app.exec()
+    finally:
+        thread.wait()  # a window closed while torch loads: the import cannot be cut short, and is quick to end
 
-        from fashion_desktop.core.runtime import configure_threads
 
-        configure_threads(leave_one_core=True)
-    except Exception as error:  # a broken torch install: say so rather than vanish
-        QMessageBox.critical(window, "PyTorch did not load", f"Fashion Desktop cannot train without PyTorch:\n{error}")
-        return
-    window.on_core_ready()
+def load_core_in_background(window: MainWindow) -> QThread:
+    """Start importing PyTorch and the core on a CoreLoader thread; the window hears when they are ready.
+
+    The window keeps the loader and its thread referenced until the thread has finished: a loader that only a
+    local variable held would be collected at once, its ``run()`` would never execute, and the window would wait
+    for PyTorch for ever. The caller waits on the thread returned before the application ends.
+    """
+    loader = CoreLoader()
+    loader.loaded.connect(window.on_core_ready)
+    loader.failed.connect(window.on_core_failed)
+    window.core_loader = loader  # before the start: the thread may finish before start_in_thread returns
+    thread = start_in_thread(loader, on_finished=window.on_core_thread_finished)
+    window.core_thread = thread
+    return thread
+
+
+class CoreLoader(QObject):
+    """Imports PyTorch and the core on a thread of its own, while the window is already on screen.
+
+    On the GUI thread these imports froze the new window for about two seconds. Each tab's ``on_core_ready()``
+    then finds them in ``sys.modules``; until then no tab imports torch, so the two threads never wait on one
+    another's imports.
+
+    Signals:
+        loaded: everything imported; torch's thread count is set.
+        failed: why PyTorch did not load, in words.
+        finished: always last.
+    """
+
+    loaded = Signal()
+    failed = Signal(str)
+    finished = Signal()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            for name in CORE_MODULES:
+                importlib.import_module(name)
+            from fashion_desktop.core.runtime import configure_threads
+
+            configure_threads(leave_one_core=True)  # the GUI keeps a core of its own
+        except Exception as error:  # a broken torch install: say so rather than vanish
+            self.failed.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.loaded.emit()
+        finally:
+            self.finished.emit()
 
 
 def app_icon() -> QIcon:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QSettings, Slot, qVersion
+from PySide6.QtCore import QObject, QSettings, QThread, Signal, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QWidget
 
@@ -29,13 +29,23 @@ STOP_TIMEOUT_MS = 10_000
 
 
 class MainWindow(QMainWindow):
-    """The app's one window. Tabs talk to each other only through the connections made here."""
+    """The app's one window. Tabs talk to each other only through the connections made here.
+
+    Signals:
+        core_ready: PyTorch has loaded and every tab can train and predict.
+    """
+
+    core_ready = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fashion Desktop")
         self._device = ""  # described once PyTorch has loaded
         self._opened: Checkpoint | None = None  # the model last opened from a file
+        # The CoreLoader that imports PyTorch (see app.load_core_in_background) and its thread, referenced until the
+        # thread has finished: a collected loader never runs, and a collected running QThread aborts the process.
+        self.core_loader: QObject | None = None
+        self.core_thread: QThread | None = None
 
         self.builder = BuilderTab()
         self.training = TrainingTab()
@@ -55,6 +65,7 @@ class MainWindow(QMainWindow):
         self.builder.set_loss(self.training.config().loss)
 
     # -- start-up --
+    @Slot()
     def on_core_ready(self) -> None:
         """PyTorch has loaded: show the device and let each tab finish its start-up."""
         from fashion_desktop.core.runtime import describe_device, pick_device
@@ -64,6 +75,22 @@ class MainWindow(QMainWindow):
         for tab in (self.builder, self.training, self.predict):
             tab.on_core_ready()
         self.statusBar().showMessage("Ready", STATUS_TIMEOUT_MS)
+        self.core_ready.emit()
+
+    @Slot(str)
+    def on_core_failed(self, message: str) -> None:
+        """PyTorch did not load: say so, and why, rather than wait for it for ever."""
+        self.device_label.setText("Device: none")
+        QMessageBox.critical(self, "PyTorch did not load",
+                             f"Fashion Desktop cannot train or predict without PyTorch:\n{message}\n\n"
+                             "Reinstall it (see the README) and start Fashion Desktop again.")  # fmt: skip
+
+    @Slot()
+    def on_core_thread_finished(self) -> None:
+        """The CoreLoader's thread has ended: let it and the loader go."""
+        if self.core_thread is not None:
+            self.core_thread.wait()  # finished is emitted just before the thread ends
+        self.core_loader = self.core_thread = None
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

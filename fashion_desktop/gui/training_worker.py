@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from fashion_desktop.core.callbacks import Callback
 from fashion_desktop.core.config import TrainConfig
@@ -63,8 +63,10 @@ def describe_error(error: BaseException, device: str) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def start_in_thread(worker: DataWorker, on_finished: Callable[[], None]) -> QThread:
-    """Move ``worker`` to a new QThread wired as in the design guide, start it and return the thread.
+def start_in_thread(worker: QObject, on_finished: Callable[[], None]) -> QThread:
+    """Move ``worker`` (a QObject with a ``run()`` slot and a ``finished`` signal) to a new QThread, start it.
+
+    The thread is wired as in the design guide and returned.
 
     ``on_finished`` (a slot of a GUI-thread object) runs once the thread has finished; the caller keeps Python
     references to the thread and the worker until then, and should ``wait()`` on the thread before dropping them.
@@ -72,7 +74,9 @@ def start_in_thread(worker: DataWorker, on_finished: Callable[[], None]) -> QThr
     thread = QThread()
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
-    worker.finished.connect(thread.quit)
+    # Direct: quit() is thread-safe, and a call queued to the GUI thread would never run once its event loop has
+    # ended (the app quitting while PyTorch loads), leaving whoever waits on the thread waiting for ever.
+    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(on_finished)  # before the start, so a worker that ends at once is still reported
     thread.finished.connect(worker.deleteLater)
     thread.start()

@@ -3,14 +3,18 @@
 It measures (a) the event loop's stalls while the Training tab trains the ``seed`` preset, as the lateness of a
 10 ms timer, and (b) seconds per epoch trained from the Training tab against the core engine alone (no Qt), with
 the same settings in the same process. Runs alternate between the two and take turns going first, so that
-machine noise hits both alike. It also times the Training tab's ``on_core_ready()``, the GUI's one planned pause.
+machine noise hits both alike. It also measures (c) the stalls while PyTorch loads after the window is first
+drawn, in fresh processes: loaded by the app's CoreLoader thread, and, for comparison, on the GUI thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -94,17 +98,53 @@ def gui_epochs(spec: ModelSpec, config: TrainConfig, root: Path, probe: Lateness
     return seconds
 
 
+def start_up(where: str, data: str) -> dict[str, float]:
+    """In a fresh process (torch not yet imported): the stalls from the window's first paint until it is ready."""
+    command = [sys.executable, "-m", "fashion_desktop.gui.uibench", "--data", data, "--start-up", where]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def _start_up_probe(where: str) -> None:
+    """Show the main window, load the core ``where`` (``thread`` as the app does, or ``gui``), print the stalls."""
+    from fashion_desktop.gui.app import CORE_MODULES, load_core_in_background
+    from fashion_desktop.gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    loop, probe = QEventLoop(), LatenessProbe()
+    window.core_ready.connect(loop.quit)
+    started = time.perf_counter()
+    probe.start()
+    if where == "thread":
+        thread = load_core_in_background(window)
+    else:
+        thread = None
+        QTimer.singleShot(0, lambda: ([importlib.import_module(name) for name in CORE_MODULES], window.on_core_ready()))
+    loop.exec()
+    probe.stop()
+    ready_ms = (time.perf_counter() - started) * 1000
+    if thread is not None:
+        thread.wait()
+    print(json.dumps({"max_stall_ms": max(probe.lateness_ms, default=0.0), "ready_ms": ready_ms}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fashion_desktop.gui.uibench", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the folder holding FashionMNIST/raw")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="engine and GUI runs each, alternating (default 3)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, ... (default cpu)")
+    parser.add_argument("--start-up", choices=("thread", "gui"), help=argparse.SUPPRESS)  # the probe's own process
     args = parser.parse_args(argv)
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = QApplication.instance() or QApplication([])
     QCoreApplication.setApplicationName("fashion-desktop-uibench")  # its settings must not replace the app's
+    if args.start_up:
+        _start_up_probe(args.start_up)
+        return 0
+    loading = {where: start_up(where, args.data) for where in ("gui", "thread")}
 
     from fashion_desktop.core.runtime import configure_threads
 
@@ -136,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seed preset, {args.epochs} epochs x {args.rounds} rounds on {args.device}, {threads} torch thread(s)")
     print(f"first on_core_ready() with a fresh torch: {core_ready_ms:.0f} ms (builds the tab, lists the devices, "
           "draws the LR preview)")  # fmt: skip
+    for where, words in (("gui", "on the GUI thread"), ("thread", "on the CoreLoader thread (as the app does)")):
+        print(f"start-up, PyTorch loaded {words}: longest stall {loading[where]['max_stall_ms']:.0f} ms, "
+              f"ready {loading[where]['ready_ms']:.0f} ms after the first paint")  # fmt: skip
     print(f"event loop while training ({len(ordered)} ticks of {TICK_MS} ms): max lateness {ordered[-1]:.1f} ms, "
           f"p99 {p99:.1f} ms, median {statistics.median(ordered):.1f} ms")  # fmt: skip
     print(f"seconds per epoch (median): engine {engine_s:.2f}, GUI {gui_s:.2f}, "

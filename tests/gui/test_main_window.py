@@ -15,7 +15,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from fashion_desktop.core.builder import build_model
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.presets import PRESETS
-from fashion_desktop.gui.app import EXIT_AFTER_PAINT, app_icon
+from fashion_desktop.gui import app as app_module
+from fashion_desktop.gui.app import EXIT_AFTER_PAINT, app_icon, load_core_in_background
 from fashion_desktop.gui.main_window import STOP_TIMEOUT_MS, MainWindow
 from fashion_desktop.gui.mistakes import TestImage
 
@@ -191,6 +192,40 @@ def test_quitting_while_training_asks_then_stops_the_training(window, monkeypatc
     expected = [] if answer == QMessageBox.StandardButton.Cancel else ["stop", ("wait", STOP_TIMEOUT_MS)]
     assert calls == expected + (["save"] if saves else [])
     monkeypatch.setattr(window.training, "is_training", lambda: False)  # so the fixture's clean-up can close it
+
+
+def test_the_core_loads_on_its_own_thread_then_the_window_is_ready(qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.core_ready, timeout=60_000):
+        thread = load_core_in_background(window)
+        assert window.core_loader is not None and window.core_thread is thread
+    qtbot.waitUntil(lambda: window.core_thread is None, timeout=10_000)  # the window lets the finished thread go
+    assert thread.isFinished()
+    assert window.device_label.text().startswith("Device: ") and window.training.start_button.isEnabled()
+
+
+def test_the_core_loader_thread_ends_without_the_event_loop(qtbot):
+    """As in run_app when the window is closed while PyTorch loads: app.exec() has returned, then it waits."""
+    window = MainWindow()
+    qtbot.addWidget(window)
+    thread = load_core_in_background(window)
+    assert thread.wait(60_000)  # no event is processed meanwhile
+    qtbot.waitUntil(lambda: window.core_thread is None, timeout=10_000)
+
+
+def test_a_core_that_does_not_load_says_why(qtbot, monkeypatch, messages):
+    monkeypatch.setattr(app_module, "CORE_MODULES", (*app_module.CORE_MODULES, "fashion_desktop.no_such_module"))
+    window = MainWindow()
+    qtbot.addWidget(window)
+    ready = []
+    window.core_ready.connect(lambda: ready.append(True))
+    load_core_in_background(window)
+    qtbot.waitUntil(lambda: bool(messages), timeout=60_000)
+    qtbot.waitUntil(lambda: window.core_thread is None, timeout=10_000)
+    assert messages[0][0] == "critical" and "no_such_module" in messages[0][1]
+    assert window.device_label.text() == "Device: none" and not ready
 
 
 def test_the_app_icon_has_every_size():
