@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QObject, QSettings, QThread, Signal, Slot, qVersion
+from PySide6.QtCore import QCoreApplication, QObject, QSettings, Qt, QThread, Signal, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressDialog,
+    QTabWidget,
+    QWidget,
+)
 
 from fashion_desktop import __version__
 from fashion_desktop.core.errors import SpecError, UserError
@@ -25,7 +34,9 @@ if TYPE_CHECKING:
 
 MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
 STATUS_TIMEOUT_MS = 6000
-STOP_TIMEOUT_MS = 10_000
+# Quitting waits this long for the training to stop before it shows a "Stopping..." dialog; it never gives up
+# while the thread runs, because a QThread destroyed while it runs aborts the process.
+QUICK_STOP_MS = 1000
 
 
 class MainWindow(QMainWindow):
@@ -42,6 +53,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Fashion Desktop")
         self._device = ""  # described once PyTorch has loaded
         self._opened: Checkpoint | None = None  # the model last opened from a file
+        self._closing = False  # set while closeEvent waits for the training to stop
         # The CoreLoader that imports PyTorch (see app.load_core_in_background) and its thread, referenced until the
         # thread has finished: a collected loader never runs, and a collected running QThread aborts the process.
         self.core_loader: QObject | None = None
@@ -63,6 +75,9 @@ class MainWindow(QMainWindow):
         self._connect_tabs()
         self.training.set_spec(self.builder.spec())  # both were restored from the settings before the wiring
         self.builder.set_loss(self.training.config().loss)
+        app = QCoreApplication.instance()
+        if app is not None:  # a quit that bypasses closeEvent (the session ends, app.quit()) must stop threads too
+            app.aboutToQuit.connect(self._on_app_about_to_quit)
 
     # -- start-up --
     @Slot()
@@ -183,9 +198,13 @@ class MainWindow(QMainWindow):
         self._on_tab_status_message(f"Opened {Path(path).name}: {checkpoint.epoch} epochs trained{accuracy}")
         return True
 
+    def _model_to_save(self) -> Checkpoint | None:
+        """The model File > Save would save: the one trained last, else the one opened."""
+        return self.training.checkpoint() or self._opened
+
     def save_model(self, checkpoint: Checkpoint | None = None) -> Path | None:
         """Ask for a file name and save the model; returns the file, or None when cancelled or there is no model."""
-        checkpoint = checkpoint or self.training.checkpoint() or self._opened
+        checkpoint = checkpoint or self._model_to_save()
         if checkpoint is None:
             QMessageBox.information(self, "No model to save",
                                     "There is no trained model yet. Train one on the Training tab first.")  # fmt: skip
@@ -269,19 +288,70 @@ class MainWindow(QMainWindow):
         )  # fmt: skip
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        if self._closing:  # a second close while the first waits for the training to stop
+            event.ignore()
+            return
         if self.training.is_training():
-            answer = self._ask_save_before_quit()
-            if answer == QMessageBox.StandardButton.Cancel:
-                event.ignore()
+            save = False
+            if self.training.is_training_model():  # a download, or data still loading, has nothing to save
+                answer = self._ask_save_before_quit()
+                if answer == QMessageBox.StandardButton.Cancel:
+                    event.ignore()
+                    return
+                save = answer == QMessageBox.StandardButton.Save
+            self._closing = True
+            try:
+                stopped = self._stop_training()
+            finally:
+                self._closing = False
+            if not stopped:
+                event.ignore()  # the user chose not to wait: stay open while the training stops
                 return
-            self._on_tab_status_message("Stopping the training...")
-            self.training.request_stop()
-            self.training.wait_for_stop(STOP_TIMEOUT_MS)
-            if answer == QMessageBox.StandardButton.Save and self.save_model() is None:
+            if save and self._model_to_save() is not None and self.save_model() is None:
                 event.ignore()  # the save was cancelled: stay open so the trained model is not lost
                 return
         self._save_settings()
         event.accept()
+
+    def _stop_training(self) -> bool:
+        """Stop the Training tab's worker and wait for its thread to end; False if the user chose not to wait.
+
+        Never returns True while the thread runs: closing the window then would destroy a running QThread.
+        """
+        self._on_tab_status_message("Stopping the training...")
+        self.training.request_stop()
+        if self.training.wait_for_stop(QUICK_STOP_MS):
+            return True
+        dialog = self._stopping_dialog()
+        self.training.worker_finished.connect(dialog.accept)
+        try:
+            # The thread is reported finished through this thread's event loop, so it cannot end unnoticed
+            # between this check and exec().
+            if self.training.is_training():
+                dialog.exec()
+        finally:
+            self.training.worker_finished.disconnect(dialog.accept)
+            dialog.deleteLater()
+        return not self.training.is_training()
+
+    def _stopping_dialog(self) -> QProgressDialog:
+        """A modal "Stopping..." dialog, shown until the training thread ends; its button gives up waiting."""
+        dialog = QProgressDialog("Stopping the training after the current batch...", "Don't quit", 0, 0, self)
+        dialog.setWindowTitle("Quit Fashion Desktop")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(0)
+        dialog.setAutoClose(False)
+        return dialog
+
+    @Slot()
+    def _on_app_about_to_quit(self) -> None:
+        """The application is ending without closing this window first: stop every thread, never abandon one."""
+        if self.training.is_training():
+            self.training.request_stop()
+            while not self.training.wait_for_stop(QUICK_STOP_MS):
+                pass  # the training stops after its current batch; a running QThread must not be destroyed
+        if self.core_thread is not None:
+            self.core_thread.wait()  # importing PyTorch cannot be cut short, and ends soon
 
     # -- slots --
     @Slot(str)

@@ -55,6 +55,7 @@ PREVIEW_DELAY_MS = 150  # typing "100" into the epochs box recomputes the LR pre
 # Painting holds the GIL that the training thread needs between torch calls, so new batches are drawn at most
 # four times a second; the worker's signals come up to five times as often and only queue them.
 REDRAW_INTERVAL_MS = 250
+STOP_TIMEOUT_MS = 10_000  # closing the tab on its own waits this long for the worker, then closes once it has stopped
 SETTING_WORDS = {
     "batch_size": "batch size", "lr": "learning rate", "loss": "loss", "optimizer": "optimizer",
     "scheduler": "LR schedule", "seed": "seed", "val_size": "validation images", "augment": "augmentation",
@@ -113,6 +114,7 @@ class TrainingTab(QWidget):
     training_started = Signal()
     training_finished = Signal(object)  # FitResult, or None when training failed or was stopped before it began
     predict_requested = Signal(object)  # TestImage: a test image chosen in the mistakes gallery, to try it
+    worker_finished = Signal()  # a training or download thread has ended and the tab is idle again
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -183,6 +185,10 @@ class TrainingTab(QWidget):
     def is_training(self) -> bool:
         """True while a worker thread runs: training, or a download."""
         return self._thread is not None
+
+    def is_training_model(self) -> bool:
+        """True while a network trains: not while the data downloads or loads, when there is no model to save."""
+        return isinstance(self._worker, TrainingWorker) and self._info is not None
 
     def request_stop(self) -> None:
         """Ask the running worker to stop (training: after the current batch); returns at once."""
@@ -778,6 +784,7 @@ class TrainingTab(QWidget):
         else:
             self._finish_download(worker)
         self._show_matrix(self.matrix_slider.value())  # the test matrix becomes clickable now the model is here
+        self.worker_finished.emit()
         if self._failure is not None:
             self.show_warning("Training failed" if isinstance(worker, TrainingWorker) else "Download failed",
                               self._failure.message)  # fmt: skip
@@ -922,12 +929,23 @@ class TrainingTab(QWidget):
             self.gallery.hide()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Closed on its own (the main window stops training itself): stop the worker; never close while it runs.
+
+        A worker that takes longer than STOP_TIMEOUT_MS to stop keeps the tab open, and the tab closes itself once
+        it has stopped: a QThread destroyed while it runs aborts the process, and ``quit()`` cannot end a thread
+        busy in a Python loop.
+        """
         if self.is_training():
             self.request_stop()
-            if not self.wait_for_stop(30_000) and self._thread is not None:
-                self._thread.quit()
-                self._thread.wait(5_000)
+            if not self.wait_for_stop(STOP_TIMEOUT_MS):
+                self.worker_finished.connect(self._on_stopped_close, Qt.ConnectionType.SingleShotConnection)
+                event.ignore()
+                return
         super().closeEvent(event)
+
+    @Slot()
+    def _on_stopped_close(self) -> None:
+        self.close()
 
 
 def _changed_settings(trained: TrainConfig, current: TrainConfig) -> list[str]:

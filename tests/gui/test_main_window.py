@@ -5,20 +5,26 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import qVersion
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtCore import QCoreApplication, qVersion
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from fashion_desktop.core.builder import build_model
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.gui import app as app_module
+from fashion_desktop.gui import main_window as main_window_module
 from fashion_desktop.gui.app import EXIT_AFTER_PAINT, app_icon, load_core_in_background
-from fashion_desktop.gui.main_window import STOP_TIMEOUT_MS, MainWindow
+from fashion_desktop.gui.main_window import QUICK_STOP_MS, MainWindow
 from fashion_desktop.gui.mistakes import TestImage
+from tests.gui.test_training_tab import fake_download
+
+FAST = replace(PRESETS["seed"].config, epochs=2, batch_size=32, val_size=50, device="cpu")
+ENDLESS = replace(FAST, epochs=10_000)
 
 
 @pytest.fixture
@@ -41,6 +47,31 @@ def messages(monkeypatch) -> list[tuple[str, str]]:
 def answer_file_dialogs(monkeypatch, path) -> None:
     for name in ("getOpenFileName", "getSaveFileName"):
         monkeypatch.setattr(QFileDialog, name, lambda *args: (str(path), ""))
+
+
+def ready_window(qtbot, fashion_root, config=ENDLESS) -> MainWindow:
+    """A shown main window with PyTorch loaded, set to train on the synthetic data."""
+    main = MainWindow()
+    qtbot.addWidget(main)
+    main.show()
+    main.on_core_ready()
+    main.training.set_config(config)
+    main.training.folder_edit.setText(str(fashion_root))
+    return main
+
+
+def start_training(qtbot, window) -> None:
+    window.training.start_button.click()
+    qtbot.waitUntil(lambda: window.training.batch_plot.points > 0, timeout=30_000)
+    assert window.training.is_training_model()
+
+
+def refuse_questions(monkeypatch, window) -> list[str]:
+    """The quit question records that it was asked and answers Cancel."""
+    asked: list[str] = []
+    monkeypatch.setattr(window, "_ask_save_before_quit",
+                        lambda: asked.append("asked") or QMessageBox.StandardButton.Cancel)  # fmt: skip
+    return asked
 
 
 def test_title_tabs_and_menus(window):
@@ -184,14 +215,71 @@ def test_tab_status_messages_reach_the_status_bar(window):
 def test_quitting_while_training_asks_then_stops_the_training(window, monkeypatch, answer, closes, saves):
     calls = []
     monkeypatch.setattr(window.training, "is_training", lambda: True)
+    monkeypatch.setattr(window.training, "is_training_model", lambda: True)
     monkeypatch.setattr(window.training, "request_stop", lambda: calls.append("stop"))
     monkeypatch.setattr(window.training, "wait_for_stop", lambda ms: calls.append(("wait", ms)) or True)
     monkeypatch.setattr(window, "_ask_save_before_quit", lambda: answer)
+    monkeypatch.setattr(window, "_model_to_save", lambda: "a model")
     monkeypatch.setattr(window, "save_model", lambda: calls.append("save") or "saved")
     assert window.close() is closes
-    expected = [] if answer == QMessageBox.StandardButton.Cancel else ["stop", ("wait", STOP_TIMEOUT_MS)]
+    expected = [] if answer == QMessageBox.StandardButton.Cancel else ["stop", ("wait", QUICK_STOP_MS)]
     assert calls == expected + (["save"] if saves else [])
     monkeypatch.setattr(window.training, "is_training", lambda: False)  # so the fixture's clean-up can close it
+
+
+def test_closing_during_a_real_run_saves_the_model_trained_so_far(qtbot, fashion_root, tmp_path, monkeypatch):
+    window = ready_window(qtbot, fashion_root)
+    start_training(qtbot, window)
+    monkeypatch.setattr(window, "_ask_save_before_quit", lambda: QMessageBox.StandardButton.Save)
+    answer_file_dialogs(monkeypatch, tmp_path / "kept")
+    assert window.close()
+    assert not window.isVisible() and not window.training.is_training()
+    saved = Checkpoint.load(tmp_path / "kept.safetensors")
+    assert saved.spec == PRESETS["seed"].spec and saved.config == ENDLESS
+    assert saved.weights.keys() == build_model(saved.spec).state_dict().keys()
+
+
+def test_a_close_never_leaves_the_training_thread_running(qtbot, fashion_root, monkeypatch):
+    # No quick wait: the stop is always still under way, as when a batch takes longer than the wait.
+    monkeypatch.setattr(main_window_module, "QUICK_STOP_MS", 0)
+    window = ready_window(qtbot, fashion_root)
+    start_training(qtbot, window)
+    monkeypatch.setattr(window, "_ask_save_before_quit", lambda: QMessageBox.StandardButton.Discard)
+    shown = []
+    monkeypatch.setattr(window, "_stopping_dialog", lambda: shown.append(True) or QProgressDialog(window))
+    assert window.close()
+    assert shown and not window.training.is_training()
+
+
+def test_a_close_that_gives_up_waiting_keeps_the_window_open(qtbot, fashion_root, monkeypatch):
+    monkeypatch.setattr(main_window_module, "QUICK_STOP_MS", 0)
+    window = ready_window(qtbot, fashion_root)
+    start_training(qtbot, window)
+    monkeypatch.setattr(window, "_ask_save_before_quit", lambda: QMessageBox.StandardButton.Discard)
+    monkeypatch.setattr(QProgressDialog, "exec", lambda dialog: dialog.cancel())  # "Don't quit", at once
+    assert not window.close()
+    assert window.isVisible()
+    qtbot.waitUntil(lambda: not window.training.is_training(), timeout=10_000)  # the stop goes on regardless
+
+
+def test_closing_during_a_download_stops_it_without_asking_to_save(qtbot, fashion_root, tmp_path, monkeypatch):
+    fake_download(monkeypatch, 100_000)
+    window = ready_window(qtbot, fashion_root)
+    asked = refuse_questions(monkeypatch, window)
+    window.training.folder_edit.setText(str(tmp_path))
+    window.training.download_button.click()
+    qtbot.waitUntil(lambda: window.training.run_bar.format().startswith("Downloading"))
+    assert window.training.is_training() and not window.training.is_training_model()
+    assert window.close()
+    assert asked == [] and not window.training.is_training()
+    assert not (tmp_path / "FashionMNIST").exists()
+
+
+def test_quitting_the_application_stops_the_training(qtbot, fashion_root):
+    window = ready_window(qtbot, fashion_root)
+    start_training(qtbot, window)
+    QCoreApplication.instance().aboutToQuit.emit()  # as when the session ends: no closeEvent comes first
+    assert not window.training.is_training()
 
 
 def test_the_core_loads_on_its_own_thread_then_the_window_is_ready(qtbot):

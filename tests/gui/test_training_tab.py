@@ -145,6 +145,17 @@ def test_closing_the_tab_stops_the_training(qtbot, fashion_root):
     assert not tab.is_training() and tab.checkpoint() is not None
 
 
+def test_the_tab_never_closes_while_its_thread_runs(qtbot, fashion_root, monkeypatch):
+    monkeypatch.setattr("fashion_desktop.gui.training_tab.STOP_TIMEOUT_MS", 0)  # a stop slower than the wait
+    tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=10_000))
+    tab.show()
+    start_and_wait_for_batches(qtbot, tab)
+    assert not tab.close()  # refused while the thread runs...
+    assert tab.isVisible()
+    qtbot.waitUntil(lambda: not tab.isVisible(), timeout=10_000)  # ...and closed once it has stopped
+    assert not tab.is_training()
+
+
 def test_a_failed_run_warns_and_keeps_the_previous_model(qtbot, tab):
     train(qtbot, tab)
     good = tab.checkpoint()
