@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         settings = QSettings()
         settings.setValue("main_window/geometry", self.saveGeometry())
         settings.setValue("main_window/tab", self.tabs.currentIndex())
+        self.training.save_settings()  # the training settings and data folder, as the controls show them
 
     # -- models and files --
     def open_model(self, path: str | Path) -> bool:

@@ -453,9 +453,15 @@ class TrainingTab(QWidget):
         except (ValueError, TypeError, KeyError, UserError):
             self.set_config(first_run)  # settings from another version, or edited by hand: start afresh
 
-    def _save_settings(self, config: TrainConfig) -> None:
+    def save_settings(self) -> None:
+        """Remember the settings and data folder the controls show, for the next launch.
+
+        Settings with problems (a learning rate of "fast", say) are not saved: the last good ones are kept.
+        """
+        config = self.config()
         settings = QSettings()
-        settings.setValue(SETTINGS_CONFIG, json.dumps(config.to_dict()))
+        if not config.problems() and not self._option_problems():
+            settings.setValue(SETTINGS_CONFIG, json.dumps(config.to_dict()))
         settings.setValue(SETTINGS_DATA_FOLDER, self.folder_edit.text().strip())
 
     def _data_root(self) -> Path:
@@ -643,7 +649,7 @@ class TrainingTab(QWidget):
         """Train ``spec`` with the settings shown, from scratch or on from ``resume_from``, on a worker thread."""
         config = self.config()
         self._commit_data_root()
-        self._save_settings(config)
+        self.save_settings()
         self._info, self._result, self._pending_batches = None, None, []
         self._recording_error = None
         self._hide_gallery()  # it shows the images of a model that is about to change

@@ -282,6 +282,23 @@ def test_quitting_the_application_stops_the_training(qtbot, fashion_root):
     assert not window.training.is_training()
 
 
+def test_the_training_settings_and_data_folder_persist_when_the_window_closes(qtbot, tmp_path):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.training.set_config(replace(FAST, epochs=7, lr=0.0125))
+    first.training.folder_edit.setText(str(tmp_path))  # typed, never Start: only closing saves them
+    first.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.training.config() == replace(FAST, epochs=7, lr=0.0125)
+    assert second.training.folder_edit.text() == str(tmp_path)
+    second.training.lr_edit.setText("fast")  # settings that could not train are not kept: the last good ones are
+    second.close()
+    third = MainWindow()
+    qtbot.addWidget(third)
+    assert third.training.config() == replace(FAST, epochs=7, lr=0.0125)
+
+
 def test_the_core_loads_on_its_own_thread_then_the_window_is_ready(qtbot):
     window = MainWindow()
     qtbot.addWidget(window)
