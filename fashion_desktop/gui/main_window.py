@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         self.training.model_ready.connect(self._on_training_model_ready)
         self.training.data_root_changed.connect(self.predict.set_data_root)
         self.training.predict_requested.connect(self._on_training_predict_requested)
+        self.training.open_model_requested.connect(self._on_training_open_model_requested)
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
 
     # -- settings --
@@ -377,6 +378,10 @@ class MainWindow(QMainWindow):
     def _on_training_predict_requested(self, image: TestImage) -> None:
         self.predict.show_image(image.image, f"Test image #{image.index}", image.true_class)
         self.tabs.setCurrentWidget(self.predict)
+
+    @Slot(object)
+    def _on_training_open_model_requested(self, path: Path) -> None:
+        self.open_model(path)  # as File > Open model does
 
     @Slot(int)
     def _on_tabs_current_changed(self, index: int) -> None:

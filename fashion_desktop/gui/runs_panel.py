@@ -350,6 +350,7 @@ class RunsPanel(QWidget):
     """
 
     status_message = Signal(str)
+    open_model_requested = Signal(object)  # Path: the selected run's model file, to open as File > Open model does
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -437,6 +438,8 @@ class RunsPanel(QWidget):
         self.delete_button.setToolTip("forget the selected runs (their model files are kept)")
         self.export_button = QPushButton("Export CSV...")
         self.export_button.setToolTip("write the selected runs' per-epoch metrics to a CSV file")
+        self.open_button = QPushButton("Open model")
+        self.open_button.setToolTip("open the selected run's model file, as File > Open model does")
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("read the history again, with runs recorded from the command line")
         self.hint_label = QLabel()
@@ -444,7 +447,7 @@ class RunsPanel(QWidget):
         self.hint_label.setMinimumWidth(40)  # it may shrink to nothing: the buttons matter more
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for button in (self.rename_button, self.delete_button, self.export_button):
+        for button in (self.open_button, self.rename_button, self.delete_button, self.export_button):
             buttons.addWidget(button)
         buttons.addWidget(self.hint_label, 1)
         buttons.addWidget(self.refresh_button)
@@ -470,7 +473,8 @@ class RunsPanel(QWidget):
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.rename_action = QAction("Rename", self.view)
         self.export_action = QAction("Export CSV...", self.view)
-        self.view.addActions([self.rename_action, self.delete_action, self.export_action])
+        self.open_action = QAction("Open model", self.view)
+        self.view.addActions([self.open_action, self.rename_action, self.delete_action, self.export_action])
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
         self.curves = RunCurves()
@@ -553,6 +557,8 @@ class RunsPanel(QWidget):
         self.export_button.clicked.connect(self._on_export_clicked)
         self.export_action.triggered.connect(self._on_export_clicked)
         self.refresh_button.clicked.connect(self._on_refresh_clicked)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.open_action.triggered.connect(self._on_open_clicked)
         self.start_fresh_button.clicked.connect(self._on_start_fresh_clicked)
         self.retry_button.clicked.connect(self._on_retry_clicked)
 
@@ -704,8 +710,20 @@ class RunsPanel(QWidget):
         self.hint_label.setText(text)
         self.hint_label.setToolTip(text)
 
+    def selected_model_path(self) -> Path | None:
+        """The model file of the one selected run, when it has one that still exists."""
+        ids = self.selected_run_ids() if self._store is not None else []
+        row = self.model.row_of(ids[0]) if len(ids) == 1 else None
+        path = row.run.model_path if row is not None else None
+        return path if path is not None and path.is_file() else None
+
     def _update_buttons(self) -> None:
         count = len(self.selected_run_ids()) if self._store is not None else 0
+        path = self.selected_model_path()
+        for action in (self.open_button, self.open_action):
+            action.setEnabled(path is not None)
+            action.setToolTip(f"open {path}, as File > Open model does" if path is not None else
+                              "open the selected run's model file (select one run that has one)")  # fmt: skip
         for widget, enabled in ((self.rename_button, count == 1), (self.rename_action, count == 1),
                                 (self.delete_button, count > 0), (self.delete_action, count > 0),
                                 (self.export_button, count > 0), (self.export_action, count > 0),
@@ -718,7 +736,13 @@ class RunsPanel(QWidget):
         self.message_label.setText(text)
         self.message_label.setVisible(bool(text))
 
-    # -- rename, delete, export --
+    # -- open, rename, delete, export --
+    @Slot()
+    def _on_open_clicked(self) -> None:
+        path = self.selected_model_path()
+        if path is not None:
+            self.open_model_requested.emit(path)
+
     @Slot()
     def _on_rename_clicked(self) -> None:
         rows = self.view.selectionModel().selectedRows(NAME)

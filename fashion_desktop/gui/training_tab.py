@@ -114,6 +114,7 @@ class TrainingTab(QWidget):
     training_started = Signal()
     training_finished = Signal(object)  # FitResult, or None when training failed or was stopped before it began
     predict_requested = Signal(object)  # TestImage: a test image chosen in the mistakes gallery, to try it
+    open_model_requested = Signal(object)  # Path: a run's model file, chosen on the Runs page, to open it
     worker_finished = Signal()  # a training or download thread has ended and the tab is idle again
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -294,6 +295,7 @@ class TrainingTab(QWidget):
         self.epoch_plots = EpochPlots()
         self.runs_panel = RunsPanel()
         self.runs_panel.status_message.connect(self.status_message)
+        self.runs_panel.open_model_requested.connect(self.open_model_requested)
         self.results_tabs = QTabWidget()
         self.results_tabs.addTab(self._results_page(), "Results")
         self.results_tabs.addTab(self.runs_panel, "Runs")

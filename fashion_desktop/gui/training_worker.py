@@ -8,12 +8,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from fashion_desktop.core.callbacks import Callback
+from fashion_desktop.core.callbacks import Callback, SaveCheckpoint
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, FitInfo, FitResult
@@ -30,6 +31,22 @@ if TYPE_CHECKING:  # torch-dependent: imported where they are used, so the windo
 
 _log = logging.getLogger(__name__)
 BATCH_SIGNAL_INTERVAL = 0.05  # seconds; one signal per batch would flood the GUI thread and slow training
+
+
+def checkpoints_dir() -> Path:
+    """Where the GUI's runs save their model after every epoch: ``checkpoints/`` beside the run history.
+
+    That is the user data folder (``core.paths``), unless ``$FASHION_DESKTOP_RUNS`` puts the history elsewhere:
+    the files stay with the records that point at them.
+    """
+    from fashion_desktop.core.paths import resolve_runs_path
+
+    return resolve_runs_path().parent / "checkpoints"
+
+
+def new_checkpoint_path() -> Path:
+    """A file name in ``checkpoints_dir()`` for a run starting now; microseconds keep quick runs apart."""
+    return checkpoints_dir() / f"{datetime.now():%Y-%m-%d_%H-%M-%S-%f}.safetensors"
 
 
 @dataclass(frozen=True)
@@ -150,7 +167,9 @@ class TrainingWorker(DataWorker):
     Runs on its own QThread; ``stop()``, ``pause()`` and ``resume()`` are called from the GUI thread and go
     straight to the Trainer's thread-safe methods, because a queued slot would never run while ``run()`` is busy.
     The run goes into the run history (``resolve_runs_path()``) on the way, best-effort: a history that cannot be
-    opened or written never stops the training, it is reported through ``recording_failed`` instead.
+    opened or written never stops the training, it is reported through ``recording_failed`` instead. A recorded
+    run also saves its model after every epoch to ``model_path`` (in ``checkpoints_dir()``), which the history
+    records, so a run cut short by a crash can still be opened and continued; that too is best-effort.
 
     Signals (besides DataWorker's):
         fit_started: the FitInfo, once the data is loaded.
@@ -172,6 +191,7 @@ class TrainingWorker(DataWorker):
                  allow_download: bool = True, record: bool = True) -> None:  # fmt: skip
         super().__init__(data_root, allow_download)
         self.spec, self.config, self.resume_from, self.record = spec, config, resume_from, record
+        self.model_path: Path | None = None  # the file saved after every epoch, once training has started
         self._trainer: Trainer | None = None
         self._callback = _SignalCallback(self)
         self._predictions: TestPredictions | None = None
@@ -240,7 +260,9 @@ class TrainingWorker(DataWorker):
         self._check_stop()
         recorder = self._open_recorder()  # only now: a run that never starts leaves no trace in the history
         if recorder is not None:
-            trainer.callbacks.append(recorder)
+            assert self.model_path is not None  # chosen with the recorder
+            # Before the recorder, so the file of an epoch is on disk when the history records that epoch.
+            trainer.callbacks += [_EpochCheckpoint(self.model_path, self), recorder]
         try:
             trainer.fit(data)
         finally:
@@ -255,10 +277,12 @@ class TrainingWorker(DataWorker):
         if not self.record:
             return None
         try:
-            return RecordRun(RunStore(resolve_runs_path()))
+            store = RunStore(resolve_runs_path())
         except RunStoreError as error:
             self.recording_failed.emit(f"this run is not recorded in the run history: {error}")
             return None
+        self.model_path = new_checkpoint_path()
+        return RecordRun(store, model_path=self.model_path)
 
     def _close_recorder(self, recorder: RecordRun) -> None:
         run_id = recorder.run_id  # None when a write failed: the recorder then gave up on this run
@@ -280,6 +304,31 @@ def _predict_test_set(trainer: Trainer, data: FashionData) -> TestPredictions:
     from fashion_desktop.gui.mistakes import predict_test_set
 
     return predict_test_set(trainer.model, trainer.spec, data.test_x, data.test_y, data.test_images)
+
+
+class _EpochCheckpoint(SaveCheckpoint):
+    """SaveCheckpoint, best-effort: a full or read-only disk is reported once and never stops the training."""
+
+    def __init__(self, path: Path, worker: TrainingWorker) -> None:
+        super().__init__(path)
+        self.worker = worker
+        self.failed = False
+
+    def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
+        self._save(lambda: super(_EpochCheckpoint, self).on_epoch_end(trainer, metrics))
+
+    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        self._save(lambda: super(_EpochCheckpoint, self).on_fit_end(trainer, result))
+
+    def _save(self, save: Callable[[], None]) -> None:
+        if self.failed:
+            return
+        try:
+            save()
+        except OSError as error:
+            self.failed = True
+            self.worker.recording_failed.emit(f"the model could not be saved after each epoch to {self.path} "
+                                              f"({error.strerror or error}); training goes on")  # fmt: skip
 
 
 class _SignalCallback(Callback):

@@ -16,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QTimer, Sl
 from PySide6.QtWidgets import QApplication
 
 from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.paths import RUNS_ENV_VAR
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import ModelSpec
 
@@ -137,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, ... (default cpu)")
     parser.add_argument("--start-up", choices=("thread", "gui"), help=argparse.SUPPRESS)  # the probe's own process
     args = parser.parse_args(argv)
+    # The benchmark's runs, and the model files the GUI saves after every epoch, must not join the user's history.
+    scratch = tempfile.TemporaryDirectory(prefix="fashion-desktop-uibench-")
+    os.environ[RUNS_ENV_VAR] = str(Path(scratch.name) / "runs.sqlite3")
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = QApplication.instance() or QApplication([])

@@ -15,7 +15,9 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from fashion_desktop.core.builder import build_model
 from fashion_desktop.core.checkpoint import Checkpoint
+from fashion_desktop.core.paths import resolve_runs_path
 from fashion_desktop.core.presets import PRESETS
+from fashion_desktop.core.runs import RunStore
 from fashion_desktop.gui import app as app_module
 from fashion_desktop.gui import main_window as main_window_module
 from fashion_desktop.gui.app import EXIT_AFTER_PAINT, app_icon, load_core_in_background
@@ -297,6 +299,24 @@ def test_the_training_settings_and_data_folder_persist_when_the_window_closes(qt
     third = MainWindow()
     qtbot.addWidget(third)
     assert third.training.config() == replace(FAST, epochs=7, lr=0.0125)
+
+
+def test_a_run_records_its_model_file_which_the_runs_page_opens(qtbot, fashion_root, tmp_path):
+    window = ready_window(qtbot, fashion_root, FAST)
+    with qtbot.waitSignal(window.training.training_finished, timeout=60_000):
+        window.training.start_button.click()
+    with RunStore(resolve_runs_path()) as store:
+        (run,) = store.list_runs()
+    # Saved after every epoch beside the test's own run history, never in the user's data folder.
+    assert run.model_path.is_file() and run.model_path.parent == tmp_path / "checkpoints"
+    assert Checkpoint.load(run.model_path).epoch == 2
+    window.builder.load_preset("small-cnn")
+    panel = window.training.runs_panel
+    panel.select_runs([run.id])
+    assert panel.open_button.isEnabled() and panel.open_action.isEnabled()
+    panel.open_button.click()
+    assert window.builder.spec() == PRESETS["seed"].spec
+    assert run.model_path.name in window.statusBar().currentMessage()
 
 
 def test_the_core_loads_on_its_own_thread_then_the_window_is_ready(qtbot):

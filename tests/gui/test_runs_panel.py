@@ -300,3 +300,23 @@ def test_screenshots(qtbot, panel, run_ids):
     qtbot.waitExposed(damaged)
     assert damaged.pages.currentIndex() == 1
     damaged.grab().save(str(SHOTS / "runs-panel-damaged.png"))
+
+
+def test_open_model_offers_only_a_run_whose_model_file_exists(qtbot, panel, tmp_path):
+    kept, gone = tmp_path / "kept.safetensors", tmp_path / "gone.safetensors"
+    kept.write_bytes(b"a model")  # the panel only checks that the file is there; opening it is the window's job
+    with RunStore(resolve_runs_path()) as store:
+        with_file = store.start_run(SEED.spec, SEED.config, "CPU", name="with file", model_path=kept)
+        without_file = store.start_run(SEED.spec, SEED.config, "CPU", name="file gone", model_path=gone)
+        never = store.start_run(SEED.spec, SEED.config, "CPU", name="no file")
+    panel.refresh()
+    for run_id in (without_file, never):
+        panel.select_runs([run_id])
+        assert not panel.open_button.isEnabled() and not panel.open_action.isEnabled()
+    panel.select_runs([with_file, never])
+    assert not panel.open_button.isEnabled()  # one run at a time
+    panel.select_runs([with_file])
+    assert panel.open_button.isEnabled() and panel.open_action.isEnabled()
+    with qtbot.waitSignal(panel.open_model_requested) as requested:
+        panel.open_action.trigger()  # the table's context menu
+    assert requested.args == [kept]

@@ -189,6 +189,33 @@ def test_the_run_is_recorded_in_the_history_with_each_epoch(run, fashion_root):
     assert not recorder.of("recording_failed")
 
 
+def test_the_model_is_saved_after_every_epoch_to_the_file_the_history_records(qtbot, start, fashion_root, tmp_path):
+    worker = TrainingWorker(SEED.spec, replace(FAST, epochs=10_000), fashion_root)
+    recorder = start(worker)
+    qtbot.waitUntil(lambda: len(recorder.of("epoch_finished")) >= 1, timeout=30_000)
+    qtbot.waitUntil(worker.model_path.is_file, timeout=10_000)  # written just after the epoch is reported
+    # As after a crash: the file holds the last finished epoch, with what Continue needs.
+    saved = Checkpoint.load(worker.model_path)
+    assert saved.epoch >= 1 and saved.optimizer_state is not None and saved.config.epochs == 10_000
+    worker.stop()
+    qtbot.waitUntil(lambda: recorder.done, timeout=10_000)
+    assert worker.model_path.parent == tmp_path / "checkpoints"  # beside the test's run history, not the user's
+    with RunStore(resolve_runs_path()) as store:
+        assert store.get_run(recorder.of("run_recorded")[0]).model_path == worker.model_path
+    assert Checkpoint.load(worker.model_path).test is not None  # saved again at the end, with the test results
+
+
+def test_a_model_file_that_cannot_be_written_is_reported_and_training_goes_on(run, fashion_root, monkeypatch):
+    def refuse(self, path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Checkpoint, "save", refuse)
+    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
+    (message,) = recorder.of("recording_failed")
+    assert "could not be saved after each epoch" in message and "Permission denied" in message
+    assert recorder.names()[-3:] == ["fit_finished", "run_recorded", "finished"] and not recorder.of("failed")
+
+
 def test_a_damaged_run_history_is_reported_and_training_goes_on(run, fashion_root, tmp_path, monkeypatch):
     damaged = tmp_path / "runs.sqlite3"
     damaged.write_bytes(b"not a database" * 100)
