@@ -252,3 +252,17 @@ def test_code_view_and_activation_plot_once_the_core_is_ready(builder):
 
     builder.add_layer("Conv2d")
     assert builder.code_view.toPlainText().startswith("# The network cannot be built yet")
+
+
+def test_the_code_view_follows_a_valid_edit(qtbot, builder):
+    builder.on_core_ready()
+    before = builder.code_view.toPlainText()
+    assert "nn.Linear(in_features=784, out_features=256)" in before and "out_features=64" not in before
+    builder.layer_list.setCurrentRow(1)  # fc1
+    units = builder.options_form.editor("out_features")
+    units.selectAll()
+    qtbot.keyClicks(units, "64")
+    code = builder.code_view.toPlainText()
+    assert "nn.Linear(in_features=784, out_features=64)" in code
+    assert "nn.Linear(in_features=64, out_features=128)" in code  # the next layer takes 64 inputs
+    compile(code, "fashion_network.py", "exec")

@@ -103,6 +103,14 @@ def test_training_draws_every_batch_and_epoch_and_hands_over_the_model(qtbot, ta
     assert result is not None and not result.stopped and not tab.is_training()
     assert len(tab.epoch_plots.epochs) == 2
     assert tab.batch_plot.points == 2 * BATCHES
+    # What is drawn, not only what is kept: one point per epoch on each curve, at epochs 1 and 2.
+    plots = tab.epoch_plots
+    for curve, values in ((plots._train, [m.train_loss for m in result.history]),
+                          (plots._val, [m.val_loss for m in result.history]),
+                          (plots._accuracy, [100 * m.val_accuracy for m in result.history]),
+                          (plots._lr, [m.lr for m in result.history])):  # fmt: skip
+        x, y = curve.getData()
+        assert list(x) == [1, 2] and list(y) == pytest.approx(values)
     assert tab.confusion_view.total == 100
     assert "Test accuracy" in tab.results_label.text()
     assert len(models) == 1 and isinstance(models[0], Checkpoint) and tab.checkpoint() is models[0]

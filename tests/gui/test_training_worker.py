@@ -141,12 +141,19 @@ def test_missing_data_fails_with_the_data_error_and_still_finishes(run, tmp_path
 
 def test_stop_from_the_gui_thread_ends_within_a_batch_and_keeps_the_model(qtbot, start, fashion_root):
     worker = TrainingWorker(SEED.spec, replace(FAST, epochs=10_000), fashion_root)
+    ended: list[float] = []  # when each batch ended, stamped on the training thread
+    report = worker._callback.on_batch_end
+    worker._callback.on_batch_end = lambda trainer, metrics: (ended.append(time.monotonic()), report(trainer, metrics))
     recorder = start(worker)
     qtbot.waitUntil(lambda: bool(recorder.of("batches_finished")), timeout=30_000)
     asked = time.monotonic()
     worker.stop()
     qtbot.waitUntil(lambda: recorder.done, timeout=5_000)
     assert time.monotonic() - asked < 5
+    # Only the batch under way when stop() was called may finish; the signals of earlier ones may still arrive.
+    assert sum(stamp > asked for stamp in ended) <= 1
+    reported = [b for chunk in recorder.of("batches_finished") for b in chunk]
+    assert len(reported) == len(ended)  # every batch that ended was reported, none twice
     assert recorder.names()[-3:] == ["fit_finished", "run_recorded", "finished"]
     assert recorder.of("fit_finished")[0].stopped
     assert worker.checkpoint() is not None
