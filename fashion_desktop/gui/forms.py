@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
 from fashion_desktop.core.params import Param, Value
 
 INVALID_STYLE = "border: 1px solid #d9534f;"
+# The GUI's own way to choose the data folder, added to the core's data messages (which name no flag or button).
+DATA_FOLDER_HINT = "Use Browse... on the Training tab to choose the folder that holds Fashion-MNIST."
 
 
 class OptionsForm(QWidget):

@@ -55,12 +55,14 @@ from fashion_desktop.core.imaging import (
     to_model_input,
 )
 from fashion_desktop.core.spec import CLASS_NAMES
+from fashion_desktop.gui.forms import DATA_FOLDER_HINT
 from fashion_desktop.resources import resource_path
 
 if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the window paints before torch loads
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.inference import Prediction, Predictor
 
+CANNOT_READ = "Cannot read this file"  # the image views' words for an unreadable file; the error is beneath them
 NO_MODEL_HINT = "No model yet: train one in the Training tab or open a model file (File > Open model...)"
 ICON_SIZE = 56
 PREVIEW_MAX_SIDE = 1024  # the original is shown at most this big, so huge PNGs do not hold huge pixmaps
@@ -103,7 +105,9 @@ class PixmapView(QLabel):
     def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
         super().__init__(placeholder, parent)
         self._placeholder = placeholder
+        self._text = placeholder  # shown while there is no pixmap
         self._source = QPixmap()
+        self.setWordWrap(True)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)  # the pixmap follows the layout
@@ -113,8 +117,10 @@ class PixmapView(QLabel):
         """The pixmap at its own size, before scaling."""
         return self._source
 
-    def set_source(self, pixmap: QPixmap | None) -> None:
+    def set_source(self, pixmap: QPixmap | None, text: str | None = None) -> None:
+        """Show ``pixmap``; without one, ``text`` (why there is none), else the placeholder."""
         self._source = pixmap if pixmap is not None else QPixmap()
+        self._text = text if text is not None else self._placeholder
         self._rescale()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
@@ -123,7 +129,7 @@ class PixmapView(QLabel):
 
     def _rescale(self) -> None:
         if self._source.isNull():
-            self.setText(self._placeholder)
+            self.setText(self._text)
             return
         room = self.contentsRect().size()
         scale = min(room.width() / self._source.width(), room.height() / self._source.height())
@@ -417,7 +423,7 @@ class PredictTab(QWidget):
         try:
             images, labels = self._load_test_set()
         except DataError as error:
-            self._show_notice(f"No test set for a random image (choose the data folder in the Training tab): {error}")
+            self._show_notice(f"No test set for a random image: {error}. {DATA_FOLDER_HINT}")
             return
         index = random.randrange(len(images))
         self.show_image(images[index], f"Test image #{index}", int(labels[index]))
@@ -615,8 +621,9 @@ class PredictTab(QWidget):
     def _show_current(self) -> None:
         row = self.image_list.currentRow()
         entry = self._entries[row] if 0 <= row < len(self._entries) else None
-        self.original_view.set_source(entry.pixmap if entry else None)
-        self.seen_view.set_source(self._seen_pixmap(entry))
+        unreadable = CANNOT_READ if entry is not None and entry.error is not None else None
+        self.original_view.set_source(entry.pixmap if entry else None, unreadable)
+        self.seen_view.set_source(self._seen_pixmap(entry), unreadable)
         if entry is None:
             self.result_label.setText("Drop image files or folders anywhere on this tab, or click Open...")
         elif entry.error is not None:

@@ -34,12 +34,12 @@ from PySide6.QtWidgets import (
 )
 
 from fashion_desktop.core.config import CONTINUE_MAY_CHANGE, LOSS_LABELS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
-from fashion_desktop.core.errors import UserError
+from fashion_desktop.core.errors import DataError, UserError
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, FitInfo, FitResult
 from fashion_desktop.core.params import Param, Value, resolve
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import ModelSpec
-from fashion_desktop.gui.forms import INVALID_STYLE, OptionsForm
+from fashion_desktop.gui.forms import DATA_FOLDER_HINT, INVALID_STYLE, OptionsForm
 from fashion_desktop.gui.mistakes import MistakesGallery, TestImage, TestPredictions
 from fashion_desktop.gui.plots import BatchLossPlot, ConfusionMatrixView, EpochPlots, LearningRatePreview
 from fashion_desktop.gui.runs_panel import RunsPanel
@@ -794,8 +794,9 @@ class TrainingTab(QWidget):
         self._show_matrix(self.matrix_slider.value())  # the test matrix becomes clickable now the model is here
         self.worker_finished.emit()
         if self._failure is not None:
+            hint = f"\n\n{DATA_FOLDER_HINT}" if self._failure.error_type == "DataError" else ""
             self.show_warning("Training failed" if isinstance(worker, TrainingWorker) else "Download failed",
-                              self._failure.message)  # fmt: skip
+                              self._failure.message + hint)  # fmt: skip
 
     def _finish_training(self, worker: TrainingWorker) -> None:
         checkpoint = worker.checkpoint()
@@ -921,7 +922,8 @@ class TrainingTab(QWidget):
             try:
                 self._predictions = load_test_predictions(checkpoint, self._data_root())
             except UserError as error:
-                self.show_warning("Cannot show the test images", str(error))
+                hint = f"\n\n{DATA_FOLDER_HINT}" if isinstance(error, DataError) else ""
+                self.show_warning("Cannot show the test images", f"{error}{hint}")
                 return None
             finally:
                 QApplication.restoreOverrideCursor()

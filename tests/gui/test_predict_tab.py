@@ -126,6 +126,10 @@ def test_dropped_images_are_classified_and_bad_files_show_their_error(tab, check
     assert "corrupt.png" in tab.result_label.text()
     assert tab.chart.probabilities == (0.0,) * 10
     assert tab.seen_view.source().isNull()
+    # Not the empty tab's "Drop images here": the views say why there is no picture.
+    assert tab.original_view.text() == tab.seen_view.text() == "Cannot read this file"
+    tab.image_list.setCurrentRow(0)
+    assert tab.original_view.text() == ""  # a picture again
 
 
 def test_without_a_model_images_are_listed_and_classified_once_a_model_is_set(tab, checkpoint, images, tmp_path):
@@ -214,6 +218,7 @@ def test_random_test_image_without_data_says_so(tab, tmp_path):
     tab.random_button.click()
     assert tab.notice.isVisible()
     assert "Fashion-MNIST not found" in tab.notice.text()
+    assert "Browse... on the Training tab" in tab.notice.text() and "--data" not in tab.notice.text()
     assert tab.image_list.count() == 0
 
 

@@ -13,6 +13,7 @@ from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.data import load_arrays
 from fashion_desktop.core.engine import train as engine_train
+from fashion_desktop.core.errors import DataError
 from fashion_desktop.core.paths import resolve_runs_path
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.runs import RunStore
@@ -216,6 +217,18 @@ def test_stop_cancels_a_download(qtbot, tab, tmp_path, monkeypatch):
     tab.stop_button.click()
     assert tab.wait_for_stop(5_000)
     assert not tab.warnings and not (tmp_path / "FashionMNIST").exists()
+
+
+def test_a_failed_download_says_where_to_choose_another_folder(qtbot, tab, tmp_path, monkeypatch):
+    def download(root, progress=None):
+        raise DataError("could not download Fashion-MNIST (no network); choose another data folder")
+
+    monkeypatch.setattr("fashion_desktop.core.data.download", download)
+    tab.folder_edit.setText(str(tmp_path))
+    with qtbot.waitSignal(tab.training_finished, timeout=30_000):  # Start fetches missing data first
+        tab.start_button.click()
+    (warning,) = tab.warnings
+    assert "could not download" in warning and "Browse... on the Training tab" in warning and "--data" not in warning
 
 
 def test_download_finds_the_data_already_there(qtbot, tab, fashion_root):
