@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QModelIndex, QRect, Qt, Signal, Slot
+from PySide6.QtCore import QModelIndex, QRect, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,6 +27,8 @@ VAL_COLOR = QColor(255, 127, 14)
 ACCURACY_COLOR = QColor(44, 160, 44)
 LR_COLOR = QColor(148, 103, 189)
 EMA_SPAN_EPOCHS = 0.05  # the batch loss is smoothed over about a twentieth of an epoch
+WHOLE_EPOCH_TICKS = 80  # up to this many epochs the axis is ticked at whole-epoch steps of our choosing
+BEST_LABEL_PLACES = (0.92, 0.08, 0.5)  # where along the best-epoch line its label may go (0 bottom, 1 top)
 
 
 def style_plot(plot: pg.PlotItem, title: str, x_label: str, y_label: str = "") -> None:
@@ -74,9 +76,43 @@ def _from_zero(plot: pg.PlotItem, values: Sequence[float]) -> None:
 
 
 def _whole_epochs(plot: pg.PlotItem, epochs: int) -> None:
-    """Tick the epoch axis at whole epochs only (about eight ticks at most): there is no epoch 1.5."""
+    """Tick the epoch axis at whole epochs only (about eight ticks at most): there is no epoch 1.5.
+
+    Past WHOLE_EPOCH_TICKS epochs pyqtgraph picks the ticks: its steps are whole numbers there, and it drops
+    labels that would overlap (fixed steps of 1250 ran "0 1250 2500..." into one another on a narrow plot).
+    """
+    axis = plot.getAxis("bottom")
+    if epochs > WHOLE_EPOCH_TICKS:
+        axis.setTickSpacing()
+        return
     step = max(1, math.ceil(epochs / 8))
-    plot.getAxis("bottom").setTickSpacing(step, step)
+    axis.setTickSpacing(step, step)
+
+
+def percent_axis(plot: pg.PlotItem) -> None:
+    """Keep a percentage plot within 0..100: auto-range padding showed an accuracy axis up to 100.4%.
+
+    Call it before ``style_plot``: it replaces the left axis.
+    """
+    plot.setAxisItems({"left": _EdgeLabelAxis("left")})
+    plot.setLimits(yMin=0, yMax=100)
+
+
+class _EdgeLabelAxis(pg.AxisItem):
+    """An axis that draws the label of a tick on the very end of its range (100%, once the range stops there).
+
+    With a grid, pyqtgraph skips any label reaching past the axis, so half a line of text above the plot hid it.
+    """
+
+    def boundingRect(self) -> QRectF:
+        margin = 8 if self.orientation in ("left", "right") else 0
+        return super().boundingRect().adjusted(0, -margin, 0, margin)
+
+
+def coloured_title(title: str, names: Sequence[tuple[str, QColor]]) -> str:
+    """``title: a, b`` with each name in its curve's colour: a legend above the plot, never over its curves."""
+    words = ", ".join(f'<span style="color: {color.name()}; font-weight: bold;">{name}</span>' for name, color in names)
+    return f"{title}: {words}"
 
 
 class _Columns:
@@ -132,7 +168,10 @@ class BatchLossPlot(_PlotView):
         super().__init__("Training loss per batch", "epoch", parent)
         plot = self.plot_item
         plot.showGrid(x=False, y=False)
-        plot.addLegend(offset=(-10, 10), labelTextColor=text_color())
+        # The legend in the title: in the plot it covered the curve whenever the loss rose to its corner.
+        plot.setTitle(coloured_title("Training loss", (("each batch", faint(TRAIN_COLOR).darker(130)),
+                                                        ("smoothed", TRAIN_COLOR))),
+                      color=text_color(), size="10pt")  # fmt: skip
         # Only the visible range is drawn, and at most a few points per pixel, so 100k batches stay cheap.
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
@@ -209,10 +248,12 @@ class EpochPlots(pg.GraphicsView):
         self.loss_plot = layout.addPlot(row=0, col=0)
         self.accuracy_plot = layout.addPlot(row=0, col=1)
         self.lr_plot = layout.addPlot(row=0, col=2)
-        style_plot(self.loss_plot, "Loss per epoch", "epoch")
+        # The legend in the title: inside the plot it covered the validation loss whenever that rose at the end.
+        style_plot(self.loss_plot, coloured_title("Loss per epoch", (("train", TRAIN_COLOR),
+                                                                     ("validation", VAL_COLOR))), "epoch")  # fmt: skip
+        percent_axis(self.accuracy_plot)
         style_plot(self.accuracy_plot, "Validation accuracy (%)", "epoch")
         style_plot(self.lr_plot, "Learning rate", "epoch")
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=text_color())
         self._train = _line_with_dots(self.loss_plot, TRAIN_COLOR, "train")
         self._val = _line_with_dots(self.loss_plot, VAL_COLOR, "validation")
         self._accuracy = _line_with_dots(self.accuracy_plot, ACCURACY_COLOR)
@@ -256,6 +297,25 @@ class EpochPlots(pg.GraphicsView):
             self._best_point.setData([], [])
         else:
             self._best_point.setData([best.epoch], [best.val_loss])
+        if epoch is not None:
+            self._best_lines[self.loss_plot].label.setPosition(self._best_label_place(epoch))
+
+    def _best_label_place(self, epoch: int) -> float:
+        """Where along the best-epoch line its "best" label covers no loss point near that epoch.
+
+        pyqtgraph puts the label on the side of the line with more room; this picks its height: the place in
+        BEST_LABEL_PLACES clear of the points at that epoch and its neighbours, as fractions of the loss range.
+        """
+        values = [v for m in self.epochs for v in (m.train_loss, m.val_loss) if v is not None and math.isfinite(v)]
+        if not values:
+            return BEST_LABEL_PLACES[0]
+        low, high = min(values), max(values)
+        span = (high - low) or 1.0
+        near = [(v - low) / span for m in self.epochs if abs(m.epoch - epoch) <= 1
+                for v in (m.train_loss, m.val_loss) if v is not None and math.isfinite(v)]  # fmt: skip
+        room = {place: min((abs(place - f) for f in near), default=1.0) for place in BEST_LABEL_PLACES}
+        # The first place with room for the text (about a fifth of the height), so the label does not jump about.
+        return next((place for place in BEST_LABEL_PLACES if room[place] >= 0.2), max(room, key=room.__getitem__))
 
     def _redraw(self) -> None:
         x = [m.epoch for m in self.epochs]

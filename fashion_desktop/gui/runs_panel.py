@@ -29,9 +29,11 @@ from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QColor,
+    QFontMetrics,
     QIcon,
     QKeySequence,
     QPixmap,
+    QResizeEvent,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -63,7 +65,7 @@ from fashion_desktop.core.runs import (
     describe_layers,
     preset_name,
 )
-from fashion_desktop.gui.plots import background_color, faint, style_plot, text_color
+from fashion_desktop.gui.plots import background_color, faint, percent_axis, style_plot, text_color
 
 COLUMNS = ("Name", "Started", "Status", "Network", "Optimizer", "Epochs", "Best val.", "Test")
 NAME, STARTED, STATUS, NETWORK, OPTIMIZER, EPOCHS, BEST_VAL, TEST = range(len(COLUMNS))
@@ -75,7 +77,7 @@ _HEADER_TIPS = (
     "the optimizer and its learning rate",
     "epochs recorded of those planned",
     "the best validation accuracy of any epoch",
-    "the accuracy on the 10,000 test images, measured once the run ended",
+    "the accuracy on the test images, measured once the run ended",
 )
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -94,6 +96,9 @@ _STATUS_TIPS = {
     "running": "still training, in this window or another process",
 }
 _LEGEND_NAME_CHARS = 28  # longer run names are cut in the legend, which sits over the curves
+_LOSS_TITLES = ("Validation loss (faint: train)", "Val. loss")  # (when there is room, when narrow)
+_ACCURACY_TITLES = ("Validation accuracy (%)", "Val. acc. %")
+_AXIS_WIDTH = 45  # pixels: a left axis with its tick labels, beside each title
 
 
 @dataclass(frozen=True)
@@ -285,12 +290,18 @@ class RunCurves(pg.GraphicsView):
         self.setCentralItem(layout)
         self.loss_plot = layout.addPlot(row=0, col=0)
         self.accuracy_plot = layout.addPlot(row=0, col=1)
-        style_plot(self.loss_plot, "Validation loss (faint: train)", "epoch")
-        style_plot(self.accuracy_plot, "Validation accuracy (%)", "epoch")
+        percent_axis(self.accuracy_plot)
+        style_plot(self.loss_plot, _LOSS_TITLES[0], "epoch")
+        style_plot(self.accuracy_plot, _ACCURACY_TITLES[0], "epoch")
+        self._short_titles = False
+        self._longest = 0  # epochs of the longest run drawn
+        self.setToolTip("solid: each run's validation loss and accuracy; faint: its training loss")
         # Under both plots rather than over one: inside, run names of any length would cover curves.
         self.legend = pg.LegendItem(labelTextColor=text_color(), colCount=3, frame=False, verSpacing=-6)
         layout.addItem(self.legend, row=1, col=0, colspan=2)
         layout.layout.setRowStretchFactor(0, 1)  # the plots take the height; the legend only what its rows need
+        for column in (0, 1):
+            layout.layout.setColumnStretchFactor(column, 1)
         self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.legend.layout.setContentsMargins(6, 0, 0, 0)
         self.val_loss_curves: list[pg.PlotDataItem] = []
@@ -324,10 +335,41 @@ class RunCurves(pg.GraphicsView):
             self.train_loss_curves.append(train)
             self.val_loss_curves.append(val)
             self.accuracy_curves.append(accuracy)
-        step = max(1, math.ceil(longest / 8))  # whole epochs only, about eight ticks at most: there is no epoch 1.5
+        self._longest = longest
         for plot in (self.loss_plot, self.accuracy_plot):
-            plot.getAxis("bottom").setTickSpacing(step, step)
             plot.enableAutoRange()
+        self._fit_width(force=True)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if hasattr(self, "legend"):  # pg.GraphicsView.__init__ resizes before ours has made the legend
+            self._fit_width()
+
+    def _fit_width(self, force: bool = False) -> None:
+        """Fit the titles and the legend's columns to the width, so both plots stay in view.
+
+        A plot is never narrower than its title, and a legend row never narrower than its names: on the Runs
+        page (often under 300 pixels wide) the long titles and a three-column legend pushed the accuracy plot out.
+        """
+        metrics = QFontMetrics(self.font())
+        long_titles = sum(metrics.horizontalAdvance(title) for title in (_LOSS_TITLES[0], _ACCURACY_TITLES[0]))
+        short = self.width() < long_titles + 4 * _AXIS_WIDTH
+        if short != self._short_titles or force:
+            self._short_titles = short
+            # Whole epochs only (there is no epoch 1.5): about eight ticks, or four when narrow.
+            step = max(1, math.ceil(self._longest / (4 if short else 8)))
+            for plot, titles in ((self.loss_plot, _LOSS_TITLES), (self.accuracy_plot, _ACCURACY_TITLES)):
+                style_plot(plot, titles[short], "epoch")
+                axis = plot.getAxis("bottom")
+                axis.setTickSpacing(step, step)
+                axis.showLabel(not short)  # "epoch" goes without saying, and the height is short too
+        # The labels' least widths (their text): once laid out, a label is as wide as its column.
+        widths = [sample.boundingRect().width() + label.minimumWidth() + 12 for sample, label in self.legend.items]
+        columns = max(1, min(3, int(self.width() // max(widths)))) if widths else 3
+        if columns != self.legend.columnCount:
+            self.legend.setColumnCount(columns)
+        # A legend row that was wider has grown the layout past the view, and only a resize of the view shrinks it.
+        self.centralWidget.setGeometry(self.range)
 
     def clear(self) -> None:
         for plot, curves in ((self.loss_plot, self.train_loss_curves), (self.loss_plot, self.val_loss_curves),

@@ -326,7 +326,7 @@ class TrainingTab(QWidget):
 
     def _results_page(self) -> QWidget:
         """The test results and the confusion matrix, with a slider back through the epochs' validation matrices."""
-        self.results_label = QLabel("Train a network to see its accuracy on the 10,000 test images.", wordWrap=True)
+        self.results_label = QLabel("Train a network to see its accuracy on the test images.", wordWrap=True)
         font = QFont(self.results_label.font())
         font.setBold(True)
         self.results_label.setFont(font)
