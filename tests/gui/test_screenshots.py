@@ -1,0 +1,111 @@
+"""Screenshots of every tab in its typical states, to look at: set FASHION_DESKTOP_SHOTS=DIR to keep them.
+
+Each shot is checked for being the window's size and not a blank fill; whether it looks right is for a person to
+judge (clipped text, overlaps, empty plots), so keep the files and open them after a change to the GUI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+
+from fashion_desktop.core.presets import get_preset
+from fashion_desktop.gui.main_window import MainWindow
+from fashion_desktop.resources import resource_path
+
+SIZE = (1280, 800)  # a common laptop window; the offscreen screen is smaller, which Qt allows for a resize()
+SEED = get_preset("seed")
+# Keep-best on a rate that overshoots, so the best-epoch marker shows; eight epochs give curves with a shape.
+SHOWN = replace(SEED.config, epochs=8, batch_size=32, val_size=50, device="cpu", keep_best=True)
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("FASHION_DESKTOP_SHOTS") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def window(qtbot, fashion_root) -> MainWindow:
+    main = MainWindow()
+    qtbot.addWidget(main)
+    main.resize(*SIZE)
+    main.show()
+    qtbot.waitExposed(main)
+    main.on_core_ready()
+    main.training.set_config(SHOWN)
+    main.training.folder_edit.setText(str(fashion_root))
+    return main
+
+
+def save(qtbot, window: MainWindow, shots: Path, name: str) -> Path:
+    """Grab the whole window as it is drawn now, check the picture, and write it as ``name``.png."""
+    qtbot.wait(60)  # pending layouts, and the Training tab's batch redraw
+    pixmap = window.grab()
+    ratio = pixmap.devicePixelRatio()
+    assert (pixmap.width(), pixmap.height()) == (round(SIZE[0] * ratio), round(SIZE[1] * ratio))
+    assert _colours(pixmap.toImage()) > 20, f"{name} is (nearly) one flat colour"
+    path = shots / f"{name}.png"
+    assert pixmap.save(str(path)) and path.stat().st_size > 0
+    return path
+
+
+def _colours(image: QImage) -> int:
+    """How many distinct colours a 64x40 grid of samples finds."""
+    xs, ys = np.linspace(0, image.width() - 1, 64, dtype=int), np.linspace(0, image.height() - 1, 40, dtype=int)
+    return len({image.pixel(int(x), int(y)) for x in xs for y in ys})
+
+
+def test_builder(qtbot, window, shots):
+    window.tabs.setCurrentWidget(window.builder)
+    window.builder.layer_list.setCurrentRow(1)
+    save(qtbot, window, shots, "builder-idle")
+    window.builder.add_layer("Conv2d")  # after fc1: a Conv2d needs a 3-D input
+    assert window.builder.spec().errors()
+    save(qtbot, window, shots, "builder-invalid")
+
+
+def test_training(qtbot, window, shots):
+    training = window.training
+    window.tabs.setCurrentWidget(training)
+    save(qtbot, window, shots, "training-idle")
+
+    training.set_config(replace(SHOWN, epochs=10_000))
+    training.start_button.click()
+    qtbot.waitUntil(lambda: len(training.epoch_plots.epochs) >= 3, timeout=60_000)
+    qtbot.wait(300)  # a few batches of the next epoch
+    save(qtbot, window, shots, "training-running")
+    training.request_stop()
+    assert training.wait_for_stop(30_000)
+
+    training.set_config(SHOWN)
+    with qtbot.waitSignal(training.training_finished, timeout=60_000):
+        training.start_button.click()
+    assert training.confusion_view.total > 0
+    save(qtbot, window, shots, "training-finished")
+    training.results_tabs.setCurrentWidget(training.runs_panel)
+    training.runs_panel.select_runs([run.id for run in training.runs_panel.store.list_runs()])
+    save(qtbot, window, shots, "training-runs")
+
+
+def test_predict(qtbot, window, shots, tmp_path):
+    with qtbot.waitSignal(window.training.training_finished, timeout=60_000):
+        window.training.start_button.click()
+    predict = window.predict
+    window.tabs.setCurrentWidget(predict)
+    predict._add_paths([resource_path("samples", "dress.png")])
+    predict.image_list.setCurrentRow(0)
+    assert predict.chart.probabilities != (0.0,) * 10
+    save(qtbot, window, shots, "predict")
+
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    predict._add_paths([corrupt])
+    predict.image_list.setCurrentRow(predict.image_list.count() - 1)
+    save(qtbot, window, shots, "predict-corrupt")
