@@ -13,6 +13,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+CORE_LOAD_TIMEOUT_MS = 120_000  # the window must hear from the CoreLoader within this
+
 
 def run_self_test() -> int:
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -122,15 +124,33 @@ def _predict(state: dict[str, object]) -> str:
 
 
 def _window(work: Path) -> str:
+    """Open the main window and load the core as the app does, on its CoreLoader thread, then draw it."""
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from fashion_desktop.gui.app import load_core_in_background
     from fashion_desktop.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
+    # The window reads and saves its settings: here they go to the scratch folder, never the user's own.
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work / "settings"))
     window = MainWindow()
     window.resize(1280, 800)
     window.show()
-    window.on_core_ready()
+    loop, failures = QEventLoop(), []
+    window.core_ready.connect(loop.quit)
+    window.core_failed.connect(failures.append)
+    window.core_failed.connect(loop.quit)
+    QTimer.singleShot(CORE_LOAD_TIMEOUT_MS, loop.quit)
+    thread = load_core_in_background(window)
+    loop.exec()
+    if not thread.wait(CORE_LOAD_TIMEOUT_MS):
+        raise RuntimeError("the CoreLoader thread did not end")
+    if failures:
+        raise RuntimeError(f"PyTorch did not load on the CoreLoader thread: {failures[0]}")
+    if not window.device_label.text().startswith("Device: "):
+        raise RuntimeError("the window never heard that PyTorch had loaded")
     app.processEvents()
     shot = work / "main-window.png"
     image = window.grab().toImage()
@@ -138,4 +158,4 @@ def _window(work: Path) -> str:
         raise RuntimeError("could not grab the main window")
     tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     window.close()
-    return f"platform {app.platformName()}, tabs {tabs}, screenshot {shot}"
+    return f"platform {app.platformName()}, tabs {tabs}, core loaded on its thread, screenshot {shot}"

@@ -44,9 +44,11 @@ class MainWindow(QMainWindow):
 
     Signals:
         core_ready: PyTorch has loaded and every tab can train and predict.
+        core_failed: PyTorch did not load; why, in words.
     """
 
     core_ready = Signal()
+    core_failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,11 +96,18 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def on_core_failed(self, message: str) -> None:
-        """PyTorch did not load: say so, and why, rather than wait for it for ever."""
+        """PyTorch did not load: say so, and why, rather than wait for it for ever.
+
+        The message box is window-modal but does not block: a nested event loop inside this queued slot would
+        hold up everything else queued, and a headless caller (the self-test) could never answer it.
+        """
         self.device_label.setText("Device: none")
-        QMessageBox.critical(self, "PyTorch did not load",
-                             f"Fashion Desktop cannot train or predict without PyTorch:\n{message}\n\n"
-                             "Reinstall it (see the README) and start Fashion Desktop again.")  # fmt: skip
+        box = QMessageBox(QMessageBox.Icon.Critical, "PyTorch did not load",
+                          f"Fashion Desktop cannot train or predict without PyTorch:\n{message}\n\n"
+                          "Reinstall it (see the README) and start Fashion Desktop again.", parent=self)  # fmt: skip
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.core_failed.emit(message)
 
     @Slot()
     def on_core_thread_finished(self) -> None:

@@ -340,17 +340,20 @@ def test_the_core_loader_thread_ends_without_the_event_loop(qtbot):
     qtbot.waitUntil(lambda: window.core_thread is None, timeout=10_000)
 
 
-def test_a_core_that_does_not_load_says_why(qtbot, monkeypatch, messages):
+def test_a_core_that_does_not_load_says_why(qtbot, monkeypatch):
     monkeypatch.setattr(app_module, "CORE_MODULES", (*app_module.CORE_MODULES, "fashion_desktop.no_such_module"))
     window = MainWindow()
     qtbot.addWidget(window)
     ready = []
     window.core_ready.connect(lambda: ready.append(True))
-    load_core_in_background(window)
-    qtbot.waitUntil(lambda: bool(messages), timeout=60_000)
+    with qtbot.waitSignal(window.core_failed, timeout=60_000) as failed:
+        load_core_in_background(window)
     qtbot.waitUntil(lambda: window.core_thread is None, timeout=10_000)
-    assert messages[0][0] == "critical" and "no_such_module" in messages[0][1]
+    assert "no_such_module" in failed.args[0]
+    box = window.findChild(QMessageBox)
+    assert box is not None and box.isVisible() and "no_such_module" in box.text()  # shown, without blocking
     assert window.device_label.text() == "Device: none" and not ready
+    box.close()
 
 
 def test_the_app_icon_has_every_size():
