@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QTimer, Slot
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QSettings, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from fashion_desktop.core.config import TrainConfig
@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = QApplication.instance() or QApplication([])
     QCoreApplication.setApplicationName("fashion-desktop-uibench")  # its settings must not replace the app's
+    # Nor go into the user's profile at all: the window and tabs save theirs when they close.
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(Path(scratch.name) / "settings"))
     if args.start_up:
         _start_up_probe(args.start_up)
         return 0

@@ -360,16 +360,20 @@ def test_the_app_icon_has_every_size():
     assert sorted(size.width() for size in app_icon().availableSizes()) == [16, 32, 48, 64, 128, 256]
 
 
-def test_the_window_is_drawn_before_torch_is_imported():
+def test_the_window_is_drawn_before_torch_is_imported(tmp_path):
     code = "import sys, fashion_desktop.gui.app; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert imported.strip() == "[]"
 
-    env = {**os.environ, EXIT_AFTER_PAINT: "1", "QT_QPA_PLATFORM": "offscreen"}
+    # The app's own QSettings and data folder, out of the developer's profile: quitting closes the window,
+    # which saves its settings.
+    env = {**os.environ, EXIT_AFTER_PAINT: "1", "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}  # fmt: skip
     launch = subprocess.run([sys.executable, "-m", "fashion_desktop"], capture_output=True, text=True, env=env,
                             timeout=120)  # fmt: skip
     assert launch.returncode == 0, launch.stderr
     assert launch.stdout.startswith("first paint after ")
+    assert (tmp_path / "config" / "Fashion Desktop" / "Fashion Desktop.conf").is_file()  # not the developer's
 
 
 @pytest.mark.parametrize("format_name", ["onnx", "torchscript", "script"])
