@@ -122,8 +122,6 @@ class TrainingTab(QWidget):
         self._spec: ModelSpec | None = None
         self._core_ready = False
         self._checkpoint: Checkpoint | None = None
-        # Where Continue starts: the state at the end of the last finished epoch (see resume_checkpoint()).
-        self._resume: Checkpoint | None = None
         self._predictions: TestPredictions | None = None  # the test set as classified by _predictions_model
         self._predictions_model: Checkpoint | None = None
         self._matrix_epochs: list[EpochMetrics] = []  # the epochs whose validation matrix the slider can show
@@ -223,7 +221,7 @@ class TrainingTab(QWidget):
         """
         if self.is_training():
             return False
-        self._checkpoint = self._resume = checkpoint
+        self._checkpoint = checkpoint
         self._predictions = self._predictions_model = None
         self._info, self._result = None, None
         self._hide_gallery()
@@ -530,15 +528,15 @@ class TrainingTab(QWidget):
         cannot_continue = self._continue_problem()
         self.continue_button.setEnabled(cannot_continue is None)
         if cannot_continue is None:
-            assert self._resume is not None
-            self.continue_button.setToolTip(f"train on from epoch {self._resume.epoch} to epoch "
+            assert self._checkpoint is not None
+            self.continue_button.setToolTip(f"train on from epoch {self._checkpoint.epoch} to epoch "
                                             f"{self.epochs_spin.value()}, adding to the curves")  # fmt: skip
         else:
             self.continue_button.setToolTip(f"Continue is not available: {cannot_continue}")
 
     def _continue_problem(self) -> str | None:
         """Why Continue cannot train the current model on, in words; None when it can."""
-        resume = self._resume
+        resume = self._checkpoint
         if self.is_training():
             return "training is running"
         if not self._core_ready:
@@ -625,7 +623,7 @@ class TrainingTab(QWidget):
 
     @Slot()
     def _on_continue_clicked(self) -> None:
-        resume = self._resume
+        resume = self._checkpoint
         problems = self._problems(resume.spec) if resume is not None else []
         reason = self._continue_problem()
         if reason is not None or problems:
@@ -805,9 +803,6 @@ class TrainingTab(QWidget):
             self._checkpoint = checkpoint
             self._predictions, self._predictions_model = worker.test_predictions(), checkpoint
             self.model_ready.emit(checkpoint)
-        resume = worker.resume_checkpoint()
-        if resume is not None:
-            self._resume = resume
         self._update_problems()  # Continue, now that the model and its resume point are known
         if self._info is not None:
             seconds, images = self._training_seconds(), self.run_bar.value()

@@ -6,11 +6,11 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
@@ -21,7 +21,6 @@ from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, FitInfo, Fi
 from fashion_desktop.core.spec import ModelSpec
 
 if TYPE_CHECKING:  # torch-dependent: imported where they are used, so the window paints before torch loads
-    import torch
 
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.data import FashionData
@@ -219,21 +218,11 @@ class TrainingWorker(DataWorker):
                 self._trainer.resume()
 
     def checkpoint(self) -> Checkpoint | None:
-        """The model trained so far, or None when no trainer was built. Call only after the thread has finished."""
-        return self._trainer.checkpoint() if self._trainer is not None else None
+        """The model trained so far, or None when no trainer was built. Call only after the thread has finished.
 
-    def resume_checkpoint(self) -> Checkpoint | None:
-        """Where to continue training from exactly, or None when no epoch finished. Call after the thread finished.
-
-        This is the state at the end of the last finished epoch. It differs from ``checkpoint()`` when the model
-        ended with the best epoch's weights (keep-best or early stopping) or was stopped in the middle of an
-        epoch: continuing from those weights would not replay what an uninterrupted run does.
+        It continues exactly from the end of its last finished epoch, whatever weights the model ended with.
         """
-        snapshot = self._callback.last_epoch
-        if self._trainer is None or snapshot is None:
-            return None
-        weights, optimizer_state = snapshot
-        return replace(self._trainer.checkpoint(), weights=weights, optimizer_state=optimizer_state)
+        return self._trainer.checkpoint() if self._trainer is not None else None
 
     def test_predictions(self) -> TestPredictions | None:
         """The final model's probabilities for every test image, or None when training did not finish.
@@ -338,8 +327,6 @@ class _SignalCallback(Callback):
         self.worker = worker
         self.pending: list[BatchMetrics] = []
         self.last_sent = 0.0
-        # (weights, optimizer state) at the end of the last finished epoch: see TrainingWorker.resume_checkpoint.
-        self.last_epoch: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None = None
 
     def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
         self.worker.fit_started.emit(info)
@@ -350,8 +337,6 @@ class _SignalCallback(Callback):
             self._flush()
 
     def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
-        # Copies, because the next epoch trains these tensors in place; a few MB, against an epoch of training.
-        self.last_epoch = (copy.deepcopy(trainer.model.state_dict()), copy.deepcopy(trainer.optimizer.state_dict()))
         self.worker.epoch_finished.emit(metrics)
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
