@@ -22,6 +22,16 @@ def _seeded_torch():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_folders(tmp_path_factory):
+    """Session-wide, for fixtures wider than one test: runs and user data never reach the developer's own folders."""
+    folder = tmp_path_factory.mktemp("user")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FASHION_DESKTOP_RUNS", str(folder / "runs.sqlite3"))
+        patch.setenv("XDG_DATA_HOME", str(folder / "xdg-data"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _private_run_history(tmp_path, monkeypatch):
     """Runs recorded by tests go to a temporary database, never the user's own history."""
