@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import torch
 
@@ -53,12 +54,27 @@ def describe_device(device: torch.device) -> str:
     return {"mps": "Apple MPS", "cpu": "CPU"}.get(device.type, str(device))
 
 
-def configure_threads(leave_one_core: bool = False) -> int:
-    """Set torch's thread count once, before any torch work; the GUI leaves a core to its event loop."""
+def configure_threads() -> int:
+    """Let torch use every core this process may run on; returns the count."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, cores - 1) if leave_one_core else cores
-    torch.set_num_threads(threads)
-    return threads
+    torch.set_num_threads(cores)
+    return cores
+
+
+def keep_this_thread_on_one_core() -> None:
+    """Run the calling thread's torch work on one core for good; threads that start torch work later get the rest.
+
+    For the GUI thread: its torch work (one image, a preview) is small, and an OpenMP team of its own beside the
+    training thread's halved training speed on a 2-core machine (OpenMP stops spinning at its barriers once its
+    threads outnumber the cores).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.zeros(1).add_(1)  # torch fixes a thread's count at its first parallel-capable operation: make that now
+    # set_num_threads also sets the count that other threads start with: put it back, from a thread of its own.
+    restore = threading.Thread(target=torch.set_num_threads, args=(threads,))
+    restore.start()
+    restore.join()
 
 
 def _mps_available() -> bool:

@@ -85,7 +85,7 @@ class CoreLoader(QObject):
                 importlib.import_module(name)
             from fashion_desktop.core.runtime import configure_threads
 
-            configure_threads(leave_one_core=True)  # the GUI keeps a core of its own
+            configure_threads()  # for training; the GUI thread keeps to one core (MainWindow.on_core_ready)
         except Exception as error:  # a broken torch install: say so rather than vanish
             self.failed.emit(f"{type(error).__name__}: {error}")
         else:

@@ -85,8 +85,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def on_core_ready(self) -> None:
         """PyTorch has loaded: show the device and let each tab finish its start-up."""
-        from fashion_desktop.core.runtime import describe_device, pick_device
+        from fashion_desktop.core.runtime import describe_device, keep_this_thread_on_one_core, pick_device
 
+        keep_this_thread_on_one_core()  # before any torch work here: training gets the cores
         self._device = describe_device(pick_device())
         self.device_label.setText(f"Device: {self._device}")
         for tab in (self.builder, self.training, self.predict):

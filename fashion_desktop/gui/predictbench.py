@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -30,12 +30,16 @@ def main() -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # read when the application starts, not on import
     app = QApplication.instance() or QApplication([])
     # Imported here, as the app does after its first paint: importing the gui package must not load torch
+    import torch
+
     from fashion_desktop.core.builder import build_model
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.presets import get_preset
-    from fashion_desktop.core.runtime import configure_threads
+    from fashion_desktop.core.runtime import configure_threads, keep_this_thread_on_one_core
 
-    threads = configure_threads(leave_one_core=True)  # as the app does
+    configure_threads()  # as the app does: the GUI thread, which predicts, keeps to one core
+    keep_this_thread_on_one_core()
+    threads = torch.get_num_threads()
     spec = get_preset("seed").spec
     tab = PredictTab()
     tab.resize(1280, 800)
@@ -72,7 +76,7 @@ def _time_drop(app: QApplication, tab: PredictTab, path: Path) -> tuple[float, f
     app.processEvents()
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    position = QPointF(tab.width() / 2, tab.height() / 2)
+    position = QPoint(tab.width() // 2, tab.height() // 2)
     buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     started = time.perf_counter()
     app.sendEvent(tab, QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, buttons, modifiers))
