@@ -123,7 +123,6 @@ class Trainer:
     def _train_epochs(self, data: FashionData, batches: int, samples: int) -> None:
         """Train epoch after epoch; ``samples`` is how many training samples a whole epoch sees."""
         patience = self.config.early_stopping_patience
-        track_best = self.config.keep_best or patience > 0
         for epoch in range(self.epoch + 1, self.config.epochs + 1):
             if self._stop_requested.is_set():
                 break
@@ -148,12 +147,17 @@ class Trainer:
                 time.perf_counter() - started, seen / train_seconds, val.confusion if val else None,
             )  # fmt: skip
             self.history.append(metrics)
-            self._emit("on_epoch_end", metrics)
-            if track_best and val is not None:
-                if self.best_epoch is None or val.loss < self.history[self.best_epoch - 1].val_loss:  # type: ignore[operator]
-                    self.best_epoch, self.best_weights = epoch, copy.deepcopy(self.model.state_dict())
-                elif patience and epoch - self.best_epoch >= patience:
-                    break
+            best_loss = self.history[self.best_epoch - 1].val_loss if self.best_epoch else None
+            if self.tracks_best and val is not None and (best_loss is None or val.loss < best_loss):
+                self.best_epoch, self.best_weights = epoch, copy.deepcopy(self.model.state_dict())
+            self._emit("on_epoch_end", metrics)  # after the best is known: a checkpoint saved now must hold it
+            if patience and self.best_epoch is not None and epoch - self.best_epoch >= patience:
+                break
+
+    @property
+    def tracks_best(self) -> bool:
+        """Whether this run keeps its best epoch's weights: for keep-best, or for early stopping."""
+        return self.config.keep_best or self.config.early_stopping_patience > 0
 
     def train_epoch(self, epoch: int, data: FashionData, batches: int) -> tuple[float, int]:
         """One pass over the training set; returns (mean loss, samples seen)."""
@@ -252,8 +256,9 @@ class Trainer:
             load_scheduler_state(self.scheduler, checkpoint.scheduler_state, self.config)
         self.epoch = checkpoint.epoch
         self.history = list(checkpoint.history)
-        self.best_epoch = checkpoint.best_epoch
-        self.best_weights = dict(checkpoint.best_weights) if checkpoint.best_weights else None
+        if self.tracks_best:  # a run continued without keep-best or early stopping ends on its last epoch
+            self.best_epoch = checkpoint.best_epoch
+            self.best_weights = dict(checkpoint.best_weights) if checkpoint.best_weights else None
 
     def _emit(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:

@@ -96,6 +96,43 @@ def test_resume_from_a_file_that_kept_an_earlier_best_epoch_continues_from_the_l
     assert resumed.best_epoch == straight.best_epoch
 
 
+class CrashAt(Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_start(self, trainer, epoch):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt  # as a crash or Ctrl-C would end the run, after the last per-epoch save
+
+
+def test_resume_after_a_crash_keeps_the_best_epoch_the_per_epoch_file_recorded(fashion_root, tmp_path):
+    config = replace(FAST, epochs=5, keep_best=True, optimizer="SGD", lr=0.3, optimizer_options={"momentum": 0.9})
+    straight = train(SEED.spec, config, fashion_root)
+    path = tmp_path / "crashed.safetensors"
+    crashed = Trainer(SEED.spec, config, [SaveCheckpoint(path), CrashAt(2)])
+    with pytest.raises(KeyboardInterrupt):
+        crashed.fit(crashed.load_data(fashion_root))
+    saved = Checkpoint.load(path)
+    assert saved.epoch == 1 and saved.best_epoch == 1  # the file knows that epoch 1 was the best so far
+    resumed = Trainer(SEED.spec, config, resume_from=saved)
+    resumed.fit(resumed.load_data(fashion_root))
+    assert resumed.best_epoch == straight.best_epoch
+    assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
+
+
+def test_a_run_continued_without_keep_best_ends_on_its_last_epoch(fashion_root, tmp_path):
+    overshooting = replace(FAST, epochs=4, optimizer="SGD", lr=0.3, optimizer_options={"momentum": 0.9},
+                           keep_best=False)  # fmt: skip
+    straight = train(SEED.spec, overshooting, fashion_root)  # no keep-best: the last epoch's weights
+    first, resumed = first_half_then_resume(replace(overshooting, keep_best=True), fashion_root,
+                                            tmp_path / "half.safetensors")  # fmt: skip
+    assert first.best_epoch == 1  # the file's model is epoch 1's
+    resumed = Trainer(SEED.spec, overshooting, resume_from=Checkpoint.load(tmp_path / "half.safetensors"))
+    result = resumed.fit(resumed.load_data(fashion_root))
+    assert result.best_epoch is None
+    assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
+
+
 def test_resume_from_a_file_stopped_mid_epoch_replays_that_epoch_whole(fashion_root, tmp_path):
     config = replace(FAST, epochs=4)
     straight = train(SEED.spec, config, fashion_root)
