@@ -208,15 +208,14 @@ class TrainConfig:
         return cls(**data)
 
 
-def changed_settings(trained: TrainConfig, current: TrainConfig, may_change: tuple[str, ...] = CONTINUE_MAY_CHANGE
-                     ) -> list[str]:  # fmt: skip
-    """The names of the settings (``lr``, ``optimizer_options``, ...) that differ, ignoring ``may_change``.
+def changed_settings(trained: TrainConfig, current: TrainConfig) -> list[str]:
+    """The names of the settings (``lr``, ``optimizer_options``, ...) that differ, ignoring CONTINUE_MAY_CHANGE.
 
     Options are compared with their defaults filled in, since a config may spell a default out or leave it out.
     """
 
     def effective(config: TrainConfig) -> dict[str, Any]:
-        values = {key: value for key, value in config.to_dict().items() if key not in may_change}
+        values = {key: value for key, value in config.to_dict().items() if key not in CONTINUE_MAY_CHANGE}
         for key, name, schemas in (("loss_options", config.loss, LOSSES),
                                    ("optimizer_options", config.optimizer, OPTIMIZERS),
                                    ("scheduler_options", config.scheduler, SCHEDULERS)):  # fmt: skip

@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QSettings, QSignalBlocker, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QFont
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fashion_desktop.core.config import CONTINUE_MAY_CHANGE, LOSS_LABELS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
+from fashion_desktop.core.config import LOSS_LABELS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig, changed_settings
 from fashion_desktop.core.errors import DataError, UserError
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, FitInfo, FitResult
 from fashion_desktop.core.params import Param, Value, resolve
@@ -203,7 +203,7 @@ class TrainingTab(QWidget):
         """Process events until the worker thread has finished; True if it did within ``timeout_ms``."""
         deadline = time.monotonic() + timeout_ms / 1000
         while self._thread is not None and time.monotonic() < deadline:
-            # The thread quits through a queued call to this thread, and reports back the same way.
+            # The worker quits its thread directly; the end is reported back through this thread's event loop.
             QCoreApplication.processEvents()
             if self._thread is not None:
                 self._thread.wait(20)
@@ -799,7 +799,8 @@ class TrainingTab(QWidget):
     def _finish_training(self, worker: TrainingWorker) -> None:
         checkpoint = worker.checkpoint()
         # A run that failed before finishing an epoch has nothing better than the model we already have.
-        if checkpoint is not None and (self._result is not None or checkpoint.epoch > 0):
+        started_at = worker.resume_from.epoch if worker.resume_from is not None else 0
+        if checkpoint is not None and (self._result is not None or checkpoint.epoch > started_at):
             self._checkpoint = checkpoint
             self._predictions, self._predictions_model = worker.test_predictions(), checkpoint
             self.model_ready.emit(checkpoint)
@@ -955,17 +956,7 @@ class TrainingTab(QWidget):
 
 def _changed_settings(trained: TrainConfig, current: TrainConfig) -> list[str]:
     """The settings, in words, that differ between a model's training and the controls, ignoring CONTINUE_MAY_CHANGE."""
-
-    def effective(config: TrainConfig) -> dict[str, Any]:
-        # Options compared with their defaults filled in: a config may spell a default out or leave it implicit.
-        values = {key: value for key, value in config.to_dict().items() if key not in CONTINUE_MAY_CHANGE}
-        values["loss_options"] = config.resolved_loss_options()
-        values["optimizer_options"] = config.resolved_optimizer_options()
-        values["scheduler_options"] = config.resolved_scheduler_options()
-        return values
-
-    before, after = effective(trained), effective(current)
-    words = [SETTING_WORDS.get(key.removesuffix("_options"), key) for key in before if before[key] != after.get(key)]
+    words = [SETTING_WORDS.get(key.removesuffix("_options"), key) for key in changed_settings(trained, current)]
     return list(dict.fromkeys(words))
 
 

@@ -175,6 +175,24 @@ def test_a_failed_run_warns_and_keeps_the_previous_model(qtbot, tab):
     assert tab.start_button.isEnabled() and tab.settings_panel.isEnabled()
 
 
+def test_a_continue_failing_before_its_first_epoch_keeps_the_opened_model(qtbot, fashion_root, tmp_path, monkeypatch):
+    from fashion_desktop.core.engine import Trainer
+
+    opened = Checkpoint.load(engine_train(SEED.spec, FAST, fashion_root).checkpoint().save(tmp_path / "m.safetensors"))
+    tab = make_tab(qtbot, fashion_root, opened.config)
+    assert tab.set_checkpoint(opened)
+    tab.epochs_spin.setValue(4)
+
+    def unreadable(trainer, root):
+        raise DataError("the training images are damaged")
+
+    monkeypatch.setattr(Trainer, "load_data", unreadable)  # after the trainer has restored the file's state
+    with qtbot.waitSignal(tab.training_finished, timeout=30_000):
+        tab.continue_button.click()
+    assert len(tab.warnings) == 1 and "damaged" in tab.warnings[0]
+    assert tab.checkpoint() is opened
+
+
 def test_the_lr_preview_follows_the_scheduler(qtbot, tab):
     tab.epochs_spin.setValue(10)
     qtbot.waitUntil(lambda: len(tab.lr_preview.rates) == 10)

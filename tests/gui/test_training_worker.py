@@ -264,7 +264,7 @@ def test_no_test_predictions_when_stopped_before_training(run, fashion_root):
     worker.stop()
     run(worker)
     assert worker.test_predictions() is None
-    assert worker.checkpoint() is None or worker.checkpoint().epoch == 0
+    assert worker.checkpoint() is None  # stopped while the data was checked, before a trainer was built
 
 
 @pytest.mark.parametrize(
