@@ -119,6 +119,9 @@ class Checkpoint:
             )
         try:
             checkpoint = cls._from_parts(tensors, metadata)
+            checkpoint._check_fits(path.name)
+        except CheckpointError:
+            raise
         except UserError as error:  # a spec or config this app refuses: say which file holds it
             raise CheckpointError(f"{path.name}: {error}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -126,7 +129,6 @@ class Checkpoint:
                 f"{path.name} is damaged: its metadata cannot be read ({error!r}); open another copy of the model, "
                 "or train it again"
             ) from None
-        checkpoint._check_fits(path.name)
         return checkpoint
 
     def _check_fits(self, name: str) -> None:

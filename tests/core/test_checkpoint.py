@@ -141,10 +141,17 @@ def test_files_that_do_not_fit_their_own_network_are_refused(trained, tmp_path, 
     assert "damaged.safetensors is damaged" in str(error.value) and "open another copy" in str(error.value)
 
 
-def test_a_file_whose_network_cannot_be_built_is_named_in_the_error(trained, tmp_path):
+@pytest.mark.parametrize(
+    ("layers", "words"),
+    [
+        ([{"type": "Teleport"}], "Teleport"),  # refused while reading the spec
+        ([{"type": "Linear", "out_features": 10}], r"layer 1 \(Linear\) needs a flat input"),  # by building
+    ],
+)
+def test_a_file_whose_network_cannot_be_built_is_named_in_the_error(trained, tmp_path, layers, words):
     good = trained.checkpoint().save(tmp_path / "good.safetensors")
-    spec = json.dumps({"layers": [{"kind": "Teleport"}]})
-    with pytest.raises(CheckpointError, match=r"^odd.safetensors: .*Teleport"):
+    spec = json.dumps({"layers": layers})
+    with pytest.raises(CheckpointError, match=rf"(?s)^odd.safetensors: .*{words}"):
         Checkpoint.load(rewrite(good, tmp_path / "odd.safetensors", spec=spec))
 
 
