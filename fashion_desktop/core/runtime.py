@@ -35,8 +35,12 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def _as_tensors_report(device: torch.device) -> torch.device:
-    """``cuda`` as ``cuda:<current GPU>`` and ``mps`` as ``mps:0``: the device a tensor put there reports."""
-    return torch.empty(0, device=device).device
+    """``cuda`` as ``cuda:0`` and ``mps`` as ``mps:0``: the device a tensor put there reports.
+
+    Worked out, not tried: a tensor on the GPU would start a CUDA context (seconds, and GPU memory) on whichever
+    thread asks, the GUI thread included. The app never changes torch's current GPU, so that GPU is number 0.
+    """
+    return torch.device(device.type, 0 if device.index is None else device.index)
 
 
 def available_devices() -> list[tuple[str, str]]:
