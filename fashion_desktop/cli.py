@@ -33,23 +33,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a network on Fashion-MNIST")
     spec_source(train)
-    train.add_argument("--data", type=Path, help="folder with the Fashion-MNIST files (default: $FASHION_DESKTOP_DATA "
-                       "or the user data folder, where they are downloaded)")  # fmt: skip
+    train.add_argument(
+        "--data",
+        type=Path,
+        help="folder with the Fashion-MNIST files (default: $FASHION_DESKTOP_DATA "
+        "or the user data folder, where they are downloaded)",
+    )
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="learning rate")
-    train.add_argument("--optimizer", help="SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam, ASGD, "
-                       "Rprop")  # fmt: skip
-    train.add_argument("--scheduler", help="none, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, "
-                       "ReduceLROnPlateau")  # fmt: skip
+    train.add_argument(
+        "--optimizer", help="SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop"
+    )
+    train.add_argument(
+        "--scheduler", help="none, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau"
+    )
     train.add_argument("--loss", help="cross_entropy, nll or label_smoothing")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--seed", type=int)
     train.add_argument("--val-size", type=int, help="training images held out for validation (default 5000)")
-    train.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None,
-                       help="end with the weights of the epoch with the lowest validation loss")
-    train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
-                       help="stop after PATIENCE epochs without a lower validation loss (0: off)")
+    train.add_argument(
+        "--keep-best",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="end with the weights of the epoch with the lowest validation loss",
+    )
+    train.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a lower validation loss (0: off)",
+    )
     train.add_argument("--out", type=Path, default=Path("model.safetensors"), help="model file, saved every epoch")
     train.add_argument("--resume", type=Path, help="continue the run saved in this model file")
     train.add_argument("--json", action="store_true", help="one JSON object per line instead of progress bars")
@@ -71,17 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a trained model")
     export.add_argument("--model", type=Path, required=True)
-    export.add_argument("--format", choices=["onnx", "torchscript", "python", "script"], default="python",
-                        help="onnx, torchscript, python (the network as a readable class) or script (a standalone "
-                        "training script)")  # fmt: skip
+    export.add_argument(
+        "--format",
+        choices=["onnx", "torchscript", "python", "script"],
+        default="python",
+        help="onnx, torchscript, python (the network as a readable class) or script (a standalone training script)",
+    )
     export.add_argument("--out", type=Path, help="default: beside the model, e.g. model.onnx or model_train.py")
 
     runs = commands.add_parser("runs", help="list, export or compare the recorded training runs")
     runs.add_argument("ids", nargs="*", type=int, help="the runs to list or export with --csv (default: all)")
     runs.add_argument("--csv", type=Path, metavar="FILE", help="write the runs' per-epoch metrics to FILE")
     runs.add_argument("--compare", nargs=2, type=int, metavar=("A", "B"), help="the settings that differ between runs")
-    runs.add_argument("--history", type=Path, metavar="FILE",
-                      help="the run history (default: $FASHION_DESKTOP_RUNS or the user data folder)")  # fmt: skip
+    runs.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE",
+        help="the run history (default: $FASHION_DESKTOP_RUNS or the user data folder)",
+    )
     runs.add_argument("--json", action="store_true")
 
     bench = commands.add_parser("bench", help="time our engine against the classic DataLoader pipeline")
@@ -136,8 +157,9 @@ def _check_writable(path: Path, option: str) -> None:
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file name such as {path / 'model.safetensors'}")
     if not folder.is_dir():
-        raise OutputError(f"cannot write {path}: the folder {folder} does not exist; create it or choose another "
-                          f"{option}")  # fmt: skip
+        raise OutputError(
+            f"cannot write {path}: the folder {folder} does not exist; create it or choose another {option}"
+        )
     try:  # a real write, not os.access: that misses read-only mounts and network file systems' own rules
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
         os.close(fd)
@@ -153,8 +175,10 @@ def _check_data_folder(folder: Path | None) -> None:
 
     if folder is not None and not folder.expanduser().is_dir():
         what = "is not a folder" if folder.expanduser().exists() else "does not exist"
-        raise DataError(f"the data folder {folder} {what}; check the path, or leave out --data to use "
-                        f"{default_data_dir()}, where Fashion-MNIST is downloaded when it is missing")  # fmt: skip
+        raise DataError(
+            f"the data folder {folder} {what}; check the path, or leave out --data to use "
+            f"{default_data_dir()}, where Fashion-MNIST is downloaded when it is missing"
+        )
 
 
 def _load_spec(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -181,10 +205,17 @@ def _load_spec(args: argparse.Namespace) -> tuple[Any, Any]:
 
 # The command-line options of the settings that --resume cannot change.
 _SETTING_OPTIONS = {
-    "batch_size": "--batch-size", "lr": "--lr", "loss": "--loss", "loss_options": "--loss", "optimizer": "--optimizer",
-    "optimizer_options": "--optimizer", "scheduler": "--scheduler", "scheduler_options": "--scheduler",
-    "seed": "--seed", "val_size": "--val-size",
-}  # fmt: skip
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+    "loss": "--loss",
+    "loss_options": "--loss",
+    "optimizer": "--optimizer",
+    "optimizer_options": "--optimizer",
+    "scheduler": "--scheduler",
+    "scheduler_options": "--scheduler",
+    "seed": "--seed",
+    "val_size": "--val-size",
+}
 
 
 def _refuse_changes_on_resume(path: Path, trained: Any, asked: Any) -> None:
@@ -194,8 +225,9 @@ def _refuse_changes_on_resume(path: Path, trained: Any, asked: Any) -> None:
 
     changed = changed_settings(trained, asked)
     # Another optimizer (loss, schedule) brings other options: naming the choice says enough.
-    changed = [key for key in changed if key.removesuffix("_options") == key or key.removesuffix("_options")
-               not in changed]  # fmt: skip
+    changed = [
+        key for key in changed if key.removesuffix("_options") == key or key.removesuffix("_options") not in changed
+    ]
     if not changed:
         return
     old, new = trained.to_dict(), asked.to_dict()
@@ -224,19 +256,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     configure_threads()
     if args.resume and (args.preset or args.spec):
-        raise ConfigError(f"--resume continues the network saved in {args.resume}, so it takes no --preset or "
-                          "--spec; leave them out, or start a new run instead (without --resume)")  # fmt: skip
+        raise ConfigError(
+            f"--resume continues the network saved in {args.resume}, so it takes no --preset or "
+            "--spec; leave them out, or start a new run instead (without --resume)"
+        )
     resumed = Checkpoint.load(args.resume) if args.resume else None
     if resumed:
         spec, config = resumed.spec, resumed.config or _load_spec(args)[1]
     else:
         spec, config = _load_spec(args)
     overrides = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-        "scheduler": args.scheduler, "loss": args.loss, "device": args.device and normalize_device(args.device),
-        "seed": args.seed, "val_size": args.val_size, "keep_best": args.keep_best,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "scheduler": args.scheduler,
+        "loss": args.loss,
+        "device": args.device and normalize_device(args.device),
+        "seed": args.seed,
+        "val_size": args.val_size,
+        "keep_best": args.keep_best,
         "early_stopping_patience": args.early_stopping,
-    }  # fmt: skip
+    }
     asked = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     # The options of one optimizer (or schedule) may not fit another: a new choice starts from its defaults.
     if asked.optimizer != config.optimizer:
@@ -248,8 +289,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if resumed and resumed.epoch >= asked.epochs:
         done = resumed.epoch
         trained = f"{done} of {done} epochs" if asked.epochs == done else f"{done} epochs, more than {asked.epochs}"
-        raise ConfigError(f"{args.resume} has already trained {trained}; pass --epochs M (more than {done}) to "
-                          "continue")  # fmt: skip
+        raise ConfigError(
+            f"{args.resume} has already trained {trained}; pass --epochs M (more than {done}) to continue"
+        )
     config = asked
     out = args.resume if args.resume and args.out == Path("model.safetensors") else args.out
     progress: Any = JsonProgress() if args.json else ConsoleProgress()
@@ -305,8 +347,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             empty.append(source)
     suffixes = ", ".join(IMAGE_SUFFIXES)
     if not images:
-        raise UserError(f"no images found in {', '.join(map(str, empty))}; give image files ({suffixes}) or folders "
-                        "that hold them")  # fmt: skip
+        raise UserError(
+            f"no images found in {', '.join(map(str, empty))}; give image files ({suffixes}) or folders that hold them"
+        )
     for folder in empty:  # the other images were predicted; this one is a failure of its own
         failures += 1
         _show_prediction(args, folder, ImageError(f"no images found in {folder} ({suffixes})"))
@@ -315,8 +358,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             write_predictions_csv(rows, args.csv, predictor.class_names)
         if not args.json:
             failed = f"; {failures} files failed (see the error column)" if failures else ""
-            print(f"wrote {len(rows) - sum(isinstance(r, ImageError) for _, r in rows)} predictions to {args.csv}"
-                  f"{failed}")  # fmt: skip
+            print(
+                f"wrote {len(rows) - sum(isinstance(r, ImageError) for _, r in rows)} predictions to {args.csv}{failed}"
+            )
     return 1 if failures else 0
 
 
@@ -329,8 +373,14 @@ def _show_prediction(args: argparse.Namespace, path: Path, result: Any) -> None:
         else:
             print(f"{path}: error: {result}", file=sys.stderr)
     elif args.json:
-        _emit_json({"file": str(path), "probabilities": result.as_dict(),
-                    "top_class": result.top_class, "top_probability": result.top_probability})  # fmt: skip
+        _emit_json(
+            {
+                "file": str(path),
+                "probabilities": result.as_dict(),
+                "top_class": result.top_class,
+                "top_probability": result.top_probability,
+            }
+        )
     elif not args.csv:  # a CSV of a big folder would otherwise scroll thousands of bar charts past
         print(f"{path}: {result.top_class} ({result.top_probability:.1%})")
         for name, p in sorted(result.as_dict().items(), key=lambda item: -item[1]):
@@ -342,11 +392,26 @@ def cmd_summary(args: argparse.Namespace) -> int:
     summary = spec.summary()
     problems = spec.validate(config.loss)
     if args.json:
-        rows = [{"name": r.name, "type": r.kind, "output_shape": r.output_shape, "trainable": r.trainable,
-                 "non_trainable": r.non_trainable} for r in summary.rows]  # fmt: skip
-        _emit_json({"layers": rows, "total": summary.total, "trainable": summary.trainable,
-                    "non_trainable": summary.non_trainable, "size_mb": summary.size_mb,
-                    "problems": [p.message for p in problems]})  # fmt: skip
+        rows = [
+            {
+                "name": r.name,
+                "type": r.kind,
+                "output_shape": r.output_shape,
+                "trainable": r.trainable,
+                "non_trainable": r.non_trainable,
+            }
+            for r in summary.rows
+        ]
+        _emit_json(
+            {
+                "layers": rows,
+                "total": summary.total,
+                "trainable": summary.trainable,
+                "non_trainable": summary.non_trainable,
+                "size_mb": summary.size_mb,
+                "problems": [p.message for p in problems],
+            }
+        )
     else:
         print(summary.table())
         for problem in problems:
@@ -420,8 +485,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "summary": cmd_summary, "spec": cmd_spec,
-            "export": cmd_export, "bench": cmd_bench, "runs": cmd_runs}  # fmt: skip
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "summary": cmd_summary,
+    "spec": cmd_spec,
+    "export": cmd_export,
+    "bench": cmd_bench,
+    "runs": cmd_runs,
+}
 
 
 def _emit_json(payload: dict[str, Any]) -> None:

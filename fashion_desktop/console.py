@@ -16,32 +16,57 @@ class ConsoleProgress(Callback):
     """A progress bar per epoch on stderr, then one line of metrics per epoch on stdout."""
 
     def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
-        print(f"training on {info.train_size:,} images ({info.val_size:,} held out for validation), {info.device}",
-              flush=True)  # fmt: skip
+        print(
+            f"training on {info.train_size:,} images ({info.val_size:,} held out for validation), {info.device}",
+            flush=True,
+        )
 
     def on_batch_end(self, trainer: Trainer, metrics: BatchMetrics) -> None:
         if metrics.batch % 20 and metrics.batch != metrics.batches:
             return
         filled = round(BAR * metrics.batch / metrics.batches)
-        print(f"\repoch {metrics.epoch:>3} [{'=' * filled}{' ' * (BAR - filled)}] loss {metrics.loss:.4f}",
-              end="", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"\repoch {metrics.epoch:>3} [{'=' * filled}{' ' * (BAR - filled)}] loss {metrics.loss:.4f}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def on_epoch_end(self, trainer: Trainer, m: EpochMetrics) -> None:
         print("\r" + " " * (BAR + 30) + "\r", end="", file=sys.stderr)
         val = f"val loss {m.val_loss:.4f}  val acc {m.val_accuracy:.4f}  " if m.val_loss is not None else ""
-        print(f"epoch {m.epoch:>3}  train loss {m.train_loss:.4f}  {val}lr {m.lr:.2g}  "
-              f"{m.epoch_seconds:.1f} s  {m.samples_per_second:,.0f} img/s", flush=True)  # fmt: skip
+        print(
+            f"epoch {m.epoch:>3}  train loss {m.train_loss:.4f}  {val}lr {m.lr:.2g}  "
+            f"{m.epoch_seconds:.1f} s  {m.samples_per_second:,.0f} img/s",
+            flush=True,
+        )
 
 
 class JsonProgress(Callback):
     """One JSON object per finished epoch on stdout."""
 
     def on_epoch_end(self, trainer: Trainer, m: EpochMetrics) -> None:
-        print(json.dumps({"event": "epoch", "epoch": m.epoch, "train_loss": m.train_loss, "val_loss": m.val_loss,
-                          "val_accuracy": m.val_accuracy, "lr": m.lr, "epoch_seconds": m.epoch_seconds,
-                          "samples_per_second": m.samples_per_second}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "event": "epoch",
+                    "epoch": m.epoch,
+                    "train_loss": m.train_loss,
+                    "val_loss": m.val_loss,
+                    "val_accuracy": m.val_accuracy,
+                    "lr": m.lr,
+                    "epoch_seconds": m.epoch_seconds,
+                    "samples_per_second": m.samples_per_second,
+                }
+            ),
+            flush=True,
+        )
 
 
 def download_progress(done: int, total: int) -> None:
-    print(f"\rdownloading Fashion-MNIST: {done / max(1, total):6.1%}", end="" if done < total else "\n",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"\rdownloading Fashion-MNIST: {done / max(1, total):6.1%}",
+        end="" if done < total else "\n",
+        file=sys.stderr,
+        flush=True,
+    )

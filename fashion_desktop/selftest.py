@@ -119,8 +119,10 @@ def _predict(state: dict[str, object]) -> str:
     if abs(sum(prediction.probabilities) - 1) > 1e-4 or prediction.seen.shape != (28, 28):
         raise RuntimeError(f"bad prediction: {prediction.probabilities}")
     # The model has seen one epoch of synthetic images, so the class it picks says nothing about the bundle.
-    return (f"ankle_boot.png -> 10 probabilities summing to 1, 28x28 input (top: {prediction.top_class}, from a "
-            "model trained on synthetic data)")  # fmt: skip
+    return (
+        f"ankle_boot.png -> 10 probabilities summing to 1, 28x28 input (top: {prediction.top_class}, from a "
+        "model trained on synthetic data)"
+    )
 
 
 def _window(work: Path) -> str:

@@ -33,8 +33,9 @@ def assert_all_checks_passed(result: subprocess.CompletedProcess, platform: str)
 
 
 def test_self_test_from_source():
-    assert_all_checks_passed(self_test([sys.executable, "-m", "fashion_desktop"], QT_QPA_PLATFORM="offscreen"),
-                             "offscreen")  # fmt: skip
+    assert_all_checks_passed(
+        self_test([sys.executable, "-m", "fashion_desktop"], QT_QPA_PLATFORM="offscreen"), "offscreen"
+    )
 
 
 @needs_bundle
@@ -63,6 +64,7 @@ def test_the_desktop_entry_launches_the_console_script_with_the_app_icon():
     for size in (16, 32, 48, 64, 128, 256):  # what a hicolor icon theme install needs
         assert (RESOURCES / "icons" / f"{desktop['Icon']}-{size}.png").is_file()
     if shutil.which("desktop-file-validate"):  # CI installs it; the freedesktop rules in full
-        checked = subprocess.run(["desktop-file-validate", str(RESOURCES / "fashion-desktop.desktop")],
-                                 capture_output=True, text=True)  # fmt: skip
+        checked = subprocess.run(
+            ["desktop-file-validate", str(RESOURCES / "fashion-desktop.desktop")], capture_output=True, text=True
+        )
         assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout

@@ -60,7 +60,8 @@ def _constructor(layer_spec: LayerSpec, shape: tuple[int, ...]) -> tuple[str, di
         return "MaxPool2d", {"kernel_size": option("kernel_size"), "stride": option("stride") or None}
     if kind == "BatchNorm":
         return ("BatchNorm2d" if len(shape) == 3 else "BatchNorm1d"), {
-            "num_features": shape[0], "momentum": option("momentum"),
+            "num_features": shape[0],
+            "momentum": option("momentum"),
         }
     if kind in ("Softmax", "LogSoftmax"):
         return kind, {"dim": 1}
@@ -179,5 +180,3 @@ def _init_code(name: str, layer_spec: LayerSpec) -> list[str]:
 
 def _head_words(head: str) -> str:
     return {"logits": "raw scores (logits)", "Softmax": "probabilities", "LogSoftmax": "log-probabilities"}[head]
-
-

@@ -110,8 +110,10 @@ class Checkpoint:
             )
         version = metadata.get("format_version", "0")
         if not version.isdigit():
-            raise CheckpointError(f"{path.name} is damaged: its format version {version!r} is not a number; "
-                                  "open another copy of the model, or train it again")  # fmt: skip
+            raise CheckpointError(
+                f"{path.name} is damaged: its format version {version!r} is not a number; "
+                "open another copy of the model, or train it again"
+            )
         if int(version) > FORMAT_VERSION:
             raise CheckpointError(
                 f"{path.name} is model format version {version}, newer than this app reads ({FORMAT_VERSION}); "
@@ -134,8 +136,10 @@ class Checkpoint:
     def _check_fits(self, name: str) -> None:
         """Refuse a file whose class names or tensors do not fit its own network, before anything uses them."""
         if len(self.class_names) != NUM_CLASSES or not all(isinstance(c, str) for c in self.class_names):
-            raise CheckpointError(f"{name} is damaged: it names {len(self.class_names)} classes instead of "
-                                  f"{NUM_CLASSES}; open another copy of the model, or train it again")  # fmt: skip
+            raise CheckpointError(
+                f"{name} is damaged: it names {len(self.class_names)} classes instead of "
+                f"{NUM_CLASSES}; open another copy of the model, or train it again"
+            )
         with torch.device("meta"):  # shapes only: nothing is allocated or initialised
             expected = {k: tuple(v.shape) for k, v in build_model(self.spec).state_dict().items()}
         for prefix, weights in (("model", self.weights), ("best", self.best_weights), ("resume", self.resume_weights)):

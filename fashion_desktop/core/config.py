@@ -31,19 +31,25 @@ OPTIMIZERS: dict[str, tuple[Param, ...]] = {
     "AdamW": (_BETA1, _BETA2, _EPS, replace(_WD, default=0.01), Param("amsgrad", "bool", False)),
     "Adagrad": (Param("lr_decay", "float", 0.0, minimum=0, maximum=1), replace(_EPS, default=1e-10), _WD),
     "RMSprop": (
-        Param("alpha", "float", 0.99, minimum=0, maximum=1, exclusive_max=True), _EPS,
+        Param("alpha", "float", 0.99, minimum=0, maximum=1, exclusive_max=True),
+        _EPS,
         Param("momentum", "float", 0.0, minimum=0, maximum=1, exclusive_max=True),
-        Param("centered", "bool", False), _WD,
+        Param("centered", "bool", False),
+        _WD,
     ),
     "Adadelta": (
-        Param("rho", "float", 0.9, minimum=0, maximum=1, exclusive_max=True), replace(_EPS, default=1e-6), _WD,
+        Param("rho", "float", 0.9, minimum=0, maximum=1, exclusive_max=True),
+        replace(_EPS, default=1e-6),
+        _WD,
     ),
     "Adamax": (_BETA1, _BETA2, _EPS, _WD),
     "NAdam": (_BETA1, _BETA2, _EPS, Param("momentum_decay", "float", 4e-3, minimum=0, maximum=1), _WD),
     "RAdam": (_BETA1, _BETA2, _EPS, _WD),
     "ASGD": (
-        Param("lambd", "float", 1e-4, minimum=0, maximum=1), Param("alpha", "float", 0.75, minimum=0, maximum=1),
-        Param("t0", "float", 1e6, minimum=0), _WD,
+        Param("lambd", "float", 1e-4, minimum=0, maximum=1),
+        Param("alpha", "float", 0.75, minimum=0, maximum=1),
+        Param("t0", "float", 1e6, minimum=0),
+        _WD,
     ),
     "Rprop": (
         Param("eta_minus", "float", 0.5, minimum=0, maximum=1, exclusive_min=True, exclusive_max=True),
@@ -216,9 +222,11 @@ def changed_settings(trained: TrainConfig, current: TrainConfig) -> list[str]:
 
     def effective(config: TrainConfig) -> dict[str, Any]:
         values = {key: value for key, value in config.to_dict().items() if key not in CONTINUE_MAY_CHANGE}
-        for key, name, schemas in (("loss_options", config.loss, LOSSES),
-                                   ("optimizer_options", config.optimizer, OPTIMIZERS),
-                                   ("scheduler_options", config.scheduler, SCHEDULERS)):  # fmt: skip
+        for key, name, schemas in (
+            ("loss_options", config.loss, LOSSES),
+            ("optimizer_options", config.optimizer, OPTIMIZERS),
+            ("scheduler_options", config.scheduler, SCHEDULERS),
+        ):
             if key in values and name in schemas:
                 values[key] = resolve(schemas[name], values[key])[0]
         return values

@@ -41,9 +41,11 @@ OFFICIAL: dict[str, tuple[int, int, str]] = {  # (items, uncompressed bytes, md5
     "test_labels": (10000, 10_008, "15d484375f8d13e6eb1aabb0c3f46965"),
 }
 _GZ_SIZES = {  # sizes of the published .gz files: the progress total before a server has told us
-    "train-images-idx3-ubyte.gz": 26_421_880, "train-labels-idx1-ubyte.gz": 29_515,
-    "t10k-images-idx3-ubyte.gz": 4_422_102, "t10k-labels-idx1-ubyte.gz": 5_148,
-}  # fmt: skip
+    "train-images-idx3-ubyte.gz": 26_421_880,
+    "train-labels-idx1-ubyte.gz": 29_515,
+    "t10k-images-idx3-ubyte.gz": 4_422_102,
+    "t10k-labels-idx1-ubyte.gz": 5_148,
+}
 _CHUNK = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _FILE_LIST = ", ".join(FILES.values())
@@ -147,11 +149,15 @@ def load_arrays(root: Path) -> RawFashionMNIST:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
         if images.shape[1:] != (28, 28):
-            raise DataError(f"{image_path} holds {images.shape[1]}x{images.shape[2]} images, not 28x28; "
-                            "replace it with the Fashion-MNIST file")  # fmt: skip
+            raise DataError(
+                f"{image_path} holds {images.shape[1]}x{images.shape[2]} images, not 28x28; "
+                "replace it with the Fashion-MNIST file"
+            )
         if len(images) != len(labels):
-            raise DataError(f"{image_path} holds {len(images)} images but {label_path} {len(labels)} labels; "
-                            "replace them with a matching pair")  # fmt: skip
+            raise DataError(
+                f"{image_path} holds {len(images)} images but {label_path} {len(labels)} labels; "
+                "replace them with a matching pair"
+            )
         if len(labels) and labels.max() > 9:
             raise DataError(f"{label_path} holds label {labels.max()}, but classes are 0..9; replace the file")
     return RawFashionMNIST(**arrays)
@@ -189,9 +195,11 @@ def download(
             progress(done + extra, max(sum(sizes.values()), done + extra))
 
     def fail(reason: str) -> DataError:
-        return DataError(f"could not download Fashion-MNIST ({reason}); check the internet connection and try "
-                         f"again, or put the four files {_FILE_LIST} (each .gz or uncompressed) directly in {root} "
-                         f"or in {raw}, or choose another data folder")  # fmt: skip
+        return DataError(
+            f"could not download Fashion-MNIST ({reason}); check the internet connection and try "
+            f"again, or put the four files {_FILE_LIST} (each .gz or uncompressed) directly in {root} "
+            f"or in {raw}, or choose another data folder"
+        )
 
     try:
         raw.mkdir(parents=True, exist_ok=True)
@@ -260,15 +268,23 @@ class FashionData:
     test_images: np.ndarray  # the raw uint8 test images, to show one
 
 
-def load_fashion_mnist(root: Path, device: torch.device | str = "cpu", val_size: int = 5000, seed: int = 0,
-                       mean: float = 0.5, std: float = 0.5) -> FashionData:  # fmt: skip
+def load_fashion_mnist(
+    root: Path,
+    device: torch.device | str = "cpu",
+    val_size: int = 5000,
+    seed: int = 0,
+    mean: float = 0.5,
+    std: float = 0.5,
+) -> FashionData:
     """Load, split (seeded: the first ``val_size`` of a permutation are validation) and normalise on ``device``."""
     raw = load_arrays(root)
     device = torch.device(device)
     count = len(raw.train_labels)
     if not 0 <= val_size < count:
-        raise DataError(f"the validation set must hold 0 to {count - 1} images (there are {count} training images), "
-                        f"not {val_size}; choose a smaller validation size")  # fmt: skip
+        raise DataError(
+            f"the validation set must hold 0 to {count - 1} images (there are {count} training images), "
+            f"not {val_size}; choose a smaller validation size"
+        )
     perm = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = perm[:val_size].sort().values, perm[val_size:].sort().values
 
@@ -279,11 +295,17 @@ def load_fashion_mnist(root: Path, device: torch.device | str = "cpu", val_size:
 
     train_y = torch.from_numpy(raw.train_labels).to(device).long()
     return FashionData(
-        train_x=images(raw.train_images, train_idx), train_y=train_y[train_idx.to(device)],
-        val_x=images(raw.train_images, val_idx), val_y=train_y[val_idx.to(device)],
-        test_x=images(raw.test_images), test_y=torch.from_numpy(raw.test_labels).to(device).long(),
-        mean=mean, std=std, device=device, test_images=raw.test_images,
-    )  # fmt: skip
+        train_x=images(raw.train_images, train_idx),
+        train_y=train_y[train_idx.to(device)],
+        val_x=images(raw.train_images, val_idx),
+        val_y=train_y[val_idx.to(device)],
+        test_x=images(raw.test_images),
+        test_y=torch.from_numpy(raw.test_labels).to(device).long(),
+        mean=mean,
+        std=std,
+        device=device,
+        test_images=raw.test_images,
+    )
 
 
 def iterate_batches(

@@ -103,8 +103,15 @@ class Trainer:
                 f"the data is on {data.train_x.device} but the model on {self.device}; load it with load_data"
             )
         batches, samples = batches_per_epoch(len(data.train_y), self.config.batch_size)
-        info = FitInfo(self.config.epochs, self.epoch, batches, len(data.train_y), len(data.val_y), len(data.test_y),
-                       describe_device(self.device))  # fmt: skip
+        info = FitInfo(
+            self.config.epochs,
+            self.epoch,
+            batches,
+            len(data.train_y),
+            len(data.val_y),
+            len(data.test_y),
+            describe_device(self.device),
+        )
         self._emit("on_fit_start", info)
         try:
             self._train_epochs(data, batches, samples)
@@ -143,9 +150,15 @@ class Trainer:
             step_scheduler(self.scheduler, val.loss if val else None)
             self.epoch = epoch
             metrics = EpochMetrics(
-                epoch, train_loss, val.loss if val else None, val.accuracy if val else None, lr,
-                time.perf_counter() - started, seen / train_seconds, val.confusion if val else None,
-            )  # fmt: skip
+                epoch,
+                train_loss,
+                val.loss if val else None,
+                val.accuracy if val else None,
+                lr,
+                time.perf_counter() - started,
+                seen / train_seconds,
+                val.confusion if val else None,
+            )
             self.history.append(metrics)
             best_loss = self.history[self.best_epoch - 1].val_loss if self.best_epoch else None
             if self.tracks_best and val is not None and (best_loss is None or val.loss < best_loss):
@@ -170,8 +183,9 @@ class Trainer:
         sync_every = 1 if self.device.type == "cpu" else GPU_SYNC_EVERY
         pending: list[tuple[int, int, int, torch.Tensor]] = []  # (batch, size, seen, mean loss) not yet read back
         total_loss, seen = 0.0, 0
-        batch_iter = iterate_batches(data.train_x, data.train_y, self.config.batch_size, generator,
-                                     self.config.augment, background)  # fmt: skip
+        batch_iter = iterate_batches(
+            data.train_x, data.train_y, self.config.batch_size, generator, self.config.augment, background
+        )
         for batch, (inputs, targets) in enumerate(batch_iter, start=1):
             self._running.wait()
             if self._stop_requested.is_set():
@@ -233,12 +247,18 @@ class Trainer:
             scheduler_state = {k: v for k, v in scheduler_state.items() if k != "milestones"}  # rebuilt from config
         resume = self.resume_point
         return Checkpoint(
-            spec=self.spec, weights=self.model.state_dict(), config=self.config, history=tuple(self.history),
-            test=self.test, epoch=self.epoch,
+            spec=self.spec,
+            weights=self.model.state_dict(),
+            config=self.config,
+            history=tuple(self.history),
+            test=self.test,
+            epoch=self.epoch,
             optimizer_state=resume.optimizer_state if resume else self.optimizer.state_dict(),
-            scheduler_state=scheduler_state, best_epoch=self.best_epoch, best_weights=self.best_weights,
+            scheduler_state=scheduler_state,
+            best_epoch=self.best_epoch,
+            best_weights=self.best_weights,
             resume_weights=resume.weights if resume else None,
-        )  # fmt: skip
+        )
 
     def _training_state(self) -> TrainingState:
         return TrainingState(copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict()))

@@ -34,8 +34,9 @@ CSV_FIXED_COLUMNS: tuple[str, ...] = ("file", "top_class", "top_probability")
 # -- saliency --
 
 
-def saliency(predictor: Predictor, image28: np.ndarray, method: str = "gradient_x_input",
-             target: int | None = None) -> np.ndarray:  # fmt: skip
+def saliency(
+    predictor: Predictor, image28: np.ndarray, method: str = "gradient_x_input", target: int | None = None
+) -> np.ndarray:
     """Which pixels made the model choose a class.
 
     Safe to call inside ``torch.inference_mode()``: the gradient method leaves it locally. The model must be in
@@ -165,8 +166,9 @@ def predict_all(model: Predictor | nn.Module, x: torch.Tensor, spec: ModelSpec |
     return torch.cat(parts) if parts else torch.empty(0, len(predictor.class_names))
 
 
-def mistakes_from(probabilities: torch.Tensor, targets: torch.Tensor, true_class: int,
-                  predicted_class: int) -> list[Mistake]:  # fmt: skip
+def mistakes_from(
+    probabilities: torch.Tensor, targets: torch.Tensor, true_class: int, predicted_class: int
+) -> list[Mistake]:
     """The images of one confusion-matrix cell, ordered for a gallery.
 
     The predicted class is the most probable one, as in ``Trainer.evaluate``, so the list's length is the cell's
@@ -231,8 +233,9 @@ def predict_folder(
             yield path, error
 
 
-def write_predictions_csv(rows: Iterable[tuple[Path, Prediction | ImageError]], path: str | Path,
-                          class_names: Sequence[str] = CLASS_NAMES) -> Path:  # fmt: skip
+def write_predictions_csv(
+    rows: Iterable[tuple[Path, Prediction | ImageError]], path: str | Path, class_names: Sequence[str] = CLASS_NAMES
+) -> Path:
     """Write predictions as CSV, atomically: a crash or a full disk leaves the old file or none, never half of one.
 
     Columns: ``file``, ``top_class``, ``top_probability``, one probability column per class, then ``error``,

@@ -48,10 +48,15 @@ def export_onnx(checkpoint: Checkpoint, path: str | Path) -> Path:
         warnings.simplefilter("ignore", DeprecationWarning)
         exported = Path(folder) / "model.onnx"
         torch.onnx.export(
-            checkpoint.build_model(), (torch.zeros(1, *INPUT_SHAPE),), exported, dynamo=False,
-            opset_version=ONNX_OPSET, input_names=["image"], output_names=["output"],
+            checkpoint.build_model(),
+            (torch.zeros(1, *INPUT_SHAPE),),
+            exported,
+            dynamo=False,
+            opset_version=ONNX_OPSET,
+            input_names=["image"],
+            output_names=["output"],
             dynamic_axes={"image": {0: "batch"}, "output": {0: "batch"}},
-        )  # fmt: skip
+        )
         proto = onnx.load_model(exported)
     metadata = {
         "class_names": json.dumps(list(checkpoint.class_names)),
@@ -86,8 +91,10 @@ def export_training_script(checkpoint: Checkpoint, path: str | Path) -> Path:
         ExportError: the model file holds no training settings (it was not trained by Fashion Desktop).
     """
     if checkpoint.config is None:
-        raise ExportError("this model file holds no training settings, so there is no run to reproduce; "
-                          "export the network alone with the python format")  # fmt: skip
+        raise ExportError(
+            "this model file holds no training settings, so there is no run to reproduce; "
+            "export the network alone with the python format"
+        )
     return atomic_write(Path(path), training_script(checkpoint.spec, checkpoint.config).encode())
 
 

@@ -12,8 +12,14 @@ from torch import nn
 from fashion_desktop.core.config import TrainConfig
 
 # Options that torch takes as one tuple but our forms show as separate numbers.
-_PAIRS = {"beta1": ("betas", 0), "beta2": ("betas", 1), "eta_minus": ("etas", 0), "eta_plus": ("etas", 1),
-          "step_min": ("step_sizes", 0), "step_max": ("step_sizes", 1)}  # fmt: skip
+_PAIRS = {
+    "beta1": ("betas", 0),
+    "beta2": ("betas", 1),
+    "eta_minus": ("etas", 0),
+    "eta_plus": ("etas", 1),
+    "step_min": ("step_sizes", 0),
+    "step_max": ("step_sizes", 1),
+}
 
 
 def make_loss(config: TrainConfig) -> nn.Module:

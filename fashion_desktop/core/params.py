@@ -63,14 +63,10 @@ class Param:
                 continue
             if isinstance(number, float) and not math.isfinite(number):
                 return f"{self.name} must be a finite number, not {number}"
-            if self.minimum is not None and (
-                number < self.minimum or (self.exclusive_min and number == self.minimum)
-            ):
+            if self.minimum is not None and (number < self.minimum or (self.exclusive_min and number == self.minimum)):
                 bound = "greater than" if self.exclusive_min else "at least"
                 return f"{self.name} must be {bound} {_fmt(self.minimum)}, not {_fmt(number)}"
-            if self.maximum is not None and (
-                number > self.maximum or (self.exclusive_max and number == self.maximum)
-            ):
+            if self.maximum is not None and (number > self.maximum or (self.exclusive_max and number == self.maximum)):
                 bound = "less than" if self.exclusive_max else "at most"
                 return f"{self.name} must be {bound} {_fmt(self.maximum)}, not {_fmt(number)}"
         return None

@@ -17,8 +17,9 @@ class Preset:
     config: TrainConfig
 
 
-def _mlp(hidden: tuple[int, ...], dropout: float = 0.0, batch_norm: bool = False, head: str = "LogSoftmax"
-         ) -> ModelSpec:  # fmt: skip
+def _mlp(
+    hidden: tuple[int, ...], dropout: float = 0.0, batch_norm: bool = False, head: str = "LogSoftmax"
+) -> ModelSpec:
     layers: list[LayerSpec] = [layer("Flatten")]
     for units in hidden:
         layers.append(layer("Linear", out_features=units))
@@ -34,8 +35,12 @@ def _mlp(hidden: tuple[int, ...], dropout: float = 0.0, batch_norm: bool = False
 
 
 def _conv_block(channels: int) -> list[LayerSpec]:
-    return [layer("Conv2d", out_channels=channels, kernel_size=3, padding=1, bias=False), layer("BatchNorm"),
-            layer("ReLU"), layer("MaxPool2d", kernel_size=2)]  # fmt: skip
+    return [
+        layer("Conv2d", out_channels=channels, kernel_size=3, padding=1, bias=False),
+        layer("BatchNorm"),
+        layer("ReLU"),
+        layer("MaxPool2d", kernel_size=2),
+    ]
 
 
 # Every preset ends with its best epoch's weights (lowest validation loss), so presets compare like for like.
@@ -45,31 +50,65 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset(
-            "seed", "The classic FashionNetwork: 784-256-128-10, ReLU, dropout 0.25, LogSoftmax + NLLLoss, Adam",
-            _mlp((256, 128), dropout=0.25), _SEED_CONFIG,
+            "seed",
+            "The classic FashionNetwork: 784-256-128-10, ReLU, dropout 0.25, LogSoftmax + NLLLoss, Adam",
+            _mlp((256, 128), dropout=0.25),
+            _SEED_CONFIG,
         ),
-        Preset("seed-no-dropout", "The classic network without dropout, to see what dropout does",
-               _mlp((256, 128)), _SEED_CONFIG),
         Preset(
-            "d2l-mlp", "Dive into Deep Learning's MLP: 784-256-10, ReLU, plain SGD",
+            "seed-no-dropout",
+            "The classic network without dropout, to see what dropout does",
+            _mlp((256, 128)),
+            _SEED_CONFIG,
+        ),
+        Preset(
+            "d2l-mlp",
+            "Dive into Deep Learning's MLP: 784-256-10, ReLU, plain SGD",
             _mlp((256,), head="logits"),
             TrainConfig(epochs=10, batch_size=256, lr=0.1, loss="cross_entropy", optimizer="SGD", keep_best=True),
         ),
         Preset(
-            "deep-mlp", "A wider, deeper MLP with batch norm and dropout, AdamW and a cosine schedule",
+            "deep-mlp",
+            "A wider, deeper MLP with batch norm and dropout, AdamW and a cosine schedule",
             _mlp((1024, 512, 256), dropout=0.2, batch_norm=True, head="logits"),
-            TrainConfig(epochs=30, batch_size=128, lr=2e-3, loss="label_smoothing", optimizer="AdamW",
-                        optimizer_options={"weight_decay": 0.05}, scheduler="CosineAnnealingLR", keep_best=True),
+            TrainConfig(
+                epochs=30,
+                batch_size=128,
+                lr=2e-3,
+                loss="label_smoothing",
+                optimizer="AdamW",
+                optimizer_options={"weight_decay": 0.05},
+                scheduler="CosineAnnealingLR",
+                keep_best=True,
+            ),
         ),
         Preset(
-            "small-cnn", "Two convolution blocks and a small classifier: the best accuracy for a few CPU minutes",
-            ModelSpec(tuple(
-                _conv_block(32) + _conv_block(64)
-                + [layer("Flatten"), layer("Dropout", p=0.25), layer("Linear", out_features=128), layer("ReLU"),
-                   layer("Dropout", p=0.25), layer("Linear", out_features=10)]
-            )),
-            TrainConfig(epochs=10, batch_size=128, lr=3e-3, loss="cross_entropy", optimizer="AdamW",
-                        optimizer_options={"weight_decay": 0.01}, scheduler="CosineAnnealingLR", keep_best=True),
+            "small-cnn",
+            "Two convolution blocks and a small classifier: the best accuracy for a few CPU minutes",
+            ModelSpec(
+                tuple(
+                    _conv_block(32)
+                    + _conv_block(64)
+                    + [
+                        layer("Flatten"),
+                        layer("Dropout", p=0.25),
+                        layer("Linear", out_features=128),
+                        layer("ReLU"),
+                        layer("Dropout", p=0.25),
+                        layer("Linear", out_features=10),
+                    ]
+                )
+            ),
+            TrainConfig(
+                epochs=10,
+                batch_size=128,
+                lr=3e-3,
+                loss="cross_entropy",
+                optimizer="AdamW",
+                optimizer_options={"weight_decay": 0.01},
+                scheduler="CosineAnnealingLR",
+                keep_best=True,
+            ),
         ),
     )
 }

@@ -98,13 +98,21 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data, for ``fashion-desktop runs --json``."""
         return {
-            "id": self.id, "name": self.name, "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None, "status": self.status,
-            "spec": self.spec.to_dict(), "config": self.config.to_dict(), "device": self.device,
-            "test_loss": self.test_loss, "test_accuracy": self.test_accuracy, "best_epoch": self.best_epoch,
-            "model_path": str(self.model_path) if self.model_path else None, "error": self.error,
+            "id": self.id,
+            "name": self.name,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "status": self.status,
+            "spec": self.spec.to_dict(),
+            "config": self.config.to_dict(),
+            "device": self.device,
+            "test_loss": self.test_loss,
+            "test_accuracy": self.test_accuracy,
+            "best_epoch": self.best_epoch,
+            "model_path": str(self.model_path) if self.model_path else None,
+            "error": self.error,
             "epochs_done": self.epochs_done,
-        }  # fmt: skip
+        }
 
 
 class RunStore:
@@ -129,8 +137,9 @@ class RunStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
         except (OSError, sqlite3.Error) as error:
-            raise self._error(f"cannot open the run history {self.path} ({error}); check that its folder is "
-                              "writable") from None  # fmt: skip
+            raise self._error(
+                f"cannot open the run history {self.path} ({error}); check that its folder is writable"
+            ) from None
         try:
             self._check_and_create(db)
             # WAL: a crash mid-run keeps every committed epoch, and readers never block the training thread.
@@ -140,8 +149,10 @@ class RunStore:
             return db
         except sqlite3.OperationalError as error:  # locked, read-only, disk full: the file itself may be fine
             db.close()
-            raise self._error(f"cannot open the run history {self.path} ({error}); close other copies of "
-                              "Fashion Desktop and check that the file is writable") from None  # fmt: skip
+            raise self._error(
+                f"cannot open the run history {self.path} ({error}); close other copies of "
+                "Fashion Desktop and check that the file is writable"
+            ) from None
         except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
             db.close()
             raise self._error(
@@ -219,8 +230,14 @@ class RunStore:
                 raise self._error(f"the run history {self.path} could not be read or updated ({error})") from None
 
     # -- recording --
-    def start_run(self, spec: ModelSpec, config: TrainConfig, device: str, name: str | None = None,
-                  model_path: str | Path | None = None) -> int:  # fmt: skip
+    def start_run(
+        self,
+        spec: ModelSpec,
+        config: TrainConfig,
+        device: str,
+        name: str | None = None,
+        model_path: str | Path | None = None,
+    ) -> int:
         """Record a new run as 'running' and return its id. The default name is the preset's (or "custom") and time."""
         started = datetime.now().astimezone()
         name = name or f"{preset_name(spec) or 'custom'} {started:%Y-%m-%d %H:%M}"
@@ -228,9 +245,16 @@ class RunStore:
             cursor = db.execute(
                 "INSERT INTO runs (name, started_at, status, spec, config, device, model_path, pid) "
                 "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
-                (name, started.isoformat(timespec="seconds"), json.dumps(spec.to_dict()), json.dumps(config.to_dict()),
-                 device, str(model_path) if model_path else None, os.getpid()),
-            )  # fmt: skip
+                (
+                    name,
+                    started.isoformat(timespec="seconds"),
+                    json.dumps(spec.to_dict()),
+                    json.dumps(config.to_dict()),
+                    device,
+                    str(model_path) if model_path else None,
+                    os.getpid(),
+                ),
+            )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
@@ -243,8 +267,14 @@ class RunStore:
                 (run_id, *(getattr(metrics, column) for column in EPOCH_COLUMNS)),
             )
 
-    def finish_run(self, run_id: int, result: FitResult | None, status: str, model_path: str | Path | None = None,
-                   error: str | None = None) -> None:  # fmt: skip
+    def finish_run(
+        self,
+        run_id: int,
+        result: FitResult | None,
+        status: str,
+        model_path: str | Path | None = None,
+        error: str | None = None,
+    ) -> None:
         """Record how a run ended; ``model_path`` None keeps the path given at the start."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
@@ -253,10 +283,17 @@ class RunStore:
             db.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, test_loss = ?, test_accuracy = ?, best_epoch = ?, "
                 "model_path = coalesce(?, model_path), error = ? WHERE id = ?",
-                (datetime.now().astimezone().isoformat(timespec="seconds"), status, test.loss if test else None,
-                 test.accuracy if test else None, result.best_epoch if result else None,
-                 str(model_path) if model_path else None, error, run_id),
-            )  # fmt: skip
+                (
+                    datetime.now().astimezone().isoformat(timespec="seconds"),
+                    status,
+                    test.loss if test else None,
+                    test.accuracy if test else None,
+                    result.best_epoch if result else None,
+                    str(model_path) if model_path else None,
+                    error,
+                    run_id,
+                ),
+            )
 
     def mark_unfinished(self) -> int:
         """Mark runs left 'running' by a process that no longer exists as 'unfinished'; returns how many.
@@ -397,8 +434,11 @@ _MAIN_OPTION = {"Linear": "out_features", "Conv2d": "out_channels", "MaxPool2d":
 def _describe_layer(layer: LayerSpec) -> str:
     main = _MAIN_OPTION.get(layer.kind)
     parts = [f"{layer.option(main)!r}"] if main else []
-    parts += [f"{p.name}={layer.option(p.name)!r}" for p in layer.type.params
-              if p.name != main and layer.option(p.name) != p.default]  # fmt: skip
+    parts += [
+        f"{p.name}={layer.option(p.name)!r}"
+        for p in layer.type.params
+        if p.name != main and layer.option(p.name) != p.default
+    ]
     if layer.init != "default":
         parts.append(f"init={layer.init}")
     if layer.bias_init != "default":
@@ -415,10 +455,15 @@ def preset_name(spec: ModelSpec) -> str | None:
 def _canonical(spec: ModelSpec) -> tuple[Any, ...]:
     """The spec with every option filled in, so that equal networks compare equal however they were written."""
     layers = tuple(
-        (layer.kind, {p.name: layer.option(p.name) for p in layer.type.params}, layer.init,
-         resolve(INIT_SCHEMES.get(layer.init, ()), layer.init_params)[0], layer.bias_init)
+        (
+            layer.kind,
+            {p.name: layer.option(p.name) for p in layer.type.params},
+            layer.init,
+            resolve(INIT_SCHEMES.get(layer.init, ()), layer.init_params)[0],
+            layer.bias_init,
+        )
         for layer in spec.layers
-    )  # fmt: skip
+    )
     return layers, spec.mean, spec.std
 
 

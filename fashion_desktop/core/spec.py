@@ -17,8 +17,17 @@ from fashion_desktop.core.params import Param, Value, resolve
 INPUT_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
 CLASS_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 SPEC_FORMAT = "fashion-desktop-spec"
 SPEC_VERSION = 1
 
@@ -43,40 +52,62 @@ LAYER_TYPES: dict[str, LayerType] = {
     for t in (
         LayerType("Flatten", "layer", prefix="flatten", description="Reshape channels x height x width to features"),
         LayerType(
-            "Linear", "layer",
+            "Linear",
+            "layer",
             (Param("out_features", "int", 128, minimum=1, maximum=65536), Param("bias", "bool", True)),
-            prefix="fc", has_weights=True, description="Fully connected layer",
+            prefix="fc",
+            has_weights=True,
+            description="Fully connected layer",
         ),
         LayerType(
-            "Conv2d", "layer",
+            "Conv2d",
+            "layer",
             (
-                Param("out_channels", "int", 32, minimum=1, maximum=4096), _KERNEL,
-                Param("stride", "int", 1, minimum=1, maximum=28), Param("padding", "int", 1, minimum=0, maximum=28),
+                Param("out_channels", "int", 32, minimum=1, maximum=4096),
+                _KERNEL,
+                Param("stride", "int", 1, minimum=1, maximum=28),
+                Param("padding", "int", 1, minimum=0, maximum=28),
                 Param("bias", "bool", True),
             ),
-            prefix="conv", has_weights=True, description="2-D convolution",
+            prefix="conv",
+            has_weights=True,
+            description="2-D convolution",
         ),
         LayerType(
-            "MaxPool2d", "layer",
+            "MaxPool2d",
+            "layer",
             (replace(_KERNEL, default=2), Param("stride", "int", 0, minimum=0, maximum=28, help="0: same as kernel")),
-            prefix="pool", description="Max pooling",
+            prefix="pool",
+            description="Max pooling",
         ),
         LayerType(
-            "BatchNorm", "regularisation", (Param("momentum", "float", 0.1, minimum=0, maximum=1, exclusive_min=True),),
-            prefix="bn", description="Batch normalisation (1-D after Flatten, 2-D before)",
+            "BatchNorm",
+            "regularisation",
+            (Param("momentum", "float", 0.1, minimum=0, maximum=1, exclusive_min=True),),
+            prefix="bn",
+            description="Batch normalisation (1-D after Flatten, 2-D before)",
         ),
         LayerType(
-            "Dropout", "regularisation", (Param("p", "float", 0.25, minimum=0, maximum=1, exclusive_max=True),),
-            prefix="dropout", description="Zero a random fraction p of the inputs while training",
+            "Dropout",
+            "regularisation",
+            (Param("p", "float", 0.25, minimum=0, maximum=1, exclusive_max=True),),
+            prefix="dropout",
+            description="Zero a random fraction p of the inputs while training",
         ),
         LayerType("ReLU", "activation", prefix="relu"),
         LayerType(
-            "LeakyReLU", "activation", (Param("negative_slope", "float", 0.01, minimum=0, maximum=1),),
+            "LeakyReLU",
+            "activation",
+            (Param("negative_slope", "float", 0.01, minimum=0, maximum=1),),
             prefix="leaky_relu",
         ),
         LayerType("PReLU", "activation", (Param("init", "float", 0.25, minimum=0, maximum=1),), prefix="prelu"),
-        LayerType("ELU", "activation", (Param("alpha", "float", 1.0, minimum=0, exclusive_min=True, maximum=10),),
-                  prefix="elu"),
+        LayerType(
+            "ELU",
+            "activation",
+            (Param("alpha", "float", 1.0, minimum=0, exclusive_min=True, maximum=10),),
+            prefix="elu",
+        ),
         LayerType("GELU", "activation", prefix="gelu"),
         LayerType("SiLU", "activation", prefix="silu"),
         LayerType("Sigmoid", "activation", prefix="sigmoid"),
@@ -142,8 +173,9 @@ class LayerSpec:
                 Option values are checked later, by :meth:`ModelSpec.validate`, which names the layer.
         """
         if not isinstance(data, Mapping):
-            raise SpecError(f'a layer must be a JSON object such as {{"type": "Linear", "out_features": 10}}, '
-                            f"not {data!r}")  # fmt: skip
+            raise SpecError(
+                f'a layer must be a JSON object such as {{"type": "Linear", "out_features": 10}}, not {data!r}'
+            )
         data = dict(data)
         if "type" not in data:
             raise SpecError(f"a layer has no 'type': {data}")
@@ -152,14 +184,16 @@ class LayerSpec:
             raise SpecError(f"a layer's 'type' must be a name such as \"Linear\", not {kind!r}")
         init = data.pop("init", None) or {}
         if not isinstance(init, Mapping):
-            raise SpecError(f'{kind}\'s "init" must be a JSON object such as {{"scheme": "xavier_uniform"}} '
-                            f"(schemes: {', '.join(INIT_SCHEMES)}), not {init!r}")  # fmt: skip
+            raise SpecError(
+                f'{kind}\'s "init" must be a JSON object such as {{"scheme": "xavier_uniform"}} '
+                f"(schemes: {', '.join(INIT_SCHEMES)}), not {init!r}"
+            )
         init = dict(init)
         scheme = init.pop("scheme", "default")
         bias_init = data.pop("bias_init", "default")
         for label, value in (("init scheme", scheme), ("bias_init", bias_init)):
             if not isinstance(value, str):
-                raise SpecError(f"{kind}'s {label} must be a name such as \"default\", not {value!r}")
+                raise SpecError(f'{kind}\'s {label} must be a name such as "default", not {value!r}')
         return cls(kind, data, scheme, init, bias_init)
 
 
@@ -270,8 +304,10 @@ class ModelSpec:
         """
         normalisation = self._normalisation_problems()
         if not self.layers:
-            return [*normalisation, Problem("the network has no layers; start from a preset or add Flatten and "
-                                            "Linear(10)")]  # fmt: skip
+            return [
+                *normalisation,
+                Problem("the network has no layers; start from a preset or add Flatten and Linear(10)"),
+            ]
         return normalisation + self._layer_problems(loss)
 
     def _layer_problems(self, loss: str | None) -> list[Problem]:
@@ -282,35 +318,53 @@ class ModelSpec:
         output = steps[-1][1]
         if output is not None and output != (NUM_CLASSES,):
             described = _describe(output)
-            fix = ("end with Flatten and Linear(out_features=10)" if len(output) == 3
-                   else "make the last Linear layer's out_features 10")
-            problems.append(Problem(
-                f"the network ends with {described} but Fashion-MNIST has {NUM_CLASSES} classes; {fix}",
-                len(self.layers) - 1,
-            ))
+            fix = (
+                "end with Flatten and Linear(out_features=10)"
+                if len(output) == 3
+                else "make the last Linear layer's out_features 10"
+            )
+            problems.append(
+                Problem(
+                    f"the network ends with {described} but Fashion-MNIST has {NUM_CLASSES} classes; {fix}",
+                    len(self.layers) - 1,
+                )
+            )
         if loss == "nll" and self.head != "LogSoftmax":
-            problems.append(Problem(
-                f"NLLLoss expects log-probabilities but the network ends with {self.head}; "
-                "end with LogSoftmax or choose the CrossEntropy loss",
-                len(self.layers) - 1,
-            ))
+            problems.append(
+                Problem(
+                    f"NLLLoss expects log-probabilities but the network ends with {self.head}; "
+                    "end with LogSoftmax or choose the CrossEntropy loss",
+                    len(self.layers) - 1,
+                )
+            )
         elif loss in ("cross_entropy", "label_smoothing") and self.head == "Softmax":
-            problems.append(Problem(
-                "CrossEntropy applies softmax itself, so a Softmax head applies it twice and trains slowly; "
-                "remove the Softmax (or use LogSoftmax)",
-                len(self.layers) - 1, "warning",
-            ))
+            problems.append(
+                Problem(
+                    "CrossEntropy applies softmax itself, so a Softmax head applies it twice and trains slowly; "
+                    "remove the Softmax (or use LogSoftmax)",
+                    len(self.layers) - 1,
+                    "warning",
+                )
+            )
         return problems
 
     def _normalisation_problems(self) -> list[Problem]:
         """The inputs are (pixel - mean) / std: std 0 divides by zero, a negative std silently inverts the images."""
         problems = []
         if not isinstance(self.mean, (int, float)) or not math.isfinite(self.mean):
-            problems.append(Problem(f"the input normalisation's mean must be a finite number, not {self.mean!r}; "
-                                    "Fashion-MNIST's is 0.286, and 0.5 is a common choice"))  # fmt: skip
+            problems.append(
+                Problem(
+                    f"the input normalisation's mean must be a finite number, not {self.mean!r}; "
+                    "Fashion-MNIST's is 0.286, and 0.5 is a common choice"
+                )
+            )
         if not isinstance(self.std, (int, float)) or not (math.isfinite(self.std) and self.std > 0):
-            problems.append(Problem(f"the input normalisation's std must be a finite number above 0, not {self.std!r}; "
-                                    "Fashion-MNIST's is 0.353, and 0.5 is a common choice"))  # fmt: skip
+            problems.append(
+                Problem(
+                    f"the input normalisation's std must be a finite number above 0, not {self.std!r}; "
+                    "Fashion-MNIST's is 0.353, and 0.5 is a common choice"
+                )
+            )
         return problems
 
     def errors(self, loss: str | None = None) -> list[Problem]:

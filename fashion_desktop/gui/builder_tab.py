@@ -40,8 +40,12 @@ from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, LAYER_TYPES, LayerSpec, LayerType, ModelSpec, Problem
 from fashion_desktop.gui.forms import OptionsForm
 
-CATEGORY_TITLES = {"layer": "Layers", "activation": "Activations", "regularisation": "Regularisation",
-                   "head": "Output heads"}  # fmt: skip
+CATEGORY_TITLES = {
+    "layer": "Layers",
+    "activation": "Activations",
+    "regularisation": "Regularisation",
+    "head": "Output heads",
+}
 SEVERITY_COLOURS = {"error": ("#f8d7da", "#b02a37"), "warning": ("#fff3cd", "#8a6500")}  # (background, text)
 SUMMARY_COLUMNS = ("Layer", "Type", "Output shape", "Trainable", "Non-trainable")
 SPEC_FILTER = "Network architectures (*.json);;All files (*)"
@@ -153,8 +157,9 @@ class BuilderTab(QWidget):
             QMessageBox.critical(self, "Cannot load the architecture", f"Cannot read {path}: {error.strerror}")
             return False
         except (SpecError, TypeError, ValueError) as error:  # ValueError: not UTF-8, or a value of the wrong type
-            QMessageBox.critical(self, "Cannot load the architecture", f"{path.name} is not a network saved by "
-                                 f"Fashion Desktop: {error}")  # fmt: skip
+            QMessageBox.critical(
+                self, "Cannot load the architecture", f"{path.name} is not a network saved by Fashion Desktop: {error}"
+            )
             return False
         self.set_spec(spec, text=f"Load {path.name}")
         self.status_message.emit(f"Loaded the architecture from {path}")
@@ -254,10 +259,12 @@ class BuilderTab(QWidget):
         delete.triggered.connect(self._on_remove_button_clicked)
         self.layer_list.addAction(delete)
 
-        self.up_button = self._button("Up", self._on_up_button_clicked, "Move the layer up",
-                                      self._icon(QStyle.StandardPixmap.SP_ArrowUp))  # fmt: skip
-        self.down_button = self._button("Down", self._on_down_button_clicked, "Move the layer down",
-                                        self._icon(QStyle.StandardPixmap.SP_ArrowDown))  # fmt: skip
+        self.up_button = self._button(
+            "Up", self._on_up_button_clicked, "Move the layer up", self._icon(QStyle.StandardPixmap.SP_ArrowUp)
+        )
+        self.down_button = self._button(
+            "Down", self._on_down_button_clicked, "Move the layer down", self._icon(QStyle.StandardPixmap.SP_ArrowDown)
+        )
         self.duplicate_button = self._button("Duplicate", self._on_duplicate_button_clicked, "Add a copy below")
         self.remove_button = self._button("Remove", self._on_remove_button_clicked, "Remove the layer (Delete)")
         buttons = QHBoxLayout()
@@ -362,8 +369,9 @@ class BuilderTab(QWidget):
     def _push(self, spec: ModelSpec, text: str, select: int, merge_key: object = None) -> None:
         if spec == self._spec:
             return  # an undo step that changes nothing would only confuse
-        self.undo_stack.push(_SpecSwap(self._show_spec, self._spec, spec, text, self.layer_list.currentRow(), select,
-                                       merge_key))  # fmt: skip
+        self.undo_stack.push(
+            _SpecSwap(self._show_spec, self._spec, spec, text, self.layer_list.currentRow(), select, merge_key)
+        )
 
     def _show_spec(self, spec: ModelSpec, select: int) -> None:
         """Make ``spec`` the current network, select layer ``select`` and tell the other tabs."""
@@ -414,8 +422,10 @@ class BuilderTab(QWidget):
             f"Non-trainable: {summary.non_trainable:,} &nbsp;·&nbsp; Size: {summary.size_mb:.2f} MB"
         )
         if problems:
-            lines = [f'<span style="color:{SEVERITY_COLOURS[p.severity][1]}">• {html.escape(p.message)}</span>'
-                     for p in problems]  # fmt: skip
+            lines = [
+                f'<span style="color:{SEVERITY_COLOURS[p.severity][1]}">• {html.escape(p.message)}</span>'
+                for p in problems
+            ]
             self.problems_label.setText("<br>".join(lines))
         else:
             self.problems_label.setText('<span style="color:#2b7a3d">✓ The network can train.</span>')
@@ -433,8 +443,11 @@ class BuilderTab(QWidget):
             blank = QPixmap(16, 16)
             blank.fill(Qt.GlobalColor.transparent)
             return QIcon(blank)
-        pixmap = QStyle.StandardPixmap.SP_MessageBoxCritical if problem.severity == "error" else (
-            QStyle.StandardPixmap.SP_MessageBoxWarning)  # fmt: skip
+        pixmap = (
+            QStyle.StandardPixmap.SP_MessageBoxCritical
+            if problem.severity == "error"
+            else (QStyle.StandardPixmap.SP_MessageBoxWarning)
+        )
         return self._icon(pixmap)
 
     def _refresh_code(self) -> None:
@@ -495,8 +508,12 @@ class BuilderTab(QWidget):
     def _align_form_labels(self) -> None:
         """Give the stacked forms' label columns one width, so that all their editors line up."""
         layouts = [form.layout() for form in (self.options_form, self.init_section, self.init_form)]
-        labels = [item.widget() for layout in layouts for row in range(layout.rowCount())
-                  if (item := layout.itemAt(row, QFormLayout.ItemRole.LabelRole)) is not None]  # fmt: skip
+        labels = [
+            item.widget()
+            for layout in layouts
+            for row in range(layout.rowCount())
+            if (item := layout.itemAt(row, QFormLayout.ItemRole.LabelRole)) is not None
+        ]
         width = max((label.sizeHint().width() for label in labels), default=0)
         for label in labels:
             label.setMinimumWidth(width)
@@ -526,8 +543,9 @@ class BuilderTab(QWidget):
         self._plot.setMouseEnabled(x=False, y=False)
         self._plot.hideButtons()
         self._function_curve = self._plot.plot(pen=pg.mkPen("#2563eb", width=2), name="f(x)")
-        self._derivative_curve = self._plot.plot(pen=pg.mkPen("#ea580c", width=2, style=Qt.PenStyle.DashLine),
-                                                 name="f'(x)")  # fmt: skip
+        self._derivative_curve = self._plot.plot(
+            pen=pg.mkPen("#ea580c", width=2, style=Qt.PenStyle.DashLine), name="f'(x)"
+        )
         self.activation_box.layout().addWidget(self._plot)
 
     @Slot()
@@ -622,8 +640,9 @@ class BuilderTab(QWidget):
 
     @Slot(int)
     def _on_init_combo_activated(self, _index: int) -> None:
-        self._edit_selected(lambda layer: replace(layer, init=self.init_combo.currentText(), init_params={}),
-                            "weight init")  # fmt: skip
+        self._edit_selected(
+            lambda layer: replace(layer, init=self.init_combo.currentText(), init_params={}), "weight init"
+        )
 
     @Slot(object)
     def _on_init_form_values_changed(self, values: dict) -> None:
@@ -640,8 +659,16 @@ class BuilderTab(QWidget):
 class _SpecSwap(QUndoCommand):
     """One edit: the spec before and after it. ModelSpec is immutable, so undo just shows the old one again."""
 
-    def __init__(self, show: Callable[[ModelSpec, int], None], before: ModelSpec, after: ModelSpec, text: str,
-                 select_before: int, select_after: int, merge_key: object = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        show: Callable[[ModelSpec, int], None],
+        before: ModelSpec,
+        after: ModelSpec,
+        text: str,
+        select_before: int,
+        select_after: int,
+        merge_key: object = None,
+    ) -> None:
         super().__init__(text)
         self._show, self._before, self._after = show, before, after
         self._select_before, self._select_after = select_before, select_after

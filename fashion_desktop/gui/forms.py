@@ -20,8 +20,9 @@ class OptionsForm(QWidget):
 
     values_changed = Signal(object)
 
-    def __init__(self, params: Sequence[Param] = (), values: Mapping[str, Value] | None = None,
-                 parent: QWidget | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, params: Sequence[Param] = (), values: Mapping[str, Value] | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self._layout = QFormLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -70,21 +71,30 @@ class OptionsForm(QWidget):
             editor.currentTextChanged.connect(self._on_edited)
         elif param.kind == "int":
             editor = QSpinBox()
-            editor.setRange(int(param.minimum if param.minimum is not None else -(2**31)),
-                            int(param.maximum if param.maximum is not None else 2**31 - 1))  # fmt: skip
+            editor.setRange(
+                int(param.minimum if param.minimum is not None else -(2**31)),
+                int(param.maximum if param.maximum is not None else 2**31 - 1),
+            )
             editor.setValue(int(value))  # type: ignore[arg-type]
             editor.valueChanged.connect(self._on_edited)
         elif param.kind == "float" and not param.log_scale:
             editor = QDoubleSpinBox()
             editor.setDecimals(4)
             editor.setSingleStep(0.05 if (param.maximum or 10) <= 1 else 0.1)
-            editor.setRange(param.minimum if param.minimum is not None else -1e9,
-                            param.maximum if param.maximum is not None else 1e9)  # fmt: skip
+            editor.setRange(
+                param.minimum if param.minimum is not None else -1e9,
+                param.maximum if param.maximum is not None else 1e9,
+            )
             editor.setValue(float(value))  # type: ignore[arg-type]
             editor.valueChanged.connect(self._on_edited)
         else:  # tiny floats (eps, min_lr) and lists: free text, checked as typed
-            text = ", ".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}" if isinstance(
-                value, float) else str(value)  # fmt: skip
+            text = (
+                ", ".join(map(str, value))
+                if isinstance(value, tuple)
+                else f"{value:g}"
+                if isinstance(value, float)
+                else str(value)
+            )
             editor = QLineEdit(text)
             editor.textChanged.connect(self._on_edited)
         return editor

@@ -103,9 +103,13 @@ class MainWindow(QMainWindow):
         hold up everything else queued, and a headless caller (the self-test) could never answer it.
         """
         self.device_label.setText("Device: none")
-        box = QMessageBox(QMessageBox.Icon.Critical, "PyTorch did not load",
-                          f"Fashion Desktop cannot train or predict without PyTorch:\n{message}\n\n"
-                          "Reinstall it (see the README) and start Fashion Desktop again.", parent=self)  # fmt: skip
+        box = QMessageBox(
+            QMessageBox.Icon.Critical,
+            "PyTorch did not load",
+            f"Fashion Desktop cannot train or predict without PyTorch:\n{message}\n\n"
+            "Reinstall it (see the README) and start Fashion Desktop again.",
+            parent=self,
+        )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         self.core_failed.emit(message)
@@ -119,15 +123,35 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.new_action = self._action(file_menu, "&New", self._on_new_action_triggered, QKeySequence.StandardKey.New,
-                                       "Start again from the seed network")  # fmt: skip
-        self.open_action = self._action(file_menu, "&Open model...", self._on_open_action_triggered,
-                                        QKeySequence.StandardKey.Open, "Open a model file to try it")  # fmt: skip
-        self.save_action = self._action(file_menu, "&Save model...", self._on_save_action_triggered,
-                                        QKeySequence.StandardKey.Save, "Save the model trained so far")  # fmt: skip
+        self.new_action = self._action(
+            file_menu,
+            "&New",
+            self._on_new_action_triggered,
+            QKeySequence.StandardKey.New,
+            "Start again from the seed network",
+        )
+        self.open_action = self._action(
+            file_menu,
+            "&Open model...",
+            self._on_open_action_triggered,
+            QKeySequence.StandardKey.Open,
+            "Open a model file to try it",
+        )
+        self.save_action = self._action(
+            file_menu,
+            "&Save model...",
+            self._on_save_action_triggered,
+            QKeySequence.StandardKey.Save,
+            "Save the model trained so far",
+        )
         file_menu.addSeparator()
-        self.export_action = self._action(file_menu, "&Export as Python...", self._on_export_action_triggered,
-                                          QKeySequence("Ctrl+E"), "Write the network as a PyTorch module")  # fmt: skip
+        self.export_action = self._action(
+            file_menu,
+            "&Export as Python...",
+            self._on_export_action_triggered,
+            QKeySequence("Ctrl+E"),
+            "Write the network as a PyTorch module",
+        )
         export_menu = file_menu.addMenu("Export &model")  # these need trained weights (or a training run's settings)
         self.model_export_actions = {
             name: self._action(export_menu, label, lambda name=name: self.export_model(name), tip=tip)
@@ -147,8 +171,9 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         self.about_action = self._action(help_menu, "&About Fashion Desktop", self._on_about_action_triggered)
 
-    def _action(self, menu: QMenu, text: str, slot: Callable[[], object], shortcut: object = None,
-                tip: str = "") -> QAction:  # fmt: skip
+    def _action(
+        self, menu: QMenu, text: str, slot: Callable[[], object], shortcut: object = None, tip: str = ""
+    ) -> QAction:
         action = menu.addAction(text)
         action.triggered.connect(slot)
         if shortcut is not None:
@@ -218,8 +243,9 @@ class MainWindow(QMainWindow):
         """Ask for a file name and save the model; returns the file, or None when cancelled or there is no model."""
         checkpoint = checkpoint or self._model_to_save()
         if checkpoint is None:
-            QMessageBox.information(self, "No model to save",
-                                    "There is no trained model yet. Train one on the Training tab first.")  # fmt: skip
+            QMessageBox.information(
+                self, "No model to save", "There is no trained model yet. Train one on the Training tab first."
+            )
             return None
         name, _ = QFileDialog.getSaveFileName(self, "Save model", "model.safetensors", MODEL_FILTER)
         if not name:
@@ -238,8 +264,9 @@ class MainWindow(QMainWindow):
         spec = self.builder.spec()
         errors = spec.errors()
         if errors:
-            QMessageBox.warning(self, "Cannot export the network",
-                                "Fix these first:\n\n" + "\n".join(f"• {p.message}" for p in errors))  # fmt: skip
+            QMessageBox.warning(
+                self, "Cannot export the network", "Fix these first:\n\n" + "\n".join(f"• {p.message}" for p in errors)
+            )
             return None
         name, _ = QFileDialog.getSaveFileName(self, "Export as Python", "fashion_network.py", "Python files (*.py)")
         if not name:
@@ -262,8 +289,9 @@ class MainWindow(QMainWindow):
 
         checkpoint = self.training.checkpoint() or self._opened
         if checkpoint is None:
-            QMessageBox.information(self, "No model to export",
-                                    "There is no trained model yet. Train one on the Training tab first.")  # fmt: skip
+            QMessageBox.information(
+                self, "No model to export", "There is no trained model yet. Train one on the Training tab first."
+            )
             return None
         export = EXPORT_FORMATS[format_name]
         default = "fashion_network" + export.suffix
@@ -295,9 +323,12 @@ class MainWindow(QMainWindow):
         """Save, Discard or Cancel; a method of its own so tests can answer it."""
         buttons = QMessageBox.StandardButton
         return QMessageBox.question(
-            self, "Quit Fashion Desktop", "Training is running. Save the model trained so far before quitting?",
-            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save,
-        )  # fmt: skip
+            self,
+            "Quit Fashion Desktop",
+            "Training is running. Save the model trained so far before quitting?",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Save,
+        )
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         if self._closing:  # a second close while the first waits for the training to stop

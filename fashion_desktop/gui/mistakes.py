@@ -68,8 +68,9 @@ class TestPredictions:
         return mistakes_from(self.probabilities, self.targets, true_class, predicted_class)
 
 
-def predict_test_set(model: torch.nn.Module, spec: ModelSpec, test_x: torch.Tensor, test_y: torch.Tensor,
-                     images: np.ndarray) -> TestPredictions:  # fmt: skip
+def predict_test_set(
+    model: torch.nn.Module, spec: ModelSpec, test_x: torch.Tensor, test_y: torch.Tensor, images: np.ndarray
+) -> TestPredictions:
     """Classify the whole (normalised) test set with ``model``, on the device where model and data are."""
     from fashion_desktop.core.explain import predict_all
 
@@ -143,8 +144,14 @@ class MistakesGallery(QDialog):
         """How many images the gallery shows (at most MAX_SHOWN)."""
         return self.image_list.count()
 
-    def show_cell(self, true_class: int, predicted_class: int, mistakes: Sequence[Mistake], images: np.ndarray,
-                  class_names: Sequence[str] = CLASS_NAMES) -> None:  # fmt: skip
+    def show_cell(
+        self,
+        true_class: int,
+        predicted_class: int,
+        mistakes: Sequence[Mistake],
+        images: np.ndarray,
+        class_names: Sequence[str] = CLASS_NAMES,
+    ) -> None:
         """Fill the gallery with one cell's images and bring it to the front.
 
         Args:
@@ -194,11 +201,15 @@ def _summary(count: int, true_name: str, predicted_name: str, diagonal: bool) ->
         return f"No test image of {_a(true_name)} was predicted as {predicted_name}."
     images = "image" if count == 1 else "images"
     if diagonal:
-        text = (f"{count:,} test {images} of {_a(true_name)}, predicted correctly; the ones the model was least "
-                "sure of come first.")  # fmt: skip
+        text = (
+            f"{count:,} test {images} of {_a(true_name)}, predicted correctly; the ones the model was least "
+            "sure of come first."
+        )
     else:
-        text = (f"{count:,} test {images} of {_a(true_name)}, predicted as {predicted_name}; the most confident "
-                "mistakes come first.")  # fmt: skip
+        text = (
+            f"{count:,} test {images} of {_a(true_name)}, predicted as {predicted_name}; the most confident "
+            "mistakes come first."
+        )
     if count > MAX_SHOWN:
         text += f" Showing the first {MAX_SHOWN}."
     return text + " Click an image to try it on the Predict tab."
@@ -223,7 +234,8 @@ def _pixmap(image: np.ndarray, ratio: float) -> QPixmap:
     pixels = np.ascontiguousarray(image, dtype=np.uint8)
     qimage = QImage(pixels.tobytes(), IMAGE_SIZE, IMAGE_SIZE, IMAGE_SIZE, QImage.Format.Format_Grayscale8).copy()
     side = round(IMAGE_SIZE * SCALE * ratio)  # device pixels, so a high-DPI screen does not blur it again
-    pixmap = QPixmap.fromImage(qimage.scaled(side, side, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                             Qt.TransformationMode.FastTransformation))  # fmt: skip
+    pixmap = QPixmap.fromImage(
+        qimage.scaled(side, side, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.FastTransformation)
+    )
     pixmap.setDevicePixelRatio(ratio)
     return pixmap

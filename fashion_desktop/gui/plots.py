@@ -62,11 +62,11 @@ def faint(color: QColor) -> QColor:
     return QColor(*(round(c + (b - c) * 2 / 3) for c, b in pairs))
 
 
-
 def _line_with_dots(plot: pg.PlotItem, color: QColor, name: str | None = None) -> pg.PlotDataItem:
     """A curve with a dot on each point: the per-epoch plots have few points, each of them an epoch."""
-    return plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=6, symbolBrush=color, symbolPen=color,
-                     name=name)  # fmt: skip
+    return plot.plot(
+        pen=pg.mkPen(color, width=2), symbol="o", symbolSize=6, symbolBrush=color, symbolPen=color, name=name
+    )
 
 
 def _from_zero(plot: pg.PlotItem, values: Sequence[float]) -> None:
@@ -169,9 +169,13 @@ class BatchLossPlot(_PlotView):
         plot = self.plot_item
         plot.showGrid(x=False, y=False)
         # The legend in the title: in the plot it covered the curve whenever the loss rose to its corner.
-        plot.setTitle(coloured_title("Training loss", (("each batch", faint(TRAIN_COLOR).darker(130)),
-                                                        ("smoothed", TRAIN_COLOR))),
-                      color=text_color(), size="10pt")  # fmt: skip
+        plot.setTitle(
+            coloured_title(
+                "Training loss", (("each batch", faint(TRAIN_COLOR).darker(130)), ("smoothed", TRAIN_COLOR))
+            ),
+            color=text_color(),
+            size="10pt",
+        )
         # Only the visible range is drawn, and at most a few points per pixel, so 100k batches stay cheap.
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
@@ -249,8 +253,11 @@ class EpochPlots(pg.GraphicsView):
         self.accuracy_plot = layout.addPlot(row=0, col=1)
         self.lr_plot = layout.addPlot(row=0, col=2)
         # The legend in the title: inside the plot it covered the validation loss whenever that rose at the end.
-        style_plot(self.loss_plot, coloured_title("Loss per epoch", (("train", TRAIN_COLOR),
-                                                                     ("validation", VAL_COLOR))), "epoch")  # fmt: skip
+        style_plot(
+            self.loss_plot,
+            coloured_title("Loss per epoch", (("train", TRAIN_COLOR), ("validation", VAL_COLOR))),
+            "epoch",
+        )
         percent_axis(self.accuracy_plot)
         style_plot(self.accuracy_plot, "Validation accuracy (%)", "epoch")
         style_plot(self.lr_plot, "Learning rate", "epoch")
@@ -270,8 +277,9 @@ class EpochPlots(pg.GraphicsView):
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)  # the line must not stretch the view to an epoch not plotted
         # The best epoch's validation point, ringed, so the marker says which point it means.
-        self._best_point = self.loss_plot.plot(pen=None, symbol="o", symbolSize=13, symbolBrush=None,
-                                               symbolPen=pg.mkPen(VAL_COLOR, width=2))  # fmt: skip
+        self._best_point = self.loss_plot.plot(
+            pen=None, symbol="o", symbolSize=13, symbolBrush=None, symbolPen=pg.mkPen(VAL_COLOR, width=2)
+        )
 
     def append(self, metrics: EpochMetrics) -> None:
         self.epochs.append(metrics)
@@ -311,8 +319,13 @@ class EpochPlots(pg.GraphicsView):
             return BEST_LABEL_PLACES[0]
         low, high = min(values), max(values)
         span = (high - low) or 1.0
-        near = [(v - low) / span for m in self.epochs if abs(m.epoch - epoch) <= 1
-                for v in (m.train_loss, m.val_loss) if v is not None and math.isfinite(v)]  # fmt: skip
+        near = [
+            (v - low) / span
+            for m in self.epochs
+            if abs(m.epoch - epoch) <= 1
+            for v in (m.train_loss, m.val_loss)
+            if v is not None and math.isfinite(v)
+        ]
         room = {place: min((abs(place - f) for f in near), default=1.0) for place in BEST_LABEL_PLACES}
         # The first place with room for the text (about a fifth of the height), so the label does not jump about.
         return next((place for place in BEST_LABEL_PLACES if room[place] >= 0.2), max(room, key=room.__getitem__))
@@ -459,8 +472,10 @@ class ConfusionMatrixView(QTableWidget):
     def _count_item(row: int, column: int, count: int, share: float, hint: str) -> QTableWidgetItem:
         item = QTableWidgetItem(str(count))
         item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-        item.setToolTip(f"{count} {CLASS_NAMES[row]} predicted as {CLASS_NAMES[column]} ({share:.1%} of the row)"
-                        f"{hint if count else ''}")  # fmt: skip
+        item.setToolTip(
+            f"{count} {CLASS_NAMES[row]} predicted as {CLASS_NAMES[column]} ({share:.1%} of the row)"
+            f"{hint if count else ''}"
+        )
         if count:
             # Mistakes are rarely more than a fifth of a row, so they get a steeper scale to stand out.
             strength = share if row == column else min(1.0, 4 * share)

@@ -75,11 +75,17 @@ SEEN_CAPTION = "What the model sees (28x28)"
 # explain.SALIENCY_METHODS with the words the user reads; spelt out here because explain imports torch, which must
 # not load before the window paints (a test checks that the two lists agree)
 SALIENCY_CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("gradient_x_input", "gradient \u00d7 input",
-     "How strongly each pixel pushed the class's score: one backward pass, sharp but noisy"),
-    ("occlusion", "occlusion",
-     "How much the class's probability drops when each 4x4 patch is blacked out: smoother, easier to trust"),
-)  # fmt: skip
+    (
+        "gradient_x_input",
+        "gradient \u00d7 input",
+        "How strongly each pixel pushed the class's score: one backward pass, sharp but noisy",
+    ),
+    (
+        "occlusion",
+        "occlusion",
+        "How much the class's probability drops when each 4x4 patch is blacked out: smoother, easier to trust",
+    ),
+)
 BATCH_CSV_NAME = "predictions.csv"
 
 

@@ -50,8 +50,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for label, path in _test_images(Path(folder)).items():
             handled, painted = zip(*(_time_drop(app, tab, path) for _ in range(WARM_UP + ROUNDS)), strict=True)
-            print(f"  {label:<22} {statistics.median(handled[WARM_UP:]):6.1f} ms handled, "
-                  f"{statistics.median(painted[WARM_UP:]):6.1f} ms painted")  # fmt: skip
+            print(
+                f"  {label:<22} {statistics.median(handled[WARM_UP:]):6.1f} ms handled, "
+                f"{statistics.median(painted[WARM_UP:]):6.1f} ms painted"
+            )
     tab.close()
 
 

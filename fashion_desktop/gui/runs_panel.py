@@ -84,9 +84,19 @@ RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 # Matplotlib's tab10, the palette plots.py draws with, so a run's colour reads like the training plots.
 RUN_COLORS = tuple(
     QColor(*rgb)
-    for rgb in ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-                (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
-)  # fmt: skip
+    for rgb in (
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+    )
+)
 _STATUS_COLORS = {"failed": QColor(214, 39, 40), "unfinished": QColor(204, 102, 0), "running": QColor(31, 119, 180)}
 _STATUS_TIPS = {
     "finished": "trained every planned epoch (or until early stopping)",
@@ -203,8 +213,10 @@ class RunsTableModel(QAbstractTableModel):
         if column == NETWORK:
             return f"{row.layers}\n{run.spec.summary().total:,} trainable parameters"
         if column == OPTIMIZER:
-            return (f"{config.optimizer}, learning rate {config.lr:g}, scheduler {config.scheduler}\n"
-                    f"loss {config.loss}, batch size {config.batch_size}")  # fmt: skip
+            return (
+                f"{config.optimizer}, learning rate {config.lr:g}, scheduler {config.scheduler}\n"
+                f"loss {config.loss}, batch size {config.batch_size}"
+            )
         if column == BEST_VAL and run.best_epoch is not None:
             return f"the weights kept are those of epoch {run.best_epoch}"
         if column == TEST and run.test_loss is not None:
@@ -228,8 +240,9 @@ class RunsTableModel(QAbstractTableModel):
         return (value is not None, value or 0.0, run.id)  # runs without a value sort below every measured one
 
     # -- editing --
-    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any,
-                role: int = Qt.ItemDataRole.EditRole) -> bool:  # fmt: skip
+    def setData(
+        self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole
+    ) -> bool:
         if role != Qt.ItemDataRole.EditRole or index.column() != NAME or self.store is None:
             return False
         row = self._rows[index.row()]
@@ -265,8 +278,9 @@ class RunsTableModel(QAbstractTableModel):
         self._colors = dict(colors)
         self._swatches = {run_id: _swatch(color) for run_id, color in colors.items()}
         if self._rows:
-            self.dataChanged.emit(self.index(0, NAME), self.index(len(self._rows) - 1, NAME),
-                                  [Qt.ItemDataRole.DecorationRole])  # fmt: skip
+            self.dataChanged.emit(
+                self.index(0, NAME), self.index(len(self._rows) - 1, NAME), [Qt.ItemDataRole.DecorationRole]
+            )
 
 
 class _RunsSortProxy(QSortFilterProxyModel):
@@ -330,8 +344,9 @@ class RunCurves(pg.GraphicsView):
             marks = {"symbol": "o", "symbolSize": dots, "symbolBrush": color, "symbolPen": color}
             val = self.loss_plot.plot(val_x, [m.val_loss for m in validated], pen=pen, **marks)
             self.legend.addItem(val, label)
-            accuracy = self.accuracy_plot.plot(val_x, [100 * (m.val_accuracy or 0.0) for m in validated], pen=pen,
-                                               **marks)  # fmt: skip
+            accuracy = self.accuracy_plot.plot(
+                val_x, [100 * (m.val_accuracy or 0.0) for m in validated], pen=pen, **marks
+            )
             self.train_loss_curves.append(train)
             self.val_loss_curves.append(val)
             self.accuracy_curves.append(accuracy)
@@ -372,8 +387,11 @@ class RunCurves(pg.GraphicsView):
         self.centralWidget.setGeometry(self.range)
 
     def clear(self) -> None:
-        for plot, curves in ((self.loss_plot, self.train_loss_curves), (self.loss_plot, self.val_loss_curves),
-                             (self.accuracy_plot, self.accuracy_curves)):  # fmt: skip
+        for plot, curves in (
+            (self.loss_plot, self.train_loss_curves),
+            (self.loss_plot, self.val_loss_curves),
+            (self.accuracy_plot, self.accuracy_curves),
+        ):
             for curve in curves:
                 plot.removeItem(curve)
             curves.clear()
@@ -462,9 +480,12 @@ class RunsPanel(QWidget):
             listed = "\n".join(f"• {name}" for name in names[:10]) + ("\n…" if len(names) > 10 else "")
             question = f"Delete these {len(names)} runs from the history?\n\n{listed}"
         answer = QMessageBox.question(
-            self, "Delete runs", f"{question}\n\nTheir saved model files, if any, are kept.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
-        )  # fmt: skip
+            self,
+            "Delete runs",
+            f"{question}\n\nTheir saved model files, if any, are kept.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def choose_export_path(self, suggested: str) -> str:
@@ -503,8 +524,9 @@ class RunsPanel(QWidget):
         self.view.sortByColumn(STARTED, Qt.SortOrder.DescendingOrder)  # newest first
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                  | QAbstractItemView.EditTrigger.EditKeyPressed)  # fmt: skip
+        self.view.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
+        )
         self.view.setWordWrap(False)
         self.view.setAlternatingRowColors(True)
         self.view.verticalHeader().hide()
@@ -607,8 +629,15 @@ class RunsPanel(QWidget):
     def _size_columns(self) -> None:
         """The name column takes what is left; the others fit their usual contents, and the user may resize them."""
         metrics, header = self.fontMetrics(), self.view.horizontalHeader()
-        samples = {STARTED: "2025-12-31 23:59", STATUS: "unfinished", NETWORK: "seed-no-dropout",
-                   OPTIMIZER: "AdamW, lr 0.003", EPOCHS: "100/100", BEST_VAL: "Best val.", TEST: "100.00%"}  # fmt: skip
+        samples = {
+            STARTED: "2025-12-31 23:59",
+            STATUS: "unfinished",
+            NETWORK: "seed-no-dropout",
+            OPTIMIZER: "AdamW, lr 0.003",
+            EPOCHS: "100/100",
+            BEST_VAL: "Best val.",
+            TEST: "100.00%",
+        }
         header.setStretchLastSection(False)
         header.setMinimumSectionSize(40)
         for column, sample in samples.items():
@@ -654,8 +683,7 @@ class RunsPanel(QWidget):
         try:
             moved = RunStore.move_aside(path) if path.exists() else None
         except OSError as error:
-            self.error_label.setText(f"<b>The run history could not be moved aside.</b><br>"
-                                     f"{html.escape(str(error))}")  # fmt: skip
+            self.error_label.setText(f"<b>The run history could not be moved aside.</b><br>{html.escape(str(error))}")
             return
         self.refresh()
         if self._store is not None:
@@ -743,11 +771,13 @@ class RunsPanel(QWidget):
 
     def _update_hint(self, selected: int) -> None:
         if not self.model.rowCount():
-            self.curves_placeholder.setText("No runs yet: each training run is recorded here,\n"
-                                            "with its settings and its curves.")  # fmt: skip
+            self.curves_placeholder.setText(
+                "No runs yet: each training run is recorded here,\nwith its settings and its curves."
+            )
         else:
-            self.curves_placeholder.setText("Select runs in the table to compare their curves;\n"
-                                            "select two to see which settings differ.")  # fmt: skip
+            self.curves_placeholder.setText(
+                "Select runs in the table to compare their curves;\nselect two to see which settings differ."
+            )
         text = "Select two runs to see which settings differ." if selected and selected != 2 else ""
         self.hint_label.setText(text)
         self.hint_label.setToolTip(text)
@@ -764,12 +794,20 @@ class RunsPanel(QWidget):
         path = self.selected_model_path()
         for action in (self.open_button, self.open_action):
             action.setEnabled(path is not None)
-            action.setToolTip(f"open {path}, as File > Open model does" if path is not None else
-                              "open the selected run's model file (select one run that has one)")  # fmt: skip
-        for widget, enabled in ((self.rename_button, count == 1), (self.rename_action, count == 1),
-                                (self.delete_button, count > 0), (self.delete_action, count > 0),
-                                (self.export_button, count > 0), (self.export_action, count > 0),
-                                (self.refresh_button, self._store is not None)):  # fmt: skip
+            action.setToolTip(
+                f"open {path}, as File > Open model does"
+                if path is not None
+                else "open the selected run's model file (select one run that has one)"
+            )
+        for widget, enabled in (
+            (self.rename_button, count == 1),
+            (self.rename_action, count == 1),
+            (self.delete_button, count > 0),
+            (self.delete_action, count > 0),
+            (self.export_button, count > 0),
+            (self.export_action, count > 0),
+            (self.refresh_button, self._store is not None),
+        ):
             widget.setEnabled(enabled)
 
     def _show_message(self, text: str, error: bool = False) -> None:

@@ -57,9 +57,15 @@ PREVIEW_DELAY_MS = 150  # typing "100" into the epochs box recomputes the LR pre
 REDRAW_INTERVAL_MS = 250
 STOP_TIMEOUT_MS = 10_000  # closing the tab on its own waits this long for the worker, then closes once it has stopped
 SETTING_WORDS = {
-    "batch_size": "batch size", "lr": "learning rate", "loss": "loss", "optimizer": "optimizer",
-    "scheduler": "LR schedule", "seed": "seed", "val_size": "validation images", "augment": "augmentation",
-}  # fmt: skip
+    "batch_size": "batch size",
+    "lr": "learning rate",
+    "loss": "loss",
+    "optimizer": "optimizer",
+    "scheduler": "LR schedule",
+    "seed": "seed",
+    "val_size": "validation images",
+    "augment": "augmentation",
+}
 
 
 class ChoiceEditor(QWidget):
@@ -67,8 +73,12 @@ class ChoiceEditor(QWidget):
 
     changed = Signal()
 
-    def __init__(self, schemas: Mapping[str, Sequence[Param]], labels: Mapping[str, str] | None = None,
-                 parent: QWidget | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        schemas: Mapping[str, Sequence[Param]],
+        labels: Mapping[str, str] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.schemas = schemas
         self.combo = QComboBox()
@@ -172,14 +182,22 @@ class TrainingTab(QWidget):
     def config(self) -> TrainConfig:
         """The settings as the controls show them (possibly invalid: see ``TrainConfig.problems()``)."""
         return TrainConfig(
-            epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=self._lr(),
-            loss=self.loss_editor.name(), loss_options=self.loss_editor.options(),
-            optimizer=self.optimizer_editor.name(), optimizer_options=self.optimizer_editor.options(),
-            scheduler=self.scheduler_editor.name(), scheduler_options=self.scheduler_editor.options(),
-            seed=self.seed_spin.value(), device=self.device_combo.currentData(), val_size=self.val_spin.value(),
-            augment=self.augment_check.isChecked(), early_stopping_patience=self.patience_spin.value(),
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            lr=self._lr(),
+            loss=self.loss_editor.name(),
+            loss_options=self.loss_editor.options(),
+            optimizer=self.optimizer_editor.name(),
+            optimizer_options=self.optimizer_editor.options(),
+            scheduler=self.scheduler_editor.name(),
+            scheduler_options=self.scheduler_editor.options(),
+            seed=self.seed_spin.value(),
+            device=self.device_combo.currentData(),
+            val_size=self.val_spin.value(),
+            augment=self.augment_check.isChecked(),
+            early_stopping_patience=self.patience_spin.value(),
             keep_best=self.keep_best_check.isChecked(),
-        )  # fmt: skip
+        )
 
     def is_training(self) -> bool:
         """True while a worker thread runs: training, or a download."""
@@ -231,8 +249,10 @@ class TrainingTab(QWidget):
         self.epoch_plots.set_history(checkpoint.history)
         self.epoch_plots.set_best_epoch(checkpoint.best_epoch)
         if checkpoint.test is not None:
-            self.results_label.setText(f"Test accuracy {checkpoint.test.accuracy:.2%}, test loss "
-                                       f"{checkpoint.test.loss:.4f} (the model as it was saved)")  # fmt: skip
+            self.results_label.setText(
+                f"Test accuracy {checkpoint.test.accuracy:.2%}, test loss "
+                f"{checkpoint.test.loss:.4f} (the model as it was saved)"
+            )
         else:
             self.results_label.setText("This model was saved without test results.")
         self._set_matrices(checkpoint.history, checkpoint.test)
@@ -333,8 +353,9 @@ class TrainingTab(QWidget):
         self.confusion_view.cell_clicked.connect(self._on_confusion_view_cell_clicked)
         self.matrix_slider = QSlider(Qt.Orientation.Horizontal, pageStep=1)
         self.matrix_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
-        self.matrix_slider.setToolTip("how the validation confusion matrix changed epoch by epoch; the last "
-                                      "position is the test set")  # fmt: skip
+        self.matrix_slider.setToolTip(
+            "how the validation confusion matrix changed epoch by epoch; the last position is the test set"
+        )
         self.matrix_slider.valueChanged.connect(self._on_matrix_slider_value_changed)
         self.matrix_slider.hide()
         page = QWidget()
@@ -529,8 +550,10 @@ class TrainingTab(QWidget):
         self.continue_button.setEnabled(cannot_continue is None)
         if cannot_continue is None:
             assert self._checkpoint is not None
-            self.continue_button.setToolTip(f"train on from epoch {self._checkpoint.epoch} to epoch "
-                                            f"{self.epochs_spin.value()}, adding to the curves")  # fmt: skip
+            self.continue_button.setToolTip(
+                f"train on from epoch {self._checkpoint.epoch} to epoch "
+                f"{self.epochs_spin.value()}, adding to the curves"
+            )
         else:
             self.continue_button.setToolTip(f"Continue is not available: {cannot_continue}")
 
@@ -547,8 +570,10 @@ class TrainingTab(QWidget):
             return "the model was saved without its optimizer state, so it can only be trained anew with Start"
         changed = _changed_settings(resume.config, self.config())
         if changed:
-            return (f"the {', '.join(changed)} differ from the model's; set them back to continue, or press Start "
-                    "to train a new model with them")  # fmt: skip
+            return (
+                f"the {', '.join(changed)} differ from the model's; set them back to continue, or press Start "
+                "to train a new model with them"
+            )
         if self.epochs_spin.value() <= resume.epoch:
             return f"the model has trained {resume.epoch} epochs: set Epochs above {resume.epoch} to train it further"
         return None
@@ -628,8 +653,7 @@ class TrainingTab(QWidget):
         reason = self._continue_problem()
         if reason is not None or problems:
             problems = [reason] if reason is not None else problems
-            self.show_warning("Cannot continue training",
-                              "Fix these first:\n" + "\n".join(f"- {p}" for p in problems))  # fmt: skip
+            self.show_warning("Cannot continue training", "Fix these first:\n" + "\n".join(f"- {p}" for p in problems))
             return
         assert resume is not None  # _continue_problem() says so otherwise
         # The curves go on from the epoch the model stopped at. Batches drawn past it (an epoch cut short by Stop)
@@ -709,8 +733,9 @@ class TrainingTab(QWidget):
         self.run_bar.setRange(0, max(1, (info.epochs - info.start_epoch) * info.train_size))
         self.run_bar.setValue(0)
         self.run_bar.setFormat("%p%")
-        self.status_message.emit(f"Training on {info.device}: {info.train_size:,} images, "
-                                 f"{info.batches_per_epoch} batches per epoch")  # fmt: skip
+        self.status_message.emit(
+            f"Training on {info.device}: {info.train_size:,} images, {info.batches_per_epoch} batches per epoch"
+        )
 
     @Slot(object)
     def _on_worker_batches_finished(self, batches: Sequence[BatchMetrics]) -> None:
@@ -793,8 +818,10 @@ class TrainingTab(QWidget):
         self.worker_finished.emit()
         if self._failure is not None:
             hint = f"\n\n{DATA_FOLDER_HINT}" if self._failure.error_type == "DataError" else ""
-            self.show_warning("Training failed" if isinstance(worker, TrainingWorker) else "Download failed",
-                              self._failure.message + hint)  # fmt: skip
+            self.show_warning(
+                "Training failed" if isinstance(worker, TrainingWorker) else "Download failed",
+                self._failure.message + hint,
+            )
 
     def _finish_training(self, worker: TrainingWorker) -> None:
         checkpoint = worker.checkpoint()
@@ -889,8 +916,10 @@ class TrainingTab(QWidget):
         self.confusion_view.set_confusion(metrics.val_confusion)
         planned = self._info.epochs if self._info is not None and self.is_training() else self._matrix_epochs[-1].epoch
         accuracy = f", {metrics.val_accuracy:.1%} right" if metrics.val_accuracy is not None else ""
-        self.matrix_label.setText(f"Validation, epoch {metrics.epoch} of {max(planned, metrics.epoch)}: "
-                                  f"{self.confusion_view.total:,} images{accuracy}")  # fmt: skip
+        self.matrix_label.setText(
+            f"Validation, epoch {metrics.epoch} of {max(planned, metrics.epoch)}: "
+            f"{self.confusion_view.total:,} images{accuracy}"
+        )
 
     # -- the images behind a cell --
     @Slot(int, int)

@@ -21,7 +21,6 @@ from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, FitInfo, Fi
 from fashion_desktop.core.spec import ModelSpec
 
 if TYPE_CHECKING:  # torch-dependent: imported where they are used, so the window paints before torch loads
-
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.data import FashionData
     from fashion_desktop.core.engine import Trainer
@@ -188,8 +187,15 @@ class TrainingWorker(DataWorker):
     run_recorded = Signal(object)
     recording_failed = Signal(str)
 
-    def __init__(self, spec: ModelSpec, config: TrainConfig, data_root: Path, resume_from: Checkpoint | None = None,
-                 allow_download: bool = True, record: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: TrainConfig,
+        data_root: Path,
+        resume_from: Checkpoint | None = None,
+        allow_download: bool = True,
+        record: bool = True,
+    ) -> None:
         super().__init__(data_root, allow_download)
         self.spec, self.config, self.resume_from, self.record = spec, config, resume_from, record
         self.model_path: Path | None = None  # the file saved after every epoch, once training has started
@@ -318,8 +324,10 @@ class _EpochCheckpoint(SaveCheckpoint):
             save()
         except OSError as error:
             self.failed = True
-            self.worker.recording_failed.emit(f"the model could not be saved after each epoch to {self.path} "
-                                              f"({error.strerror or error}); training goes on")  # fmt: skip
+            self.worker.recording_failed.emit(
+                f"the model could not be saved after each epoch to {self.path} "
+                f"({error.strerror or error}); training goes on"
+            )
 
 
 class _SignalCallback(Callback):

@@ -64,9 +64,24 @@ class LatenessProbe(QObject):
 def train_command_epochs(config: TrainConfig, root: Path) -> list[float]:
     """Seconds per epoch of ``fashion-desktop train --preset seed`` with ``config``'s epochs and device."""
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-m", "fashion_desktop", "train", "--preset", "seed", "--data", str(root),
-                   "--epochs", str(config.epochs), "--device", config.device,
-                   "--out", str(Path(folder, "m.safetensors")), "--no-record", "--json"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "fashion_desktop",
+            "train",
+            "--preset",
+            "seed",
+            "--data",
+            str(root),
+            "--epochs",
+            str(config.epochs),
+            "--device",
+            config.device,
+            "--out",
+            str(Path(folder, "m.safetensors")),
+            "--no-record",
+            "--json",
+        ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=True)
     events = [json.loads(line) for line in done.stdout.splitlines()]
     return [event["epoch_seconds"] for event in events if event["event"] == "epoch"]
@@ -176,25 +191,38 @@ def main(argv: list[str] | None = None) -> int:
                 command += train_command_epochs(config, root)
             else:
                 gui += gui_epochs(preset.spec, config, root)  # no probe: its 100 wake-ups a second cost CPU
-        print(f"round {round_}: seconds per epoch: fashion-desktop train {_list(command[-args.epochs:])}; "
-              f"GUI {_list(gui[-args.epochs:])}", flush=True)  # fmt: skip
+        print(
+            f"round {round_}: seconds per epoch: fashion-desktop train {_list(command[-args.epochs :])}; "
+            f"GUI {_list(gui[-args.epochs :])}",
+            flush=True,
+        )
     gui_epochs(preset.spec, config, root, probe)  # a run of its own for the stalls
     app.processEvents()
 
     ordered = sorted(probe.lateness_ms)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
     command_s, gui_s = statistics.median(command), statistics.median(gui)
-    print(f"seed preset, {args.epochs} epochs x {args.rounds} rounds on {args.device}, {threads} torch thread(s) "
-          "for training")  # fmt: skip
-    print(f"first on_core_ready() with a fresh torch: {core_ready_ms:.0f} ms (builds the tab, lists the devices, "
-          "draws the LR preview)")  # fmt: skip
+    print(
+        f"seed preset, {args.epochs} epochs x {args.rounds} rounds on {args.device}, {threads} torch thread(s) "
+        "for training"
+    )
+    print(
+        f"first on_core_ready() with a fresh torch: {core_ready_ms:.0f} ms (builds the tab, lists the devices, "
+        "draws the LR preview)"
+    )
     for where, words in (("gui", "on the GUI thread"), ("thread", "on the CoreLoader thread (as the app does)")):
-        print(f"start-up, PyTorch loaded {words}: longest stall {loading[where]['max_stall_ms']:.0f} ms, "
-              f"ready {loading[where]['ready_ms']:.0f} ms after the first paint")  # fmt: skip
-    print(f"event loop while training ({len(ordered)} ticks of {TICK_MS} ms): max lateness {ordered[-1]:.1f} ms, "
-          f"p99 {p99:.1f} ms, median {statistics.median(ordered):.1f} ms")  # fmt: skip
-    print(f"seconds per epoch (median): fashion-desktop train {command_s:.2f}, GUI {gui_s:.2f}, "
-          f"GUI/train {gui_s / command_s:.2f}x (target at most 1.10x)")  # fmt: skip
+        print(
+            f"start-up, PyTorch loaded {words}: longest stall {loading[where]['max_stall_ms']:.0f} ms, "
+            f"ready {loading[where]['ready_ms']:.0f} ms after the first paint"
+        )
+    print(
+        f"event loop while training ({len(ordered)} ticks of {TICK_MS} ms): max lateness {ordered[-1]:.1f} ms, "
+        f"p99 {p99:.1f} ms, median {statistics.median(ordered):.1f} ms"
+    )
+    print(
+        f"seconds per epoch (median): fashion-desktop train {command_s:.2f}, GUI {gui_s:.2f}, "
+        f"GUI/train {gui_s / command_s:.2f}x (target at most 1.10x)"
+    )
     return 0
 
 

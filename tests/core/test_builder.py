@@ -43,8 +43,9 @@ def test_seeded_build_is_reproducible_and_does_not_touch_the_global_rng():
 @pytest.mark.parametrize("scheme", [s for s in INIT_SCHEMES if s != "default"])
 def test_each_initialisation_is_applied(scheme):
     options = {"uniform": {"a": 0.2, "b": 0.3}, "normal": {"mean": 1.0, "std": 0.01}, "constant": {"val": 0.7}}
-    spec = ModelSpec((layer("Flatten"), LayerSpec("Linear", {"out_features": 10}, scheme, options.get(scheme, {}),
-                                                   "zeros")))
+    spec = ModelSpec(
+        (layer("Flatten"), LayerSpec("Linear", {"out_features": 10}, scheme, options.get(scheme, {}), "zeros"))
+    )
     weight, bias = build_model(spec, seed=0).fc1.weight, build_model(spec, seed=0).fc1.bias
     assert torch.count_nonzero(bias) == 0
     checks = {
@@ -95,17 +96,19 @@ def test_exported_code_carries_initialisation():
 
 def test_exported_code_starts_from_the_apps_initial_weights():
     """Layers draw their default and custom inits from one random stream: both must draw in the same order."""
-    spec = ModelSpec((
-        LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}, "kaiming_normal"),
-        layer("ReLU"),
-        layer("MaxPool2d", kernel_size=2),
-        LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}),
-        layer("Flatten"),
-        LayerSpec("Linear", {"out_features": 32}, "uniform", {"a": -0.1, "b": 0.2}, "zeros"),
-        layer("ReLU"),
-        LayerSpec("Linear", {"out_features": 16}),
-        LayerSpec("Linear", {"out_features": 10}, "xavier_uniform", {"gain": 1.5}),
-    ))  # fmt: skip
+    spec = ModelSpec(
+        (
+            LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}, "kaiming_normal"),
+            layer("ReLU"),
+            layer("MaxPool2d", kernel_size=2),
+            LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}),
+            layer("Flatten"),
+            LayerSpec("Linear", {"out_features": 32}, "uniform", {"a": -0.1, "b": 0.2}, "zeros"),
+            layer("ReLU"),
+            LayerSpec("Linear", {"out_features": 16}),
+            LayerSpec("Linear", {"out_features": 10}, "xavier_uniform", {"gain": 1.5}),
+        )
+    )
     namespace: dict = {}
     exec(compile(to_python(spec), "exported.py", "exec"), namespace)
     for seed in (0, 7):
@@ -117,8 +120,10 @@ def test_exported_code_starts_from_the_apps_initial_weights():
             assert torch.equal(exported[name], tensor), name
 
 
-@pytest.mark.parametrize(("kind", "x0", "y0", "dy0"), [("ReLU", 2.0, 2.0, 1.0), ("Sigmoid", 0.0, 0.5, 0.25),
-                                                      ("Tanh", 0.0, 0.0, 1.0), ("LeakyReLU", -2.0, -0.02, 0.01)])
+@pytest.mark.parametrize(
+    ("kind", "x0", "y0", "dy0"),
+    [("ReLU", 2.0, 2.0, 1.0), ("Sigmoid", 0.0, 0.5, 0.25), ("Tanh", 0.0, 0.0, 1.0), ("LeakyReLU", -2.0, -0.02, 0.01)],
+)
 def test_activation_curves(kind, x0, y0, dy0):
     x, y, dy = activation_curve(kind)
     assert x[0] == -6 and x[-1] == 6 and len(x) == len(y) == len(dy)

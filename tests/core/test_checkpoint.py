@@ -106,8 +106,11 @@ def test_other_safetensors_files_and_newer_versions(tmp_path):
 
 def test_damaged_metadata(tmp_path):
     path = tmp_path / "bad.safetensors"
-    save_file({"model.w": torch.zeros(2)}, path, metadata={"format": "fashion-desktop-model", "format_version": "1",
-                                                          "spec": "{not json"})
+    save_file(
+        {"model.w": torch.zeros(2)},
+        path,
+        metadata={"format": "fashion-desktop-model", "format_version": "1", "spec": "{not json"},
+    )
     with pytest.raises(CheckpointError, match="bad.safetensors"):
         Checkpoint.load(path)
 

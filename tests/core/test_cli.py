@@ -23,20 +23,43 @@ def run(capsys, *args):
 @pytest.fixture(scope="module")
 def model_file(fashion_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("model") / "m.safetensors"
-    assert main(["train", "--data", str(fashion_root), "--epochs", "1", "--val-size", "50", "--out", str(out),
-                 "--json"]) == 0  # fmt: skip
+    assert (
+        main(["train", "--data", str(fashion_root), "--epochs", "1", "--val-size", "50", "--out", str(out), "--json"])
+        == 0
+    )
     return out
 
 
 def test_train_json_prints_one_object_per_line(capsys, fashion_root, tmp_path):
     out = tmp_path / "m.safetensors"
-    code, stdout, _ = run(capsys, "train", "--data", fashion_root, "--epochs", 2, "--val-size", 50, "--batch-size", 32,
-                          "--out", out, "--json")  # fmt: skip
+    code, stdout, _ = run(
+        capsys,
+        "train",
+        "--data",
+        fashion_root,
+        "--epochs",
+        2,
+        "--val-size",
+        50,
+        "--batch-size",
+        32,
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0
     events = [json.loads(line) for line in stdout.splitlines()]
     assert [e["event"] for e in events] == ["epoch", "epoch", "finished"]
-    assert set(events[0]) == {"event", "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_seconds",
-                              "samples_per_second"}  # fmt: skip
+    assert set(events[0]) == {
+        "event",
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "epoch_seconds",
+        "samples_per_second",
+    }
     assert events[-1]["model"] == str(out) and 0 <= events[-1]["test_accuracy"] <= 1
     saved = Checkpoint.load(out)
     assert saved.epoch == 2 and saved.config.batch_size == 32 and saved.test is not None
@@ -95,8 +118,10 @@ def test_train_with_a_data_folder_that_does_not_exist(capsys, tmp_path, monkeypa
         (["--seed", "-1"], "seed must be a whole number from 0 to"),
         (["--val-size", "0"], "keeping the best epoch needs a validation set: set a validation size above 0"),
         (["--val-size", "0", "--no-keep-best", "--early-stopping", "2"], "early stopping needs a validation set"),
-        (["--val-size", "0", "--no-keep-best", "--scheduler", "ReduceLROnPlateau"],
-         "the ReduceLROnPlateau schedule needs a validation set"),
+        (
+            ["--val-size", "0", "--no-keep-best", "--scheduler", "ReduceLROnPlateau"],
+            "the ReduceLROnPlateau schedule needs a validation set",
+        ),
     ],
 )
 def test_train_rejects_bad_devices_seeds_and_validation_settings(capsys, fashion_root, tmp_path, args, words):
@@ -110,13 +135,31 @@ def test_device_names_are_normalised(capsys, fashion_root, tmp_path):
     from fashion_desktop.core.runtime import pick_device
 
     assert [normalize_device(name) for name in ("CPU", " cpu:0 ", "cuda:01", "cuda", "Auto", "mps")] == [
-        "cpu", "cpu", "cuda:1", "cuda", "auto", "mps"
-    ]  # fmt: skip
+        "cpu",
+        "cpu",
+        "cuda:1",
+        "cuda",
+        "auto",
+        "mps",
+    ]
     assert pick_device("cpu:0") == torch.zeros(1).device  # compares equal to where the data is
     assert TrainConfig(device="cuda:x").problems() and not TrainConfig(device="CUDA:1").problems()
     out = tmp_path / "m.safetensors"
-    code, _, err = run(capsys, "train", "--data", fashion_root, "--epochs", 1, "--val-size", 50, "--device", "cpu:0",
-                       "--out", out, "--json")  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "train",
+        "--data",
+        fashion_root,
+        "--epochs",
+        1,
+        "--val-size",
+        50,
+        "--device",
+        "cpu:0",
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0, err
     assert Checkpoint.load(out).config.device == "cpu"
 
@@ -144,9 +187,26 @@ def test_resume_may_change_epochs_device_early_stopping_and_keep_best(capsys, fa
     import shutil
 
     copy = shutil.copy(model_file, tmp_path / "copy.safetensors")
-    code, stdout, err = run(capsys, "train", "--resume", copy, "--epochs", 2, "--device", "CPU", "--early-stopping",
-                            3, "--no-keep-best", "--optimizer", "Adam", "--lr", 3e-3, "--data", fashion_root,
-                            "--json")  # fmt: skip
+    code, stdout, err = run(
+        capsys,
+        "train",
+        "--resume",
+        copy,
+        "--epochs",
+        2,
+        "--device",
+        "CPU",
+        "--early-stopping",
+        3,
+        "--no-keep-best",
+        "--optimizer",
+        "Adam",
+        "--lr",
+        3e-3,
+        "--data",
+        fashion_root,
+        "--json",
+    )
     assert code == 0, err
     assert [json.loads(line)["epoch"] for line in stdout.splitlines()[:-1]] == [2]
 
@@ -177,10 +237,15 @@ def test_train_refuses_an_out_path_it_cannot_write_before_training(capsys, fashi
     locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
     if where == "read-only" and os.access(locked, os.W_OK):
         pytest.skip("running as a user who can write anywhere")
-    out = {"missing": tmp_path / "no" / "m.safetensors", "file": tmp_path / "a-file" / "m.safetensors",
-           "read-only": locked / "m.safetensors", "folder": tmp_path}[where]  # fmt: skip
-    code, stdout, err = run(capsys, "train", "--data", fashion_root, "--epochs", 1, "--val-size", 50, "--out", out,
-                            "--json")  # fmt: skip
+    out = {
+        "missing": tmp_path / "no" / "m.safetensors",
+        "file": tmp_path / "a-file" / "m.safetensors",
+        "read-only": locked / "m.safetensors",
+        "folder": tmp_path,
+    }[where]
+    code, stdout, err = run(
+        capsys, "train", "--data", fashion_root, "--epochs", 1, "--val-size", 50, "--out", out, "--json"
+    )
     locked.chmod(stat.S_IRWXU)
     assert code == 2 and stdout == "" and "Traceback" not in err
     assert (f"cannot write {out}" in err) if where != "folder" else ("is a folder" in err)
@@ -190,8 +255,19 @@ def test_train_goes_on_without_recording_when_the_history_is_damaged(capsys, fas
     history = tmp_path / "damaged.sqlite3"
     history.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
     monkeypatch.setenv("FASHION_DESKTOP_RUNS", str(history))
-    code, stdout, err = run(capsys, "train", "--data", fashion_root, "--epochs", 1, "--val-size", 50, "--out",
-                            tmp_path / "m.safetensors", "--json")  # fmt: skip
+    code, stdout, err = run(
+        capsys,
+        "train",
+        "--data",
+        fashion_root,
+        "--epochs",
+        1,
+        "--val-size",
+        50,
+        "--out",
+        tmp_path / "m.safetensors",
+        "--json",
+    )
     assert code == 0 and json.loads(stdout.splitlines()[-1])["event"] == "finished"
     assert "warning: this run is not recorded: the run history" in err and "is damaged" in err
     assert "move it aside" in err and history.read_bytes().startswith(b"SQLite format 3")
@@ -254,8 +330,21 @@ def test_train_from_a_spec_file_takes_the_loss_from_its_head(capsys, fashion_roo
     spec_file = tmp_path / "d2l.json"
     spec_file.write_text(PRESETS["d2l-mlp"].spec.to_json())
     out = tmp_path / "m.safetensors"
-    code, _, err = run(capsys, "train", "--spec", spec_file, "--data", fashion_root, "--epochs", 1, "--val-size", 50,
-                       "--out", out, "--json")  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "train",
+        "--spec",
+        spec_file,
+        "--data",
+        fashion_root,
+        "--epochs",
+        1,
+        "--val-size",
+        50,
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0, err
     assert Checkpoint.load(out).config.loss == "cross_entropy"
     code, _, err = run(capsys, "train", "--spec", spec_file, "--loss", "nll", "--data", fashion_root, "--out", out)
@@ -266,12 +355,18 @@ def test_train_from_a_spec_file_takes_the_loss_from_its_head(capsys, fashion_roo
     ("spec", "words"),
     [
         ({"layers": ["Flatten", {"type": "Linear", "out_features": 10}]}, "layer 1 of the spec is not valid"),
-        ({"layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10, "init": "xavier"}]},
-         "layer 2 of the spec is not valid: Linear's \"init\" must be a JSON object"),
-        ({"mean": "grey", "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]},
-         "the spec's 'mean' must be a number"),
-        ({"std": 0, "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]},
-         "std must be a finite number above 0"),
+        (
+            {"layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10, "init": "xavier"}]},
+            'layer 2 of the spec is not valid: Linear\'s "init" must be a JSON object',
+        ),
+        (
+            {"mean": "grey", "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]},
+            "the spec's 'mean' must be a number",
+        ),
+        (
+            {"std": 0, "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]},
+            "std must be a finite number above 0",
+        ),
     ],
 )
 def test_a_malformed_spec_file_is_a_clear_error(capsys, fashion_root, tmp_path, spec, words):
@@ -297,8 +392,9 @@ def test_predict_an_empty_folder(capsys, model_file, tmp_path):
     (empty / "notes.txt").write_text("not an image")
     code, stdout, err = run(capsys, "predict", "--model", model_file, empty)
     assert code == 2 and stdout == "" and f"no images found in {empty}" in err and "Traceback" not in err
-    code, stdout, err = run(capsys, "predict", "--model", model_file, resource_path("samples", "ankle_boot.png"), empty,
-                            "--json")  # fmt: skip
+    code, stdout, err = run(
+        capsys, "predict", "--model", model_file, resource_path("samples", "ankle_boot.png"), empty, "--json"
+    )
     lines = [json.loads(line) for line in stdout.splitlines()]
     assert code == 1 and "top_class" in lines[0] and lines[1] == {"file": str(empty), "error": lines[1]["error"]}
     assert f"no images found in {empty}" in lines[1]["error"]
@@ -309,8 +405,11 @@ def test_files_that_cannot_be_written_are_clear_errors(capsys, model_file, tmp_p
     from fashion_desktop.resources import resource_path
 
     target = "/proc/fashion-desktop-test.out"
-    args = (["predict", "--model", model_file, resource_path("samples", "ankle_boot.png"), "--csv", target]
-            if command == "predict" else ["export", "--model", model_file, "--format", "python", "--out", target])
+    args = (
+        ["predict", "--model", model_file, resource_path("samples", "ankle_boot.png"), "--csv", target]
+        if command == "predict"
+        else ["export", "--model", model_file, "--format", "python", "--out", target]
+    )
     code, _, err = run(capsys, *args)
     assert code == 2 and f"cannot write {target}: " in err and "Traceback" not in err
 
@@ -344,8 +443,11 @@ def test_bench_on_synthetic_data(capsys, fashion_root):
 def test_module_entry_point_and_user_errors_in_a_subprocess(tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "fashion_desktop", "--help"], capture_output=True, text=True)
     assert help_text.returncode == 0 and "train" in help_text.stdout and "predict" in help_text.stdout
-    failed = subprocess.run([sys.executable, "-m", "fashion_desktop", "summary", "--spec", str(tmp_path / "no.json")],
-                            capture_output=True, text=True)  # fmt: skip
+    failed = subprocess.run(
+        [sys.executable, "-m", "fashion_desktop", "summary", "--spec", str(tmp_path / "no.json")],
+        capture_output=True,
+        text=True,
+    )
     assert failed.returncode == 2 and "cannot read the spec file" in failed.stderr and "Traceback" not in failed.stderr
 
 

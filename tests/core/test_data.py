@@ -242,8 +242,12 @@ def test_augment_batch_shape_reproducibility_and_content():
         # Any shift keeps at least 26x26 pixels; all of them come from the image or its mirror image.
         assert kept.numel() >= 26 * 26
         assert set(kept.tolist()) <= set(original.flatten().tolist())
-        assert any(torch.equal(out[:, 2:-2, 2:-2], torch.roll(img, (dy, dx), (1, 2))[:, 2:-2, 2:-2])
-                   for img in (original, mirrored) for dy in range(-2, 3) for dx in range(-2, 3))  # fmt: skip
+        assert any(
+            torch.equal(out[:, 2:-2, 2:-2], torch.roll(img, (dy, dx), (1, 2))[:, 2:-2, 2:-2])
+            for img in (original, mirrored)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+        )
 
 
 def test_augment_batch_flips_and_shifts_everything_eventually():

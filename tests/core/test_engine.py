@@ -55,8 +55,15 @@ def test_same_seed_same_weights_on_cpu(fashion_root):
 
 
 def test_resume_gives_the_same_weights_as_one_uninterrupted_run(fashion_root, tmp_path):
-    config = replace(FAST, epochs=4, scheduler="StepLR", scheduler_options={"step_size": 1, "gamma": 0.5},
-                     augment=True, keep_best=True, lr=0.02)
+    config = replace(
+        FAST,
+        epochs=4,
+        scheduler="StepLR",
+        scheduler_options={"step_size": 1, "gamma": 0.5},
+        augment=True,
+        keep_best=True,
+        lr=0.02,
+    )
     straight = train(SEED.spec, config, fashion_root)
     path = tmp_path / "half.safetensors"
     first = Trainer(SEED.spec, replace(config, epochs=2), [SaveCheckpoint(path)])
@@ -121,11 +128,13 @@ def test_resume_after_a_crash_keeps_the_best_epoch_the_per_epoch_file_recorded(f
 
 
 def test_a_run_continued_without_keep_best_ends_on_its_last_epoch(fashion_root, tmp_path):
-    overshooting = replace(FAST, epochs=4, optimizer="SGD", lr=0.3, optimizer_options={"momentum": 0.9},
-                           keep_best=False)  # fmt: skip
+    overshooting = replace(
+        FAST, epochs=4, optimizer="SGD", lr=0.3, optimizer_options={"momentum": 0.9}, keep_best=False
+    )
     straight = train(SEED.spec, overshooting, fashion_root)  # no keep-best: the last epoch's weights
-    first, resumed = first_half_then_resume(replace(overshooting, keep_best=True), fashion_root,
-                                            tmp_path / "half.safetensors")  # fmt: skip
+    first, resumed = first_half_then_resume(
+        replace(overshooting, keep_best=True), fashion_root, tmp_path / "half.safetensors"
+    )
     assert first.best_epoch == 1  # the file's model is epoch 1's
     resumed = Trainer(SEED.spec, overshooting, resume_from=Checkpoint.load(tmp_path / "half.safetensors"))
     result = resumed.fit(resumed.load_data(fashion_root))
@@ -137,8 +146,9 @@ def test_resume_from_a_file_stopped_mid_epoch_replays_that_epoch_whole(fashion_r
     config = replace(FAST, epochs=4)
     straight = train(SEED.spec, config, fashion_root)
     batches = math.ceil(250 / FAST.batch_size)
-    first, resumed = first_half_then_resume(config, fashion_root, tmp_path / "half.safetensors",
-                                            [StopAfter(batches + 3)])  # fmt: skip
+    first, resumed = first_half_then_resume(
+        config, fashion_root, tmp_path / "half.safetensors", [StopAfter(batches + 3)]
+    )
     assert first.epoch == 1 and first.resume_point is not None  # 3 batches into epoch 2
     saved = Checkpoint.load(tmp_path / "half.safetensors")
     assert_same_weights(saved.weights, first.model.state_dict())  # the model trained so far is what was saved

@@ -29,8 +29,13 @@ from fashion_desktop.core.inference import Prediction, Predictor
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec, layer
 
-SOFTMAX_LAYERS = (("Flatten", {}), ("Linear", {"out_features": 32}), ("ReLU", {}), ("Linear", {"out_features": 10}),
-                  ("Softmax", {}))  # fmt: skip
+SOFTMAX_LAYERS = (
+    ("Flatten", {}),
+    ("Linear", {"out_features": 32}),
+    ("ReLU", {}),
+    ("Linear", {"out_features": 10}),
+    ("Softmax", {}),
+)
 
 
 def bar_mask(label: int) -> np.ndarray:
@@ -157,8 +162,9 @@ def test_mistakes_are_sorted_by_confidence_with_their_top3():
     targets = torch.tensor([0, 0, 0, 0, 1])
     wrong = mistakes_from(probabilities, targets, true_class=0, predicted_class=1)
     assert [m.index for m in wrong] == [1, 0]  # the most confident mistake first
-    assert wrong[0] == Mistake(1, 0, 1, pytest.approx(0.9), ((1, pytest.approx(0.9)), (0, pytest.approx(0.05)),
-                                                             (2, pytest.approx(0.05))))  # fmt: skip
+    assert wrong[0] == Mistake(
+        1, 0, 1, pytest.approx(0.9), ((1, pytest.approx(0.9)), (0, pytest.approx(0.05)), (2, pytest.approx(0.05)))
+    )
     assert [c for c, _ in wrong[1].top3] == [1, 2, 0]
     right = mistakes_from(probabilities, targets, true_class=0, predicted_class=0)
     assert [m.index for m in right] == [3, 2]  # on the diagonal: the nearly wrong first
@@ -243,8 +249,9 @@ def test_listed_files_keep_their_order_and_a_missing_one_is_an_error_row(trained
 def test_an_empty_folder_gives_a_csv_with_only_the_header(trained, tmp_path):
     predictor, _ = trained
     out = write_predictions_csv(predict_folder(predictor, tmp_path), tmp_path / "p.csv")
-    assert out.read_text(encoding="utf-8").splitlines() == [",".join(["file", "top_class", "top_probability",
-                                                                      *CLASS_NAMES, "error"])]  # fmt: skip
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        ",".join(["file", "top_class", "top_probability", *CLASS_NAMES, "error"])
+    ]
 
 
 def test_an_unreadable_folder_is_a_user_error(trained, tmp_path, monkeypatch):

@@ -164,13 +164,15 @@ def test_the_training_script_trains_on_its_own_from_gz_files_torchvision_would_d
 
 
 def test_the_training_script_starts_from_the_apps_initial_weights():
-    spec = ModelSpec((
-        LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}, "kaiming_uniform"),
-        layer("ReLU"),
-        layer("Flatten"),
-        LayerSpec("Linear", {"out_features": 16}),
-        LayerSpec("Linear", {"out_features": 10}, "xavier_normal", {"gain": 0.5}, "zeros"),
-    ))  # fmt: skip
+    spec = ModelSpec(
+        (
+            LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}, "kaiming_uniform"),
+            layer("ReLU"),
+            layer("Flatten"),
+            LayerSpec("Linear", {"out_features": 16}),
+            LayerSpec("Linear", {"out_features": 10}, "xavier_normal", {"gain": 0.5}, "zeros"),
+        )
+    )
     config = TrainConfig(seed=11)
     namespace = {}
     exec(compile(training_script(spec, config), "train_fashion.py", "exec"), namespace)
@@ -191,8 +193,12 @@ def test_every_format_writes_to_its_default_path(tmp_path):
     model_file = _checkpoint("seed").save(tmp_path / "model.safetensors")
     checkpoint = Checkpoint.load(model_file)
     names = {name: default_export_path(model_file, name).name for name in EXPORT_FORMATS}
-    assert names == {"onnx": "model.onnx", "torchscript": "model.torchscript.pt", "python": "model.py",
-                     "script": "model_train.py"}  # fmt: skip
+    assert names == {
+        "onnx": "model.onnx",
+        "torchscript": "model.torchscript.pt",
+        "python": "model.py",
+        "script": "model_train.py",
+    }
     for name, export_format in EXPORT_FORMATS.items():
         path = export_format.export(checkpoint, default_export_path(model_file, name))
         assert path.stat().st_size > 0

@@ -120,8 +120,10 @@ def test_csv_export_has_one_row_per_epoch_with_the_run(store, tmp_path):
     with path.open(newline="") as file:
         rows = list(csv.DictReader(file))
     assert [(row["run_id"], row["run_name"], row["epoch"]) for row in rows] == [
-        (str(first), "first", "1"), (str(first), "first", "2"), (str(second), "second, with a comma", "1"),
-    ]  # fmt: skip
+        (str(first), "first", "1"),
+        (str(first), "first", "2"),
+        (str(second), "second, with a comma", "1"),
+    ]
     assert float(rows[1]["train_loss"]) == epochs[first][1].train_loss
     assert float(rows[0]["samples_per_second"]) == epochs[first][0].samples_per_second
     assert rows[2]["val_loss"] == "" and rows[2]["val_accuracy"] == ""
@@ -256,8 +258,15 @@ def test_a_history_that_cannot_be_written_does_not_stop_training(fashion_root, t
     assert recorder.error and "training goes on" in recorder.error
 
 
-@pytest.mark.parametrize(("column", "value"), [("spec", "{not json"), ("config", '{"lr": 0.1, "colour": "red"}'),
-                                               ("spec", '{"layers": ["Flatten"]}'), ("started_at", "yesterday")])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("spec", "{not json"),
+        ("config", '{"lr": 0.1, "colour": "red"}'),
+        ("spec", '{"layers": ["Flatten"]}'),
+        ("started_at", "yesterday"),
+    ],
+)
 def test_a_row_that_cannot_be_read_is_named_in_the_error(store, column, value):
     good = store.start_run(SEED.spec, FAST, "CPU", name="good")
     bad = store.start_run(SEED.spec, FAST, "CPU", name="bad one")

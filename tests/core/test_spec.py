@@ -26,8 +26,16 @@ def test_seed_network_has_the_classic_parameter_count():
 
 
 def test_conv_shapes_and_batchnorm_counts():
-    spec = ModelSpec((layer("Conv2d", out_channels=8, kernel_size=5, padding=0), layer("BatchNorm"), layer("ReLU"),
-                      layer("MaxPool2d"), layer("Flatten"), layer("Linear", out_features=10)))
+    spec = ModelSpec(
+        (
+            layer("Conv2d", out_channels=8, kernel_size=5, padding=0),
+            layer("BatchNorm"),
+            layer("ReLU"),
+            layer("MaxPool2d"),
+            layer("Flatten"),
+            layer("Linear", out_features=10),
+        )
+    )
     rows = spec.summary().rows
     assert rows[0].output_shape == (8, 24, 24)
     assert rows[0].trainable == 8 * 25 + 8
@@ -38,8 +46,16 @@ def test_conv_shapes_and_batchnorm_counts():
 
 
 def test_conv_after_linear_is_reported_on_that_layer():
-    spec = ModelSpec((layer("Flatten"), layer("Linear", out_features=256), layer("ReLU"), layer("Conv2d"),
-                      layer("Flatten"), layer("Linear", out_features=10)))
+    spec = ModelSpec(
+        (
+            layer("Flatten"),
+            layer("Linear", out_features=256),
+            layer("ReLU"),
+            layer("Conv2d"),
+            layer("Flatten"),
+            layer("Linear", out_features=10),
+        )
+    )
     problems = spec.validate()
     assert len(problems) == 1
     assert problems[0].layer == 3

@@ -71,8 +71,9 @@ def start_training(qtbot, window) -> None:
 def refuse_questions(monkeypatch, window) -> list[str]:
     """The quit question records that it was asked and answers Cancel."""
     asked: list[str] = []
-    monkeypatch.setattr(window, "_ask_save_before_quit",
-                        lambda: asked.append("asked") or QMessageBox.StandardButton.Cancel)  # fmt: skip
+    monkeypatch.setattr(
+        window, "_ask_save_before_quit", lambda: asked.append("asked") or QMessageBox.StandardButton.Cancel
+    )
     return asked
 
 
@@ -85,7 +86,10 @@ def test_title_tabs_and_menus(window):
     assert file_actions == ["New", "Open model...", "Save model...", "Export as Python...", "Export model", "Quit"]
     export_menu = next(a.menu() for a in menus["File"].actions() if a.text().replace("&", "") == "Export model")
     assert [a.text().replace("&", "") for a in export_menu.actions()] == [
-        "As ONNX...", "As TorchScript...", "As a training script..."]
+        "As ONNX...",
+        "As TorchScript...",
+        "As a training script...",
+    ]
     assert window.quit_action.shortcut().toString() == "Ctrl+Q"
     assert window.about_action in menus["Help"].actions()
     assert window.device_label.text() == "Loading PyTorch..."
@@ -211,9 +215,12 @@ def test_tab_status_messages_reach_the_status_bar(window):
 
 @pytest.mark.parametrize(
     ("answer", "closes", "saves"),
-    [(QMessageBox.StandardButton.Cancel, False, False), (QMessageBox.StandardButton.Discard, True, False),
-     (QMessageBox.StandardButton.Save, True, True)],
-)  # fmt: skip
+    [
+        (QMessageBox.StandardButton.Cancel, False, False),
+        (QMessageBox.StandardButton.Discard, True, False),
+        (QMessageBox.StandardButton.Save, True, True),
+    ],
+)
 def test_quitting_while_training_asks_then_stops_the_training(window, monkeypatch, answer, closes, saves):
     calls = []
     monkeypatch.setattr(window.training, "is_training", lambda: True)
@@ -367,10 +374,16 @@ def test_the_window_is_drawn_before_torch_is_imported(tmp_path):
 
     # The app's own QSettings and data folder, out of the developer's profile: quitting closes the window,
     # which saves its settings.
-    env = {**os.environ, EXIT_AFTER_PAINT: "1", "QT_QPA_PLATFORM": "offscreen",
-           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}  # fmt: skip
-    launch = subprocess.run([sys.executable, "-m", "fashion_desktop"], capture_output=True, text=True, env=env,
-                            timeout=120)  # fmt: skip
+    env = {
+        **os.environ,
+        EXIT_AFTER_PAINT: "1",
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    launch = subprocess.run(
+        [sys.executable, "-m", "fashion_desktop"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert launch.returncode == 0, launch.stderr
     assert launch.stdout.startswith("first paint after ")
     assert (tmp_path / "config" / "Fashion Desktop" / "Fashion Desktop.conf").is_file()  # not the developer's
@@ -384,7 +397,8 @@ def test_export_model_formats_write_their_file(qtbot, tmp_path, monkeypatch, for
 
     preset = get_preset("seed")
     path = Checkpoint(preset.spec, build_model(preset.spec, seed=0).state_dict(), preset.config).save(
-        tmp_path / "m.safetensors")
+        tmp_path / "m.safetensors"
+    )
     window = MainWindow()
     qtbot.addWidget(window)
     assert window.open_model(path)

@@ -73,8 +73,11 @@ def test_clicking_an_image_chooses_that_test_image(qtbot, gallery):
     qtbot.waitExposed(gallery)
     item = gallery.image_list.item(2)
     with qtbot.waitSignal(gallery.test_image_chosen) as chosen:
-        qtbot.mouseClick(gallery.image_list.viewport(), Qt.MouseButton.LeftButton,
-                         pos=gallery.image_list.visualItemRect(item).center())  # fmt: skip
+        qtbot.mouseClick(
+            gallery.image_list.viewport(),
+            Qt.MouseButton.LeftButton,
+            pos=gallery.image_list.visualItemRect(item).center(),
+        )
     image = chosen.args[0]
     assert isinstance(image, TestImage) and image.true_class == 2 and image.index == gallery.mistakes[2].index
     assert image.image.shape == (28, 28) and image.image.dtype == np.uint8

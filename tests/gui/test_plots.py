@@ -11,8 +11,12 @@ from fashion_desktop.gui.runs_panel import RunCurves
 from fashion_desktop.gui.training_tab import TrainingTab
 
 
-def epochs(count, accuracy=lambda epoch: min(1.0, 0.8 + 0.1 * epoch), train=lambda epoch: 1.0 / epoch,
-           val=lambda epoch: 1.1 / epoch):  # fmt: skip
+def epochs(
+    count,
+    accuracy=lambda epoch: min(1.0, 0.8 + 0.1 * epoch),
+    train=lambda epoch: 1.0 / epoch,
+    val=lambda epoch: 1.1 / epoch,
+):
     return [EpochMetrics(e, train(e), val(e), accuracy(e), 0.003, 1.0, 100.0) for e in range(1, count + 1)]
 
 
@@ -58,9 +62,11 @@ def test_the_loss_legend_is_in_the_title_not_over_the_curves(plots):
 
 @pytest.mark.parametrize(
     ("train", "best", "place"),
-    [(lambda e: 1.0 / e, 8, BEST_LABEL_PLACES[0]),  # the usual: low curves at the best epoch, the label on top
-     (lambda e: 2.0 if e <= 2 else 0.1, 1, BEST_LABEL_PLACES[1])],  # both losses high round the best epoch: below
-)  # fmt: skip
+    [
+        (lambda e: 1.0 / e, 8, BEST_LABEL_PLACES[0]),  # the usual: low curves at the best epoch, the label on top
+        (lambda e: 2.0 if e <= 2 else 0.1, 1, BEST_LABEL_PLACES[1]),
+    ],  # both losses high round the best epoch: below
+)
 def test_the_best_label_goes_where_no_loss_point_is(plots, train, best, place):
     plots.set_history(epochs(8, train=train, val=lambda e: 1.5 if best == 1 and e <= 2 else 1.0 / e))
     plots.set_best_epoch(best)

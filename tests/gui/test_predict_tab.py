@@ -49,8 +49,9 @@ def tab(qtbot):
 def images(tmp_path) -> dict[str, Path]:
     """Two garment-like photos, a corrupt PNG and a text file."""
     shirt = Image.new("RGB", (240, 200), "white")
-    ImageDraw.Draw(shirt).polygon([(60, 30), (180, 30), (230, 80), (190, 100), (180, 180), (60, 180), (50, 100),
-                                   (10, 80)], fill=(40, 40, 60))  # fmt: skip
+    ImageDraw.Draw(shirt).polygon(
+        [(60, 30), (180, 30), (230, 80), (190, 100), (180, 180), (60, 180), (50, 100), (10, 80)], fill=(40, 40, 60)
+    )
     trousers = Image.new("RGB", (160, 300), "white")
     draw = ImageDraw.Draw(trousers)
     draw.rectangle((40, 20, 120, 70), fill=(20, 30, 80))

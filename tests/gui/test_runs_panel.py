@@ -32,10 +32,17 @@ def epochs_of(count, start_accuracy, lr):
     """Made-up curves: the loss falls and the accuracy climbs a little each epoch, the better run lower and higher."""
     floor = 1.2 - start_accuracy
     return [
-        EpochMetrics(epoch, floor + 0.5 / epoch, floor + 0.45 / epoch + 0.05, min(0.99, start_accuracy + 0.02 * epoch),
-                     lr, 2.0, 5000.0)
+        EpochMetrics(
+            epoch,
+            floor + 0.5 / epoch,
+            floor + 0.45 / epoch + 0.05,
+            min(0.99, start_accuracy + 0.02 * epoch),
+            lr,
+            2.0,
+            5000.0,
+        )
         for epoch in range(1, count + 1)
-    ]  # fmt: skip
+    ]
 
 
 def record(store, name, spec, config, start_accuracy, epochs=None, status="finished", test_accuracy=0.85):
@@ -105,8 +112,10 @@ def test_two_runs_overlay_their_curves_and_list_the_settings_that_differ(panel, 
 
     assert not panel.diff_panel.isHidden()
     table = panel.diff_table
-    rows = {table.item(row, 0).text(): (table.item(row, 1).text(), table.item(row, 2).text())
-            for row in range(table.rowCount())}  # fmt: skip
+    rows = {
+        table.item(row, 0).text(): (table.item(row, 1).text(), table.item(row, 2).text())
+        for row in range(table.rowCount())
+    }
     assert rows["lr"] == ("0.05", "0.003") and rows["optimizer"] == ("SGD", "Adam")
     assert "layers" not in rows  # the same network
     assert [table.horizontalHeaderItem(c).text() for c in (1, 2)] == ["seed, SGD 0.05", "seed, Adam 3e-3"]
@@ -115,12 +124,16 @@ def test_two_runs_overlay_their_curves_and_list_the_settings_that_differ(panel, 
 def test_three_runs_overlay_three_curves_and_hide_the_differences(panel, run_ids):
     panel.refresh()
     panel.select_runs(run_ids[:2])
-    colors = {panel.curves.legend_names[i]: curve.opts["pen"].color().name()
-              for i, curve in enumerate(panel.curves.val_loss_curves)}  # fmt: skip
+    colors = {
+        panel.curves.legend_names[i]: curve.opts["pen"].color().name()
+        for i, curve in enumerate(panel.curves.val_loss_curves)
+    }
     panel.select_runs(run_ids)
     assert len(panel.curves.val_loss_curves) == len(panel.curves.accuracy_curves) == 3
-    now = {panel.curves.legend_names[i]: curve.opts["pen"].color().name()
-           for i, curve in enumerate(panel.curves.val_loss_curves)}  # fmt: skip
+    now = {
+        panel.curves.legend_names[i]: curve.opts["pen"].color().name()
+        for i, curve in enumerate(panel.curves.val_loss_curves)
+    }
     assert {name: now[name] for name in colors} == colors  # a run keeps its colour as others join
     assert len(set(now.values())) == 3
     assert len(panel.curves.legend_names) == 3

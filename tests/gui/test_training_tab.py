@@ -60,11 +60,22 @@ def start_and_wait_for_batches(qtbot, tab):
 
 def test_set_config_then_config_gives_it_back(tab):
     config = TrainConfig(
-        epochs=7, batch_size=48, lr=0.0125, loss="label_smoothing", loss_options={"smoothing": 0.2},
-        optimizer="SGD", optimizer_options={"momentum": 0.9, "nesterov": True}, scheduler="MultiStepLR",
-        scheduler_options={"milestones": (2, 4), "gamma": 0.5}, seed=3, device="cpu", val_size=1000, augment=True,
-        early_stopping_patience=3, keep_best=True,
-    )  # fmt: skip
+        epochs=7,
+        batch_size=48,
+        lr=0.0125,
+        loss="label_smoothing",
+        loss_options={"smoothing": 0.2},
+        optimizer="SGD",
+        optimizer_options={"momentum": 0.9, "nesterov": True},
+        scheduler="MultiStepLR",
+        scheduler_options={"milestones": (2, 4), "gamma": 0.5},
+        seed=3,
+        device="cpu",
+        val_size=1000,
+        augment=True,
+        early_stopping_patience=3,
+        keep_best=True,
+    )
     tab.set_config(config)
     assert tab.config() == config
     tab.set_config(FAST)
@@ -106,10 +117,12 @@ def test_training_draws_every_batch_and_epoch_and_hands_over_the_model(qtbot, ta
     assert tab.batch_plot.points == 2 * BATCHES
     # What is drawn, not only what is kept: one point per epoch on each curve, at epochs 1 and 2.
     plots = tab.epoch_plots
-    for curve, values in ((plots._train, [m.train_loss for m in result.history]),
-                          (plots._val, [m.val_loss for m in result.history]),
-                          (plots._accuracy, [100 * m.val_accuracy for m in result.history]),
-                          (plots._lr, [m.lr for m in result.history])):  # fmt: skip
+    for curve, values in (
+        (plots._train, [m.train_loss for m in result.history]),
+        (plots._val, [m.val_loss for m in result.history]),
+        (plots._accuracy, [100 * m.val_accuracy for m in result.history]),
+        (plots._lr, [m.lr for m in result.history]),
+    ):
         x, y = curve.getData()
         assert list(x) == [1, 2] and list(y) == pytest.approx(values)
     assert tab.confusion_view.total == 100
@@ -298,8 +311,9 @@ def test_clicking_a_confusion_cell_lists_its_test_images_most_confident_first(qt
     assert len(lines) == 3 and lines[0].startswith(CLASS_NAMES[column])  # the top-3, the prediction first
     assert f"{count} test images of" in gallery.summary_label.text()
     item = gallery.image_list.item(1)
-    qtbot.mouseClick(gallery.image_list.viewport(), Qt.MouseButton.LeftButton,
-                     pos=gallery.image_list.visualItemRect(item).center())  # fmt: skip
+    qtbot.mouseClick(
+        gallery.image_list.viewport(), Qt.MouseButton.LeftButton, pos=gallery.image_list.visualItemRect(item).center()
+    )
     assert len(requests) == 1
     chosen = requests[0]
     assert isinstance(chosen, TestImage) and chosen.true_class == row and chosen.index == gallery.mistakes[1].index

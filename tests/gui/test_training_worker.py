@@ -270,11 +270,13 @@ def test_no_test_predictions_when_stopped_before_training(run, fashion_root):
 @pytest.mark.parametrize(
     ("error", "message"),
     [
-        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB"),
-         "out of memory on cuda:0: lower the batch size"),
+        (
+            RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB"),
+            "out of memory on cuda:0: lower the batch size",
+        ),
         (RuntimeError("MPS backend out of memory"), "out of memory on cuda:0: lower the batch size"),
         (ValueError("odd"), "ValueError: odd"),
     ],
-)  # fmt: skip
+)
 def test_describe_error(error, message):
     assert describe_error(error, "cuda:0") == message
