@@ -12,7 +12,7 @@ def test_the_import_linter_contracts_are_kept():
     linter = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run([str(linter)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 1 kept, 0 broken." in result.stdout
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
 
 
 def test_importing_the_whole_core_loads_no_qt():
@@ -27,3 +27,25 @@ def test_importing_the_whole_core_loads_no_qt():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
     assert len(modules) >= 15  # every core module was imported, not an empty glob
+
+
+def test_the_module_level_contract_counts_only_imports_that_run_at_import_time(tmp_path, monkeypatch):
+    """Function bodies and ``if TYPE_CHECKING:`` are skipped; ``try``, ``if`` and class bodies are not."""
+    from tests.import_contracts import _import_time_lines
+
+    (tmp_path / "probe_module.py").write_text(
+        "from typing import TYPE_CHECKING\n"  # 1
+        "import os\n"  # 2
+        "if TYPE_CHECKING:\n"
+        "    import torch\n"  # 4: skipped
+        "try:\n"
+        "    import numpy\n"  # 6
+        "except ImportError:\n"
+        "    import json\n"  # 8
+        "class Holder:\n"
+        "    import csv\n"  # 10
+        "def later():\n"
+        "    import torch\n"  # 12: skipped
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _import_time_lines("probe_module") == {1, 2, 6, 8, 10}
