@@ -17,7 +17,7 @@ def test_symbolic_summary_matches_the_built_module(name):
     assert sum(p.numel() for p in model.parameters()) == summary.trainable
     buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
     assert buffers == summary.non_trainable
-    x = torch.zeros(3, 1, 28, 28)
+    x = torch.zeros(3, *spec.input_shape)
     for (name_, module), row in zip(model.named_children(), summary.rows, strict=True):
         x = module.eval()(x)
         assert name_ == row.name and tuple(x.shape[1:]) == row.output_shape
@@ -76,7 +76,7 @@ def test_exported_code_runs_and_matches_the_app_model(name, tmp_path):
     exec(compile(code, "exported.py", "exec"), namespace)
     exported = namespace["FashionNetwork"]().eval()
     exported.load_state_dict(model.state_dict())
-    x = torch.randn(4, 1, 28, 28)
+    x = torch.randn(4, *spec.input_shape)
     assert torch.allclose(exported(x), model(x))
 
 

@@ -76,7 +76,7 @@ def test_linear_without_flatten_says_to_add_one():
         (layer("Dropout", p=-0.1), "p must be at least 0"),
         (layer("Linear", out_features=0), "out_features must be at least 1"),
         (layer("Softmax"), "must be the last layer"),
-        (layer("Conv2d", kernel_size=40), "kernel_size must be at most 28"),
+        (layer("Conv2d", kernel_size=600), "kernel_size must be at most 512"),
         (LayerSpec("ReLU", init="normal"), "has no weights to initialise"),
         (LayerSpec("Linear", {"out_features": 5}, "uniform", {"a": 1, "b": 0}), "needs a < b"),
         (layer("Bogus"), "not a known layer type"),

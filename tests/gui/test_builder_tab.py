@@ -31,10 +31,12 @@ def kinds(spec: ModelSpec) -> list[str]:
 
 
 def double_click_palette(qtbot, tab: BuilderTab, kind: str) -> None:
-    (item,) = tab.palette.findItems(kind, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
-    centre = tab.palette.visualItemRect(item).center()
-    qtbot.mouseClick(tab.palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)  # the press a double-click needs
-    qtbot.mouseDClick(tab.palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    (item,) = tab.layer_palette.findItems(kind, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+    centre = tab.layer_palette.visualItemRect(item).center()
+    qtbot.mouseClick(
+        tab.layer_palette.viewport(), Qt.MouseButton.LeftButton, pos=centre
+    )  # the press a double-click needs
+    qtbot.mouseDClick(tab.layer_palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
 
 
 def table_column(tab: BuilderTab, column: int) -> list[str]:
@@ -81,8 +83,8 @@ def test_palette_adds_after_the_selection_and_the_units_editor_updates_the_summa
     assert table_column(builder, 3)[5] == f"{64 * 128 + 128:,}"  # the next Linear now takes 64 inputs
     assert "fc2  ·  Linear 64 units" in builder.layer_list.item(2).text()
 
-    (dropout,) = builder.palette.findItems("Dropout", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
-    builder.palette.setCurrentItem(dropout)
+    (dropout,) = builder.layer_palette.findItems("Dropout", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+    builder.layer_palette.setCurrentItem(dropout)
     qtbot.mouseClick(builder.add_button, Qt.MouseButton.LeftButton)
     assert kinds(builder.spec())[3] == "Dropout"
 
