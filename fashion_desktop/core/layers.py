@@ -347,6 +347,7 @@ LAYER_TYPES: dict[str, LayerType] = {
             has_weights=True,
         ),
         _pooling("MaxPool2d", "pool", "Max pooling: keep the largest value of each kernel x kernel window"),
+        _pooling("AvgPool2d", "avg_pool", "Average pooling: keep the mean of each kernel x kernel window"),
         LayerType(
             "BatchNorm",
             "regularisation",

@@ -125,3 +125,22 @@ def test_a_broken_option_is_reported_without_breaking_the_summary():
     (problem,) = spec.validate()
     assert problem.message.startswith("layer 2 (Linear): out_features must be a whole number")
     assert [row.output_shape for row in spec.summary().rows] == [(784,), None, None]
+
+
+def test_avgpool2d_averages_each_window_and_exports_as_torch_writes_it():
+    spec = ModelSpec(
+        (layer("AvgPool2d", kernel_size=2), layer("AvgPool2d", kernel_size=3, stride=1), layer("Flatten")),
+        input_shape=(3, 28, 28),
+    )
+    rows = spec.summary().rows
+    assert [r.output_shape for r in rows] == [(3, 14, 14), (3, 12, 12), (432,)] and spec.summary().total == 0
+    assert spec.module_names()[:2] == ["avg_pool1", "avg_pool2"]
+    assert describe_layers(spec) == "3x28x28 input, AvgPool2d(2), AvgPool2d(3, stride=1), Flatten"
+    code = to_python(spec.with_layers((*spec.layers, layer("Linear", out_features=10))))
+    assert "self.avg_pool1 = nn.AvgPool2d(kernel_size=2)" in code
+    assert "self.avg_pool2 = nn.AvgPool2d(kernel_size=3, stride=1)" in code
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    pooled = build_model(ModelSpec((layer("AvgPool2d"), layer("Flatten"), layer("Linear", out_features=10)))).avg_pool1
+    assert pooled(x).flatten().tolist() == [2.5, 4.5, 10.5, 12.5]
+    (problem,) = ModelSpec((layer("AvgPool2d", kernel_size=30), layer("Flatten"))).validate()
+    assert "cannot apply a 30x30 kernel to a 28x28 input" in problem.message
