@@ -349,6 +349,19 @@ LAYER_TYPES: dict[str, LayerType] = {
         _pooling("MaxPool2d", "pool", "Max pooling: keep the largest value of each kernel x kernel window"),
         _pooling("AvgPool2d", "avg_pool", "Average pooling: keep the mean of each kernel x kernel window"),
         LayerType(
+            "GlobalAvgPool",
+            "layer",
+            "Global average pooling: the mean of each channel over the whole image, one feature per channel; "
+            "in place of Flatten, it lets the classifier after it be small",
+            "global_pool",
+            input_rank=3,
+            output_shape_of=lambda shape, _options: (shape[0],),
+            modules_of=lambda _shape, _options: (
+                TorchModule("AdaptiveAvgPool2d", {"output_size": 1}),
+                TorchModule("Flatten"),
+            ),
+        ),
+        LayerType(
             "BatchNorm",
             "regularisation",
             "Batch normalisation: rescale each feature or channel over the batch (1-D after Flatten, 2-D before)",

@@ -144,3 +144,25 @@ def test_avgpool2d_averages_each_window_and_exports_as_torch_writes_it():
     assert pooled(x).flatten().tolist() == [2.5, 4.5, 10.5, 12.5]
     (problem,) = ModelSpec((layer("AvgPool2d", kernel_size=30), layer("Flatten"))).validate()
     assert "cannot apply a 30x30 kernel to a 28x28 input" in problem.message
+
+
+def test_global_average_pooling_gives_one_feature_per_channel_whatever_the_image_size():
+    for input_shape in ((1, 28, 28), (3, 64, 48)):
+        spec = ModelSpec(
+            (layer("Conv2d", out_channels=6), layer("GlobalAvgPool"), layer("Linear", out_features=10)),
+            input_shape=input_shape,
+        )
+        rows = spec.summary().rows
+        assert rows[1].output_shape == (6,) and rows[1].trainable == 0 and rows[2].trainable == 6 * 10 + 10
+        assert spec.validate() == []
+    assert spec.module_names() == ["conv1", "global_pool1", "fc1"]
+    assert describe_layers(spec) == "3x64x48 input, Conv2d(6), GlobalAvgPool, Linear(10)"
+    code = to_python(spec)
+    assert "self.global_pool1 = nn.Sequential(nn.AdaptiveAvgPool2d(output_size=1), nn.Flatten())" in code
+    assert "x = self.global_pool1(x)  # -> Nx6" in code
+    model = build_model(spec)
+    x = torch.randn(2, 6, 5, 7)
+    assert torch.allclose(model.global_pool1(x), x.mean(dim=(2, 3)))
+    assert list(model.state_dict()) == ["conv1.weight", "conv1.bias", "fc1.weight", "fc1.bias"]
+    (problem,) = ModelSpec((layer("Flatten"), layer("GlobalAvgPool"), layer("Linear", out_features=10))).validate()
+    assert problem.message.startswith("layer 2 (GlobalAvgPool) needs a 3-D input")
