@@ -384,6 +384,15 @@ LAYER_TYPES: dict[str, LayerType] = {
             (_DROPOUT_P,),
             main_option="p",
         ),
+        LayerType(
+            "Dropout2d",
+            "regularisation",
+            "Zero whole channels at random, each with probability p, while training; for convolution blocks",
+            "channel_dropout",
+            (replace(_DROPOUT_P, default=0.1),),
+            input_rank=3,
+            main_option="p",
+        ),
         _activation("ReLU", "relu", "max(0, x): the usual choice"),
         _activation(
             "LeakyReLU",

@@ -166,3 +166,32 @@ def test_global_average_pooling_gives_one_feature_per_channel_whatever_the_image
     assert list(model.state_dict()) == ["conv1.weight", "conv1.bias", "fc1.weight", "fc1.bias"]
     (problem,) = ModelSpec((layer("Flatten"), layer("GlobalAvgPool"), layer("Linear", out_features=10))).validate()
     assert problem.message.startswith("layer 2 (GlobalAvgPool) needs a 3-D input")
+
+
+def test_dropout2d_zeroes_whole_channels_while_training_only():
+    spec = ModelSpec(
+        (
+            layer("Conv2d", out_channels=8),
+            layer("Dropout2d", p=0.5),
+            layer("Dropout2d"),
+            layer("Flatten"),
+            layer("Linear", out_features=10),
+        )
+    )
+    rows = spec.summary().rows
+    assert rows[1].output_shape == rows[2].output_shape == (8, 28, 28) and rows[1].trainable == 0
+    assert spec.module_names()[1:3] == ["channel_dropout1", "channel_dropout2"]
+    assert describe_layers(spec).split(", ")[1:3] == ["Dropout2d(0.5)", "Dropout2d(0.1)"]
+    code = to_python(spec)
+    assert "self.channel_dropout1 = nn.Dropout2d(p=0.5)" in code and "nn.Dropout2d(p=0.1)" in code
+    dropout = build_model(spec, seed=0).channel_dropout1
+    x = torch.ones(4, 8, 5, 5)
+    torch.manual_seed(0)
+    dropped = dropout.train()(x)
+    assert torch.equal(dropped.amin(dim=(2, 3)), dropped.amax(dim=(2, 3)))  # each channel all dropped or all kept
+    assert set(dropped.unique().tolist()) == {0.0, 2.0}  # and the kept ones scaled by 1 / (1 - p)
+    assert torch.equal(dropout.eval()(x), x)
+    (problem,) = ModelSpec((layer("Flatten"), layer("Dropout2d"), layer("Linear", out_features=10))).validate()
+    assert problem.message.startswith("layer 2 (Dropout2d) needs a 3-D input")
+    (problem,) = ModelSpec((layer("Dropout2d", p=1), layer("Flatten"), layer("Linear", out_features=10))).validate()
+    assert "p must be less than 1" in problem.message
