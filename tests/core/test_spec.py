@@ -243,3 +243,11 @@ def test_the_summary_and_checks_follow_the_input_shape():
     assert conv.summary().rows[0].trainable == 3 * 8 * 9 + 8
     (problem,) = ModelSpec((layer("Linear", out_features=10),), input_shape=(3, 16, 16)).validate()
     assert "gets 3x16x16" in problem.message
+
+
+def test_photo_cnn_takes_colour_photos_and_the_others_fashion_mnist():
+    for name, preset in PRESETS.items():
+        assert preset.spec.input_shape == ((3, 64, 64) if name == "photo-cnn" else (1, 28, 28)), name
+    summary = get_preset("photo-cnn").spec.summary()
+    assert 200_000 < summary.total < 300_000
+    assert summary.rows[-1].output_shape == (10,)
