@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from fashion_desktop.core.params import Param, Value
+from fashion_desktop.core.params import Options, Param, Value
 
 Shape = tuple[int, ...]  # (features,) or (channels, height, width)
 MAX_INPUT_SIDE = 512  # the largest image side a spec accepts, so also the largest kernel, stride or padding
@@ -32,46 +32,6 @@ LOGITS_WORDS = "raw scores (logits)"  # what the output of a network without a h
 
 class ShapeError(Exception):
     """A layer cannot take its input: the message says why and what to change, without naming the layer."""
-
-
-@dataclass(frozen=True)
-class Options:
-    """One layer's option values, each coerced to its declared type, with typed getters for the functions below."""
-
-    values: Mapping[str, Value]
-
-    @classmethod
-    def of(cls, params: Sequence[Param], given: Mapping[str, Value]) -> Options:
-        """Each option's given value, coerced to its type, or its default where the spec leaves it out.
-
-        Values out of range are kept (the option check reports them); unknown names are left out.
-
-        Raises:
-            ValueError, TypeError: a value cannot be read as its type at all, such as ``"big"`` for a whole number.
-        """
-        values: dict[str, Value] = {}
-        for param in params:
-            raw = given.get(param.name)
-            values[param.name] = param.default if raw is None else param.coerce(raw)
-        return cls(values)
-
-    def integer(self, name: str) -> int:
-        value = self.values[name]
-        if not isinstance(value, int):
-            raise TypeError(f"{name} must be a whole number, not {value!r}")
-        return value
-
-    def number(self, name: str) -> float:
-        value = self.values[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number, not {value!r}")
-        return float(value)
-
-    def flag(self, name: str) -> bool:
-        value = self.values[name]
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be true or false, not {value!r}")
-        return value
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,11 @@ from fashion_desktop.core.layers import (
     MAX_INPUT_SIDE,
     WEIGHTED_KINDS,
     LayerType,
-    Options,
     Shape,
     ShapeError,
     describe_shape,
 )
-from fashion_desktop.core.params import Param, Value, resolve
+from fashion_desktop.core.params import Options, Param, Value, resolve
 
 INPUT_SHAPE = (1, 28, 28)  # Fashion-MNIST's greyscale 28x28 images: the input of a spec that names none
 INPUT_CHANNELS = {1: "greyscale", 3: "colour (RGB)"}
@@ -442,10 +441,11 @@ def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple
     not change its shape), so later layers are still checked.
     """
     if spec.kind not in LAYER_TYPES:
-        message = f"is not a known layer type; use one of {', '.join(LAYER_TYPES)}"
-        return None, Problem(f"layer {index + 1} ({spec.kind}) {message}", index)
+        known = ", ".join(LAYER_TYPES)
+        return None, Problem(f"layer {index + 1} ({spec.kind}) is not a known layer type; use one of {known}", index)
     option_problem = _option_problem(spec, last)
-    output, shape_problem = None, None
+    output: Shape | None = None
+    shape_problem: str | None = None
     if shape is not None:  # None: an earlier layer failed; do not pile up follow-on messages
         try:
             output = spec.type.output_shape(shape, spec.options())

@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from fashion_desktop.core.errors import SpecError
-from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, LayerType, Options
-from fashion_desktop.core.params import resolve
+from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, LayerType
+from fashion_desktop.core.params import Options, resolve
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, LayerSpec, ModelSpec, Problem
 from fashion_desktop.gui.forms import OptionsForm

@@ -9,7 +9,8 @@ import torch
 
 from fashion_desktop.core.builder import build_model, to_python
 from fashion_desktop.core.checkpoint import Checkpoint
-from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, Options, TorchModule
+from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, TorchModule
+from fashion_desktop.core.params import Options
 from fashion_desktop.core.runs import describe_layers
 from fashion_desktop.core.spec import LayerSpec, ModelSpec, layer
 
