@@ -65,7 +65,8 @@ def _no_parameters(_shape: Shape, _options: Options) -> tuple[int, int]:
 
 
 def _option_words(options: Options) -> str:
-    return ", ".join(f"{name}={value:g}" for name, value in options.values.items() if isinstance(value, (int, float)))
+    values = options.values.items()
+    return ", ".join(f"{name}={value:g}" for name, value in values if not isinstance(value, (bool, str, tuple)))
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,14 @@ def describe_shape(shape: Shape) -> str:
 
 
 def _slide(shape: Shape, channels: int, kernel: int, stride: int, padding: int) -> Shape:
-    """The output of a kernel x kernel window sliding over a channels x height x width input."""
+    """The output of a kernel x kernel window sliding over a channels x height x width input.
+
+    Raises:
+        ShapeError: the window does not fit.
+        ValueError: the stride is below 1, an option already reported as out of range.
+    """
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1, not {stride}")
     height, width = ((size + 2 * padding - kernel) // stride + 1 for size in shape[1:])
     if height < 1 or width < 1 or kernel < 1:
         raise ShapeError(

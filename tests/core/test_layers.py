@@ -6,6 +6,8 @@ added after the registry does.
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fashion_desktop.core.builder import build_model, to_python
 from fashion_desktop.core.checkpoint import Checkpoint
@@ -196,3 +198,27 @@ def test_dropout2d_zeroes_whole_channels_while_training_only():
     assert problem.message.startswith("layer 2 (Dropout2d) needs a 3-D input")
     (problem,) = ModelSpec((layer("Dropout2d", p=1), layer("Flatten"), layer("Linear", out_features=10))).validate()
     assert "p must be less than 1" in problem.message
+
+
+ANY_VALUE = st.one_of(st.none(), st.integers(-3, 70), st.floats(-2, 2), st.booleans(), st.text(max_size=3))
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(sorted(LAYER_TYPES)), min_size=1, max_size=6),
+    input_shape=st.tuples(st.integers(0, 4), st.integers(0, 40), st.integers(0, 40)),
+    data=st.data(),
+)
+def test_any_stack_of_any_options_is_checked_and_summarised_without_crashing(kinds, input_shape, data):
+    """What a hand-edited spec file can hold: every check answers in words, none raises."""
+    layers = []
+    for kind in kinds:
+        values = {p.name: data.draw(ANY_VALUE) for p in LAYER_TYPES[kind].params}
+        layers.append(LayerSpec(kind, {name: value for name, value in values.items() if value is not None}))
+    spec = ModelSpec(tuple(layers), input_shape=input_shape)
+    assert all(p.message for p in spec.validate("nll"))
+    summary = spec.summary()
+    assert len(summary.rows) == len(layers)
+    if not spec.errors("nll"):
+        assert summary.rows[-1].output_shape == (10,)
