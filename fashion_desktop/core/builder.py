@@ -12,8 +12,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from fashion_desktop.core.layers import LAYER_TYPES, LOGITS_WORDS, Shape, TorchModule
 from fashion_desktop.core.params import resolve
-from fashion_desktop.core.spec import CLASS_NAMES, INIT_SCHEMES, INPUT_SHAPE, LayerSpec, ModelSpec
+from fashion_desktop.core.spec import CLASS_NAMES, INIT_SCHEMES, INPUT_CHANNELS, LayerSpec, ModelSpec
 
 
 class SpecNetwork(nn.Sequential):
@@ -43,34 +44,29 @@ def _modules(spec: ModelSpec) -> list[tuple[str, nn.Module]]:
     return modules
 
 
-def _input_shapes(spec: ModelSpec) -> list[tuple[int, ...]]:
-    shapes = [INPUT_SHAPE] + [row.output_shape for row in spec.summary().rows]
+def _input_shapes(spec: ModelSpec) -> list[Shape]:
+    """Each layer's input shape; call it on a spec that has passed :meth:`ModelSpec.check`, so all are known."""
+    shapes = [spec.input_shape, *(row.output_shape for row in spec.summary().rows)]
     return [s for s in shapes[:-1] if s is not None]
 
 
-def _constructor(layer_spec: LayerSpec, shape: tuple[int, ...]) -> tuple[str, dict[str, object]]:
-    """The torch.nn class name and keyword arguments for one layer, shared by building and code export."""
-    kind, option = layer_spec.kind, layer_spec.option
-    if kind == "Linear":
-        return "Linear", {"in_features": shape[0], "out_features": option("out_features"), "bias": option("bias")}
-    if kind == "Conv2d":
-        names = ("out_channels", "kernel_size", "stride", "padding", "bias")
-        return "Conv2d", {"in_channels": shape[0], **{n: option(n) for n in names}}
-    if kind == "MaxPool2d":
-        return "MaxPool2d", {"kernel_size": option("kernel_size"), "stride": option("stride") or None}
-    if kind == "BatchNorm":
-        return ("BatchNorm2d" if len(shape) == 3 else "BatchNorm1d"), {
-            "num_features": shape[0],
-            "momentum": option("momentum"),
-        }
-    if kind in ("Softmax", "LogSoftmax"):
-        return kind, {"dim": 1}
-    return kind, {p.name: option(p.name) for p in layer_spec.type.params}
+def _torch_modules(layer_spec: LayerSpec, shape: Shape) -> tuple[TorchModule, ...]:
+    """What one layer is made of in torch.nn, as the registry declares it: shared by building and code export."""
+    return layer_spec.type.torch_modules(shape, layer_spec.options())
 
 
-def _module(layer_spec: LayerSpec, shape: tuple[int, ...]) -> nn.Module:
-    class_name, kwargs = _constructor(layer_spec, shape)
-    return getattr(nn, class_name)(**kwargs)
+def _module(layer_spec: LayerSpec, shape: Shape) -> nn.Module:
+    made = [getattr(nn, m.class_name)(**m.kwargs) for m in _torch_modules(layer_spec, shape)]
+    return made[0] if len(made) == 1 else nn.Sequential(*made)  # one child per layer keeps the names fc1, ...
+
+
+def _module_code(modules: tuple[TorchModule, ...]) -> str:
+    """``nn.Linear(in_features=784, out_features=256)``, or an ``nn.Sequential(...)`` of several."""
+    calls = [
+        f"nn.{m.class_name}({', '.join(f'{name}={value!r}' for name, value in m.spelled_out().items())})"
+        for m in modules
+    ]
+    return calls[0] if len(calls) == 1 else f"nn.Sequential({', '.join(calls)})"
 
 
 _INITIALISERS: dict[str, Callable[..., object]] = {
@@ -114,25 +110,29 @@ def to_python(spec: ModelSpec, class_name: str = "FashionNetwork") -> str:
     layer_lines, forward_lines = [], []
     layers = zip(spec.module_names(), spec.layers, _input_shapes(spec), outputs, strict=True)
     for name, layer_spec, shape, output in layers:
-        nn_class, kwargs = _constructor(layer_spec, shape)
-        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if _DEFAULTS.get(k, object()) != v and v is not None)
-        layer_lines.append(f"        self.{name} = nn.{nn_class}({args})")
+        layer_lines.append(f"        self.{name} = {_module_code(_torch_modules(layer_spec, shape))}")
         # Initialised right after it is made, as the app does: creating a layer and a random initialisation draw
         # from the same random numbers, so this order gives the app's starting weights for the same seed.
         layer_lines += _init_code(name, layer_spec)
         forward_lines.append(f"        x = self.{name}(x)  # -> {'x'.join(map(str, ('N', *output)))}")
     body = "\n".join(layer_lines)
+    channels, height, width = spec.input_shape
+    images = f"{channels}x{height}x{width} {INPUT_CHANNELS.get(channels, f'{channels}-channel')}"
+    mean, std = _per_channel(spec.mean, channels), _per_channel(spec.std, channels)
+    head = spec.head
+    output_words = LAYER_TYPES[head].head_output if head in LAYER_TYPES else LOGITS_WORDS
     return f'''"""{class_name}: exported from Fashion Desktop.
 
-Input: a batch of 1x28x28 greyscale images, scaled to [0, 1] and normalised with
-mean {spec.mean:g} and std {spec.std:g}, i.e. transforms.Normalize(({spec.mean:g},), ({spec.std:g},)).
-Output: {_head_words(spec.head)} for the 10 Fashion-MNIST classes.
+Input: a batch of {images} images, scaled to [0, 1] and normalised with
+mean {spec.mean:g} and std {spec.std:g}, i.e. transforms.Normalize({mean}, {std}).
+Output: {output_words} for the 10 Fashion-MNIST classes.
 """
 
 import torch
 from torch import nn
 
 CLASS_NAMES = {list(CLASS_NAMES)!r}
+INPUT_SHAPE = {tuple(spec.input_shape)!r}  # channels, height, width
 
 
 class {class_name}(nn.Module):
@@ -158,11 +158,13 @@ if __name__ == "__main__":
     model = {class_name}()
     print(model)
     print("parameters:", sum(p.numel() for p in model.parameters()))
-    print("output shape:", tuple(model(torch.zeros(2, 1, 28, 28)).shape))
+    print("output shape:", tuple(model(torch.zeros(2, *INPUT_SHAPE)).shape))
 '''
 
 
-_DEFAULTS = {"bias": True, "stride": 1, "padding": 0, "momentum": 0.1}  # torch's own; left out of exported code
+def _per_channel(value: float, channels: int) -> str:
+    """``(0.5,)`` or ``(0.5, 0.5, 0.5)``: one value for every channel, as transforms.Normalize takes it."""
+    return f"({', '.join([f'{value:g}'] * channels)}{',' if channels == 1 else ''})"
 
 
 def _init_code(name: str, layer_spec: LayerSpec) -> list[str]:
@@ -173,10 +175,6 @@ def _init_code(name: str, layer_spec: LayerSpec) -> list[str]:
             options = {"nonlinearity": "relu"}
         args = "".join(f", {k}={v!r}" for k, v in options.items())
         lines.append(f"        nn.init.{layer_spec.init}_(self.{name}.weight{args})")
-    if layer_spec.bias_init == "zeros" and layer_spec.option("bias"):
+    if layer_spec.bias_init == "zeros" and layer_spec.options().values.get("bias", True):
         lines.append(f"        nn.init.zeros_(self.{name}.bias)")
     return lines
-
-
-def _head_words(head: str) -> str:
-    return {"logits": "raw scores (logits)", "Softmax": "probabilities", "LogSoftmax": "log-probabilities"}[head]

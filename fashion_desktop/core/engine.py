@@ -24,6 +24,7 @@ from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.data import FashionData, batches_per_epoch, iterate_batches, load_fashion_mnist
 from fashion_desktop.core.errors import ConfigError, TrainingDiverged
+from fashion_desktop.core.layers import describe_shape
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, FitInfo, FitResult
 from fashion_desktop.core.optim import load_scheduler_state, make_loss, make_optimizer, make_scheduler, step_scheduler
 from fashion_desktop.core.runtime import describe_device, pick_device
@@ -101,6 +102,12 @@ class Trainer:
         if data.train_x.device != self.device:
             raise ConfigError(
                 f"the data is on {data.train_x.device} but the model on {self.device}; load it with load_data"
+            )
+        images = tuple(data.train_x.shape[1:])
+        if images != self.spec.input_shape:  # torch would fail mid-batch with a matrix-size message
+            raise ConfigError(
+                f"the network takes {describe_shape(self.spec.input_shape)} images but the data's are "
+                f"{describe_shape(images)}; choose a network made for these images, or set its input shape"
             )
         batches, samples = batches_per_epoch(len(data.train_y), self.config.batch_size)
         info = FitInfo(

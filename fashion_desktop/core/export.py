@@ -20,7 +20,7 @@ from fashion_desktop.core.checkpoint import Checkpoint, atomic_write
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.optim import make_loss, optimizer_kwargs
-from fashion_desktop.core.spec import CLASS_NAMES, INPUT_SHAPE, ModelSpec
+from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
 
 ONNX_OPSET = 17  # old enough for every maintained ONNX runtime, new enough for every layer we build
 NETWORK_CLASS = "FashionNetwork"
@@ -31,7 +31,7 @@ class ExportError(UserError):
 
 
 def export_onnx(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write the network as ONNX: input ``image`` (N, 1, 28, 28) normalised float32, output ``output`` (N, 10).
+    """Write the network as ONNX: input ``image`` (N, *spec.input_shape) normalised float32, output (N, 10).
 
     The batch dimension is dynamic. The file's metadata holds the class names and the normalisation.
 
@@ -49,7 +49,7 @@ def export_onnx(checkpoint: Checkpoint, path: str | Path) -> Path:
         exported = Path(folder) / "model.onnx"
         torch.onnx.export(
             checkpoint.build_model(),
-            (torch.zeros(1, *INPUT_SHAPE),),
+            (torch.zeros(1, *checkpoint.spec.input_shape),),
             exported,
             dynamo=False,
             opset_version=ONNX_OPSET,

@@ -72,6 +72,46 @@ class Param:
         return None
 
 
+@dataclass(frozen=True)
+class Options:
+    """Option values, each coerced to its declared type, with typed getters (``resolve`` gives plain values)."""
+
+    values: Mapping[str, Value]
+
+    @classmethod
+    def of(cls, params: Sequence[Param], given: Mapping[str, Value]) -> Options:
+        """Each option's given value, coerced to its type, or its default where the spec leaves it out.
+
+        Values out of range are kept (the option check reports them); unknown names are left out.
+
+        Raises:
+            ValueError, TypeError: a value cannot be read as its type at all, such as ``"big"`` for a whole number.
+        """
+        values: dict[str, Value] = {}
+        for param in params:
+            raw = given.get(param.name)
+            values[param.name] = param.default if raw is None else param.coerce(raw)
+        return cls(values)
+
+    def integer(self, name: str) -> int:
+        value = self.values[name]
+        if not isinstance(value, int):
+            raise TypeError(f"{name} must be a whole number, not {value!r}")
+        return value
+
+    def number(self, name: str) -> float:
+        value = self.values[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, not {value!r}")
+        return float(value)
+
+    def flag(self, name: str) -> bool:
+        value = self.values[name]
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be true or false, not {value!r}")
+        return value
+
+
 def resolve(params: Sequence[Param], values: Mapping[str, Any]) -> tuple[dict[str, Value], list[str]]:
     """Fill in defaults and check ``values`` against ``params``.
 

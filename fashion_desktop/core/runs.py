@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 from fashion_desktop.core.callbacks import Callback
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.errors import UserError
+from fashion_desktop.core.layers import describe_shape
 from fashion_desktop.core.metrics import EpochMetrics, FitInfo, FitResult
 from fashion_desktop.core.params import resolve
 from fashion_desktop.core.paths import RUNS_ENV_VAR
 from fashion_desktop.core.presets import PRESETS
-from fashion_desktop.core.spec import INIT_SCHEMES, LayerSpec, ModelSpec
+from fashion_desktop.core.spec import INIT_SCHEMES, INPUT_SHAPE, LayerSpec, ModelSpec
 
 if TYPE_CHECKING:
     from fashion_desktop.core.engine import Trainer
@@ -423,27 +424,19 @@ def describe_layers(spec: ModelSpec) -> str:
     """A one-line summary such as ``Flatten, Linear(256), ReLU, Dropout(0.25), Linear(10), LogSoftmax``.
 
     Each layer shows its main option (units, channels, kernel size or dropout rate), then any other option or
-    initialisation that differs from the default.
+    initialisation that differs from the default. An input other than Fashion-MNIST's comes first: ``3x64x64 input``.
     """
-    return ", ".join(_describe_layer(layer) for layer in spec.layers)
-
-
-_MAIN_OPTION = {"Linear": "out_features", "Conv2d": "out_channels", "MaxPool2d": "kernel_size", "Dropout": "p"}
+    layers = [_describe_layer(layer) for layer in spec.layers]
+    if spec.input_shape != INPUT_SHAPE:
+        layers.insert(0, f"{describe_shape(spec.input_shape)} input")
+    return ", ".join(layers)
 
 
 def _describe_layer(layer: LayerSpec) -> str:
-    main = _MAIN_OPTION.get(layer.kind)
-    parts = [f"{layer.option(main)!r}"] if main else []
-    parts += [
-        f"{p.name}={layer.option(p.name)!r}"
-        for p in layer.type.params
-        if p.name != main and layer.option(p.name) != p.default
-    ]
-    if layer.init != "default":
-        parts.append(f"init={layer.init}")
+    initialisation = [f"init={layer.init}"] if layer.init != "default" else []
     if layer.bias_init != "default":
-        parts.append(f"bias_init={layer.bias_init}")
-    return f"{layer.kind}({', '.join(parts)})" if parts else layer.kind
+        initialisation.append(f"bias_init={layer.bias_init}")
+    return layer.type.label(layer.options(), initialisation)
 
 
 def preset_name(spec: ModelSpec) -> str | None:
@@ -464,7 +457,7 @@ def _canonical(spec: ModelSpec) -> tuple[Any, ...]:
         )
         for layer in spec.layers
     )
-    return layers, spec.mean, spec.std
+    return layers, spec.mean, spec.std, spec.input_shape
 
 
 def _process_alive(pid: int) -> bool:

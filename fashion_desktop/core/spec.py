@@ -12,9 +12,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fashion_desktop.core.errors import SpecError
-from fashion_desktop.core.params import Param, Value, resolve
+from fashion_desktop.core.layers import (
+    LAYER_TYPES,
+    MAX_INPUT_SIDE,
+    WEIGHTED_KINDS,
+    LayerType,
+    Shape,
+    ShapeError,
+    describe_shape,
+)
+from fashion_desktop.core.params import Options, Param, Value, resolve
 
-INPUT_SHAPE = (1, 28, 28)
+INPUT_SHAPE = (1, 28, 28)  # Fashion-MNIST's greyscale 28x28 images: the input of a spec that names none
+INPUT_CHANNELS = {1: "greyscale", 3: "colour (RGB)"}
+MIN_INPUT_SIDE = 8
 NUM_CLASSES = 10
 CLASS_NAMES = (
     "T-shirt/top",
@@ -30,93 +41,6 @@ CLASS_NAMES = (
 )
 SPEC_FORMAT = "fashion-desktop-spec"
 SPEC_VERSION = 1
-
-Shape = tuple[int, ...]  # (features,) or (channels, height, width)
-
-
-@dataclass(frozen=True)
-class LayerType:
-    """What a layer kind is: its options, where it may stand and the module-name prefix in exported code."""
-
-    kind: str
-    category: str  # "layer", "activation", "regularisation", "head"
-    params: tuple[Param, ...] = ()
-    prefix: str = ""
-    has_weights: bool = False  # weights that take a per-layer initialisation
-    description: str = ""
-
-
-_KERNEL = Param("kernel_size", "int", 3, minimum=1, maximum=28)
-LAYER_TYPES: dict[str, LayerType] = {
-    t.kind: t
-    for t in (
-        LayerType("Flatten", "layer", prefix="flatten", description="Reshape channels x height x width to features"),
-        LayerType(
-            "Linear",
-            "layer",
-            (Param("out_features", "int", 128, minimum=1, maximum=65536), Param("bias", "bool", True)),
-            prefix="fc",
-            has_weights=True,
-            description="Fully connected layer",
-        ),
-        LayerType(
-            "Conv2d",
-            "layer",
-            (
-                Param("out_channels", "int", 32, minimum=1, maximum=4096),
-                _KERNEL,
-                Param("stride", "int", 1, minimum=1, maximum=28),
-                Param("padding", "int", 1, minimum=0, maximum=28),
-                Param("bias", "bool", True),
-            ),
-            prefix="conv",
-            has_weights=True,
-            description="2-D convolution",
-        ),
-        LayerType(
-            "MaxPool2d",
-            "layer",
-            (replace(_KERNEL, default=2), Param("stride", "int", 0, minimum=0, maximum=28, help="0: same as kernel")),
-            prefix="pool",
-            description="Max pooling",
-        ),
-        LayerType(
-            "BatchNorm",
-            "regularisation",
-            (Param("momentum", "float", 0.1, minimum=0, maximum=1, exclusive_min=True),),
-            prefix="bn",
-            description="Batch normalisation (1-D after Flatten, 2-D before)",
-        ),
-        LayerType(
-            "Dropout",
-            "regularisation",
-            (Param("p", "float", 0.25, minimum=0, maximum=1, exclusive_max=True),),
-            prefix="dropout",
-            description="Zero a random fraction p of the inputs while training",
-        ),
-        LayerType("ReLU", "activation", prefix="relu"),
-        LayerType(
-            "LeakyReLU",
-            "activation",
-            (Param("negative_slope", "float", 0.01, minimum=0, maximum=1),),
-            prefix="leaky_relu",
-        ),
-        LayerType("PReLU", "activation", (Param("init", "float", 0.25, minimum=0, maximum=1),), prefix="prelu"),
-        LayerType(
-            "ELU",
-            "activation",
-            (Param("alpha", "float", 1.0, minimum=0, exclusive_min=True, maximum=10),),
-            prefix="elu",
-        ),
-        LayerType("GELU", "activation", prefix="gelu"),
-        LayerType("SiLU", "activation", prefix="silu"),
-        LayerType("Sigmoid", "activation", prefix="sigmoid"),
-        LayerType("Tanh", "activation", prefix="tanh"),
-        LayerType("Softmax", "head", prefix="softmax", description="Output probabilities"),
-        LayerType("LogSoftmax", "head", prefix="log_softmax", description="Output log-probabilities (for NLLLoss)"),
-    )
-}
-HEADS = ("logits", "Softmax", "LogSoftmax")
 
 INIT_SCHEMES: dict[str, tuple[Param, ...]] = {
     "default": (),
@@ -135,7 +59,7 @@ BIAS_INITS = ("default", "zeros")
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer: its kind, options and (for Linear and Conv2d) weight initialisation."""
+    """One layer: its kind (a key of :data:`LAYER_TYPES`), options and (for Linear and Conv2d) weight initialisation."""
 
     kind: str
     params: Mapping[str, Value] = field(default_factory=dict)
@@ -145,16 +69,28 @@ class LayerSpec:
 
     @property
     def type(self) -> LayerType:
+        """What this kind of layer is.
+
+        Raises:
+            SpecError: the kind is not one of :data:`LAYER_TYPES`.
+        """
         try:
             return LAYER_TYPES[self.kind]
         except KeyError:
             raise SpecError(f"unknown layer type {self.kind!r}; known: {', '.join(LAYER_TYPES)}") from None
 
+    def options(self) -> Options:
+        """Every option, typed, with its default where the spec leaves it out.
+
+        Raises:
+            SpecError: the kind is unknown.
+            ValueError, TypeError: an option cannot be read as its type (``validate`` says so in words).
+        """
+        return self.type.options(self.params)
+
     def option(self, name: str) -> Value:
-        """The option's value, or its default when the spec leaves it out."""
-        value = self.params.get(name)
-        param = next(p for p in self.type.params if p.name == name)
-        return param.default if value is None else param.coerce(value)
+        """One option's value, or its default when the spec leaves it out."""
+        return self.options().values[name]
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.kind, **{k: _jsonable(v) for k, v in self.params.items()}}
@@ -254,11 +190,16 @@ class Summary:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """An ordered stack of layers on a 1x28x28 input, plus the input normalisation it is trained with."""
+    """An ordered stack of layers, the shape of the images it takes and the input normalisation it is trained with.
+
+    ``input_shape`` is (channels, height, width): 1 channel for greyscale, 3 for colour. The normalisation is
+    ``(pixel / 255 - mean) / std``, the same for every channel.
+    """
 
     layers: tuple[LayerSpec, ...]
     mean: float = 0.5
     std: float = 0.5
+    input_shape: tuple[int, int, int] = INPUT_SHAPE
 
     # -- editing: each returns a new spec, so an undo stack can simply keep the old ones --
     def with_layers(self, layers: Sequence[LayerSpec]) -> ModelSpec:
@@ -283,13 +224,13 @@ class ModelSpec:
     @property
     def head(self) -> str:
         """``logits``, ``Softmax`` or ``LogSoftmax``: what the network's output means."""
-        last = self.layers[-1].kind if self.layers else ""
-        return last if last in ("Softmax", "LogSoftmax") else "logits"
+        last = LAYER_TYPES.get(self.layers[-1].kind) if self.layers else None
+        return last.kind if last is not None and last.is_head else "logits"
 
     def module_names(self) -> list[str]:
         """Attribute names in the built and exported module: fc1, relu1, dropout1, fc2, ..."""
         counts: dict[str, int] = {}
-        names = []
+        names: list[str] = []
         for spec in self.layers:
             prefix = LAYER_TYPES[spec.kind].prefix if spec.kind in LAYER_TYPES else "layer"
             counts[prefix] = counts.get(prefix, 0) + 1
@@ -302,12 +243,15 @@ class ModelSpec:
 
         ``loss`` (``cross_entropy``, ``nll`` or ``label_smoothing``) adds checks of the head against the loss.
         """
-        normalisation = self._normalisation_problems()
+        normalisation, input_shape = self._normalisation_problems(), self._input_problems()
         if not self.layers:
             return [
                 *normalisation,
+                *input_shape,
                 Problem("the network has no layers; start from a preset or add Flatten and Linear(10)"),
             ]
+        if input_shape:  # every layer's shape follows from the input's, so their messages would only mislead
+            return normalisation + input_shape
         return normalisation + self._layer_problems(loss)
 
     def _layer_problems(self, loss: str | None) -> list[Problem]:
@@ -317,7 +261,7 @@ class ModelSpec:
             return problems
         output = steps[-1][1]
         if output is not None and output != (NUM_CLASSES,):
-            described = _describe(output)
+            described = describe_shape(output)
             fix = (
                 "end with Flatten and Linear(out_features=10)"
                 if len(output) == 3
@@ -367,6 +311,28 @@ class ModelSpec:
             )
         return problems
 
+    def _input_problems(self) -> list[Problem]:
+        shape = self.input_shape
+        if len(shape) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape):
+            return [Problem(f"the input images must be channels x height x width, such as 1x28x28, not {shape!r}")]
+        channels, height, width = shape
+        problems = []
+        if channels not in INPUT_CHANNELS:
+            problems.append(
+                Problem(
+                    f"the input images must have 1 channel (greyscale) or 3 (colour), not {channels}; "
+                    "set the input shape to 1x28x28 for Fashion-MNIST or 3xHxW for photos"
+                )
+            )
+        if not all(MIN_INPUT_SIDE <= side <= MAX_INPUT_SIDE for side in (height, width)):
+            problems.append(
+                Problem(
+                    f"the input images must be {MIN_INPUT_SIDE} to {MAX_INPUT_SIDE} pixels high and wide, "
+                    f"not {height}x{width}; Fashion-MNIST's are 28x28, and 64x64 suits photos"
+                )
+            )
+        return problems
+
     def errors(self, loss: str | None = None) -> list[Problem]:
         return [p for p in self.validate(loss) if p.severity == "error"]
 
@@ -379,7 +345,7 @@ class ModelSpec:
     def summary(self) -> Summary:
         """Output shape and parameter counts per layer, computed without building the network."""
         rows = []
-        layer_input: Shape | None = INPUT_SHAPE
+        layer_input: Shape | None = self.input_shape
         for index, ((spec, shape, problem), name) in enumerate(zip(self._walk(), self.module_names(), strict=True)):
             trainable, buffers = (0, 0) if problem else _count(spec, layer_input)  # a layer that cannot be built
             rows.append(LayerSummary(index, name, spec.kind, shape, trainable, buffers))
@@ -389,7 +355,7 @@ class ModelSpec:
     def _walk(self) -> list[tuple[LayerSpec, Shape | None, Problem | None]]:
         """Each layer with its output shape (None once a shape is unknown) and its first problem, if any."""
         steps: list[tuple[LayerSpec, Shape | None, Problem | None]] = []
-        shape: Shape | None = INPUT_SHAPE
+        shape: Shape | None = self.input_shape
         for index, spec in enumerate(self.layers):
             shape, problem = _step(index, spec, shape, last=index == len(self.layers) - 1)
             steps.append((spec, shape, problem))
@@ -400,7 +366,7 @@ class ModelSpec:
         return {
             "format": SPEC_FORMAT,
             "version": SPEC_VERSION,
-            "input_shape": list(INPUT_SHAPE),
+            "input_shape": list(self.input_shape),
             "mean": self.mean,
             "std": self.std,
             "layers": [spec.to_dict() for spec in self.layers],
@@ -414,8 +380,9 @@ class ModelSpec:
         """A spec from its JSON form (see :meth:`to_dict`).
 
         Raises:
-            SpecError: the data is not a spec, is from a newer version, or a layer, the mean or the std is malformed;
-                the message names the layer or the field.
+            SpecError: the data is not a spec, is from a newer version, or a layer, the mean, the std or the input
+                shape is malformed; the message names the layer or the field. A spec without an input shape, as
+                older files are, takes Fashion-MNIST's 1x28x28.
         """
         if not isinstance(data, Mapping) or not isinstance(data.get("layers"), list):
             raise SpecError("this is not a model spec: expected a JSON object with a 'layers' list")
@@ -441,7 +408,8 @@ class ModelSpec:
                 normalisation.append(float(value))
             except ValueError:
                 raise SpecError(f"the spec's '{name}' must be a number, not {value!r}") from None
-        return cls(tuple(layers), *normalisation)
+        mean, std = normalisation
+        return cls(tuple(layers), mean, std, _input_shape_from(data.get("input_shape", list(INPUT_SHAPE))))
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
@@ -451,6 +419,21 @@ class ModelSpec:
             raise SpecError(f"the spec is not valid JSON ({error})") from None
 
 
+def _input_shape_from(value: object) -> tuple[int, int, int]:
+    """The input shape of a spec file, such as ``[1, 28, 28]``; its range is checked by :meth:`ModelSpec.validate`."""
+    if (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in value)
+    ):
+        channels, height, width = value
+        return channels, height, width
+    raise SpecError(
+        f"the spec's 'input_shape' must be [channels, height, width] in whole numbers, such as [1, 28, 28], "
+        f"not {value!r}"
+    )
+
+
 def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple[Shape | None, Problem | None]:
     """Infer one layer's output shape from its input shape, and report the layer's first problem.
 
@@ -458,13 +441,18 @@ def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple
     not change its shape), so later layers are still checked.
     """
     if spec.kind not in LAYER_TYPES:
-        message = f"is not a known layer type; use one of {', '.join(LAYER_TYPES)}"
-        return None, Problem(f"layer {index + 1} ({spec.kind}) {message}", index)
+        known = ", ".join(LAYER_TYPES)
+        return None, Problem(f"layer {index + 1} ({spec.kind}) is not a known layer type; use one of {known}", index)
     option_problem = _option_problem(spec, last)
-    try:
-        output, shape_problem = _output_shape(spec, shape)
-    except (TypeError, ValueError):  # an option too broken to compute with; already reported
-        output, shape_problem = None, None
+    output: Shape | None = None
+    shape_problem: str | None = None
+    if shape is not None:  # None: an earlier layer failed; do not pile up follow-on messages
+        try:
+            output = spec.type.output_shape(shape, spec.options())
+        except ShapeError as error:
+            shape_problem = str(error)
+        except (TypeError, ValueError):  # an option too broken to compute with; already reported
+            pass
     message = option_problem or shape_problem
     if message is None:
         return output, None
@@ -478,71 +466,28 @@ def _option_problem(spec: LayerSpec, last: bool) -> str | None:
     if spec.init not in INIT_SCHEMES:
         problems.append(f"unknown weight initialisation {spec.init!r}; use one of {', '.join(INIT_SCHEMES)}")
     elif spec.init != "default" and not layer_type.has_weights:
-        return "has no weights to initialise; set the initialisation on a Linear or Conv2d layer"
+        return f"has no weights to initialise; set the initialisation on a {' or '.join(WEIGHTED_KINDS)} layer"
     else:
-        init_options, init_problems = resolve(INIT_SCHEMES[spec.init], spec.init_params)
+        init_values, init_problems = resolve(INIT_SCHEMES[spec.init], spec.init_params)
         problems += init_problems
-        if spec.init == "uniform" and not init_problems and init_options["a"] >= init_options["b"]:
-            problems.append(f"uniform initialisation needs a < b, not a={init_options['a']:g}, b={init_options['b']:g}")
+        if spec.init == "uniform" and not init_problems:
+            low, high = Options(init_values).number("a"), Options(init_values).number("b")
+            if low >= high:
+                problems.append(f"uniform initialisation needs a < b, not a={low:g}, b={high:g}")
     if spec.bias_init not in BIAS_INITS:
         problems.append(f"bias initialisation must be one of {', '.join(BIAS_INITS)}")
     if problems:
         return ": " + "; ".join(problems)
-    if layer_type.category == "head" and not last:
+    if layer_type.is_head and not last:
         return "must be the last layer; move it to the end or remove it"
     return None
-
-
-def _output_shape(spec: LayerSpec, shape: Shape | None) -> tuple[Shape | None, str | None]:
-    """The layer's output shape, or None and why it cannot take ``shape``."""
-    if shape is None:
-        return None, None  # an earlier layer failed; do not pile up follow-on messages
-    flat, described = len(shape) == 1, _describe(shape)
-    if spec.kind == "Flatten":
-        return (math.prod(shape),), None
-    if spec.kind in ("Linear", "Softmax", "LogSoftmax") and not flat:
-        return None, f"needs a flat input but gets {described}; add a Flatten before it"
-    if spec.kind in ("Conv2d", "MaxPool2d") and flat:
-        return None, (
-            f"needs a 3-D input (channels x height x width) but gets {described}; "
-            "put convolution and pooling layers before the Flatten and any Linear layer"
-        )
-    if spec.kind == "Linear":
-        return (int(spec.option("out_features")),), None
-    if spec.kind in ("Conv2d", "MaxPool2d"):
-        kernel = int(spec.option("kernel_size"))
-        stride = int(spec.option("stride")) or kernel
-        padding = int(spec.option("padding")) if spec.kind == "Conv2d" else 0
-        height, width = ((size + 2 * padding - kernel) // stride + 1 for size in shape[1:])
-        if height < 1 or width < 1 or kernel < 1:
-            return None, (
-                f"cannot apply a {kernel}x{kernel} kernel to a {shape[1]}x{shape[2]} input; "
-                "use a smaller kernel, more padding or fewer pooling layers before it"
-            )
-        channels = int(spec.option("out_channels")) if spec.kind == "Conv2d" else shape[0]
-        return (channels, height, width), None
-    return shape, None  # activations, dropout, batch norm and heads keep the shape
 
 
 def _count(spec: LayerSpec, shape: Shape | None) -> tuple[int, int]:
     """(trainable parameters, buffer values) of one layer on an input of ``shape``."""
     if shape is None or spec.kind not in LAYER_TYPES:
         return 0, 0
-    if spec.kind == "Linear":
-        out = int(spec.option("out_features"))
-        return shape[0] * out + (out if spec.option("bias") else 0), 0
-    if spec.kind == "Conv2d":
-        out, kernel = int(spec.option("out_channels")), int(spec.option("kernel_size"))
-        return shape[0] * out * kernel * kernel + (out if spec.option("bias") else 0), 0
-    if spec.kind == "BatchNorm":
-        return 2 * shape[0], 2 * shape[0]  # weight and bias; running mean and variance
-    if spec.kind == "PReLU":
-        return 1, 0
-    return 0, 0
-
-
-def _describe(shape: Shape) -> str:
-    return f"{shape[0]} features" if len(shape) == 1 else "x".join(map(str, shape))
+    return spec.type.parameter_count(shape, spec.options())
 
 
 def _jsonable(value: Value) -> Any:

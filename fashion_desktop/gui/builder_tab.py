@@ -35,17 +35,12 @@ from PySide6.QtWidgets import (
 )
 
 from fashion_desktop.core.errors import SpecError
-from fashion_desktop.core.params import resolve
+from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, LayerType
+from fashion_desktop.core.params import Options, resolve
 from fashion_desktop.core.presets import PRESETS
-from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, LAYER_TYPES, LayerSpec, LayerType, ModelSpec, Problem
+from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, LayerSpec, ModelSpec, Problem
 from fashion_desktop.gui.forms import OptionsForm
 
-CATEGORY_TITLES = {
-    "layer": "Layers",
-    "activation": "Activations",
-    "regularisation": "Regularisation",
-    "head": "Output heads",
-}
 SEVERITY_COLOURS = {"error": ("#f8d7da", "#b02a37"), "warning": ("#fff3cd", "#8a6500")}  # (background, text)
 SUMMARY_COLUMNS = ("Layer", "Type", "Output shape", "Trainable", "Non-trainable")
 SPEC_FILTER = "Network architectures (*.json);;All files (*)"
@@ -218,11 +213,12 @@ class BuilderTab(QWidget):
         return bar
 
     def _build_palette(self) -> QWidget:
-        self.palette = QTreeWidget()
-        self.palette.setHeaderHidden(True)
-        self.palette.setToolTip("Double-click a layer to add it after the selected one")
-        for category, title in CATEGORY_TITLES.items():
-            group = QTreeWidgetItem(self.palette, [title])
+        # Not ``self.palette``: that would hide QWidget.palette(), the widget's colours.
+        self.layer_palette = QTreeWidget()
+        self.layer_palette.setHeaderHidden(True)
+        self.layer_palette.setToolTip("Double-click a layer to add it after the selected one")
+        for category, title in CATEGORIES.items():
+            group = QTreeWidgetItem(self.layer_palette, [title])
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
             font = group.font(0)
             font.setBold(True)
@@ -230,17 +226,17 @@ class BuilderTab(QWidget):
             for layer_type in LAYER_TYPES.values():
                 if layer_type.category == category:
                     item = QTreeWidgetItem(group, [layer_type.kind])
-                    item.setToolTip(0, layer_type.description or layer_type.kind)
-        self.palette.expandAll()
-        linear = self.palette.findItems("Linear", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)[0]
-        self.palette.setCurrentItem(linear)  # so that Add works at once
-        self.palette.itemDoubleClicked.connect(self._on_palette_item_double_clicked)
-        self.palette.currentItemChanged.connect(self._update_buttons)
+                    item.setToolTip(0, layer_type.description)
+        self.layer_palette.expandAll()
+        exact = Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive
+        self.layer_palette.setCurrentItem(self.layer_palette.findItems("Linear", exact)[0])  # so that Add works at once
+        self.layer_palette.itemDoubleClicked.connect(self._on_palette_item_double_clicked)
+        self.layer_palette.currentItemChanged.connect(self._update_buttons)
 
         self.add_button = self._button("Add", self._on_add_button_clicked, "Add this kind after the selected layer")
         box = QGroupBox("Layer kinds")
         layout = QVBoxLayout(box)
-        layout.addWidget(self.palette)
+        layout.addWidget(self.layer_palette)
         layout.addWidget(self.add_button)
         box.setMinimumWidth(160)
         return box
@@ -498,7 +494,7 @@ class BuilderTab(QWidget):
             return "Select a layer to see its options."
         if layer_type is None:
             description = "An unknown layer type: remove it."
-        elif layer_type.params or layer_type.category == "activation":  # the form or the plot says the rest
+        elif layer_type.params or layer_type.is_activation:  # the form or the plot says the rest
             description = layer_type.description
         else:
             description = layer_type.description + (". " if layer_type.description else "") + "No options to set."
@@ -520,7 +516,7 @@ class BuilderTab(QWidget):
 
     def _show_activation(self, layer: LayerSpec | None) -> None:
         """Plot an activation function and its derivative, once PyTorch has loaded."""
-        shown = self._core_ready and layer is not None and _category(layer) == "activation"
+        shown = self._core_ready and layer is not None and layer.kind in LAYER_TYPES and layer.type.is_activation
         self.activation_box.setVisible(shown)
         if not shown:
             return
@@ -555,7 +551,7 @@ class BuilderTab(QWidget):
         self.down_button.setEnabled(0 <= row < count - 1)
         self.duplicate_button.setEnabled(row >= 0)
         self.remove_button.setEnabled(row >= 0)
-        item = self.palette.currentItem()
+        item = self.layer_palette.currentItem()
         self.add_button.setEnabled(item is not None and item.parent() is not None)
 
     def _edit_selected(self, make: Callable[[LayerSpec], LayerSpec], what: str) -> None:
@@ -588,7 +584,7 @@ class BuilderTab(QWidget):
 
     @Slot()
     def _on_add_button_clicked(self) -> None:
-        item = self.palette.currentItem()
+        item = self.layer_palette.currentItem()
         if item is not None and item.parent() is not None:
             self.add_layer(item.text(0))
 
@@ -691,23 +687,12 @@ class _SpecSwap(QUndoCommand):
         self._show(self._before, self._select_before)
 
 
-def _category(layer: LayerSpec) -> str:
-    return LAYER_TYPES[layer.kind].category if layer.kind in LAYER_TYPES else ""
-
-
 def _layer_details(layer: LayerSpec) -> str:
-    """The options a reader wants to see at a glance in the layer list."""
+    """The options a reader wants to see at a glance in the layer list, in the registry's words."""
     if layer.kind not in LAYER_TYPES:
         return "(unknown)"
-    values = resolve(LAYER_TYPES[layer.kind].params, layer.params)[0]
-    if layer.kind == "Linear":
-        return f"{values['out_features']} units" + ("" if values["bias"] else ", no bias")
-    if layer.kind in ("Conv2d", "MaxPool2d"):
-        kernel, stride = values["kernel_size"], values["stride"]
-        words = [f"{values['out_channels']} filters"] if layer.kind == "Conv2d" else []
-        words.append(f"{kernel}x{kernel}")
-        usual_stride = 1 if layer.kind == "Conv2d" else kernel  # a pooling stride of 0 means the kernel size
-        if (stride or kernel) != usual_stride:
-            words.append(f"stride {stride}")
-        return ", ".join(words)
-    return ", ".join(f"{name}={value:g}" for name, value in values.items() if not isinstance(value, bool))
+    try:
+        options = layer.options()
+    except (TypeError, ValueError):  # an option that is not even its type: the problems list says so
+        options = Options(resolve(layer.type.params, layer.params)[0])
+    return layer.type.details(options)

@@ -17,7 +17,7 @@ def test_symbolic_summary_matches_the_built_module(name):
     assert sum(p.numel() for p in model.parameters()) == summary.trainable
     buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
     assert buffers == summary.non_trainable
-    x = torch.zeros(3, 1, 28, 28)
+    x = torch.zeros(3, *spec.input_shape)
     for (name_, module), row in zip(model.named_children(), summary.rows, strict=True):
         x = module.eval()(x)
         assert name_ == row.name and tuple(x.shape[1:]) == row.output_shape
@@ -76,7 +76,7 @@ def test_exported_code_runs_and_matches_the_app_model(name, tmp_path):
     exec(compile(code, "exported.py", "exec"), namespace)
     exported = namespace["FashionNetwork"]().eval()
     exported.load_state_dict(model.state_dict())
-    x = torch.randn(4, 1, 28, 28)
+    x = torch.randn(4, *spec.input_shape)
     assert torch.allclose(exported(x), model(x))
 
 
@@ -129,3 +129,20 @@ def test_activation_curves(kind, x0, y0, dy0):
     assert x[0] == -6 and x[-1] == 6 and len(x) == len(y) == len(dy)
     i = min(range(len(x)), key=lambda j: abs(x[j] - x0))
     assert y[i] == pytest.approx(y0, abs=1e-4) and dy[i] == pytest.approx(dy0, abs=1e-4)
+
+
+def test_exported_code_for_colour_photos_says_so_and_its_demo_runs(capsys):
+    spec = ModelSpec(
+        (layer("Conv2d", out_channels=4), layer("Flatten"), layer("Linear", out_features=10)),
+        mean=0.4,
+        std=0.2,
+        input_shape=(3, 40, 32),
+    )
+    code = to_python(spec)
+    assert "a batch of 3x40x32 colour (RGB) images" in code
+    assert "transforms.Normalize((0.4, 0.4, 0.4), (0.2, 0.2, 0.2))" in code
+    assert "x = self.conv1(x)  # -> Nx4x40x32" in code
+    exec(compile(code, "exported.py", "exec"), {"__name__": "__main__"})  # the demo at the end of the file
+    assert "output shape: (2, 10)" in capsys.readouterr().out
+    model = build_model(spec)
+    assert tuple(model(torch.zeros(2, 3, 40, 32)).shape) == (2, 10)

@@ -271,6 +271,15 @@ def test_an_unbuildable_spec_is_refused_with_the_layer_named():
         Trainer(ModelSpec((layer("Linear", out_features=10),)), FAST)
 
 
+@pytest.mark.slow
+def test_a_network_for_other_images_is_refused_before_the_first_batch(fashion_root):
+    layers = (layer("Conv2d", out_channels=4), layer("GlobalAvgPool"), layer("Linear", out_features=10))
+    trainer = Trainer(ModelSpec(layers, input_shape=(3, 16, 16)), replace(FAST, loss="cross_entropy"))
+    with pytest.raises(ConfigError, match="the network takes 3x16x16 images but the data's are 1x28x28"):
+        trainer.fit(trainer.load_data(fashion_root))
+    assert trainer.epoch == 0
+
+
 def test_cuda_without_a_gpu_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

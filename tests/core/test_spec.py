@@ -76,7 +76,7 @@ def test_linear_without_flatten_says_to_add_one():
         (layer("Dropout", p=-0.1), "p must be at least 0"),
         (layer("Linear", out_features=0), "out_features must be at least 1"),
         (layer("Softmax"), "must be the last layer"),
-        (layer("Conv2d", kernel_size=40), "kernel_size must be at most 28"),
+        (layer("Conv2d", kernel_size=600), "kernel_size must be at most 512"),
         (LayerSpec("ReLU", init="normal"), "has no weights to initialise"),
         (LayerSpec("Linear", {"out_features": 5}, "uniform", {"a": 1, "b": 0}), "needs a < b"),
         (layer("Bogus"), "not a known layer type"),
@@ -202,3 +202,52 @@ def test_editing_returns_new_specs():
     assert spec.inserted(0, layer("ReLU")).layers[0].kind == "ReLU"
     assert spec.replaced(1, layer("Linear", out_features=3)).layers[1].params == {"out_features": 3}
     assert spec.module_names()[:3] == ["flatten1", "fc1", "relu1"]
+
+
+def test_the_input_shape_defaults_to_fashion_mnist_and_old_files_without_one_read_as_that():
+    spec = seed_spec()
+    assert spec.input_shape == (1, 28, 28) and spec.to_dict()["input_shape"] == [1, 28, 28]
+    old = spec.to_dict()
+    del old["input_shape"]  # written before specs could say
+    assert ModelSpec.from_dict(old) == spec
+    colour = replace(spec, input_shape=(3, 64, 64))
+    assert ModelSpec.from_json(colour.to_json()) == colour
+    assert ModelSpec.from_json(colour.to_json()).input_shape == (3, 64, 64)
+
+
+@pytest.mark.parametrize("bad", [[3, 64], "28x28", [1, 28.5, 28], [True, 28, 28], None])
+def test_a_malformed_input_shape_in_a_file_is_named(bad):
+    with pytest.raises(SpecError, match=r"the spec's 'input_shape' must be \[channels, height, width\]"):
+        ModelSpec.from_json(json.dumps(_seed_dict_with(input_shape=bad)))
+
+
+@pytest.mark.parametrize(
+    ("shape", "words"),
+    [
+        ((2, 28, 28), "must have 1 channel (greyscale) or 3 (colour), not 2"),
+        ((1, 4, 4), "must be 8 to 512 pixels high and wide, not 4x4"),
+        ((3, 28, 600), "not 28x600"),
+    ],
+)
+def test_an_input_shape_out_of_range_is_one_problem_for_the_whole_network(shape, words):
+    problems = replace(seed_spec(), input_shape=shape).validate("nll")
+    assert [p.layer for p in problems] == [None] and words in problems[0].message  # no follow-on layer messages
+
+
+def test_the_summary_and_checks_follow_the_input_shape():
+    spec = replace(seed_spec(), input_shape=(3, 32, 32))
+    rows = spec.summary().rows
+    assert rows[0].output_shape == (3 * 32 * 32,) and rows[1].trainable == 3 * 32 * 32 * 256 + 256
+    conv = ModelSpec((layer("Conv2d", out_channels=8), layer("MaxPool2d")), input_shape=(3, 64, 48))
+    assert [r.output_shape for r in conv.summary().rows] == [(8, 64, 48), (8, 32, 24)]
+    assert conv.summary().rows[0].trainable == 3 * 8 * 9 + 8
+    (problem,) = ModelSpec((layer("Linear", out_features=10),), input_shape=(3, 16, 16)).validate()
+    assert "gets 3x16x16" in problem.message
+
+
+def test_photo_cnn_takes_colour_photos_and_the_others_fashion_mnist():
+    for name, preset in PRESETS.items():
+        assert preset.spec.input_shape == ((3, 64, 64) if name == "photo-cnn" else (1, 28, 28)), name
+    summary = get_preset("photo-cnn").spec.summary()
+    assert 200_000 < summary.total < 300_000
+    assert summary.rows[-1].output_shape == (10,)

@@ -9,6 +9,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder_tab import SEVERITY_COLOURS, BuilderTab
@@ -31,10 +32,11 @@ def kinds(spec: ModelSpec) -> list[str]:
 
 
 def double_click_palette(qtbot, tab: BuilderTab, kind: str) -> None:
-    (item,) = tab.palette.findItems(kind, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
-    centre = tab.palette.visualItemRect(item).center()
-    qtbot.mouseClick(tab.palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)  # the press a double-click needs
-    qtbot.mouseDClick(tab.palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    (item,) = tab.layer_palette.findItems(kind, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+    centre = tab.layer_palette.visualItemRect(item).center()
+    # The press a double-click needs first:
+    qtbot.mouseClick(tab.layer_palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseDClick(tab.layer_palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
 
 
 def table_column(tab: BuilderTab, column: int) -> list[str]:
@@ -81,10 +83,35 @@ def test_palette_adds_after_the_selection_and_the_units_editor_updates_the_summa
     assert table_column(builder, 3)[5] == f"{64 * 128 + 128:,}"  # the next Linear now takes 64 inputs
     assert "fc2  ·  Linear 64 units" in builder.layer_list.item(2).text()
 
-    (dropout,) = builder.palette.findItems("Dropout", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
-    builder.palette.setCurrentItem(dropout)
+    (dropout,) = builder.layer_palette.findItems("Dropout", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+    builder.layer_palette.setCurrentItem(dropout)
     qtbot.mouseClick(builder.add_button, Qt.MouseButton.LeftButton)
     assert kinds(builder.spec())[3] == "Dropout"
+
+
+def test_the_palette_lists_every_layer_kind_under_its_category_with_its_description(builder):
+    palette = builder.layer_palette
+    groups = [palette.topLevelItem(i) for i in range(palette.topLevelItemCount())]
+    assert [group.text(0) for group in groups] == list(CATEGORIES.values())
+    listed = {
+        group.child(j).text(0): (group.text(0), group.child(j).toolTip(0))
+        for group in groups
+        for j in range(group.childCount())
+    }
+    assert listed == {kind: (CATEGORIES[t.category], t.description) for kind, t in LAYER_TYPES.items()}
+
+
+@pytest.mark.parametrize("kind", list(LAYER_TYPES))
+def test_each_palette_kind_is_added_by_a_double_click_and_summarised(qtbot, builder, kind):
+    builder.load_preset("small-cnn")
+    builder.layer_list.setCurrentRow(0)  # after conv1, where image layers fit; flat ones are shown as a problem
+    double_click_palette(qtbot, builder, kind)
+    spec = builder.spec()
+    assert spec.layers[1].kind == kind and builder.layer_list.currentRow() == 1
+    assert f"{spec.module_names()[1]}  ·  {kind}" in builder.layer_list.item(1).text()
+    row = spec.summary().rows[1]
+    assert table_column(builder, 2)[1] == ("x".join(map(str, row.output_shape)) if row.output_shape else "?")
+    assert LAYER_TYPES[kind].description in builder.properties_title.text()
 
 
 def test_weight_initialisation_is_edited_through_its_own_form(builder):
