@@ -212,19 +212,9 @@ def _load_spec(args: argparse.Namespace) -> tuple[Any, Any]:
     return preset.spec, preset.config
 
 
-# The command-line options of the settings that --resume cannot change.
-_SETTING_OPTIONS = {
-    "batch_size": "--batch-size",
-    "lr": "--lr",
-    "loss": "--loss",
-    "loss_options": "--loss",
-    "optimizer": "--optimizer",
-    "optimizer_options": "--optimizer",
-    "scheduler": "--scheduler",
-    "scheduler_options": "--scheduler",
-    "seed": "--seed",
-    "val_size": "--val-size",
-}
+def _option_of(setting: str) -> str:
+    """The ``train`` option of a TrainConfig field: ``batch_size`` is --batch-size, ``loss_options`` --loss."""
+    return "--" + setting.removesuffix("_options").removesuffix("_patience").replace("_", "-")
 
 
 def _refuse_changes_on_resume(path: Path, trained: Any, asked: Any) -> None:
@@ -240,9 +230,9 @@ def _refuse_changes_on_resume(path: Path, trained: Any, asked: Any) -> None:
     if not changed:
         return
     old, new = trained.to_dict(), asked.to_dict()
-    details = ", ".join(f"{_SETTING_OPTIONS.get(key, key)} {old[key]!r} (asked: {new[key]!r})" for key in changed)
-    options = ", ".join(dict.fromkeys(_SETTING_OPTIONS.get(key, key) for key in changed))
-    allowed = ", ".join(f"--{key.replace('_patience', '').replace('_', '-')}" for key in CONTINUE_MAY_CHANGE)
+    details = ", ".join(f"{_option_of(key)} {old[key]!r} (asked: {new[key]!r})" for key in changed)
+    options = ", ".join(dict.fromkeys(_option_of(key) for key in changed))
+    allowed = ", ".join(_option_of(key) for key in CONTINUE_MAY_CHANGE)
     raise ConfigError(
         f"{path} was trained with {details}; --resume continues that same training, so it may change only {allowed}. "
         f"Leave out {options}, or start a new run instead (without --resume)"

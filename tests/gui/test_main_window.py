@@ -301,7 +301,9 @@ def test_the_training_settings_and_data_folder_persist_when_the_window_closes(qt
     qtbot.addWidget(second)
     assert second.training.config() == replace(FAST, epochs=7, lr=0.0125)
     assert second.training.settings.folder_edit.text() == str(tmp_path)
-    second.training.settings.editor("lr").setText("fast")  # settings that could not train are not kept: the last good ones are
+    second.training.settings.editor("lr").setText(
+        "fast"
+    )  # settings that could not train are not kept: the last good ones are
     second.close()
     third = MainWindow()
     qtbot.addWidget(third)

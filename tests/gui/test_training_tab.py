@@ -329,7 +329,9 @@ def test_the_slider_steps_through_each_epochs_validation_matrix_then_the_test_se
     for position, metrics in enumerate(result.history):
         slider.setValue(position)
         assert tab.results.confusion_view.total == FAST.val_size
-        assert tab.results.confusion_view.confusion == metrics.val_confusion and not tab.results.confusion_view.clickable
+        assert (
+            tab.results.confusion_view.confusion == metrics.val_confusion and not tab.results.confusion_view.clickable
+        )
         assert tab.results.matrix_label.text().startswith(f"Validation, epoch {position + 1} of 2")
     slider.setValue(2)
     assert tab.results.confusion_view.total == 100 and tab.results.confusion_view.clickable
