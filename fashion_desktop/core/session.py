@@ -235,10 +235,40 @@ def run_training(
     a front end that wants them raised raises ``outcome.error``. Only KeyboardInterrupt goes straight through,
     after the run history has been told.
     """
+    from fashion_desktop.core.data import ensure_data
+    from fashion_desktop.core.engine import Trainer
+    from fashion_desktop.core.paths import new_checkpoint_path
+
     run = _Run(request, observer or TrainingObserver())
     control = control or TrainingControl()
+
+    def on_download_progress(done: int, total: int) -> None:
+        control.check_stop()  # raising abandons the download
+        run.observer.on_download_progress(done, total)
+
     try:
-        _train(run, control)
+        request.check()  # before a download: settings that cannot train are refused at once
+        root = ensure_data(request.data_root, request.allow_download, on_download_progress)
+        control.check_stop()
+        run.trainer = trainer = Trainer(request.spec, request.config, [run.observer], _own_copy(request.resume_from))
+        control.attach(trainer)
+        data = trainer.load_data(root)
+        control.check_stop()
+        run.model_path = path = request.model_path or new_checkpoint_path()
+        # Before the recorder, so the file of an epoch is on disk when the history records that epoch.
+        saver = SaveCheckpoint(path) if request.must_save_model else _EpochCheckpoint(path, run.warn)
+        recorder = _open_history(run)  # only now: a run that never starts leaves no trace in the history
+        trainer.callbacks += [saver] if recorder is None else [saver, recorder]
+        try:
+            run.result = trainer.fit(data)
+        finally:
+            if recorder is not None:
+                run.run_id = _close_history(recorder, run.warn)
+        if request.predict_test_set:
+            from fashion_desktop.core.predictions import predict_test_set
+
+            # On the training thread and device, where the model and the data already are.
+            run.predictions = predict_test_set(trainer.model, trainer.spec, data.test_x, data.test_y, data.test_images)
     except TrainingStopped:
         return run.outcome()
     except Exception as error:  # every failure reaches the user as a message, with what the run had reached
@@ -246,44 +276,14 @@ def run_training(
     return run.outcome()
 
 
-def _train(run: _Run, control: TrainingControl) -> None:
-    from fashion_desktop.core.data import ensure_data
-    from fashion_desktop.core.engine import Trainer
-    from fashion_desktop.core.paths import new_checkpoint_path
+def _own_copy(checkpoint: Checkpoint | None) -> Checkpoint | None:
+    """``checkpoint`` with an optimizer state of its own, so that training leaves the caller's as it was.
 
-    request, observer = run.request, run.observer
-    request.check()  # before a download: settings that cannot train are refused at once
-
-    def on_download_progress(done: int, total: int) -> None:
-        control.check_stop()  # raising abandons the download
-        observer.on_download_progress(done, total)
-
-    root = ensure_data(request.data_root, request.allow_download, on_download_progress)
-    control.check_stop()
-    resume_from = request.resume_from
-    if resume_from is not None and resume_from.optimizer_state is not None:
-        # The optimizer loads these tensors without copying them; training would then change the caller's
-        # checkpoint behind its back.
-        resume_from = replace(resume_from, optimizer_state=copy.deepcopy(dict(resume_from.optimizer_state)))
-    run.trainer = trainer = Trainer(request.spec, request.config, [observer], resume_from)
-    control.attach(trainer)
-    data = trainer.load_data(root)
-    control.check_stop()
-    run.model_path = request.model_path or new_checkpoint_path()
-    # Before the recorder, so the file of an epoch is on disk when the history records that epoch.
-    saver = SaveCheckpoint(run.model_path) if request.must_save_model else _EpochCheckpoint(run.model_path, run.warn)
-    recorder = _open_history(run)  # only now: a run that never starts leaves no trace in the history
-    trainer.callbacks += [saver] if recorder is None else [saver, recorder]
-    try:
-        run.result = trainer.fit(data)
-    finally:
-        if recorder is not None:
-            run.run_id = _close_history(recorder, run.warn)
-    if request.predict_test_set:
-        from fashion_desktop.core.predictions import predict_test_set
-
-        # On the training thread and device, where the model and the data already are.
-        run.predictions = predict_test_set(trainer.model, trainer.spec, data.test_x, data.test_y, data.test_images)
+    The optimizer loads those tensors without copying them.
+    """
+    if checkpoint is None or checkpoint.optimizer_state is None:
+        return checkpoint
+    return replace(checkpoint, optimizer_state=copy.deepcopy(dict(checkpoint.optimizer_state)))
 
 
 def _open_history(run: _Run) -> RecordRun | None:

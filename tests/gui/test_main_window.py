@@ -418,3 +418,16 @@ def test_export_model_without_a_model_says_so(qtbot, monkeypatch):
     window = MainWindow()
     qtbot.addWidget(window)
     assert window.export_model("onnx") is None and "no trained model" in shown[0]
+
+
+def test_the_builder_checks_the_head_against_the_loss_as_soon_as_it_changes(qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.builder.load_preset("d2l-mlp", undoable=False)  # ends with logits, trained with CrossEntropy
+    window.tabs.setCurrentWidget(window.training)
+    combo = window.training.settings.editor("loss").combo
+    before = window.builder.problems_label.text()
+    combo.setCurrentIndex(combo.findData("nll"))  # as a user picks NLLLoss, with the Builder not shown
+    assert "NLLLoss expects log-probabilities" in window.builder.problems_label.text()
+    assert "NLLLoss" not in before
+    assert window.tabs.currentWidget() is window.training  # heard without a switch back to the Builder
