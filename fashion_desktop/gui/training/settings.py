@@ -246,11 +246,12 @@ class SettingsPanel(QWidget):
         super().__init__(parent)
         self._core_ready = False
         self._last_data_root: Path | None = None
+        # Before the preview it draws on: Qt deletes children in the order they were made, so the timer goes first.
+        self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self._on_preview_timer_timeout)
         self.editors: dict[str, QWidget] = {setting.field: setting.make() for setting in SETTINGS}
         self.lr_preview = LearningRatePreview()
         self.lr_preview.setToolTip("the learning rate of each epoch, as the scheduler will set it")
-        self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
-        self._preview_timer.timeout.connect(self._on_preview_timer_timeout)
         layout = QVBoxLayout(self)
         layout.addWidget(self._data_group())
         layout.addWidget(self._form_group("Hyperparameters"))
