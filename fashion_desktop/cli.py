@@ -10,12 +10,19 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fashion_desktop import __version__
+from fashion_desktop.core.config import LOSSES, OPTIMIZERS, SCHEDULERS  # torch-free: --help stays fast
+
+
+def _one_of(names: Iterable[str]) -> str:
+    """``a, b or c``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,13 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="learning rate")
-    train.add_argument(
-        "--optimizer", help="SGD, Adam, AdamW, Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop"
-    )
-    train.add_argument(
-        "--scheduler", help="none, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau"
-    )
-    train.add_argument("--loss", help="cross_entropy, nll or label_smoothing")
+    # The names come from the registries the engine and the Training tab use, so a new optimizer (schedule, loss)
+    # appears here by itself. They are checked by TrainConfig.check(), not argparse's choices=, so a wrong one
+    # gets the same message as anywhere else, and an exit code of 2 rather than argparse's SystemExit.
+    for option, registry, what in (
+        ("--optimizer", OPTIMIZERS, "the optimizer"),
+        ("--scheduler", SCHEDULERS, "the learning-rate schedule"),
+        ("--loss", LOSSES, "the loss"),
+    ):
+        train.add_argument(option, metavar="NAME", help=f"{what}: {_one_of(registry)}")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--seed", type=int)
     train.add_argument("--val-size", type=int, help="training images held out for validation (default 5000)")
@@ -203,19 +212,9 @@ def _load_spec(args: argparse.Namespace) -> tuple[Any, Any]:
     return preset.spec, preset.config
 
 
-# The command-line options of the settings that --resume cannot change.
-_SETTING_OPTIONS = {
-    "batch_size": "--batch-size",
-    "lr": "--lr",
-    "loss": "--loss",
-    "loss_options": "--loss",
-    "optimizer": "--optimizer",
-    "optimizer_options": "--optimizer",
-    "scheduler": "--scheduler",
-    "scheduler_options": "--scheduler",
-    "seed": "--seed",
-    "val_size": "--val-size",
-}
+def _option_of(setting: str) -> str:
+    """The ``train`` option of a TrainConfig field: ``batch_size`` is --batch-size, ``loss_options`` --loss."""
+    return "--" + setting.removesuffix("_options").removesuffix("_patience").replace("_", "-")
 
 
 def _refuse_changes_on_resume(path: Path, trained: Any, asked: Any) -> None:
@@ -231,30 +230,25 @@ def _refuse_changes_on_resume(path: Path, trained: Any, asked: Any) -> None:
     if not changed:
         return
     old, new = trained.to_dict(), asked.to_dict()
-    details = ", ".join(f"{_SETTING_OPTIONS.get(key, key)} {old[key]!r} (asked: {new[key]!r})" for key in changed)
-    options = ", ".join(dict.fromkeys(_SETTING_OPTIONS.get(key, key) for key in changed))
-    allowed = ", ".join(f"--{key.replace('_patience', '').replace('_', '-')}" for key in CONTINUE_MAY_CHANGE)
+    details = ", ".join(f"{_option_of(key)} {old[key]!r} (asked: {new[key]!r})" for key in changed)
+    options = ", ".join(dict.fromkeys(_option_of(key) for key in changed))
+    allowed = ", ".join(_option_of(key) for key in CONTINUE_MAY_CHANGE)
     raise ConfigError(
         f"{path} was trained with {details}; --resume continues that same training, so it may change only {allowed}. "
         f"Leave out {options}, or start a new run instead (without --resume)"
     )
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _train_request(args: argparse.Namespace) -> Any:
+    """The TrainingRequest that ``train``'s arguments ask for: a preset, a spec file or --resume, with overrides."""
     from dataclasses import replace
 
-    from fashion_desktop.console import ConsoleProgress, JsonProgress, download_progress
-    from fashion_desktop.core.callbacks import SaveCheckpoint
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.config import normalize_device
-    from fashion_desktop.core.data import ensure_data
-    from fashion_desktop.core.engine import Trainer
     from fashion_desktop.core.errors import ConfigError
-    from fashion_desktop.core.paths import resolve_data_dir, resolve_runs_path
-    from fashion_desktop.core.runs import RecordRun, RunStore, RunStoreError
-    from fashion_desktop.core.runtime import configure_threads
+    from fashion_desktop.core.paths import resolve_data_dir
+    from fashion_desktop.core.session import TrainingRequest
 
-    configure_threads()
     if args.resume and (args.preset or args.spec):
         raise ConfigError(
             f"--resume continues the network saved in {args.resume}, so it takes no --preset or "
@@ -292,35 +286,45 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{args.resume} has already trained {trained}; pass --epochs M (more than {done}) to continue"
         )
-    config = asked
     out = args.resume if args.resume and args.out == Path("model.safetensors") else args.out
-    progress: Any = JsonProgress() if args.json else ConsoleProgress()
-    trainer = Trainer(spec, config, [progress, SaveCheckpoint(out)], resume_from=resumed)
-    _check_writable(out, "--out")
+    return TrainingRequest(
+        spec,
+        asked,
+        resolve_data_dir(args.data),
+        resume_from=resumed,
+        record=not args.no_record,
+        run_name=args.name,
+        model_path=out,
+        must_save_model=True,  # the --out file is what the command makes
+        predict_test_set=False,  # no gallery to show them in
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fashion_desktop.console import console_observer
+    from fashion_desktop.core.runtime import configure_threads
+    from fashion_desktop.core.session import run_training
+
+    configure_threads()
+    request = _train_request(args)
+    request.check()  # settings that cannot train are refused before the files are looked at
+    _check_writable(request.model_path, "--out")
     _check_data_folder(args.data)
-    root = ensure_data(resolve_data_dir(args.data), progress=None if args.json else download_progress)
-    data = trainer.load_data(root)
-    recorder = None
-    if not args.no_record:
-        try:
-            recorder = RecordRun(RunStore(resolve_runs_path()), out, args.name)
-        except RunStoreError as error:  # the run history is a convenience: train anyway, and say so
-            print(f"fashion-desktop: warning: this run is not recorded: {error}", file=sys.stderr)
-    if recorder is not None:
-        trainer.callbacks.append(recorder)
-    try:
-        result = trainer.fit(data)
-    finally:
-        if recorder is not None:
-            recorder.store.close()
-            if recorder.error:
-                print(f"fashion-desktop: warning: {recorder.error}", file=sys.stderr)
-    test = result.test
-    assert test is not None
+    outcome = run_training(request, console_observer(args.json))
+    if outcome.error is not None:
+        raise outcome.error
+    test = outcome.result.test
     if args.json:
-        _emit_json({"event": "finished", "test_loss": test.loss, "test_accuracy": test.accuracy, "model": str(out)})
+        _emit_json(
+            {
+                "event": "finished",
+                "test_loss": test.loss,
+                "test_accuracy": test.accuracy,
+                "model": str(request.model_path),
+            }
+        )
     else:
-        print(f"test accuracy {test.accuracy:.4f}, test loss {test.loss:.4f}; model saved to {out}")
+        print(f"test accuracy {test.accuracy:.4f}, test loss {test.loss:.4f}; model saved to {request.model_path}")
     return 0
 
 

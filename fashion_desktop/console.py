@@ -5,15 +5,49 @@ from __future__ import annotations
 import json
 import sys
 
-from fashion_desktop.core.callbacks import Callback
 from fashion_desktop.core.engine import Trainer
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, FitInfo
+from fashion_desktop.core.session import TrainingObserver
 
 BAR = 30
 
 
-class ConsoleProgress(Callback):
-    """A progress bar per epoch on stderr, then one line of metrics per epoch on stdout."""
+def console_observer(as_json: bool) -> TrainingObserver:
+    """How ``train`` reports a run: one JSON object per line, or progress bars and lines of metrics."""
+    return JsonProgress() if as_json else ConsoleProgress()
+
+
+class _WarningsOnStderr(TrainingObserver):
+    def on_warning(self, message: str) -> None:
+        print(f"fashion-desktop: warning: {message}", file=sys.stderr, flush=True)
+
+
+class JsonProgress(_WarningsOnStderr):
+    """One JSON object per finished epoch on stdout; warnings on stderr."""
+
+    def on_epoch_end(self, trainer: Trainer, m: EpochMetrics) -> None:
+        print(
+            json.dumps(
+                {
+                    "event": "epoch",
+                    "epoch": m.epoch,
+                    "train_loss": m.train_loss,
+                    "val_loss": m.val_loss,
+                    "val_accuracy": m.val_accuracy,
+                    "lr": m.lr,
+                    "epoch_seconds": m.epoch_seconds,
+                    "samples_per_second": m.samples_per_second,
+                }
+            ),
+            flush=True,
+        )
+
+
+class ConsoleProgress(_WarningsOnStderr):
+    """The download's and each epoch's progress bar on stderr, then one line of metrics per epoch on stdout."""
+
+    def on_download_progress(self, done: int, total: int) -> None:
+        download_progress(done, total)
 
     def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
         print(
@@ -38,27 +72,6 @@ class ConsoleProgress(Callback):
         print(
             f"epoch {m.epoch:>3}  train loss {m.train_loss:.4f}  {val}lr {m.lr:.2g}  "
             f"{m.epoch_seconds:.1f} s  {m.samples_per_second:,.0f} img/s",
-            flush=True,
-        )
-
-
-class JsonProgress(Callback):
-    """One JSON object per finished epoch on stdout."""
-
-    def on_epoch_end(self, trainer: Trainer, m: EpochMetrics) -> None:
-        print(
-            json.dumps(
-                {
-                    "event": "epoch",
-                    "epoch": m.epoch,
-                    "train_loss": m.train_loss,
-                    "val_loss": m.val_loss,
-                    "val_accuracy": m.val_accuracy,
-                    "lr": m.lr,
-                    "epoch_seconds": m.epoch_seconds,
-                    "samples_per_second": m.samples_per_second,
-                }
-            ),
             flush=True,
         )
 

@@ -80,34 +80,39 @@ def _build(state: dict[str, object]) -> str:
 
 
 def _train(state: dict[str, object], work: Path) -> str:
+    """One epoch through the training session the app and ``train`` use, saving its model file every epoch."""
     from dataclasses import replace
 
-    from fashion_desktop.core.engine import Trainer
     from fashion_desktop.core.presets import get_preset
+    from fashion_desktop.core.session import TrainingRequest, run_training
     from fashion_desktop.core.synthetic import write_fashion_mnist
 
     preset = get_preset("seed")
     root = write_fashion_mnist(work / "data", train=600, test=200)
     config = replace(preset.config, epochs=1, val_size=100, device=str(state["device"]))
-    trainer = Trainer(preset.spec, config)
-    result = trainer.fit(trainer.load_data(root))
-    state["trainer"] = trainer
-    assert result.test is not None
+    request = TrainingRequest(preset.spec, config, root, record=False, model_path=work / "model.safetensors")
+    outcome = run_training(request)
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.result is not None and outcome.result.test is not None and outcome.checkpoint is not None
+    state["checkpoint"] = outcome.checkpoint
+    state["model_path"] = outcome.model_path
+    result = outcome.result
     return f"train loss {result.history[0].train_loss:.3f}, test accuracy {result.test.accuracy:.2f} on {config.device}"
 
 
 def _save_and_load(state: dict[str, object], work: Path) -> str:
+    """The model file the session saved holds the weights it trained."""
     import torch
 
     from fashion_desktop.core.checkpoint import Checkpoint
 
-    trainer = state["trainer"]
-    path = trainer.checkpoint().save(work / "model.safetensors")  # type: ignore[attr-defined]
+    path = state["model_path"]
+    assert isinstance(path, Path)
     model = Checkpoint.load(path).build_model()
-    expected = trainer.model.state_dict()  # type: ignore[attr-defined]
+    expected = state["checkpoint"].weights  # type: ignore[attr-defined]
     if not all(torch.equal(v.cpu(), expected[k].cpu()) for k, v in model.state_dict().items()):
         raise RuntimeError("the reloaded weights differ from the saved ones")
-    state["model_path"] = path
     return f"{path.stat().st_size / 1e6:.1f} MB"
 
 

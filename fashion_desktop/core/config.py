@@ -85,7 +85,6 @@ LOSSES: dict[str, tuple[Param, ...]] = {
     "label_smoothing": (Param("smoothing", "float", 0.1, minimum=0, maximum=1, exclusive_max=True),),
 }
 LOSS_LABELS = {"cross_entropy": "CrossEntropy", "nll": "NLLLoss", "label_smoothing": "CrossEntropy + label smoothing"}
-DEVICES = ("auto", "cpu", "cuda", "mps")  # "cuda:1" and so on are accepted too
 _DEVICE = re.compile(r"(cpu|cuda|mps)(?::(\d+))?|auto")
 # torch.manual_seed takes up to 2**64 - 1, but the seed is also multiplied per epoch and written into exported
 # scripts that may seed numpy, which takes 0..2**32 - 1.

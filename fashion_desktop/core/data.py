@@ -252,6 +252,19 @@ def ensure_data(root: Path, allow_download: bool = True, progress: Callable[[int
     return Path(root)
 
 
+def normalize(pixels: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """Pixels of 0 to 255 (any shape, uint8 or float) as a model takes them: ``(x / 255 - mean) / std``.
+
+    The one place this is written: training, prediction, saliency and the mistakes gallery must agree on it, or a
+    model sees other inputs than it was trained on. The result is a new float32 tensor; ``pixels`` is left as it
+    was (so it may require grad), and a uint8 input is converted once and then worked on in place, since the
+    whole training set passes through here.
+    """
+    if pixels.is_floating_point():
+        return pixels.float().div(255).sub_(mean).div_(std)
+    return pixels.float().div_(255).sub_(mean).div_(std)
+
+
 @dataclass(frozen=True, eq=False)
 class FashionData:
     """The dataset resident on the training device: images (N, 1, 28, 28) normalised, labels int64."""
@@ -291,7 +304,7 @@ def load_fashion_mnist(
     def images(array: np.ndarray, index: torch.Tensor | None = None) -> torch.Tensor:
         x = torch.from_numpy(array).to(device)  # uint8 goes over, so the device does the float work
         x = x if index is None else x[index.to(device)]
-        return x.unsqueeze(1).float().div_(255).sub_(mean).div_(std)
+        return normalize(x.unsqueeze(1), mean, std)
 
     train_y = torch.from_numpy(raw.train_labels).to(device).long()
     return FashionData(

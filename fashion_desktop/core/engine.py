@@ -116,7 +116,6 @@ class Trainer:
             batches,
             len(data.train_y),
             len(data.val_y),
-            len(data.test_y),
             describe_device(self.device),
         )
         self._emit("on_fit_start", info)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from fashion_desktop.core.checkpoint import atomic_write
+from fashion_desktop.core.data import normalize
 from fashion_desktop.core.engine import EVAL_BATCH
 from fashion_desktop.core.errors import ImageError
 from fashion_desktop.core.imaging import IMAGE_SUFFIXES, MODEL_SIZE, PreprocessOptions
@@ -72,16 +73,16 @@ def _gradient_x_input(predictor: Predictor, image: np.ndarray, target: int | Non
     # inference_mode(False) first: enable_grad alone does not leave an enclosing inference mode, and tensors made
     # inside inference mode can never require grad. The input is made here, from numpy, so it is a normal tensor.
     with torch.inference_mode(False), torch.enable_grad():
-        pixels = torch.from_numpy(image).to(predictor.device, torch.float32).div(255).view(1, 1, MODEL_SIZE, MODEL_SIZE)
+        pixels = torch.from_numpy(image).to(predictor.device, torch.float32).view(1, 1, MODEL_SIZE, MODEL_SIZE)
         pixels.requires_grad_(True)
-        output = predictor.model((pixels - predictor.spec.mean) / predictor.spec.std)
+        output = predictor.model(normalize(pixels, predictor.spec.mean, predictor.spec.std))
         log_probabilities = _log_probabilities(predictor.spec, output)[0]
         chosen = int(log_probabilities.argmax()) if target is None else target
         # autograd.grad, not backward(): only the input's gradient is computed and the parameters' .grad stay as
         # they were, so explaining a model that is still training cannot leak into its next optimizer step.
         (gradient,) = torch.autograd.grad(log_probabilities[chosen], pixels)
     # The reference is the black background, not zero of the normalised input (which is -mean/std = -1 there):
-    # with z = (x - mean) / std, grad_z * (z - z_black) = grad_x * x for the pixel value x in [0, 1], so both
+    # with z = (x / 255 - mean) / std, grad_z * (z - z_black) = grad_x * x for the pixel value x, so both
     # readings give the same map, and a black pixel, which carries no garment, gets exactly 0. Multiplying by the
     # normalised input instead would light up the whole empty background.
     attribution = (gradient * pixels).abs()[0, 0]
@@ -283,7 +284,7 @@ def _probabilities_of_images(predictor: Predictor, images: np.ndarray) -> torch.
     """Probabilities for (N, 28, 28) uint8 images, normalised as the model was trained."""
     with torch.inference_mode():
         x = torch.from_numpy(images).to(predictor.device, torch.float32).unsqueeze(1)
-        x = (x / 255 - predictor.spec.mean) / predictor.spec.std
+        x = normalize(x, predictor.spec.mean, predictor.spec.std)
         return predictor.probabilities(predictor.model(x)).float()
 
 

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from fashion_desktop.core.checkpoint import Checkpoint
+from fashion_desktop.core.data import normalize
 from fashion_desktop.core.imaging import DEFAULT_OPTIONS, PreprocessOptions, preprocess_file
 from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
 
@@ -60,7 +61,7 @@ class Predictor:
     def predict_array(self, images: np.ndarray) -> list[Prediction]:
         """Predict a batch of (N, 28, 28) uint8 images already in Fashion-MNIST form."""
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, torch.float32)
-        x = (x.unsqueeze(1) / 255 - self.spec.mean) / self.spec.std
+        x = normalize(x.unsqueeze(1), self.spec.mean, self.spec.std)
         probabilities = self.probabilities(self.model(x))
         rows = zip(probabilities.tolist(), images, strict=True)
         return [Prediction(tuple(p), image, self.class_names) for p, image in rows]

@@ -17,7 +17,6 @@ class FitInfo:
     batches_per_epoch: int
     train_size: int
     val_size: int
-    test_size: int
     device: str
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import platformdirs
@@ -32,6 +33,20 @@ def resolve_data_dir(cli_value: str | Path | None = None) -> Path:
 def resolve_runs_path(cli_value: str | Path | None = None) -> Path:
     """The run history file: the command-line value, else ``$FASHION_DESKTOP_RUNS``, else the user data folder."""
     return _resolve(cli_value, RUNS_ENV_VAR, default_runs_path())
+
+
+def checkpoints_dir() -> Path:
+    """Where runs save their model after every epoch: ``checkpoints/`` beside the run history.
+
+    That is the user data folder, unless ``$FASHION_DESKTOP_RUNS`` puts the history elsewhere: the files stay with
+    the records that point at them.
+    """
+    return resolve_runs_path().parent / "checkpoints"
+
+
+def new_checkpoint_path() -> Path:
+    """A file name in ``checkpoints_dir()`` for a run starting now; microseconds keep quick runs apart."""
+    return checkpoints_dir() / f"{datetime.now():%Y-%m-%d_%H-%M-%S-%f}.safetensors"
 
 
 def _resolve(cli_value: str | Path | None, env_var: str, default: Path) -> Path:

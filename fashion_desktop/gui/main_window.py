@@ -26,7 +26,7 @@ from fashion_desktop.core.presets import Preset
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder_tab import BuilderTab
 from fashion_desktop.gui.predict_tab import PredictTab
-from fashion_desktop.gui.training_tab import TrainingTab
+from fashion_desktop.gui.training import TrainingTab
 
 if TYPE_CHECKING:
     from fashion_desktop.core.checkpoint import Checkpoint
@@ -192,7 +192,8 @@ class MainWindow(QMainWindow):
         self.training.data_root_changed.connect(self.predict.set_data_root)
         self.training.predict_requested.connect(self._on_training_predict_requested)
         self.training.open_model_requested.connect(self._on_training_open_model_requested)
-        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+        # The Builder checks the network's head against the loss (NLLLoss needs LogSoftmax), as it changes.
+        self.training.settings.loss_changed.connect(self.builder.set_loss)
 
     # -- settings --
     def _restore_settings(self) -> None:
@@ -227,8 +228,7 @@ class MainWindow(QMainWindow):
         self._opened = checkpoint
         self.builder.set_spec(checkpoint.spec, text=f"Open {Path(path).name}")
         if checkpoint.config is not None:
-            self.training.set_config(checkpoint.config)
-            self.builder.set_loss(checkpoint.config.loss)
+            self.training.set_config(checkpoint.config)  # its loss reaches the Builder through loss_changed
         self.predict.set_model(checkpoint)
         self.training.set_checkpoint(checkpoint)  # its curves and results, and Continue; refused mid-training
         accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
@@ -407,8 +407,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_builder_preset_chosen(self, preset: Preset) -> None:
-        self.training.set_config(preset.config)
-        self.builder.set_loss(preset.config.loss)
+        self.training.set_config(preset.config)  # its loss reaches the Builder through loss_changed
 
     @Slot(object)
     def _on_training_model_ready(self, checkpoint: Checkpoint) -> None:
@@ -423,11 +422,6 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_training_open_model_requested(self, path: Path) -> None:
         self.open_model(path)  # as File > Open model does
-
-    @Slot(int)
-    def _on_tabs_current_changed(self, index: int) -> None:
-        if self.tabs.widget(index) is self.builder:  # the loss may have changed on the Training tab
-            self.builder.set_loss(self.training.config().loss)
 
     @Slot()
     def _on_new_action_triggered(self) -> None:

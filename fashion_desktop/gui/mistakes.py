@@ -1,10 +1,9 @@
-"""The test images behind a cell of the confusion matrix: the model's predictions, computed once, and a gallery."""
+"""The gallery of the test images behind a cell of the confusion matrix (``core.predictions`` computes them)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,11 +24,7 @@ from PySide6.QtWidgets import (
 from fashion_desktop.core.spec import CLASS_NAMES
 
 if TYPE_CHECKING:  # torch-dependent, imported where used so the window paints before torch loads
-    import torch
-
-    from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.explain import Mistake
-    from fashion_desktop.core.spec import ModelSpec
 
 MAX_SHOWN = 200  # a cell of the real test set can hold 900 images; more than a few hundred is only scrolling
 SCALE = 3  # each of the 28x28 pixels drawn as a crisp 3x3 block
@@ -45,54 +40,6 @@ class TestImage:
     image: np.ndarray  # (28, 28) uint8, as stored in Fashion-MNIST: a bright garment on black
     true_class: int
     index: int  # in the test set
-
-
-@dataclass(frozen=True, eq=False)
-class TestPredictions:
-    """One model's class probabilities for every test image, with the labels and images: computed once per model.
-
-    Only plain CPU tensors and arrays, so it is safe to hand from the training thread to the GUI once that thread
-    has finished.
-    """
-
-    __test__ = False
-
-    probabilities: torch.Tensor  # (N, classes) float32, CPU
-    targets: torch.Tensor  # (N,) int64, CPU
-    images: np.ndarray  # (N, 28, 28) uint8
-
-    def cell(self, true_class: int, predicted_class: int) -> list[Mistake]:
-        """The images of one confusion-matrix cell, ordered as ``core.explain.mistakes_from`` orders them."""
-        from fashion_desktop.core.explain import mistakes_from
-
-        return mistakes_from(self.probabilities, self.targets, true_class, predicted_class)
-
-
-def predict_test_set(
-    model: torch.nn.Module, spec: ModelSpec, test_x: torch.Tensor, test_y: torch.Tensor, images: np.ndarray
-) -> TestPredictions:
-    """Classify the whole (normalised) test set with ``model``, on the device where model and data are."""
-    from fashion_desktop.core.explain import predict_all
-
-    return TestPredictions(predict_all(model, test_x, spec), test_y.detach().cpu(), images)
-
-
-def load_test_predictions(checkpoint: Checkpoint, data_root: Path) -> TestPredictions:
-    """Read the test set from ``data_root`` and classify it with a saved model, on the CPU.
-
-    Raises:
-        DataError: The dataset is missing or damaged.
-    """
-    import torch
-
-    from fashion_desktop.core.data import load_arrays
-
-    raw = load_arrays(data_root)
-    # The model's own normalisation, as Trainer.load_data applies it for training.
-    x = torch.from_numpy(raw.test_images).unsqueeze(1).float().div_(255).sub_(checkpoint.spec.mean)
-    x = x.div_(checkpoint.spec.std)
-    targets = torch.from_numpy(raw.test_labels).long()
-    return predict_test_set(checkpoint.build_model(), checkpoint.spec, x, targets, raw.test_images)
 
 
 class MistakesGallery(QDialog):
@@ -178,10 +125,6 @@ class MistakesGallery(QDialog):
         self.show()
         self.raise_()
         self.activateWindow()
-
-    def choose(self, row: int) -> None:
-        """Choose the image in ``row`` as a click would."""
-        self._on_image_list_item_clicked(self.image_list.item(row))
 
     @Slot(QListWidgetItem)
     def _on_image_list_item_clicked(self, item: QListWidgetItem) -> None:

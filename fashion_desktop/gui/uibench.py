@@ -31,7 +31,7 @@ from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import ModelSpec
 
 if TYPE_CHECKING:
-    from fashion_desktop.gui.training_tab import TrainingTab
+    from fashion_desktop.gui.training import TrainingTab
 
 TICK_MS = 10
 
@@ -89,14 +89,14 @@ def train_command_epochs(config: TrainConfig, root: Path) -> list[float]:
 
 def shown_tab(spec: ModelSpec, config: TrainConfig, root: Path) -> TrainingTab:
     """A Training tab on screen, as the window shows it once torch has loaded."""
-    from fashion_desktop.gui.training_tab import TrainingTab
+    from fashion_desktop.gui.training import TrainingTab
 
     tab = TrainingTab()
     tab.resize(1280, 800)
     tab.show()
     tab.set_spec(spec)
     tab.set_config(config)
-    tab.folder_edit.setText(str(root))
+    tab.settings.folder_edit.setText(str(root))
     tab.on_core_ready()
     return tab
 

@@ -468,3 +468,14 @@ def test_predict_folder_to_csv(capsys, model_file, tmp_path):
     from fashion_desktop.core.spec import CLASS_NAMES
 
     assert sum(float(rows[0][name]) for name in CLASS_NAMES) == pytest.approx(1, abs=1e-5)
+
+
+def test_the_train_help_lists_the_registries_choices(capsys):
+    from fashion_desktop.core.config import LOSSES, OPTIMIZERS, SCHEDULERS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    for registry in (OPTIMIZERS, SCHEDULERS, LOSSES):
+        names = list(registry)
+        assert f"{', '.join(names[:-1])} or {names[-1]}" in help_text

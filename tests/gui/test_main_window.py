@@ -58,7 +58,7 @@ def ready_window(qtbot, fashion_root, config=ENDLESS) -> MainWindow:
     main.show()
     main.on_core_ready()
     main.training.set_config(config)
-    main.training.folder_edit.setText(str(fashion_root))
+    main.training.settings.folder_edit.setText(str(fashion_root))
     return main
 
 
@@ -275,9 +275,9 @@ def test_closing_during_a_download_stops_it_without_asking_to_save(qtbot, fashio
     fake_download(monkeypatch, 100_000)
     window = ready_window(qtbot, fashion_root)
     asked = refuse_questions(monkeypatch, window)
-    window.training.folder_edit.setText(str(tmp_path))
-    window.training.download_button.click()
-    qtbot.waitUntil(lambda: window.training.run_bar.format().startswith("Downloading"))
+    window.training.settings.folder_edit.setText(str(tmp_path))
+    window.training.settings.download_button.click()
+    qtbot.waitUntil(lambda: window.training.progress.run_bar.format().startswith("Downloading"))
     assert window.training.is_training() and not window.training.is_training_model()
     assert window.close()
     assert asked == [] and not window.training.is_training()
@@ -295,13 +295,15 @@ def test_the_training_settings_and_data_folder_persist_when_the_window_closes(qt
     first = MainWindow()
     qtbot.addWidget(first)
     first.training.set_config(replace(FAST, epochs=7, lr=0.0125))
-    first.training.folder_edit.setText(str(tmp_path))  # typed, never Start: only closing saves them
+    first.training.settings.folder_edit.setText(str(tmp_path))  # typed, never Start: only closing saves them
     first.close()
     second = MainWindow()
     qtbot.addWidget(second)
     assert second.training.config() == replace(FAST, epochs=7, lr=0.0125)
-    assert second.training.folder_edit.text() == str(tmp_path)
-    second.training.lr_edit.setText("fast")  # settings that could not train are not kept: the last good ones are
+    assert second.training.settings.folder_edit.text() == str(tmp_path)
+    second.training.settings.editor("lr").setText(
+        "fast"
+    )  # settings that could not train are not kept: the last good ones are
     second.close()
     third = MainWindow()
     qtbot.addWidget(third)
@@ -416,3 +418,16 @@ def test_export_model_without_a_model_says_so(qtbot, monkeypatch):
     window = MainWindow()
     qtbot.addWidget(window)
     assert window.export_model("onnx") is None and "no trained model" in shown[0]
+
+
+def test_the_builder_checks_the_head_against_the_loss_as_soon_as_it_changes(qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.builder.load_preset("d2l-mlp", undoable=False)  # ends with logits, trained with CrossEntropy
+    window.tabs.setCurrentWidget(window.training)
+    combo = window.training.settings.editor("loss").combo
+    before = window.builder.problems_label.text()
+    combo.setCurrentIndex(combo.findData("nll"))  # as a user picks NLLLoss, with the Builder not shown
+    assert "NLLLoss expects log-probabilities" in window.builder.problems_label.text()
+    assert "NLLLoss" not in before
+    assert window.tabs.currentWidget() is window.training  # heard without a switch back to the Builder

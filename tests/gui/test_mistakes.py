@@ -8,17 +8,10 @@ import torch
 from PySide6.QtCore import Qt
 
 from fashion_desktop.core.engine import train
+from fashion_desktop.core.predictions import TestPredictions, load_test_predictions
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import CLASS_NAMES
-from fashion_desktop.gui.mistakes import (
-    MAX_SHOWN,
-    SCALE,
-    MistakesGallery,
-    TestImage,
-    TestPredictions,
-    _pixmap,
-    load_test_predictions,
-)
+from fashion_desktop.gui.mistakes import MAX_SHOWN, SCALE, MistakesGallery, TestImage, _pixmap
 
 SEED = get_preset("seed")
 

@@ -8,7 +8,7 @@ from PySide6.QtGui import QPainter, QPixmap
 from fashion_desktop.core.metrics import EpochMetrics
 from fashion_desktop.gui.plots import BEST_LABEL_PLACES, EpochPlots, LearningRatePreview
 from fashion_desktop.gui.runs_panel import RunCurves
-from fashion_desktop.gui.training_tab import TrainingTab
+from fashion_desktop.gui.training import TrainingTab
 
 
 def epochs(
@@ -101,4 +101,4 @@ def test_both_run_curves_fit_a_narrow_runs_page(qtbot):
 def test_the_results_placeholder_names_no_made_up_count(qtbot):
     tab = TrainingTab()
     qtbot.addWidget(tab)
-    assert "10,000" not in tab.results_label.text() and "test images" in tab.results_label.text()
+    assert "10,000" not in tab.results.results_label.text() and "test images" in tab.results.results_label.text()

@@ -40,7 +40,7 @@ def window(qtbot, fashion_root) -> MainWindow:
     qtbot.waitExposed(main)
     main.on_core_ready()
     main.training.set_config(SHOWN)
-    main.training.folder_edit.setText(str(fashion_root))
+    main.training.settings.folder_edit.setText(str(fashion_root))
     return main
 
 
@@ -87,7 +87,7 @@ def test_training(qtbot, window, shots):
     training.set_config(SHOWN)
     with qtbot.waitSignal(training.training_finished, timeout=60_000):
         training.start_button.click()
-    assert training.confusion_view.total > 0
+    assert training.results.confusion_view.total > 0
     save(qtbot, window, shots, "training-finished")
     training.results_tabs.setCurrentWidget(training.runs_panel)
     training.runs_panel.select_runs([run.id for run in training.runs_panel.store.list_runs()])

@@ -20,7 +20,7 @@ from fashion_desktop.core.runs import RunStore
 from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec, layer
 from fashion_desktop.core.synthetic import write_fashion_mnist
 from fashion_desktop.gui.mistakes import TestImage
-from fashion_desktop.gui.training_tab import TrainingTab
+from fashion_desktop.gui.training import TrainingTab
 
 SEED = get_preset("seed")
 FAST = replace(SEED.config, epochs=2, batch_size=32, val_size=50, device="cpu")
@@ -36,7 +36,7 @@ def make_tab(qtbot, fashion_root, config=FAST):
     tab.set_spec(SEED.spec)
     tab.on_core_ready()
     tab.set_config(config)
-    tab.folder_edit.setText(str(fashion_root))
+    tab.settings.folder_edit.setText(str(fashion_root))
     return tab
 
 
@@ -89,11 +89,11 @@ def test_the_first_launch_shows_the_seed_recipe_for_the_seed_network(qtbot):
 
 
 def test_a_zero_learning_rate_is_refused_with_a_message(tab):
-    tab.lr_edit.setText("0")
+    tab.settings.editor("lr").setText("0")
     tab.start_button.click()
     assert not tab.is_training()
     assert len(tab.warnings) == 1 and "learning rate must be greater than 0" in tab.warnings[0]
-    tab.lr_edit.setText("fast")
+    tab.settings.editor("lr").setText("fast")
     tab.start_button.click()
     assert "learning rate must be a number" in tab.warnings[1] and not tab.is_training()
 
@@ -125,15 +125,15 @@ def test_training_draws_every_batch_and_epoch_and_hands_over_the_model(qtbot, ta
     ):
         x, y = curve.getData()
         assert list(x) == [1, 2] and list(y) == pytest.approx(values)
-    assert tab.confusion_view.total == 100
-    assert "Test accuracy" in tab.results_label.text()
+    assert tab.results.confusion_view.total == 100
+    assert "Test accuracy" in tab.results.results_label.text()
     assert len(models) == 1 and isinstance(models[0], Checkpoint) and tab.checkpoint() is models[0]
-    assert tab.start_button.isEnabled() and tab.settings_panel.isEnabled() and not tab.warnings
+    assert tab.start_button.isEnabled() and tab.settings.isEnabled() and not tab.warnings
     assert roots == [fashion_root]
     # The settings and the data folder of the last run come back in a new tab.
     restored = TrainingTab()
     qtbot.addWidget(restored)
-    assert restored.config() == FAST and restored.folder_edit.text() == str(fashion_root)
+    assert restored.config() == FAST and restored.settings.folder_edit.text() == str(fashion_root)
 
 
 def test_stop_mid_run_keeps_the_model_trained_so_far(qtbot, fashion_root):
@@ -168,7 +168,7 @@ def test_closing_the_tab_stops_the_training(qtbot, fashion_root):
 
 
 def test_the_tab_never_closes_while_its_thread_runs(qtbot, fashion_root, monkeypatch):
-    monkeypatch.setattr("fashion_desktop.gui.training_tab.STOP_TIMEOUT_MS", 0)  # a stop slower than the wait
+    monkeypatch.setattr("fashion_desktop.gui.training.tab.STOP_TIMEOUT_MS", 0)  # a stop slower than the wait
     tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=10_000))
     tab.show()
     start_and_wait_for_batches(qtbot, tab)
@@ -185,7 +185,7 @@ def test_a_failed_run_warns_and_keeps_the_previous_model(qtbot, tab):
     assert train(qtbot, tab) is None
     assert len(tab.warnings) == 1 and "learning rate 100 is probably too high" in tab.warnings[0]
     assert tab.checkpoint() is good
-    assert tab.start_button.isEnabled() and tab.settings_panel.isEnabled()
+    assert tab.start_button.isEnabled() and tab.settings.isEnabled()
 
 
 def test_a_continue_failing_before_its_first_epoch_keeps_the_opened_model(qtbot, fashion_root, tmp_path, monkeypatch):
@@ -194,7 +194,7 @@ def test_a_continue_failing_before_its_first_epoch_keeps_the_opened_model(qtbot,
     opened = Checkpoint.load(engine_train(SEED.spec, FAST, fashion_root).checkpoint().save(tmp_path / "m.safetensors"))
     tab = make_tab(qtbot, fashion_root, opened.config)
     assert tab.set_checkpoint(opened)
-    tab.epochs_spin.setValue(4)
+    tab.settings.editor("epochs").setValue(4)
 
     def unreadable(trainer, root):
         raise DataError("the training images are damaged")
@@ -207,12 +207,12 @@ def test_a_continue_failing_before_its_first_epoch_keeps_the_opened_model(qtbot,
 
 
 def test_the_lr_preview_follows_the_scheduler(qtbot, tab):
-    tab.epochs_spin.setValue(10)
-    qtbot.waitUntil(lambda: len(tab.lr_preview.rates) == 10)
-    assert set(tab.lr_preview.rates) == {FAST.lr}
-    tab.scheduler_editor.combo.setCurrentIndex(tab.scheduler_editor.combo.findData("StepLR"))
-    qtbot.waitUntil(lambda: len(set(tab.lr_preview.rates)) == 2)
-    assert tab.lr_preview.rates[5] == pytest.approx(FAST.lr * 0.1)
+    tab.settings.editor("epochs").setValue(10)
+    qtbot.waitUntil(lambda: len(tab.settings.lr_preview.rates) == 10)
+    assert set(tab.settings.lr_preview.rates) == {FAST.lr}
+    tab.settings.editor("scheduler").combo.setCurrentIndex(tab.settings.editor("scheduler").combo.findData("StepLR"))
+    qtbot.waitUntil(lambda: len(set(tab.settings.lr_preview.rates)) == 2)
+    assert tab.settings.lr_preview.rates[5] == pytest.approx(FAST.lr * 0.1)
 
 
 def fake_download(monkeypatch, chunks):
@@ -231,9 +231,9 @@ def test_download_shows_its_progress_then_the_data_is_there(qtbot, tab, tmp_path
     fake_download(monkeypatch, 20)
     messages, formats = [], []
     tab.status_message.connect(messages.append)
-    tab.run_bar.valueChanged.connect(lambda value: formats.append(tab.run_bar.text()))
-    tab.folder_edit.setText(str(tmp_path))
-    tab.download_button.click()
+    tab.progress.run_bar.valueChanged.connect(lambda value: formats.append(tab.progress.run_bar.text()))
+    tab.settings.folder_edit.setText(str(tmp_path))
+    tab.settings.download_button.click()
     qtbot.waitUntil(lambda: not tab.is_training())
     assert any(text.startswith("Downloading Fashion-MNIST") for text in formats)
     assert messages[-1] == f"Fashion-MNIST downloaded into {tmp_path}" and not tab.warnings
@@ -242,9 +242,9 @@ def test_download_shows_its_progress_then_the_data_is_there(qtbot, tab, tmp_path
 
 def test_stop_cancels_a_download(qtbot, tab, tmp_path, monkeypatch):
     fake_download(monkeypatch, 100_000)
-    tab.folder_edit.setText(str(tmp_path))
-    tab.download_button.click()
-    qtbot.waitUntil(lambda: tab.run_bar.format().startswith("Downloading"))
+    tab.settings.folder_edit.setText(str(tmp_path))
+    tab.settings.download_button.click()
+    qtbot.waitUntil(lambda: tab.progress.run_bar.format().startswith("Downloading"))
     tab.stop_button.click()
     assert tab.wait_for_stop(5_000)
     assert not tab.warnings and not (tmp_path / "FashionMNIST").exists()
@@ -255,7 +255,7 @@ def test_a_failed_download_says_where_to_choose_another_folder(qtbot, tab, tmp_p
         raise DataError("could not download Fashion-MNIST (no network); choose another data folder")
 
     monkeypatch.setattr("fashion_desktop.core.data.download", download)
-    tab.folder_edit.setText(str(tmp_path))
+    tab.settings.folder_edit.setText(str(tmp_path))
     with qtbot.waitSignal(tab.training_finished, timeout=30_000):  # Start fetches missing data first
         tab.start_button.click()
     (warning,) = tab.warnings
@@ -265,7 +265,7 @@ def test_a_failed_download_says_where_to_choose_another_folder(qtbot, tab, tmp_p
 def test_download_finds_the_data_already_there(qtbot, tab, fashion_root):
     messages = []
     tab.status_message.connect(messages.append)
-    tab.download_button.click()
+    tab.settings.download_button.click()
     qtbot.waitUntil(lambda: not tab.is_training())
     assert messages[-1] == f"Fashion-MNIST is already in {fashion_root}" and not tab.warnings
 
@@ -300,8 +300,8 @@ def test_clicking_a_confusion_cell_lists_its_test_images_most_confident_first(qt
     assert count > 1
     requests = []
     tab.predict_requested.connect(requests.append)
-    click_cell(qtbot, tab.confusion_view, row, column)
-    gallery = tab.gallery
+    click_cell(qtbot, tab.results.confusion_view, row, column)
+    gallery = tab.results.gallery
     assert gallery is not None and gallery.isVisible() and gallery.cell == (row, column)
     assert gallery.shown == len(gallery.mistakes) == count
     confidences = [m.confidence for m in gallery.mistakes]
@@ -324,16 +324,18 @@ def test_clicking_a_confusion_cell_lists_its_test_images_most_confident_first(qt
 def test_the_slider_steps_through_each_epochs_validation_matrix_then_the_test_set(qtbot, fashion_root):
     tab = shown_tab(qtbot, fashion_root, FAST)
     result = train(qtbot, tab)
-    slider = tab.matrix_slider
+    slider = tab.results.matrix_slider
     assert slider.isVisible() and slider.maximum() == 2 and slider.value() == 2  # epochs 1 and 2, then the test
     for position, metrics in enumerate(result.history):
         slider.setValue(position)
-        assert tab.confusion_view.total == FAST.val_size
-        assert tab.confusion_view.confusion == metrics.val_confusion and not tab.confusion_view.clickable
-        assert tab.matrix_label.text().startswith(f"Validation, epoch {position + 1} of 2")
+        assert tab.results.confusion_view.total == FAST.val_size
+        assert (
+            tab.results.confusion_view.confusion == metrics.val_confusion and not tab.results.confusion_view.clickable
+        )
+        assert tab.results.matrix_label.text().startswith(f"Validation, epoch {position + 1} of 2")
     slider.setValue(2)
-    assert tab.confusion_view.total == 100 and tab.confusion_view.clickable
-    assert tab.matrix_label.text().startswith("Test set")
+    assert tab.results.confusion_view.total == 100 and tab.results.confusion_view.clickable
+    assert tab.results.matrix_label.text().startswith("Test set")
 
 
 def test_continue_trains_on_to_the_same_weights_as_one_straight_run(qtbot, fashion_root):
@@ -342,10 +344,10 @@ def test_continue_trains_on_to_the_same_weights_as_one_straight_run(qtbot, fashi
     first = train(qtbot, tab)
     assert first.best_epoch == 1  # so the model ends on epoch 1's weights, but continues from epoch 2's
     assert not tab.continue_button.isEnabled() and "set Epochs above 2" in tab.continue_button.toolTip()
-    tab.lr_edit.setText("0.2")
-    tab.epochs_spin.setValue(4)
+    tab.settings.editor("lr").setText("0.2")
+    tab.settings.editor("epochs").setValue(4)
     assert not tab.continue_button.isEnabled() and "learning rate" in tab.continue_button.toolTip()
-    tab.lr_edit.setText(str(OVERSHOOTING.lr))
+    tab.settings.editor("lr").setText(str(OVERSHOOTING.lr))
     assert tab.continue_button.isEnabled()
     with qtbot.waitSignal(tab.training_finished, timeout=60_000) as finished:
         tab.continue_button.click()
@@ -365,7 +367,7 @@ def test_continue_after_a_stop_mid_epoch_replays_the_unfinished_epoch(qtbot, fas
         qtbot.waitUntil(lambda: len(tab.epoch_plots.epochs) >= 1, timeout=30_000)
         tab.stop_button.click()
     done = len(tab.epoch_plots.epochs)
-    tab.epochs_spin.setValue(done + 1)
+    tab.settings.editor("epochs").setValue(done + 1)
     with qtbot.waitSignal(tab.training_finished, timeout=60_000):
         tab.continue_button.click()
     assert len(tab.epoch_plots.epochs) == done + 1 and tab.batch_plot.points == (done + 1) * BATCHES
@@ -382,16 +384,16 @@ def test_a_model_opened_from_a_file_can_continue(qtbot, fashion_root, tmp_path):
     tab.set_config(opened.config)  # as the main window does
     assert tab.set_checkpoint(opened)
     assert tab.checkpoint() is opened and [m.epoch for m in tab.epoch_plots.epochs] == [1, 2]
-    assert tab.confusion_view.total == 100 and "saved" in tab.results_label.text()
+    assert tab.results.confusion_view.total == 100 and "saved" in tab.results.results_label.text()
     assert not tab.continue_button.isEnabled()  # 2 of 2 epochs done
-    tab.epochs_spin.setValue(3)
+    tab.settings.editor("epochs").setValue(3)
     assert tab.continue_button.isEnabled()
     with qtbot.waitSignal(tab.training_finished, timeout=60_000):
         tab.continue_button.click()
     assert [m.epoch for m in tab.epoch_plots.epochs] == [1, 2, 3] and tab.checkpoint().epoch == 3
     # A file without the optimizer state cannot continue exactly, and the button says why.
     tab.set_checkpoint(replace(opened, optimizer_state=None))
-    tab.epochs_spin.setValue(5)
+    tab.settings.editor("epochs").setValue(5)
     assert not tab.continue_button.isEnabled() and "optimizer state" in tab.continue_button.toolTip()
 
 
@@ -400,8 +402,8 @@ def test_an_opened_model_shows_the_images_behind_a_cell(qtbot, fashion_root, tmp
     tab = shown_tab(qtbot, fashion_root, MISTAKEN)
     tab.set_checkpoint(Checkpoint.load(trainer.checkpoint().save(tmp_path / "model.safetensors")))
     confusion = trainer.test.confusion
-    click_cell(qtbot, tab.confusion_view, 9, 8)
-    assert tab.gallery.shown == confusion[9][8] > 0
+    click_cell(qtbot, tab.results.confusion_view, 9, 8)
+    assert tab.results.gallery.shown == confusion[9][8] > 0
 
 
 def test_the_best_epoch_is_marked_when_keep_best_is_on(qtbot, fashion_root):
@@ -432,5 +434,5 @@ def test_a_damaged_run_history_does_not_stop_training(qtbot, tab, monkeypatch, t
     tab.status_message.connect(messages.append)
     result = train(qtbot, tab)
     assert result is not None and result.test is not None and not tab.warnings
-    assert any("not recorded in the run history" in message for message in messages)
+    assert any("this run is not recorded: the run history" in message for message in messages)
     assert "not recorded" in messages[-1]

@@ -11,14 +11,20 @@ from PySide6.QtCore import QObject, Slot
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.engine import train
 from fashion_desktop.core.metrics import BatchMetrics
-from fashion_desktop.core.paths import resolve_runs_path
+from fashion_desktop.core.paths import new_checkpoint_path, resolve_runs_path
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.runs import RunStore
-from fashion_desktop.gui.training_worker import TrainingWorker, describe_error, start_in_thread
+from fashion_desktop.core.session import TrainingRequest, describe_error
+from fashion_desktop.gui.training_worker import DataWorker, DownloadOutcome, TrainingWorker, start_in_thread
 
 SEED = get_preset("seed")
 FAST = replace(SEED.config, epochs=2, batch_size=32, val_size=50, device="cpu")
 BATCHES = math.ceil(250 / 32)  # 300 synthetic training images less 50 for validation
+
+
+def worker_for(config=FAST, root=None, **request):
+    """A TrainingWorker for a request of the seed network, its model saved where the test's run history is."""
+    return TrainingWorker(TrainingRequest(SEED.spec, config, root, model_path=new_checkpoint_path(), **request))
 
 
 class Recorder(QObject):
@@ -26,16 +32,13 @@ class Recorder(QObject):
 
     def __init__(self, worker: TrainingWorker) -> None:
         super().__init__()
-        self.worker, self.events, self.done = worker, [], False
+        self.worker, self.request, self.events, self.done = worker, worker.request, [], False
+        self.outcome = None
         worker.fit_started.connect(self.on_fit_started)
         worker.batches_finished.connect(self.on_batches_finished)
         worker.epoch_finished.connect(self.on_epoch_finished)
-        worker.fit_finished.connect(self.on_fit_finished)
-        worker.failed.connect(self.on_failed)
+        worker.warned.connect(self.on_warned)
         worker.finished.connect(self.on_finished)
-        if isinstance(worker, TrainingWorker):
-            worker.run_recorded.connect(self.on_run_recorded)
-            worker.recording_failed.connect(self.on_recording_failed)
         self.thread = start_in_thread(worker, self.on_thread_finished)
 
     def of(self, name):
@@ -56,29 +59,21 @@ class Recorder(QObject):
     def on_epoch_finished(self, metrics):
         self.events.append(("epoch_finished", metrics))
 
-    @Slot(object)
-    def on_fit_finished(self, result):
-        self.events.append(("fit_finished", result))
-
-    @Slot(object)
-    def on_failed(self, failure):
-        self.events.append(("failed", failure))
-
-    @Slot()
-    def on_finished(self):
-        self.events.append(("finished", None))
-
-    @Slot(object)
-    def on_run_recorded(self, run_id):
-        self.events.append(("run_recorded", run_id))
-
     @Slot(str)
-    def on_recording_failed(self, message):
-        self.events.append(("recording_failed", message))
+    def on_warned(self, message):
+        self.events.append(("warned", message))
+
+    @Slot(object)
+    def on_finished(self, outcome):
+        self.events.append(("finished", outcome))
+        self.outcome = outcome
 
     @Slot()
     def on_thread_finished(self):
         self.thread.wait()
+        # The outcome came before the thread ended: whoever reacts to the end needs nothing from the worker,
+        # which Qt deletes now.
+        assert self.outcome is not None
         self.done = True
 
 
@@ -93,7 +88,8 @@ def start(qtbot):
 
     yield start
     for recorder in recorders:
-        recorder.worker.stop()
+        if not recorder.done:
+            recorder.worker.stop()
         qtbot.waitUntil(lambda: recorder.done, timeout=10_000)  # noqa: B023 - called at once, in this iteration
 
 
@@ -110,10 +106,9 @@ def run(qtbot, start):
 
 
 def test_trains_and_reports_every_batch_once_then_finishes(run, fashion_root):
-    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
+    recorder = run(worker_for(root=fashion_root))
     names = recorder.names()
-    assert names[0] == "fit_started" and names[-3:] == ["fit_finished", "run_recorded", "finished"]
-    assert "failed" not in names
+    assert names[0] == "fit_started" and names[-1] == "finished" and names.count("finished") == 1
     epochs = recorder.of("epoch_finished")
     assert [m.epoch for m in epochs] == [1, 2]
     chunks = recorder.of("batches_finished")
@@ -124,26 +119,26 @@ def test_trains_and_reports_every_batch_once_then_finishes(run, fashion_root):
     # Each epoch's batches reach the GUI before that epoch's metrics.
     before_epoch_end = recorder.events[: names.index("epoch_finished")]
     assert sum(len(p) for event, p in before_epoch_end if event == "batches_finished") == BATCHES
-    result = recorder.of("fit_finished")[0]
-    assert not result.stopped and sum(map(sum, result.test.confusion)) == 100
-    checkpoint = recorder.worker.checkpoint()
-    assert isinstance(checkpoint, Checkpoint) and checkpoint.epoch == 2
+    outcome = recorder.outcome
+    assert outcome.failure is None and outcome.warnings == () and outcome.run_id is not None
+    assert not outcome.result.stopped and sum(map(sum, outcome.result.test.confusion)) == 100
+    assert isinstance(outcome.checkpoint, Checkpoint) and outcome.checkpoint.epoch == 2
+    assert outcome.new_model is outcome.checkpoint
 
 
 def test_missing_data_fails_with_the_data_error_and_still_finishes(run, tmp_path):
-    worker = TrainingWorker(SEED.spec, FAST, tmp_path / "nowhere", allow_download=False)
-    recorder = run(worker)
-    assert recorder.names() == ["failed", "finished"]
-    failure = recorder.of("failed")[0]
+    recorder = run(worker_for(root=tmp_path / "nowhere", allow_download=False))
+    assert recorder.names() == ["finished"]
+    failure = recorder.outcome.failure
     assert failure.error_type == "DataError" and "Fashion-MNIST not found" in failure.message
-    assert worker.checkpoint() is None
+    assert recorder.outcome.checkpoint is None and recorder.outcome.new_model is None
 
 
 def test_stop_from_the_gui_thread_ends_within_a_batch_and_keeps_the_model(qtbot, start, fashion_root):
-    worker = TrainingWorker(SEED.spec, replace(FAST, epochs=10_000), fashion_root)
+    worker = worker_for(replace(FAST, epochs=10_000), fashion_root)
     ended: list[float] = []  # when each batch ended, stamped on the training thread
-    report = worker._callback.on_batch_end
-    worker._callback.on_batch_end = lambda trainer, metrics: (ended.append(time.monotonic()), report(trainer, metrics))
+    report = worker._observer.on_batch_end
+    worker._observer.on_batch_end = lambda trainer, metrics: (ended.append(time.monotonic()), report(trainer, metrics))
     recorder = start(worker)
     qtbot.waitUntil(lambda: bool(recorder.of("batches_finished")), timeout=30_000)
     asked = time.monotonic()
@@ -154,27 +149,28 @@ def test_stop_from_the_gui_thread_ends_within_a_batch_and_keeps_the_model(qtbot,
     assert sum(stamp > asked for stamp in ended) <= 1
     reported = [b for chunk in recorder.of("batches_finished") for b in chunk]
     assert len(reported) == len(ended)  # every batch that ended was reported, none twice
-    assert recorder.names()[-3:] == ["fit_finished", "run_recorded", "finished"]
-    assert recorder.of("fit_finished")[0].stopped
-    assert worker.checkpoint() is not None
+    assert recorder.names()[-1] == "finished"
+    assert recorder.outcome.result.stopped and recorder.outcome.checkpoint is not None
 
 
 def test_stop_before_the_trainer_exists_ends_without_training(run, fashion_root):
-    worker = TrainingWorker(SEED.spec, FAST, fashion_root)
+    worker = worker_for(root=fashion_root)
     worker.stop()
     recorder = run(worker)
     assert recorder.names() == ["finished"]
-    assert worker.checkpoint() is None
+    outcome = recorder.outcome
+    assert outcome.checkpoint is None and outcome.result is None and outcome.failure is None
+    assert outcome.test_predictions is None and outcome.run_id is None
 
 
 def test_a_diverging_loss_fails_with_advice_about_the_learning_rate(run, fashion_root):
     config = replace(FAST, optimizer="SGD", lr=100.0, optimizer_options={"momentum": 0.9})
-    recorder = run(TrainingWorker(SEED.spec, config, fashion_root))
-    assert recorder.names()[-3:] == ["run_recorded", "failed", "finished"]
-    failure = recorder.of("failed")[0]
+    recorder = run(worker_for(config, fashion_root))
+    failure = recorder.outcome.failure
     assert failure.error_type == "TrainingDiverged" and "learning rate 100 is probably too high" in failure.message
+    assert recorder.outcome.new_model is None  # it failed in its first epoch: nothing better than before
     with RunStore(resolve_runs_path()) as store:
-        assert store.get_run(recorder.of("run_recorded")[0]).status == "failed"
+        assert store.get_run(recorder.outcome.run_id).status == "failed"
 
 
 def test_out_of_memory_is_reported_with_the_device_and_advice(run, fashion_root, monkeypatch):
@@ -182,34 +178,35 @@ def test_out_of_memory_is_reported_with_the_device_and_advice(run, fashion_root,
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr("fashion_desktop.core.engine.Trainer.fit", fit)
-    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
-    assert recorder.of("failed")[0].message == "out of memory on cpu: lower the batch size"
+    recorder = run(worker_for(root=fashion_root))
+    assert recorder.outcome.failure.message == "out of memory on cpu: lower the batch size"
 
 
 def test_the_run_is_recorded_in_the_history_with_each_epoch(run, fashion_root):
-    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
-    (run_id,) = recorder.of("run_recorded")
+    recorder = run(worker_for(root=fashion_root))
+    run_id = recorder.outcome.run_id
     with RunStore(resolve_runs_path()) as store:
         record = store.get_run(run_id)
         assert record.status == "finished" and record.epochs_done == 2 and record.config == FAST
         assert [m.train_loss for m in store.epochs(run_id)] == [m.train_loss for m in recorder.of("epoch_finished")]
-    assert not recorder.of("recording_failed")
+    assert not recorder.of("warned")
 
 
 def test_the_model_is_saved_after_every_epoch_to_the_file_the_history_records(qtbot, start, fashion_root, tmp_path):
-    worker = TrainingWorker(SEED.spec, replace(FAST, epochs=10_000), fashion_root)
-    recorder = start(worker)
+    recorder = start(worker_for(replace(FAST, epochs=10_000), fashion_root))
+    model_path = recorder.request.model_path
     qtbot.waitUntil(lambda: len(recorder.of("epoch_finished")) >= 1, timeout=30_000)
-    qtbot.waitUntil(worker.model_path.is_file, timeout=10_000)  # written just after the epoch is reported
+    qtbot.waitUntil(model_path.is_file, timeout=10_000)  # written just after the epoch is reported
     # As after a crash: the file holds the last finished epoch, with what Continue needs.
-    saved = Checkpoint.load(worker.model_path)
+    saved = Checkpoint.load(model_path)
     assert saved.epoch >= 1 and saved.optimizer_state is not None and saved.config.epochs == 10_000
-    worker.stop()
+    recorder.worker.stop()
     qtbot.waitUntil(lambda: recorder.done, timeout=10_000)
-    assert worker.model_path.parent == tmp_path / "checkpoints"  # beside the test's run history, not the user's
+    assert model_path.parent == tmp_path / "checkpoints"  # beside the test's run history, not the user's
+    assert recorder.outcome.model_path == model_path
     with RunStore(resolve_runs_path()) as store:
-        assert store.get_run(recorder.of("run_recorded")[0]).model_path == worker.model_path
-    assert Checkpoint.load(worker.model_path).test is not None  # saved again at the end, with the test results
+        assert store.get_run(recorder.outcome.run_id).model_path == model_path
+    assert Checkpoint.load(model_path).test is not None  # saved again at the end, with the test results
 
 
 def test_a_model_file_that_cannot_be_written_is_reported_and_training_goes_on(run, fashion_root, monkeypatch):
@@ -217,40 +214,45 @@ def test_a_model_file_that_cannot_be_written_is_reported_and_training_goes_on(ru
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(Checkpoint, "save", refuse)
-    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
-    (message,) = recorder.of("recording_failed")
+    recorder = run(worker_for(root=fashion_root))
+    (message,) = recorder.of("warned")
     assert "could not be saved after each epoch" in message and "Permission denied" in message
-    assert recorder.names()[-3:] == ["fit_finished", "run_recorded", "finished"] and not recorder.of("failed")
+    assert recorder.outcome.warnings == (message,) and recorder.outcome.failure is None
+    assert recorder.outcome.result is not None
 
 
-def test_a_damaged_run_history_is_reported_and_training_goes_on(run, fashion_root, tmp_path, monkeypatch):
+def test_a_damaged_run_history_is_reported_and_training_goes_on_with_its_crash_protection(
+    run, fashion_root, tmp_path, monkeypatch
+):
     damaged = tmp_path / "runs.sqlite3"
     damaged.write_bytes(b"not a database" * 100)
     monkeypatch.setenv("FASHION_DESKTOP_RUNS", str(damaged))
-    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
-    (message,) = recorder.of("recording_failed")
-    assert "not recorded in the run history" in message and "damaged" in message
-    assert recorder.names()[-2:] == ["fit_finished", "finished"] and not recorder.of("run_recorded")
+    recorder = run(worker_for(root=fashion_root))
+    (message,) = recorder.of("warned")
+    assert "this run is not recorded" in message and "damaged" in message
+    outcome = recorder.outcome
+    assert outcome.result is not None and outcome.run_id is None and outcome.warnings == (message,)
     assert damaged.read_bytes() == b"not a database" * 100  # left as it was, for the Runs page to offer a fix
+    # The model is saved after every epoch all the same: a crash would lose nothing.
+    assert Checkpoint.load(outcome.model_path).epoch == 2
 
 
 def test_the_test_set_is_classified_once_for_the_mistakes_gallery(run, fashion_root):
-    recorder = run(TrainingWorker(SEED.spec, FAST, fashion_root))
-    predictions = recorder.worker.test_predictions()
+    recorder = run(worker_for(root=fashion_root))
+    predictions = recorder.outcome.test_predictions
     assert predictions.probabilities.shape == (100, 10) and predictions.images.shape == (100, 28, 28)
-    confusion = recorder.of("fit_finished")[0].test.confusion
+    confusion = recorder.outcome.result.test.confusion
     for true_class in range(10):
         for predicted_class in range(10):
             assert len(predictions.cell(true_class, predicted_class)) == confusion[true_class][predicted_class]
 
 
 def test_a_stopped_runs_checkpoint_continues_from_its_last_finished_epoch(qtbot, start, fashion_root):
-    worker = TrainingWorker(SEED.spec, replace(FAST, epochs=10_000), fashion_root)
-    recorder = start(worker)
+    recorder = start(worker_for(replace(FAST, epochs=10_000), fashion_root))
     qtbot.waitUntil(lambda: len(recorder.of("epoch_finished")) >= 1, timeout=30_000)
-    worker.stop()
+    recorder.worker.stop()
     qtbot.waitUntil(lambda: recorder.done, timeout=10_000)
-    checkpoint = worker.checkpoint()
+    checkpoint = recorder.outcome.checkpoint
     epochs = len(recorder.of("epoch_finished"))
     assert checkpoint.epoch == epochs and checkpoint.optimizer_state is not None
     # The weights at the end of that epoch, whatever the model went on to (part of the next epoch, the best epoch's).
@@ -259,12 +261,16 @@ def test_a_stopped_runs_checkpoint_continues_from_its_last_finished_epoch(qtbot,
     assert all(torch.equal(expected[k], start_from[k]) for k in expected)
 
 
-def test_no_test_predictions_when_stopped_before_training(run, fashion_root):
-    worker = TrainingWorker(SEED.spec, FAST, fashion_root)
-    worker.stop()
-    run(worker)
-    assert worker.test_predictions() is None
-    assert worker.checkpoint() is None  # stopped while the data was checked, before a trainer was built
+def test_a_download_reports_its_end_once_with_where_the_data_is(qtbot, fashion_root):
+    outcomes = []
+    worker = DataWorker(fashion_root)
+    worker.finished.connect(outcomes.append)
+    done = []
+    thread = start_in_thread(worker, lambda: done.append(True))
+    qtbot.waitUntil(lambda: bool(done), timeout=10_000)
+    thread.wait()
+    (outcome,) = outcomes
+    assert outcome == DownloadOutcome(fashion_root, downloaded=False)  # it was there already
 
 
 @pytest.mark.parametrize(
