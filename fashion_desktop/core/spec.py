@@ -32,6 +32,10 @@ SPEC_FORMAT = "fashion-desktop-spec"
 SPEC_VERSION = 1
 
 Shape = tuple[int, ...]  # (features,) or (channels, height, width)
+# Resource caps: far above every preset and any network that trains on Fashion-MNIST in reasonable time, far below
+# what makes training fail in the allocator (8.6 billion parameters took 33 GB before the first batch).
+MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights, 1.2 GB with Adam's two moments
+MAX_ACTIVATIONS = 4_000_000  # values all layers output for one image: 16 MB, so 1 GB for a batch of 64
 
 
 @dataclass(frozen=True)
@@ -308,7 +312,7 @@ class ModelSpec:
                 *normalisation,
                 Problem("the network has no layers; start from a preset or add Flatten and Linear(10)"),
             ]
-        return normalisation + self._layer_problems(loss)
+        return normalisation + self._layer_problems(loss) + size_problems(self)
 
     def _layer_problems(self, loss: str | None) -> list[Problem]:
         steps = self._walk()
@@ -449,6 +453,28 @@ class ModelSpec:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as error:
             raise SpecError(f"the spec is not valid JSON ({error})") from None
+
+
+def size_problems(spec: ModelSpec) -> list[Problem]:
+    """Refuse networks too big to train here: more than MAX_PARAMETERS weights or MAX_ACTIVATIONS per image."""
+    problems = []
+    total = spec.summary().total
+    if total > MAX_PARAMETERS:
+        problems.append(
+            Problem(
+                f"the network has {total:,} parameters ({total * 4 / 2**30:,.1f} GB), more than the "
+                f"{MAX_PARAMETERS:,} this app trains; use fewer or smaller Linear and Conv2d layers"
+            )
+        )
+    activations = sum(math.prod(shape) for _, shape, _ in spec._walk() if shape is not None)
+    if activations > MAX_ACTIVATIONS:
+        problems.append(
+            Problem(
+                f"the layers output {activations:,} values per image ({activations * 4 / 2**20:,.0f} MB), more than "
+                f"the {MAX_ACTIVATIONS:,} that training can hold for a batch; use fewer channels, or pool earlier"
+            )
+        )
+    return problems
 
 
 def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple[Shape | None, Problem | None]:

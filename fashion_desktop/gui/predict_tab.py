@@ -51,6 +51,7 @@ from fashion_desktop.core.imaging import (
     MODEL_SIZE,
     PREVIEW_SIZE,
     PreprocessOptions,
+    list_image_files,
     open_image,
     to_model_input,
 )
@@ -703,10 +704,9 @@ def _local_paths(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[P
 def _images_in(folder: Path) -> list[Path]:
     """The folder's image files by name, not its subfolders; hidden files (such as macOS ``._`` files) skipped."""
     try:
-        children = sorted(folder.iterdir())
+        return list_image_files(folder)
     except OSError:
         return []
-    return [p for p in children if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
 
 
 def _open(path: Path) -> _Entry:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fashion_desktop.core import checkpoint as checkpoint_module
+from fashion_desktop.core import files as files_module
 from fashion_desktop.core.builder import build_model
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.engine import train
@@ -64,7 +64,7 @@ def test_save_is_atomic_a_failed_write_leaves_the_old_file(trained, tmp_path, mo
     def crash(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint_module.os, "replace", crash)
+    monkeypatch.setattr(files_module.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         trained.checkpoint().save(path)
     assert path.read_bytes() == before
@@ -131,7 +131,7 @@ def rewrite(source, target, change_tensors=lambda t: t, **metadata_changes):
     [
         (lambda t: {**t, "model.fc1.weight": torch.zeros(3, 3)}, {}, r"model weights do not fit its network \(fc1"),
         (lambda t: {k: v for k, v in t.items() if k != "model.fc2.bias"}, {}, "do not fit its network"),
-        (lambda t: t, {"class_names": json.dumps(["a", "b"])}, "names 2 classes instead of 10"),
+        (lambda t: t, {"class_names": json.dumps(["a", "b"])}, "class names must be 10 non-empty texts"),
         (lambda t: t, {"format_version": "one"}, "format version 'one' is not a number"),
         (lambda t: t, {"history": json.dumps([{"epoch": "x"}])}, "metadata cannot be read"),
     ],
@@ -159,7 +159,7 @@ def test_a_file_whose_network_cannot_be_built_is_named_in_the_error(trained, tmp
 
 
 def test_missing_file():
-    with pytest.raises(CheckpointError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="model.safetensors was not found"):
         Checkpoint.load("/nonexistent/model.safetensors")
 
 
