@@ -122,17 +122,25 @@ LAYER_TYPES: dict[str, LayerType] = {
 }
 HEADS = ("logits", "Softmax", "LogSoftmax")
 
+# Initial values beyond this cannot train (and near float32's 3.4e38 torch cannot even fill the weights)
+_INIT_LIMIT = 1e6
 INIT_SCHEMES: dict[str, tuple[Param, ...]] = {
     "default": (),
-    "uniform": (Param("a", "float", -0.05), Param("b", "float", 0.05)),
-    "normal": (Param("mean", "float", 0.0), Param("std", "float", 0.01, minimum=0, exclusive_min=True)),
+    "uniform": (
+        Param("a", "float", -0.05, minimum=-_INIT_LIMIT, maximum=_INIT_LIMIT),
+        Param("b", "float", 0.05, minimum=-_INIT_LIMIT, maximum=_INIT_LIMIT),
+    ),
+    "normal": (
+        Param("mean", "float", 0.0, minimum=-_INIT_LIMIT, maximum=_INIT_LIMIT),
+        Param("std", "float", 0.01, minimum=0, exclusive_min=True, maximum=_INIT_LIMIT),
+    ),
     "zeros": (),
     "ones": (),
-    "constant": (Param("val", "float", 0.0),),
+    "constant": (Param("val", "float", 0.0, minimum=-_INIT_LIMIT, maximum=_INIT_LIMIT),),
     "kaiming_normal": (),
     "kaiming_uniform": (),
-    "xavier_normal": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True),),
-    "xavier_uniform": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True),),
+    "xavier_normal": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True, maximum=_INIT_LIMIT),),
+    "xavier_uniform": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True, maximum=_INIT_LIMIT),),
 }
 BIAS_INITS = ("default", "zeros")
 
