@@ -221,15 +221,16 @@ def _load_spec(args: argparse.Namespace) -> tuple[Any, Any]:
     """
     from fashion_desktop.core.config import TrainConfig
     from fashion_desktop.core.errors import SpecError
+    from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
     from fashion_desktop.core.presets import get_preset
     from fashion_desktop.core.spec import ModelSpec
 
     if getattr(args, "spec", None):
         try:
-            spec = ModelSpec.from_json(args.spec.read_text())
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or error
-            raise SpecError(f"cannot read the spec file {args.spec}: {reason}") from None
+            text = read_text(args.spec, MAX_SPEC_BYTES, "a spec file", SpecError)
+        except SpecError as error:
+            raise SpecError(f"cannot read the spec file {args.spec}: {error}") from None
+        spec = ModelSpec.from_json(text)
         return spec, TrainConfig(loss="nll" if spec.head == "LogSoftmax" else "cross_entropy")
     preset = get_preset(args.preset or "seed")
     return preset.spec, preset.config

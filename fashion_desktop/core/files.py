@@ -22,6 +22,7 @@ _MAX_NAME_BYTES = 255  # the longest file name ext4, APFS, NTFS and most others 
 # ".<name>.<pid>-<8 hex>.tmp": the name part is cut so the whole fits in _MAX_NAME_BYTES
 _TEMP_EXTRA_BYTES = len(".") + len(".") + 10 + len("-") + 8 + len(_TEMP_SUFFIX)
 MAX_JSON_DEPTH = 32  # our own JSON (specs, configs, metadata) nests 4 levels at most
+MAX_SPEC_BYTES = 4 * 2**20  # a spec of a thousand layers is about 100 KB
 
 
 def atomic_write(path: str | Path, data: bytes) -> Path:
@@ -200,6 +201,19 @@ def read_bounded(path: str | Path, limit: int, what: str, error: type[UserError]
     if len(data) > limit:  # it grew after the check
         raise error(_too_large(name, what, limit))
     return data
+
+
+def read_text(path: str | Path, limit: int, what: str, error: type[UserError] = UserError) -> str:
+    """``read_bounded``, decoded as UTF-8 (with or without a byte-order mark).
+
+    Raises:
+        UserError: of type ``error``: as ``read_bounded``, or the file is not UTF-8 text.
+    """
+    data = read_bounded(path, limit, what, error)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"{Path(path).name} is not UTF-8 text ({exc.reason} at byte {exc.start}); choose {what}.") from None
 
 
 def load_json(text: str | bytes, what: str, error: type[UserError] = UserError) -> Any:

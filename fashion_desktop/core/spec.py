@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fashion_desktop.core.errors import SpecError
+from fashion_desktop.core.files import load_json
 from fashion_desktop.core.params import Param, Value, resolve
 
 INPUT_SHAPE = (1, 28, 28)
@@ -457,10 +458,7 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as error:
-            raise SpecError(f"the spec is not valid JSON ({error})") from None
+        return cls.from_dict(load_json(text, "the spec", SpecError))
 
 
 def size_problems(spec: ModelSpec) -> list[Problem]:

@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
         if not name:
             return None
         from fashion_desktop.core.builder import to_python
-        from fashion_desktop.core.checkpoint import atomic_write
+        from fashion_desktop.core.files import atomic_write
 
         path = Path(name) if Path(name).suffix else Path(name).with_suffix(".py")
         try:
