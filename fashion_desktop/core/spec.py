@@ -495,7 +495,7 @@ def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple
     option_problem = _option_problem(spec, last)
     try:
         output, shape_problem = _output_shape(spec, shape)
-    except (TypeError, ValueError):  # an option too broken to compute with; already reported
+    except (TypeError, ValueError, ZeroDivisionError):  # an option too broken to compute with; already reported
         output, shape_problem = None, None
     message = option_problem or shape_problem
     if message is None:
