@@ -462,13 +462,16 @@ class ModelSpec:
 
 
 def size_problems(spec: ModelSpec) -> list[Problem]:
-    """Refuse networks too big to train here: more than MAX_PARAMETERS weights or MAX_ACTIVATIONS per image."""
+    """Refuse networks too big to train here: more than MAX_PARAMETERS weights or MAX_ACTIVATIONS per image.
+
+    Sizes are whole numbers of any length (a padding of 1e308 makes one), so the messages divide as integers.
+    """
     problems = []
     total = spec.summary().total
     if total > MAX_PARAMETERS:
         problems.append(
             Problem(
-                f"the network has {total:,} parameters ({total * 4 / 2**30:,.1f} GB), more than the "
+                f"the network has {total:,} parameters ({total * 4 // 2**30:,} GB), more than the "
                 f"{MAX_PARAMETERS:,} this app trains; use fewer or smaller Linear and Conv2d layers"
             )
         )
@@ -476,7 +479,7 @@ def size_problems(spec: ModelSpec) -> list[Problem]:
     if activations > MAX_ACTIVATIONS:
         problems.append(
             Problem(
-                f"the layers output {activations:,} values per image ({activations * 4 / 2**20:,.0f} MB), more than "
+                f"the layers output {activations:,} values per image ({activations * 4 // 2**20:,} MB), more than "
                 f"the {MAX_ACTIVATIONS:,} that training can hold for a batch; use fewer channels, or pool earlier"
             )
         )
