@@ -14,7 +14,6 @@ import hashlib
 import math
 import os
 import struct
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from fashion_desktop.core.errors import DataError
-from fashion_desktop.core.files import read_bounded
+from fashion_desktop.core.files import create_temporary, read_bounded
 
 FILES: dict[str, str] = {
     "train_images": "train-images-idx3-ubyte",
@@ -243,7 +242,8 @@ def download(
             url = f"{mirror.rstrip('/')}/{name}"
             tmp, got = "", 0
             try:
-                fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{name}.", suffix=".part")
+                part, fd = create_temporary(target)  # mode 0666 less the umask, like any downloaded file
+                tmp = str(part)
                 with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
                     sizes[name] = int(response.headers.get("Content-Length") or sizes[name])
                     while chunk := response.read(_CHUNK):

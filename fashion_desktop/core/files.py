@@ -57,7 +57,7 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(target)
-        temporary, fd = _create_temporary(target)
+        temporary, fd = create_temporary(target)
     except OSError as error:
         raise OSError(error.errno, error.strerror, str(path)) from None
     try:
@@ -83,7 +83,7 @@ def temporary_prefix(target: Path) -> str:
     return "." + os.fsdecode(name) + "."
 
 
-def _create_temporary(target: Path) -> tuple[Path, int]:
+def create_temporary(target: Path) -> tuple[Path, int]:
     """A new, empty temporary file beside ``target`` and its open descriptor; mode 0666, so the umask applies."""
     prefix = temporary_prefix(target)
     for _ in range(100):

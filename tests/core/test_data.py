@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import shutil
 import struct
 from dataclasses import replace
@@ -273,6 +274,9 @@ def test_download_from_file_mirror(tmp_path):
     root = tmp_path / "dest"
     assert download(root, lambda done, total: calls.append((done, total)), [mirror], resources) == root
     assert sorted(p.name for p in raw_dir(root).iterdir()) == sorted(name for name, _ in resources)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in raw_dir(root).iterdir()} == {0o666 & ~umask}  # not 0600
     assert calls and calls[-1][0] == calls[-1][1] == sum(p.stat().st_size for p in raw_dir(root).iterdir())
     assert all(done <= total for done, total in calls)
     assert len(load_arrays(root).train_labels) == 300
