@@ -366,7 +366,8 @@ def _check_optimizer_state(
 
 def _split_optimizer_state(state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors of ``optimizer.state_dict()`` go to safetensors, the rest (param groups, plain numbers) to JSON."""
-    tensors, plain = {}, {}
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
     for param_id, values in state["state"].items():
         for name, value in values.items():
             if isinstance(value, torch.Tensor):

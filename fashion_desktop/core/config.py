@@ -101,7 +101,7 @@ def device_problem(name: object) -> str | None:
     """Why ``name`` is not a device name (``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``), or None."""
     match = _DEVICE.fullmatch(name.strip().lower()) if isinstance(name, str) else None
     if match and match.group(2) is not None and int(match.group(2)) > MAX_DEVICE_INDEX:
-        return f"device number {match.group(2)[:12]} in {name.strip()[:20]!r} is too large; cuda:0 is the first GPU"
+        return f"device number {match.group(2)[:12]} in {match.group(0)[:20]!r} is too large; cuda:0 is the first GPU"
     if match:
         return None
     return f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N (N = 0 for the first GPU) or mps"
