@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ _MAX_NAME_BYTES = 255  # the longest file name ext4, APFS, NTFS and most others 
 # ".<name>.<pid>-<8 hex>.tmp": the name part is cut so the whole fits in _MAX_NAME_BYTES
 _TEMP_EXTRA_BYTES = len(".") + len(".") + 10 + len("-") + 8 + len(_TEMP_SUFFIX)
 MAX_JSON_DEPTH = 32  # our own JSON (specs, configs, metadata) nests 4 levels at most
+# Versions before the pid in the name used tempfile.mkstemp's names; no save takes an hour, so older ones are stale
+_LEGACY_STALE_SECONDS = 3600
 MAX_SPEC_BYTES = 4 * 2**20  # a spec of a thousand layers is about 100 KB
 
 
@@ -106,14 +109,26 @@ def _remove_stale_temporaries(target: Path) -> None:
     for entry in entries:
         if not (entry.name.startswith(prefix) and entry.name.endswith(_TEMP_SUFFIX)):
             continue
-        pid_text, _, token = entry.name[len(prefix) : -len(_TEMP_SUFFIX)].partition("-")
-        if not (pid_text.isascii() and pid_text.isdigit() and len(token) == 8):
+        middle = entry.name[len(prefix) : -len(_TEMP_SUFFIX)]
+        pid_text, _, token = middle.partition("-")
+        if pid_text.isascii() and pid_text.isdigit() and len(token) == 8:
+            stale = int(pid_text) != os.getpid() and not process_alive(int(pid_text))
+        elif len(middle) == 8 and middle.isascii() and "-" not in middle:  # tempfile.mkstemp's, from older versions
+            stale = _age_seconds(entry) > _LEGACY_STALE_SECONDS
+        else:
             continue  # not one of ours
-        if int(pid_text) != os.getpid() and not process_alive(int(pid_text)):
+        if stale:
             try:
                 os.unlink(entry.path)
             except OSError:
                 pass  # another process cleaned it first, or the folder is read-only: the save itself will say
+
+
+def _age_seconds(entry: os.DirEntry[str]) -> float:
+    try:
+        return time.time() - entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _sync_folder(folder: Path) -> None:

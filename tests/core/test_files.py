@@ -69,8 +69,14 @@ def test_stale_temporary_files_of_a_killed_save_are_removed_at_the_next_save(tmp
     alive.write_bytes(b"in progress")
     other = tmp_path / ".notes.txt.tmp"  # not ours
     other.write_bytes(b"keep")
+    legacy = tmp_path / ".model.safetensors.k3j_x9qz.tmp"  # tempfile.mkstemp's name, from an older version
+    legacy.write_bytes(b"half a model")
+    recent_legacy = tmp_path / ".model.safetensors.a8b7c6d5.tmp"
+    recent_legacy.write_bytes(b"maybe still being written")
+    os.utime(legacy, (0, 0))
     atomic_write(path, b"model")
     assert not stale.exists() and alive.exists() and other.exists()
+    assert not legacy.exists() and recent_legacy.exists()
 
 
 def test_a_full_disk_names_the_file_not_the_temporary(tmp_path, monkeypatch):
