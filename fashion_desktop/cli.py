@@ -122,9 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_output()
     args = build_parser().parse_args(argv)
-    from fashion_desktop.core.errors import UserError
+    from fashion_desktop.core.errors import UserError, out_of_memory
 
+    if args.command is not None:
+        _stop_on_sigterm()
     try:
         if args.self_test:
             from fashion_desktop.selftest import run_self_test
@@ -145,6 +148,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fashion-desktop: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as error:
+        if (oom := out_of_memory(error)) is None:
+            raise
+        print(f"fashion-desktop: error: {oom}", file=sys.stderr)
+        return 2
+
+
+def _tolerant_output() -> None:
+    """Never fail on printing a file name after the work is done.
+
+    A name that is not valid UTF-8, or not in PYTHONIOENCODING's charset, is printed with backslash escapes
+    instead of raising UnicodeEncodeError.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def _stop_on_sigterm() -> None:
+    """Treat SIGTERM (kill, a service manager, a closed terminal's shell) like Ctrl+C: stop, record, exit 130."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 @contextmanager
@@ -198,15 +230,16 @@ def _load_spec(args: argparse.Namespace) -> tuple[Any, Any]:
     """
     from fashion_desktop.core.config import TrainConfig
     from fashion_desktop.core.errors import SpecError
+    from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
     from fashion_desktop.core.presets import get_preset
     from fashion_desktop.core.spec import ModelSpec
 
     if getattr(args, "spec", None):
         try:
-            spec = ModelSpec.from_json(args.spec.read_text())
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or error
-            raise SpecError(f"cannot read the spec file {args.spec}: {reason}") from None
+            text = read_text(args.spec, MAX_SPEC_BYTES, "a spec file", SpecError)
+        except SpecError as error:
+            raise SpecError(f"cannot read the spec file {args.spec}: {error}") from None
+        spec = ModelSpec.from_json(text)
         return spec, TrainConfig(loss="nll" if spec.head == "LogSoftmax" else "cross_entropy")
     preset = get_preset(args.preset or "seed")
     return preset.spec, preset.config
@@ -446,7 +479,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from fashion_desktop.core.paths import resolve_runs_path
     from fashion_desktop.core.runs import RunStore
 
-    with RunStore(resolve_runs_path(args.history)) as store:
+    # A --history path is typed: a missing folder is a typo to report, not one to create with an empty history.
+    with RunStore(resolve_runs_path(args.history), create_folders=args.history is None) as store:
         if args.compare:
             a, b = args.compare
             differences = store.setting_differences(a, b)
@@ -501,4 +535,15 @@ COMMANDS = {
 
 
 def _emit_json(payload: dict[str, Any]) -> None:
-    print(json.dumps(payload), flush=True)
+    """One JSON line; NaN and infinities (not JSON) become null, so a reader never sees invalid JSON."""
+    print(json.dumps(_finite(payload), allow_nan=False), flush=True)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

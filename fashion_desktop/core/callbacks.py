@@ -56,7 +56,10 @@ class History(Callback):
 
 
 class SaveCheckpoint(Callback):
-    """Saves the model with its full training state after every epoch, so ``train --resume`` can continue."""
+    """Saves the model with its full training state after every epoch, so ``train --resume`` can continue.
+
+    A run stopped before its first epoch ended has nothing worth keeping, so it writes no file.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -65,4 +68,6 @@ class SaveCheckpoint(Callback):
         trainer.checkpoint().save(self.path)
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        if trainer.epoch == 0:
+            return
         trainer.checkpoint().save(self.path)  # adds the test metrics (and the best weights, if they were restored)

@@ -18,8 +18,7 @@ No random-number state is stored: the engine seeds every epoch's generators from
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +29,19 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from fashion_desktop.core.builder import build_model
-from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.config import MAX_EPOCHS, TrainConfig
 from fashion_desktop.core.errors import CheckpointError, UserError
+from fashion_desktop.core.files import atomic_write, load_json, read_bounded
 from fashion_desktop.core.metrics import EpochMetrics, Evaluation
-from fashion_desktop.core.spec import CLASS_NAMES, NUM_CLASSES, ModelSpec
+from fashion_desktop.core.optim import make_optimizer, make_scheduler
+from fashion_desktop.core.spec import CLASS_NAMES, MAX_PARAMETERS, NUM_CLASSES, ModelSpec
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_MODEL_BYTES", "Checkpoint", "atomic_write"]  # atomic_write: old import
 
 FORMAT = "fashion-desktop-model"
 FORMAT_VERSION = 1
+# A file holds at most five copies of the weights (model, best, resume and two optimizer moments) plus metadata.
+MAX_MODEL_BYTES = 5 * 4 * MAX_PARAMETERS + 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -91,14 +96,11 @@ class Checkpoint:
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise CheckpointError(f"cannot read {path}: {error.strerror or error}") from None
+        data = read_bounded(path, MAX_MODEL_BYTES, "a model file", CheckpointError)
         try:
             tensors = load(data)
-            metadata = _metadata(data)
-        except (SafetensorError, ValueError, json.JSONDecodeError) as error:
+            metadata = _metadata(data, path.name)
+        except (SafetensorError, ValueError, OverflowError) as error:
             raise CheckpointError(
                 f"{path.name} is not a Fashion Desktop model file, or it is damaged ({error}); "
                 "open a .safetensors file saved by Fashion Desktop"
@@ -109,7 +111,7 @@ class Checkpoint:
                 "open a model saved by Fashion Desktop or `fashion-desktop train`"
             )
         version = metadata.get("format_version", "0")
-        if not version.isdigit():
+        if not (version.isascii() and version.isdigit() and len(version) <= 6):  # "²" is a digit to isdigit()
             raise CheckpointError(
                 f"{path.name} is damaged: its format version {version!r} is not a number; "
                 "open another copy of the model, or train it again"
@@ -122,11 +124,12 @@ class Checkpoint:
         try:
             checkpoint = cls._from_parts(tensors, metadata)
             checkpoint._check_fits(path.name)
-        except CheckpointError:
-            raise
+        except CheckpointError as error:
+            message = str(error)
+            raise CheckpointError(message if message.startswith(path.name) else f"{path.name}: {message}") from None
         except UserError as error:  # a spec or config this app refuses: say which file holds it
             raise CheckpointError(f"{path.name}: {error}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as error:
             raise CheckpointError(
                 f"{path.name} is damaged: its metadata cannot be read ({error!r}); open another copy of the model, "
                 "or train it again"
@@ -134,79 +137,237 @@ class Checkpoint:
         return checkpoint
 
     def _check_fits(self, name: str) -> None:
-        """Refuse a file whose class names or tensors do not fit its own network, before anything uses them."""
-        if len(self.class_names) != NUM_CLASSES or not all(isinstance(c, str) for c in self.class_names):
-            raise CheckpointError(
-                f"{name} is damaged: it names {len(self.class_names)} classes instead of "
-                f"{NUM_CLASSES}; open another copy of the model, or train it again"
-            )
+        """The one validation of a model file's content, before anything uses it: refuse what does not fit.
+
+        Class names, every tensor's name, shape, dtype and finiteness against the network the spec builds, the
+        epoch counters against the history, and the optimizer's and scheduler's state against those the config
+        builds. Raises CheckpointError naming ``name``.
+        """
+        if len(self.class_names) != NUM_CLASSES or not all(isinstance(c, str) and c for c in self.class_names):
+            raise _damaged(name, f"its class names must be {NUM_CLASSES} non-empty texts, not {self.class_names!r}")
         with torch.device("meta"):  # shapes only: nothing is allocated or initialised
-            expected = {k: tuple(v.shape) for k, v in build_model(self.spec).state_dict().items()}
+            model = build_model(self.spec)
+        expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
         for prefix, weights in (("model", self.weights), ("best", self.best_weights), ("resume", self.resume_weights)):
             if weights is None:
                 continue
-            actual = {k: tuple(v.shape) for k, v in weights.items()}
+            actual = {k: (tuple(v.shape), v.dtype) for k, v in weights.items()}
             if actual != expected:
                 wrong = sorted(set(actual) ^ set(expected)) or [k for k in expected if actual[k] != expected[k]]
-                raise CheckpointError(
-                    f"{name} is damaged: its {prefix} weights do not fit its network ({', '.join(wrong[:3])}); "
-                    "open another copy of the model, or train it again"
-                )
+                raise _damaged(name, f"its {prefix} weights do not fit its network ({', '.join(wrong[:3])})")
+            broken = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+            if broken:
+                raise _damaged(name, f"its {prefix} weights hold NaN or infinite values ({', '.join(broken[:3])})")
+        self._check_counters(name)
+        if self.optimizer_state is not None or self.scheduler_state is not None:
+            if self.config is None:
+                raise _damaged(name, "it holds an optimizer state but no training settings")
+            shapes = [tuple(p.shape) for p in model.parameters()]
+            optimizer = make_optimizer(self.config, model.parameters())
+            if self.optimizer_state is not None:
+                _check_optimizer_state(name, self.optimizer_state, optimizer.state_dict(), shapes)
+            scheduler = make_scheduler(self.config, optimizer)
+            if self.scheduler_state is not None:
+                if scheduler is None:
+                    raise _damaged(name, "it holds a scheduler state but its settings use no scheduler")
+                expected_state = {k: v for k, v in scheduler.state_dict().items() if k != "milestones"}
+                problem = _mismatch(expected_state, self.scheduler_state, "scheduler", allow_infinite=True)
+                if problem:
+                    raise _damaged(name, problem)
+
+    def _check_counters(self, name: str) -> None:
+        """Epoch, best epoch, history and test results must be numbers of the right kind, in range."""
+        if not _is_int(self.epoch) or not 0 <= self.epoch <= MAX_EPOCHS:
+            raise _damaged(name, f"its epoch count must be a whole number from 0 to {MAX_EPOCHS}, not {self.epoch!r}")
+        for position, metrics in enumerate(self.history, start=1):
+            if metrics.epoch != position:
+                raise _damaged(name, f"its history's epoch {position} is numbered {metrics.epoch!r}")
+            for field_name in ("train_loss", "lr", "epoch_seconds", "samples_per_second"):
+                if not _is_number(getattr(metrics, field_name)):
+                    raise _damaged(
+                        name, f"its history's epoch {position} has {field_name} {getattr(metrics, field_name)!r}"
+                    )
+            for field_name in ("val_loss", "val_accuracy"):
+                value = getattr(metrics, field_name)
+                if value is not None and not _is_number(value):
+                    raise _damaged(name, f"its history's epoch {position} has {field_name} {value!r}")
+            if metrics.val_confusion is not None and not _is_confusion(metrics.val_confusion):
+                raise _damaged(name, f"its history's epoch {position} has a damaged confusion matrix")
+        if self.best_epoch is not None and (
+            not _is_int(self.best_epoch) or not 1 <= self.best_epoch <= min(self.epoch, len(self.history))
+        ):
+            raise _damaged(
+                name,
+                f"its best epoch must be a whole number from 1 to {min(self.epoch, len(self.history))}, "
+                f"not {self.best_epoch!r}",
+            )
+        if self.test is not None and not (
+            _is_number(self.test.loss) and _is_number(self.test.accuracy) and _is_confusion(self.test.confusion)
+        ):
+            raise _damaged(name, "its test results are damaged")
 
     @classmethod
     def _from_parts(cls, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Checkpoint:
-        spec = ModelSpec.from_dict(json.loads(metadata["spec"]))
-        config = json.loads(metadata.get("config", "null"))
-        test = json.loads(metadata.get("test", "null"))
+        def parse(key: str, default: str) -> Any:
+            return load_json(metadata.get(key, default), f"the model's {key} metadata", CheckpointError)
+
+        spec = ModelSpec.from_dict(parse("spec", "null"))
+        config = parse("config", "null")
+        test = parse("test", "null")
         weights, best, resume = (_with_prefix(tensors, f"{prefix}.") for prefix in ("model", "best", "resume"))
         optimizer = None
         if "optimizer" in metadata:
-            optimizer = _join_optimizer_state(tensors, json.loads(metadata["optimizer"]))
+            optimizer = _join_optimizer_state(tensors, parse("optimizer", "null"))
+        scheduler = parse("scheduler", "null")
+        if scheduler is not None and not isinstance(scheduler, dict):
+            raise CheckpointError(f"the scheduler state must be an object, not {scheduler!r}")
+        epoch = metadata.get("epoch", "0")
+        if not (epoch.isascii() and epoch.isdigit() and len(epoch) <= 6):
+            raise CheckpointError(f"its epoch count must be a whole number, not {epoch!r}")
+        history = parse("history", "[]")
+        if not isinstance(history, list) or not all(isinstance(m, dict) for m in history):
+            raise CheckpointError("its training history is damaged")
+        if config is not None and not isinstance(config, dict):
+            raise CheckpointError(f"its training settings must be an object, not {config!r}")
+        if test is not None and not isinstance(test, dict):
+            raise CheckpointError(f"its test results must be an object, not {test!r}")
+        class_names = parse("class_names", json.dumps(CLASS_NAMES))
+        if not isinstance(class_names, list):
+            raise CheckpointError(f"its class names must be a list, not {class_names!r}")
+        train_config = TrainConfig.from_dict(config) if config else None
+        if train_config is not None:
+            train_config.check()
+        spec.check()  # buildable; a head that does not suit the loss is for training to refuse
         return cls(
             spec=spec,
             weights=weights,
-            config=TrainConfig.from_dict(config) if config else None,
-            history=tuple(EpochMetrics.from_dict(m) for m in json.loads(metadata.get("history", "[]"))),
+            config=train_config,
+            history=tuple(EpochMetrics.from_dict(m) for m in history),
             test=Evaluation.from_dict(test) if test else None,
-            epoch=int(metadata.get("epoch", "0")),
+            epoch=int(epoch),
             optimizer_state=optimizer,
-            scheduler_state=json.loads(metadata["scheduler"]) if "scheduler" in metadata else None,
-            class_names=tuple(json.loads(metadata.get("class_names", json.dumps(CLASS_NAMES)))),
-            best_epoch=json.loads(metadata.get("best_epoch", "null")),
+            scheduler_state=scheduler,
+            class_names=tuple(class_names),
+            best_epoch=parse("best_epoch", "null"),
             best_weights=best or None,
             resume_weights=resume or None,
         )
-
-
-def atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _with_prefix(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def _metadata(data: bytes) -> dict[str, str]:
+def _metadata(data: bytes, name: str) -> dict[str, str]:
     """The safetensors header's ``__metadata__``: the first 8 bytes give the JSON header's length."""
     length = int.from_bytes(data[:8], "little")
-    return json.loads(data[8 : 8 + length]).get("__metadata__") or {}
+    header = load_json(data[8 : 8 + length], f"{name}'s header", CheckpointError)
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{name}'s metadata must map names to texts")
+    return metadata
+
+
+def _damaged(name: str, problem: str) -> CheckpointError:
+    return CheckpointError(f"{name} is damaged: {problem}; open another copy of the model, or train it again")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object, allow_infinite: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return allow_infinite and not math.isnan(value) or math.isfinite(value)
+
+
+def _is_confusion(matrix: object) -> bool:
+    """A NUM_CLASSES x NUM_CLASSES table of non-negative whole numbers."""
+    return (
+        isinstance(matrix, (list, tuple))
+        and len(matrix) == NUM_CLASSES
+        and all(
+            isinstance(row, (list, tuple)) and len(row) == NUM_CLASSES and all(_is_int(c) and c >= 0 for c in row)
+            for row in matrix
+        )
+    )
+
+
+def _mismatch(expected: Any, actual: Any, where: str, allow_infinite: bool = False) -> str | None:
+    """Why ``actual`` (read from JSON) is not shaped like ``expected`` (what this torch builds), or None.
+
+    Objects may leave keys out (they keep the fresh value) but not add any: a scheduler's state is loaded into its
+    attributes, where an unknown key could replace a method.
+    """
+    if expected is None:  # an option left unset, such as foreach or fused
+        ok = actual is None or isinstance(actual, bool)
+    elif isinstance(expected, bool):
+        ok = isinstance(actual, bool)
+    elif isinstance(expected, int):
+        ok = _is_int(actual)
+    elif isinstance(expected, float):
+        ok = _is_number(actual, allow_infinite)
+    elif isinstance(expected, str):
+        ok = isinstance(actual, str)
+    elif isinstance(expected, (list, tuple)):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return f"its {where} state has {actual!r} where a list of {len(expected)} is expected"
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            if problem := _mismatch(want, got, f"{where}[{index}]", allow_infinite):
+                return problem
+        return None
+    elif isinstance(expected, Mapping):
+        if not isinstance(actual, Mapping):
+            return f"its {where} state has {actual!r} where an object is expected"
+        unknown = set(actual) - set(expected)
+        if unknown:
+            return f"its {where} state has unknown entries ({', '.join(sorted(map(str, unknown))[:3])})"
+        for key, value in actual.items():
+            if problem := _mismatch(expected[key], value, f"{where}.{key}", allow_infinite):
+                return problem
+        return None
+    else:
+        ok = type(actual) is type(expected)
+    return None if ok else f"its {where} state has {actual!r} where {type(expected).__name__} is expected"
+
+
+def _check_optimizer_state(
+    name: str, state: Mapping[str, Any], fresh: Mapping[str, Any], shapes: list[tuple[int, ...]]
+) -> None:
+    """The saved optimizer state must have the fresh optimizer's groups and one state per parameter of its shape."""
+    groups = state.get("param_groups")
+    fresh_groups = fresh["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(fresh_groups):
+        raise _damaged(name, f"its optimizer state must have {len(fresh_groups)} parameter group(s)")
+    for group, fresh_group in zip(groups, fresh_groups, strict=True):
+        if not isinstance(group, dict) or group.get("params") != fresh_group["params"]:
+            raise _damaged(name, "its optimizer's parameter groups do not fit its network")
+        known = {k: v for k, v in group.items() if k in fresh_group}
+        if problem := _mismatch(fresh_group, known, "optimizer"):
+            raise _damaged(name, problem)
+        for key, value in group.items():  # options of another torch version: plain values only
+            if key not in fresh_group and not (value is None or isinstance(value, (bool, int, float, str))):
+                raise _damaged(name, f"its optimizer option {key!r} is {value!r}")
+    for param_id, values in state["state"].items():
+        if not _is_int(param_id) or not 0 <= param_id < len(shapes):
+            raise _damaged(name, f"its optimizer state names parameter {param_id!r}, which its network lacks")
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                if not value.is_floating_point() or not bool(torch.isfinite(value).all()):
+                    raise _damaged(name, f"its optimizer's {key} of parameter {param_id} is not finite numbers")
+                if value.numel() != 1 and tuple(value.shape) != shapes[param_id]:
+                    raise _damaged(name, f"its optimizer's {key} of parameter {param_id} has the wrong shape")
+            elif not _is_number(value):
+                raise _damaged(name, f"its optimizer's {key} of parameter {param_id} is {value!r}")
 
 
 def _split_optimizer_state(state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors of ``optimizer.state_dict()`` go to safetensors, the rest (param groups, plain numbers) to JSON."""
-    tensors, plain = {}, {}
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
     for param_id, values in state["state"].items():
         for name, value in values.items():
             if isinstance(value, torch.Tensor):
@@ -216,12 +377,22 @@ def _split_optimizer_state(state: Mapping[str, Any]) -> tuple[dict[str, torch.Te
     return tensors, {"param_groups": state["param_groups"], "plain": plain}
 
 
-def _join_optimizer_state(tensors: Mapping[str, torch.Tensor], rest: Mapping[str, Any]) -> dict[str, Any]:
+def _join_optimizer_state(tensors: Mapping[str, torch.Tensor], rest: Any) -> dict[str, Any]:
+    if not isinstance(rest, dict) or not isinstance(rest.get("plain"), dict):
+        raise CheckpointError("its optimizer state is damaged")
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer."):
             _, param_id, name = key.split(".", 2)
-            state.setdefault(int(param_id), {})[name] = value
+            state.setdefault(_param_id(param_id), {})[name] = value
     for param_id, values in rest["plain"].items():
-        state.setdefault(int(param_id), {}).update(values)
+        if not isinstance(values, dict):
+            raise CheckpointError("its optimizer state is damaged")
+        state.setdefault(_param_id(param_id), {}).update(values)
     return {"state": state, "param_groups": rest["param_groups"]}
+
+
+def _param_id(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        raise CheckpointError(f"its optimizer state names parameter {text!r}")
+    return int(text)

@@ -86,6 +86,8 @@ LOSSES: dict[str, tuple[Param, ...]] = {
 }
 LOSS_LABELS = {"cross_entropy": "CrossEntropy", "nll": "NLLLoss", "label_smoothing": "CrossEntropy + label smoothing"}
 _DEVICE = re.compile(r"(cpu|cuda|mps)(?::(\d+))?|auto")
+MAX_DEVICE_INDEX = 1023  # far more GPUs than one machine holds; torch refuses indices beyond a C int
+MAX_EPOCHS = 10_000
 # torch.manual_seed takes up to 2**64 - 1, but the seed is also multiplied per epoch and written into exported
 # scripts that may seed numpy, which takes 0..2**32 - 1.
 MAX_SEED = 2**32 - 1
@@ -96,7 +98,10 @@ CONTINUE_MAY_CHANGE = ("epochs", "device", "early_stopping_patience", "keep_best
 
 def device_problem(name: object) -> str | None:
     """Why ``name`` is not a device name (``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``), or None."""
-    if isinstance(name, str) and _DEVICE.fullmatch(name.strip().lower()):
+    match = _DEVICE.fullmatch(name.strip().lower()) if isinstance(name, str) else None
+    if match and match.group(2) is not None and int(match.group(2)) > MAX_DEVICE_INDEX:
+        return f"device number {match.group(2)[:12]} in {match.group(0)[:20]!r} is too large; cuda:0 is the first GPU"
+    if match:
         return None
     return f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N (N = 0 for the first GPU) or mps"
 
@@ -142,7 +147,7 @@ class TrainConfig:
         """Every setting that is out of range, in plain words; empty when the config can train."""
         problems = []
         checks = (
-            Param("epochs", "int", 1, minimum=1, maximum=10_000),
+            Param("epochs", "int", 1, minimum=1, maximum=MAX_EPOCHS),
             Param("batch size", "int", 1, minimum=1, maximum=60_000),
             Param("learning rate", "float", 1e-3, minimum=0, exclusive_min=True, maximum=100),
             Param("validation size", "int", 0, minimum=0, maximum=59_000),
@@ -206,11 +211,76 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        """The config that ``to_dict`` wrote, with every value's type checked (ranges are ``problems``' job).
+
+        Raises:
+            ConfigError: ``data`` is not an object, names an unknown setting, or holds a value of the wrong type
+                (a text where a number belongs, a float batch size, a list where options belong).
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"the training settings must be an object, not {data!r:.60}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(known)
         if unknown:
-            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**data)
+            raise ConfigError(f"unknown training settings: {', '.join(sorted(map(str, unknown)))}")
+        wrong = [problem for key, value in data.items() if (problem := _type_problem(key, value))]
+        if wrong:
+            raise ConfigError("the training settings are not valid:\n" + "\n".join(f"- {p}" for p in wrong))
+        values = dict(data)
+        for key in _OPTION_FIELDS:
+            if key in values:
+                values[key] = {k: tuple(v) if isinstance(v, list) else v for k, v in values[key].items()}
+        if "lr" in values:
+            values["lr"] = float(values["lr"])
+        return cls(**values)
+
+
+# The JSON type of each TrainConfig field, as to_dict writes it; option values are checked by their schemas.
+_FIELD_TYPES: dict[str, str] = {
+    "epochs": "int",
+    "batch_size": "int",
+    "lr": "number",
+    "loss": "str",
+    "optimizer": "str",
+    "scheduler": "str",
+    "seed": "int",
+    "device": "str",
+    "val_size": "int",
+    "augment": "bool",
+    "early_stopping_patience": "int",
+    "keep_best": "bool",
+}
+_OPTION_FIELDS = ("loss_options", "optimizer_options", "scheduler_options")
+_KIND_WORDS = {"int": "a whole number", "number": "a number", "str": "a text", "bool": "true or false"}
+
+
+def _is_kind(value: object, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "number":
+        return isinstance(value, (int, float))
+    return isinstance(value, str)
+
+
+def _type_problem(key: str, value: object) -> str | None:
+    """Why ``value`` cannot be the setting ``key`` as JSON holds it, or None."""
+    if key in _OPTION_FIELDS:
+        if not isinstance(value, Mapping) or not all(isinstance(name, str) for name in value):
+            return f"{key} must be an object of named options, not {value!r:.60}"
+        for name, option in value.items():
+            if isinstance(option, list) and all(_is_kind(v, "int") for v in option):
+                continue
+            if not isinstance(option, (bool, int, float, str)):
+                return f"{key}.{name} must be a number, true/false or a list of whole numbers, not {option!r:.60}"
+        return None
+    kind = _FIELD_TYPES[key]
+    if not _is_kind(value, kind):
+        return f"{key} must be {_KIND_WORDS[kind]}, not {value!r:.60}"
+    return None
 
 
 def changed_settings(trained: TrainConfig, current: TrainConfig) -> list[str]:

@@ -14,7 +14,6 @@ import hashlib
 import math
 import os
 import struct
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from fashion_desktop.core.errors import DataError
+from fashion_desktop.core.files import create_temporary, read_bounded
 
 FILES: dict[str, str] = {
     "train_images": "train-images-idx3-ubyte",
@@ -92,6 +92,27 @@ def _damaged(path: Path, problem: str) -> DataError:
     return DataError(f"{path} {problem}; the file is damaged or incomplete: download it again or replace it")
 
 
+# The official training images are 47,040,016 bytes unpacked; twice that leaves room for bigger custom sets while
+# keeping a decompression bomb (8 MB that inflate to 8 GiB) from filling memory.
+MAX_IDX_BYTES = 128 * 2**20
+
+
+def _gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Decompress a gzip file (all its members), stopping with an error as soon as the output passes ``limit``."""
+    output = bytearray()
+    while data:
+        stream = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        output += stream.decompress(data, limit + 1 - len(output))
+        if len(output) > limit:
+            raise OverflowError(limit)
+        if not stream.eof:
+            if stream.unconsumed_tail:  # stopped by the limit exactly at it, with input left
+                raise OverflowError(limit)
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        data = stream.unused_data.lstrip(b"\0")  # gzip files may hold several members, padded with zeros
+    return bytes(output)
+
+
 def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
     """Read an IDX file of uint8 values (gzip-compressed or not, told apart by the gzip magic bytes).
 
@@ -100,14 +121,16 @@ def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
             item count but does not match the published checksum.
     """
     path = Path(path)
+    data = read_bounded(path, MAX_IDX_BYTES, "a Fashion-MNIST data file", DataError)
     try:
-        data = path.read_bytes()
         if data[:2] == _GZIP_MAGIC:
-            data = gzip.decompress(data)
+            data = _gunzip_bounded(data, MAX_IDX_BYTES)
+    except OverflowError:
+        raise _damaged(
+            path, f"unpacks to more than {MAX_IDX_BYTES // 2**20} MiB, more than any IDX file here"
+        ) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise _damaged(path, f"is not a valid gzip file ({error})") from None
-    except OSError as error:
-        raise DataError(f"cannot read {path} ({error.strerror or error}); check that it is readable") from None
     header = 4 + 4 * expected_ndim
     magic = 0x800 + expected_ndim  # 0x08: unsigned bytes, then the number of dimensions
     if len(data) >= 4 and (found := struct.unpack(">I", data[:4])[0]) != magic:
@@ -153,6 +176,8 @@ def load_arrays(root: Path) -> RawFashionMNIST:
                 f"{image_path} holds {images.shape[1]}x{images.shape[2]} images, not 28x28; "
                 "replace it with the Fashion-MNIST file"
             )
+        if len(images) == 0:  # an empty set would report accuracy 0.0 or fail to split
+            raise DataError(f"{image_path} holds no images; replace it with the Fashion-MNIST file")
         if len(images) != len(labels):
             raise DataError(
                 f"{image_path} holds {len(images)} images but {label_path} {len(labels)} labels; "
@@ -217,7 +242,8 @@ def download(
             url = f"{mirror.rstrip('/')}/{name}"
             tmp, got = "", 0
             try:
-                fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{name}.", suffix=".part")
+                part, fd = create_temporary(target)  # mode 0666 less the umask, like any downloaded file
+                tmp = str(part)
                 with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
                     sizes[name] = int(response.headers.get("Content-Length") or sizes[name])
                     while chunk := response.read(_CHUNK):

@@ -33,3 +33,23 @@ class ImageError(UserError):
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
+
+
+class OutOfMemory(UserError):
+    """Training or prediction could not allocate memory on its device."""
+
+
+def out_of_memory(error: BaseException, device: str = "the device") -> OutOfMemory | None:
+    """An OutOfMemory error with advice when ``error`` is an allocation failure, else None.
+
+    torch has one out-of-memory class per backend (CUDA, MPS, the CPU allocator), all RuntimeErrors whose messages
+    share these words; Python's own allocator raises MemoryError.
+    """
+    text = str(error)
+    if isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and ("out of memory" in text.lower() or "can't allocate memory" in text)
+    ):
+        return OutOfMemory(
+            f"out of memory on {device}: lower the batch size, or use a smaller network (fewer units or channels)"
+        )
+    return None

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from fashion_desktop.core.checkpoint import atomic_write
 from fashion_desktop.core.data import normalize
 from fashion_desktop.core.engine import EVAL_BATCH
 from fashion_desktop.core.errors import ImageError
-from fashion_desktop.core.imaging import IMAGE_SUFFIXES, MODEL_SIZE, PreprocessOptions
+from fashion_desktop.core.files import atomic_write
+from fashion_desktop.core.imaging import MODEL_SIZE, PreprocessOptions, list_image_files
 from fashion_desktop.core.inference import Prediction, Predictor
 from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
 
@@ -212,7 +212,7 @@ def predict_folder(
 ) -> Iterator[tuple[Path, Prediction | ImageError]]:
     """Predict every image of a folder, or a list of files and folders, one at a time.
 
-    A folder gives its files whose suffix is in ``IMAGE_SUFFIXES`` (any case), sorted by name, without going into
+    A folder gives its images as ``imaging.list_image_files`` finds them: sorted by name, without going into
     sub-folders and skipping hidden files (such as macOS's ``._photo.jpg``). Any other path is taken as an image
     file, in the order given. A file that cannot be read yields its ``ImageError`` and the others go on.
 
@@ -260,7 +260,8 @@ def write_predictions_csv(
             # Nine significant digits keep float32 probabilities exact enough that each row still sums to 1
             probabilities = [f"{p:.9g}" for p in result.probabilities]
             writer.writerow([str(file), result.top_class, f"{result.top_probability:.9g}", *probabilities, ""])
-    return atomic_write(Path(path), text.getvalue().encode("utf-8"))
+    # A file name that is not valid UTF-8 (Python holds its bytes as surrogates) is written back as those bytes
+    return atomic_write(Path(path), text.getvalue().encode("utf-8", "surrogateescape"))
 
 
 # -- helpers --
@@ -313,10 +314,8 @@ def _image_paths(sources: str | Path | Iterable[str | Path]) -> Iterator[Path]:
             yield path
             continue
         try:
-            entries = sorted(path.iterdir())
+            entries = list_image_files(path)
         except OSError as error:
             reason = error.strerror or error
             raise ImageError(f"cannot list the folder {path} ({reason}); check its permissions") from None
-        for entry in entries:
-            if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".") and entry.is_file():
-                yield entry
+        yield from entries

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from fashion_desktop.core.builder import to_python
-from fashion_desktop.core.checkpoint import Checkpoint, atomic_write
+from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.errors import UserError
+from fashion_desktop.core.files import atomic_write
 from fashion_desktop.core.optim import make_loss, optimizer_kwargs
 from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
 
@@ -99,23 +100,43 @@ def export_training_script(checkpoint: Checkpoint, path: str | Path) -> Path:
 
 
 def training_script(spec: ModelSpec, config: TrainConfig) -> str:
-    """A standalone script (torch and torchvision only) that trains ``spec`` with ``config`` on Fashion-MNIST."""
+    """A standalone script (torch and torchvision only) that trains ``spec`` with ``config`` on Fashion-MNIST.
+
+    Every value goes into the code as a Python literal (``repr`` of a checked int, float or bool), never as
+    text pasted into source, so no model file can put code into the script.
+
+    Raises:
+        ConfigError, SpecError: the settings or the network are not valid.
+    """
+    config.check()
+    spec.check()
     return _SCRIPT.substitute(
         network=_class_code(spec),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        val_size=config.val_size,
-        mean=repr(spec.mean),
-        std=repr(spec.std),
-        augment=config.augment,
-        keep_best=config.keep_best,
-        patience=config.early_stopping_patience,
-        class_names=list(CLASS_NAMES),
+        epochs=_literal(config.epochs, int),
+        batch_size=_literal(config.batch_size, int),
+        seed=_literal(config.seed, int),
+        val_size=_literal(config.val_size, int),
+        mean=_literal(spec.mean, float),
+        std=_literal(spec.std, float),
+        augment=_literal(config.augment, bool),
+        keep_best=_literal(config.keep_best, bool),
+        patience=_literal(config.early_stopping_patience, int),
+        class_names=repr(list(CLASS_NAMES)),
         loss=_loss_code(config),
         optimizer=_optimizer_code(config),
         scheduler=_scheduler_code(config),
     )
+
+
+def _literal(value: object, kind: type) -> str:
+    """``value`` as a Python literal of ``kind``; anything else is refused rather than written as code."""
+    if kind is bool:
+        ok = isinstance(value, bool)
+    else:
+        ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    if not ok:
+        raise ExportError(f"the model's setting {value!r:.40} is not {kind.__name__}; the file is damaged")
+    return repr(float(value) if kind is float else value)  # type: ignore[arg-type]
 
 
 def _class_code(spec: ModelSpec) -> str:

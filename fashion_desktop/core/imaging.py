@@ -11,8 +11,14 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fashion_desktop.core.errors import ImageError
+from fashion_desktop.core.files import read_bounded
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+# The only decoders Pillow may use, whatever a file's name or first bytes say. Without this list Pillow tries
+# every plugin it has, and its EPS plugin runs Ghostscript on the file: PostScript is a program, which could write
+# files, print to stdout or loop for ever.
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
+MAX_IMAGE_BYTES = 256 * 2**20  # a 50-million-pixel RGBA TIFF stored without compression is 200 MB
 MAX_PIXELS: int = 50_000_000  # decompression-bomb guard, stricter than Pillow's own 89 million
 INVERT_MODES: tuple[str, ...] = ("auto", "on", "off")
 
@@ -71,6 +77,8 @@ def open_image(source: str | Path | bytes | Image.Image, *, draft_size: int | No
     if isinstance(source, Image.Image):
         filename = getattr(source, "filename", "")
         name = Path(filename).name if isinstance(filename, str) and filename else "The image"
+        if source.format is not None and source.format not in IMAGE_FORMATS:
+            raise ImageError(f"{name} is a {source.format} image, which is not supported; {_SUPPORTED}.")
         if source.width * source.height > MAX_PIXELS:
             raise _too_big(name, source.width, source.height)
         _decode(source, name)
@@ -158,19 +166,25 @@ def preprocess_file(
     return image, to_model_input(image, options)
 
 
+_SUPPORTED = "use PNG, JPEG, WebP, BMP, GIF or TIFF"
+
+
 def _read(path: Path) -> bytes:
-    """Read a whole file, so that no handle stays open and every OS error names the file."""
-    name = path.name or str(path)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(f"{name} was not found; check that the file still exists, then choose it again.") from None
-    except IsADirectoryError:
-        raise ImageError(f"{name} is a folder, not an image; choose an image file inside it.") from None
-    except PermissionError:
-        raise ImageError(f"{name} cannot be read (permission denied); check its permissions or copy it.") from None
-    except OSError as exc:
-        raise ImageError(f"{name} cannot be read ({exc.strerror or exc}); check the file and try again.") from None
+    """Read a whole regular file of a bounded size, so that no handle stays open and every OS error names it."""
+    return read_bounded(path, MAX_IMAGE_BYTES, "an image", ImageError)
+
+
+def list_image_files(folder: str | Path) -> list[Path]:
+    """The images directly in ``folder`` (not in subfolders), sorted by name: the one rule for a dropped folder.
+
+    An image is a regular file whose suffix is in ``IMAGE_SUFFIXES`` (any case); hidden files (a leading dot,
+    such as macOS's ``._photo.jpg``) are left out.
+
+    Raises:
+        OSError: the folder cannot be listed.
+    """
+    children = sorted(Path(folder).iterdir(), key=lambda p: p.name)
+    return [p for p in children if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
 
 
 def _identify(data: bytes, name: str) -> Image.Image:
@@ -179,13 +193,11 @@ def _identify(data: bytes, name: str) -> Image.Image:
         # The filter change is process-wide while it lasts, but it only concerns this one warning category
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_big(name) from None
     except UnidentifiedImageError:
-        raise ImageError(
-            f"{name} is not an image Pillow can read ({_guess_kind(data)}); use PNG, JPEG, WebP, BMP or GIF."
-        ) from None
+        raise ImageError(f"{name} is not an image this app opens ({_guess_kind(data)}); {_SUPPORTED}.") from None
     except Exception as exc:  # a plugin that recognised the format can fail on its header with any exception type
         raise _damaged(name, exc) from None
 
@@ -217,6 +229,8 @@ def _guess_kind(data: bytes) -> str:
         return "HEIC/AVIF photos are not supported; export the photo as JPEG"
     if data.startswith(b"%PDF"):
         return "it is a PDF document"
+    if data.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):
+        return "it is PostScript (EPS), a program rather than an image, so it is never run"
     try:
         text = data[:4096].decode("utf-8")
     except UnicodeDecodeError:

@@ -7,8 +7,8 @@ import io
 import json
 import os
 import sqlite3
-import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from fashion_desktop.core.callbacks import Callback
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.errors import UserError
+from fashion_desktop.core.files import atomic_write, load_json, process_alive
 from fashion_desktop.core.layers import describe_shape
 from fashion_desktop.core.metrics import EpochMetrics, FitInfo, FitResult
 from fashion_desktop.core.params import resolve
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 STATUSES = ("running", "finished", "stopped", "failed", "unfinished")
 SCHEMA_VERSION = 1  # PRAGMA user_version
 APPLICATION_ID = int.from_bytes(b"FDrn", "big")  # PRAGMA application_id: tells our file from another app's SQLite file
+_SQLITE_INT = range(-(2**63), 2**63)  # what an INTEGER column holds; a bigger id is no run, not an OverflowError
 EPOCH_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_seconds", "samples_per_second")
 
 _SCHEMA = f"""
@@ -75,6 +77,7 @@ class RunStoreError(UserError):
     def __init__(self, message: str, path: Path) -> None:
         super().__init__(message)
         self.path = path
+        self.locked = False  # another process holds the database's lock: trying again later may succeed
 
 
 @dataclass(frozen=True)
@@ -119,10 +122,12 @@ class RunRecord:
 class RunStore:
     """The run history in one SQLite file. Safe to share between the GUI thread and a training thread."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, create_folders: bool = True) -> None:
         """Open the history at ``path``, creating it when the file is missing or empty.
 
         Runs left 'running' by a process that has since ended (a crash, a kill) are marked 'unfinished'.
+        ``create_folders`` False refuses a path whose folder is missing instead of creating it (for a path the
+        user typed, where a missing folder is more likely a typo than a wish).
 
         Raises:
             RunStoreError: the file is damaged, belongs to another program, is from a newer version of Fashion
@@ -130,8 +135,28 @@ class RunStore:
         """
         self.path = Path(path)
         self._lock = threading.RLock()  # one connection, used from the GUI thread and the training thread
+        if not create_folders and not self.path.parent.is_dir():
+            raise self._error(
+                f"there is no run history at {self.path}: the folder {self.path.parent} does not exist; check the path"
+            )
         self._db = self._connect()
+        self._identity = self._file_identity()
         self.mark_unfinished()
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def _check_still_there(self) -> None:
+        """SQLite goes on writing into a deleted or replaced file, so the run would vanish without a word."""
+        if self._identity is not None and self._file_identity() != self._identity:
+            raise self._error(
+                f"the run history {self.path} was deleted or replaced while it was open, so this run can no "
+                "longer be recorded; the model file is unaffected"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -221,14 +246,21 @@ class RunStore:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One committed transaction; a database error becomes a RunStoreError naming the file."""
+    def _transaction(self, writing: bool = False) -> Iterator[sqlite3.Connection]:
+        """One committed transaction; a database error becomes a RunStoreError naming the file.
+
+        ``writing`` first checks that the file is still the one opened (see ``_check_still_there``).
+        """
         with self._lock:
+            if writing:
+                self._check_still_there()
             try:
                 with self._db:
                     yield self._db
             except sqlite3.Error as error:
-                raise self._error(f"the run history {self.path} could not be read or updated ({error})") from None
+                raised = self._error(f"the run history {self.path} could not be read or updated ({error})")
+                raised.locked = isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+                raise raised from None
 
     # -- recording --
     def start_run(
@@ -241,8 +273,8 @@ class RunStore:
     ) -> int:
         """Record a new run as 'running' and return its id. The default name is the preset's (or "custom") and time."""
         started = datetime.now().astimezone()
-        name = name or f"{preset_name(spec) or 'custom'} {started:%Y-%m-%d %H:%M}"
-        with self._transaction() as db:
+        name = _storable(name or f"{preset_name(spec) or 'custom'} {started:%Y-%m-%d %H:%M}")
+        with self._transaction(writing=True) as db:
             cursor = db.execute(
                 "INSERT INTO runs (name, started_at, status, spec, config, device, model_path, pid) "
                 "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
@@ -252,7 +284,7 @@ class RunStore:
                     json.dumps(spec.to_dict()),
                     json.dumps(config.to_dict()),
                     device,
-                    str(model_path) if model_path else None,
+                    _storable(str(model_path)) if model_path else None,
                     os.getpid(),
                 ),
             )
@@ -261,7 +293,7 @@ class RunStore:
 
     def add_epoch(self, run_id: int, metrics: EpochMetrics) -> None:
         """Record one epoch's metrics, committed at once (the confusion matrix is not kept)."""
-        with self._transaction() as db:
+        with self._transaction(writing=True) as db:
             columns, marks = ", ".join(EPOCH_COLUMNS), ", ?" * len(EPOCH_COLUMNS)
             db.execute(
                 f"INSERT OR REPLACE INTO epochs (run_id, {columns}) VALUES (?{marks})",
@@ -280,7 +312,7 @@ class RunStore:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
         test = result.test if result else None
-        with self._transaction() as db:
+        with self._transaction(writing=True) as db:
             db.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, test_loss = ?, test_accuracy = ?, best_epoch = ?, "
                 "model_path = coalesce(?, model_path), error = ? WHERE id = ?",
@@ -290,8 +322,8 @@ class RunStore:
                     test.loss if test else None,
                     test.accuracy if test else None,
                     result.best_epoch if result else None,
-                    str(model_path) if model_path else None,
-                    error,
+                    _storable(str(model_path)) if model_path else None,
+                    _storable(error) if error else None,
                     run_id,
                 ),
             )
@@ -314,7 +346,7 @@ class RunStore:
         return self._records("")
 
     def get_run(self, run_id: int) -> RunRecord:
-        records = self._records("WHERE runs.id = ?", (run_id,))
+        records = self._records("WHERE runs.id = ?", (run_id,)) if run_id in _SQLITE_INT else []
         if not records:
             raise self._error(f"there is no run {run_id} in the run history {self.path}")
         return records[0]
@@ -338,8 +370,8 @@ class RunStore:
                 started_at=datetime.fromisoformat(row[2]),
                 finished_at=datetime.fromisoformat(row[3]) if row[3] else None,
                 status=row[4],
-                spec=ModelSpec.from_dict(json.loads(row[5])),
-                config=TrainConfig.from_dict(json.loads(row[6])),
+                spec=_checked_spec(load_json(row[5], "its network", UserError)),
+                config=_checked_config(load_json(row[6], "its training settings", UserError)),
                 device=row[7],
                 test_loss=row[8],
                 test_accuracy=row[9],
@@ -348,7 +380,7 @@ class RunStore:
                 error=row[12],
                 epochs_done=row[13],
             )
-        except (UserError, ValueError, TypeError, AttributeError, KeyError) as error:  # JSONDecodeError is a ValueError
+        except (UserError, ValueError, TypeError, AttributeError, KeyError, OverflowError) as error:
             raise self._error(
                 f"run {row[0]} ({row[1]!r}) in the run history {self.path} is damaged ({error}); move the file aside "
                 "(rename or delete it) to start a new, empty history"
@@ -371,22 +403,19 @@ class RunStore:
         self._update_one(run_id, "DELETE FROM runs WHERE id = ?", (run_id,))
 
     def _update_one(self, run_id: int, sql: str, args: Sequence[Any]) -> None:
-        with self._transaction() as db:
-            if db.execute(sql, args).rowcount == 0:
+        with self._transaction(writing=True) as db:
+            if run_id not in _SQLITE_INT or db.execute(sql, args).rowcount == 0:
                 raise self._error(f"there is no run {run_id} in the run history {self.path}")
 
     def export_csv(self, run_ids: Sequence[int], path: str | Path) -> Path:
         """Write the per-epoch metrics of the runs, one row per epoch with the run's id and name, atomically."""
-        # Imported here: checkpoint pulls in torch, which reading the history does not need.
-        from fashion_desktop.core.checkpoint import atomic_write
-
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(("run_id", "run_name", *EPOCH_COLUMNS))
         for run_id in run_ids:
             name = self.get_run(run_id).name
             writer.writerows((run_id, name, *(getattr(m, c) for c in EPOCH_COLUMNS)) for m in self.epochs(run_id))
-        return atomic_write(Path(path), text.getvalue().encode())
+        return atomic_write(Path(path), text.getvalue().encode("utf-8", "surrogateescape"))
 
     def setting_differences(self, id_a: int, id_b: int) -> list[tuple[str, Any, Any]]:
         """The settings that differ between two runs, as (name, value in a, value in b), in a stable order.
@@ -462,70 +491,103 @@ def _canonical(spec: ModelSpec) -> tuple[Any, ...]:
 
 def _process_alive(pid: int) -> bool:
     """Whether a process with this id exists (a reused id reads as alive, which leaves a run 'running' longer)."""
-    if pid == os.getpid():
-        return True
-    if sys.platform == "win32":
-        import ctypes
+    return process_alive(pid)
 
-        kernel32 = ctypes.windll.kernel32
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return bool(kernel32.GetLastError() == 5)  # ERROR_ACCESS_DENIED: it exists but is not ours
-        try:
-            code = ctypes.c_ulong()
-            return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)  # signal 0 only checks that the process exists (on Windows os.kill would end it)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists but belongs to another user
-    return True
+
+def _storable(text: str) -> str:
+    """``text`` as SQLite can store it: a file name that is not valid UTF-8 keeps its odd bytes as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _checked_spec(data: Any) -> ModelSpec:
+    """A recorded network, refused when it could not be built (an unknown layer, out_features "abc")."""
+    spec = ModelSpec.from_dict(data)
+    spec.check()
+    return spec
+
+
+def _checked_config(data: Any) -> TrainConfig:
+    """Recorded settings, refused when out of range or unknown (an optimizer this version does not have)."""
+    config = TrainConfig.from_dict(data)
+    config.check()
+    return config
 
 
 class RecordRun(Callback):
     """Records a Trainer's run in a RunStore: each epoch is committed as it ends, so a crash loses nothing done.
 
-    Recording is best-effort: if the history cannot be written (a locked or full disk), training goes on, the
-    recorder stops recording, and ``error`` says why (the CLI and the GUI show it).
+    Recording is best-effort: training never waits long for the history. A write that finds the database locked
+    by another process is retried with backoff, then kept and written with the next epoch's (and at the end of
+    the run), so a lock that clears loses nothing. Any other failure (a full disk, a deleted history) stops the
+    recording; ``error`` says why, and the CLI and the GUI show it.
     """
+
+    RETRY_DELAYS: tuple[float, ...] = (0.05, 0.2, 0.5)  # seconds, on top of SQLite's own busy timeout
 
     def __init__(self, store: RunStore, model_path: str | Path | None = None, name: str | None = None) -> None:
         self.store, self.model_path, self.name = store, model_path, name
         self.run_id: int | None = None
         self.error: str | None = None
+        self._pending: list[Callable[[], object]] = []  # writes not yet committed, in order
+        self._stopped = False
 
     def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
         def start() -> None:
             self.run_id = self.store.start_run(trainer.spec, trainer.config, info.device, self.name, self.model_path)
-            for metrics in trainer.history:  # the epochs a resumed run had already done
-                self.store.add_epoch(self.run_id, metrics)
 
         self._record(start)
+        for metrics in trainer.history:  # the epochs a resumed run had already done
+            self._record(self._epoch_writer(metrics))
 
     def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
-        if self.run_id is not None:
-            self._record(lambda: self.store.add_epoch(self.run_id, metrics))  # type: ignore[arg-type]
+        self._record(self._epoch_writer(metrics))
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
         status = "stopped" if result.stopped else "finished"
-        if self.run_id is not None:
-            self._record(lambda: self.store.finish_run(self.run_id, result, status, self.model_path))  # type: ignore[arg-type]
+        self._record(lambda: self.store.finish_run(self._id(), result, status, self.model_path), final=True)
 
     def on_exception(self, trainer: Trainer, error: BaseException) -> None:
-        if self.run_id is None:
-            return
-        if isinstance(error, KeyboardInterrupt):  # Ctrl+C on the command line: the user stopped it
-            self._record(lambda: self.store.finish_run(self.run_id, None, "stopped", error="interrupted"))  # type: ignore[arg-type]
+        if isinstance(error, KeyboardInterrupt):  # Ctrl+C or SIGTERM on the command line: the user stopped it
+            self._record(lambda: self.store.finish_run(self._id(), None, "stopped", error="interrupted"), final=True)
             return
         message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
-        self._record(lambda: self.store.finish_run(self.run_id, None, "failed", error=message))  # type: ignore[arg-type]
+        self._record(lambda: self.store.finish_run(self._id(), None, "failed", error=message), final=True)
 
-    def _record(self, write: Callable[[], object]) -> None:
-        try:
-            write()
-        except (RunStoreError, sqlite3.Error, OSError) as error:
-            self.run_id = None  # stop recording this run; the training itself is unaffected
-            self.error = f"the run history could not be written ({error}); training goes on without it"
+    def _epoch_writer(self, metrics: EpochMetrics) -> Callable[[], object]:
+        return lambda: self.store.add_epoch(self._id(), metrics)
+
+    def _id(self) -> int:
+        assert self.run_id is not None  # writes run in order, after the one that starts the run
+        return self.run_id
+
+    def _record(self, write: Callable[[], object], final: bool = False) -> None:
+        """Queue ``write`` and commit everything queued; ``final``: nothing comes after it, so a lock is a failure."""
+        if self._stopped:
+            return
+        self._pending.append(write)
+        delays = self.RETRY_DELAYS
+        while self._pending:
+            try:
+                self._with_retries(self._pending[0], delays)
+            except (RunStoreError, sqlite3.Error, OSError) as error:
+                if getattr(error, "locked", False) and not final:
+                    self.error = f"the run history is locked by another program ({error}); retrying with the next epoch"
+                    return
+                self._stopped, self._pending = True, []
+                self.error = f"the run history could not be written ({error}); training goes on without it"
+                return
+            self._pending.pop(0)
+        if self.error and self.error.startswith("the run history is locked"):
+            self.error = None  # the lock cleared and every epoch was written
+
+    @staticmethod
+    def _with_retries(write: Callable[[], object], delays: Sequence[float]) -> None:
+        for delay in delays:
+            try:
+                write()
+                return
+            except RunStoreError as error:
+                if not error.locked:
+                    raise
+            time.sleep(delay)
+        write()

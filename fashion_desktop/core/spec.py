@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fashion_desktop.core.errors import SpecError
+from fashion_desktop.core.files import load_json
 from fashion_desktop.core.layers import (
     LAYER_TYPES,
     MAX_INPUT_SIDE,
@@ -42,17 +43,30 @@ CLASS_NAMES = (
 SPEC_FORMAT = "fashion-desktop-spec"
 SPEC_VERSION = 1
 
+# Resource caps: far above every preset and any network that trains on Fashion-MNIST in reasonable time, far below
+# what makes training fail in the allocator (8.6 billion parameters took 33 GB before the first batch).
+MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights, 1.2 GB with Adam's two moments
+MAX_ACTIVATIONS = 4_000_000  # values all layers output for one image: 16 MB, so 1 GB for a batch of 64
+
+# Initial values beyond this cannot train (and near float32's 3.4e38 torch cannot even fill the weights)
+_INIT_LIMIT = 1e6
 INIT_SCHEMES: dict[str, tuple[Param, ...]] = {
     "default": (),
-    "uniform": (Param("a", "float", -0.05), Param("b", "float", 0.05)),
-    "normal": (Param("mean", "float", 0.0), Param("std", "float", 0.01, minimum=0, exclusive_min=True)),
+    "uniform": (
+        Param("a", "float", -0.05, minimum=-_INIT_LIMIT, maximum=_INIT_LIMIT),
+        Param("b", "float", 0.05, minimum=-_INIT_LIMIT, maximum=_INIT_LIMIT),
+    ),
+    "normal": (
+        Param("mean", "float", 0.0, minimum=-_INIT_LIMIT, maximum=_INIT_LIMIT),
+        Param("std", "float", 0.01, minimum=0, exclusive_min=True, maximum=_INIT_LIMIT),
+    ),
     "zeros": (),
     "ones": (),
-    "constant": (Param("val", "float", 0.0),),
+    "constant": (Param("val", "float", 0.0, minimum=-_INIT_LIMIT, maximum=_INIT_LIMIT),),
     "kaiming_normal": (),
     "kaiming_uniform": (),
-    "xavier_normal": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True),),
-    "xavier_uniform": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True),),
+    "xavier_normal": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True, maximum=_INIT_LIMIT),),
+    "xavier_uniform": (Param("gain", "float", 1.0, minimum=0, exclusive_min=True, maximum=_INIT_LIMIT),),
 }
 BIAS_INITS = ("default", "zeros")
 
@@ -252,7 +266,7 @@ class ModelSpec:
             ]
         if input_shape:  # every layer's shape follows from the input's, so their messages would only mislead
             return normalisation + input_shape
-        return normalisation + self._layer_problems(loss)
+        return normalisation + self._layer_problems(loss) + size_problems(self)
 
     def _layer_problems(self, loss: str | None) -> list[Problem]:
         steps = self._walk()
@@ -413,10 +427,32 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as error:
-            raise SpecError(f"the spec is not valid JSON ({error})") from None
+        return cls.from_dict(load_json(text, "the spec", SpecError))
+
+
+def size_problems(spec: ModelSpec) -> list[Problem]:
+    """Refuse networks too big to train here: more than MAX_PARAMETERS weights or MAX_ACTIVATIONS per image.
+
+    Sizes are whole numbers of any length (a padding of 1e308 makes one), so the messages divide as integers.
+    """
+    problems = []
+    total = spec.summary().total
+    if total > MAX_PARAMETERS:
+        problems.append(
+            Problem(
+                f"the network has {total:,} parameters ({total * 4 // 2**30:,} GB), more than the "
+                f"{MAX_PARAMETERS:,} this app trains; use fewer or smaller Linear and Conv2d layers"
+            )
+        )
+    activations = sum(math.prod(shape) for _, shape, _ in spec._walk() if shape is not None)
+    if activations > MAX_ACTIVATIONS:
+        problems.append(
+            Problem(
+                f"the layers output {activations:,} values per image ({activations * 4 // 2**20:,} MB), more than "
+                f"the {MAX_ACTIVATIONS:,} that training can hold for a batch; use fewer channels, or pool earlier"
+            )
+        )
+    return problems
 
 
 def _input_shape_from(value: object) -> tuple[int, int, int]:
@@ -451,7 +487,12 @@ def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple
             output = spec.type.output_shape(shape, spec.options())
         except ShapeError as error:
             shape_problem = str(error)
-        except (TypeError, ValueError):  # an option too broken to compute with; already reported
+        except (
+            TypeError,
+            ValueError,
+            ZeroDivisionError,
+            OverflowError,
+        ):  # an option too broken to compute with; already reported
             pass
     message = option_problem or shape_problem
     if message is None:

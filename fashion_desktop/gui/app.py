@@ -34,6 +34,7 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     app.setDesktopFileName("fashion-desktop")  # resources/fashion-desktop.desktop: Wayland takes the icon from it
     window = MainWindow()
     window.show()
+    signal_timer = close_on_terminal_signals(window)  # kept referenced while the loop runs
     if os.environ.get(EXIT_AFTER_PAINT):
         report = _FirstPaintReport(window)
         app.installEventFilter(report)
@@ -42,7 +43,27 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     try:
         return app.exec()
     finally:
+        signal_timer.stop()
         thread.wait()  # a window closed while torch loads: the import cannot be cut short, and is quick to end
+
+
+def close_on_terminal_signals(window: MainWindow) -> QTimer:
+    """Close the window (as its close button does, stopping any run) on Ctrl+C or SIGTERM in its terminal.
+
+    Python runs signal handlers only between bytecodes, never while Qt's event loop waits in C++, so a timer
+    hands control back to Python a few times a second; the returned timer must stay referenced.
+    """
+    import signal
+
+    def close(signum: int, frame: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, close)
+    timer = QTimer()
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return timer
 
 
 def load_core_in_background(window: MainWindow) -> QThread:
@@ -109,7 +130,7 @@ class _FirstPaintReport(QObject):
         super().__init__(window)
         self._window = window
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Paint and watched.isWidgetType() and watched.window() is self._window:
             QApplication.instance().removeEventFilter(self)
             QTimer.singleShot(0, self._report)  # after the whole window has been painted and shown

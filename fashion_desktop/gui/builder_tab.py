@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from fashion_desktop.core.errors import SpecError
+from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
 from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, LayerType
 from fashion_desktop.core.params import Options, resolve
 from fashion_desktop.core.presets import PRESETS
@@ -130,7 +131,7 @@ class BuilderTab(QWidget):
         if not name:
             return None
         path = Path(name).with_suffix(".json") if not Path(name).suffix else Path(name)
-        from fashion_desktop.core.checkpoint import atomic_write  # imports torch, so not at start-up
+        from fashion_desktop.core.files import atomic_write
 
         try:
             atomic_write(path, self._spec.to_json().encode())
@@ -147,7 +148,7 @@ class BuilderTab(QWidget):
             return False
         path = Path(name)
         try:
-            spec = ModelSpec.from_json(path.read_text(encoding="utf-8"))
+            spec = ModelSpec.from_json(read_text(path, MAX_SPEC_BYTES, "an architecture file", SpecError))
         except OSError as error:
             QMessageBox.critical(self, "Cannot load the architecture", f"Cannot read {path}: {error.strerror}")
             return False

@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
         if not name:
             return None
         from fashion_desktop.core.builder import to_python
-        from fashion_desktop.core.checkpoint import atomic_write
+        from fashion_desktop.core.files import atomic_write
 
         path = Path(name) if Path(name).suffix else Path(name).with_suffix(".py")
         try:
@@ -330,7 +330,7 @@ class MainWindow(QMainWindow):
             buttons.Save,
         )
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self._closing:  # a second close while the first waits for the training to stop
             event.ignore()
             return

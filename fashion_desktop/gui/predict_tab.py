@@ -51,6 +51,7 @@ from fashion_desktop.core.imaging import (
     MODEL_SIZE,
     PREVIEW_SIZE,
     PreprocessOptions,
+    list_image_files,
     open_image,
     to_model_input,
 )
@@ -129,7 +130,7 @@ class PixmapView(QLabel):
         self._text = text if text is not None else self._placeholder
         self._rescale()
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._rescale()
 
@@ -392,13 +393,13 @@ class PredictTab(QWidget):
 
     # Drag and drop: local files and folders only
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         self._accept_files(event)
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt's name)
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         self._accept_files(event)
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
+    def dropEvent(self, event: QDropEvent) -> None:
         paths = _local_paths(event)
         if not paths:
             event.ignore()
@@ -703,10 +704,9 @@ def _local_paths(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[P
 def _images_in(folder: Path) -> list[Path]:
     """The folder's image files by name, not its subfolders; hidden files (such as macOS ``._`` files) skipped."""
     try:
-        children = sorted(folder.iterdir())
+        return list_image_files(folder)
     except OSError:
         return []
-    return [p for p in children if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
 
 
 def _open(path: Path) -> _Entry:

@@ -355,7 +355,7 @@ class RunCurves(pg.GraphicsView):
             plot.enableAutoRange()
         self._fit_width(force=True)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if hasattr(self, "legend"):  # pg.GraphicsView.__init__ resizes before ours has made the legend
             self._fit_width()

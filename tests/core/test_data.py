@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import shutil
 import struct
 from dataclasses import replace
@@ -273,6 +274,9 @@ def test_download_from_file_mirror(tmp_path):
     root = tmp_path / "dest"
     assert download(root, lambda done, total: calls.append((done, total)), [mirror], resources) == root
     assert sorted(p.name for p in raw_dir(root).iterdir()) == sorted(name for name, _ in resources)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in raw_dir(root).iterdir()} == {0o666 & ~umask}  # not 0600
     assert calls and calls[-1][0] == calls[-1][1] == sum(p.stat().st_size for p in raw_dir(root).iterdir())
     assert all(done <= total for done, total in calls)
     assert len(load_arrays(root).train_labels) == 300
@@ -326,3 +330,45 @@ def test_augment_batch_same_on_gpu():
     cpu = augment_batch(x, torch.Generator().manual_seed(5), background=-1.0)
     gpu = augment_batch(x.cuda(), torch.Generator().manual_seed(5), background=-1.0)
     assert torch.equal(cpu, gpu.cpu())
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it(tmp_path, monkeypatch):
+    """An 8 MB .gz that inflates to 8 GiB gave a MemoryError traceback; the inflation now stops at the cap."""
+    import resource
+
+    monkeypatch.setattr(data, "MAX_IDX_BYTES", 1 << 20)
+    header = struct.pack(">IIII", 0x803, 1 << 20, 28, 28)  # promises far more than the cap
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as out:
+        out.write(header)
+        for _ in range(64):
+            out.write(bytes(1 << 20))  # 64 MiB of zeros: a few dozen KiB compressed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match="unpacks to more than 1 MiB"):
+        read_idx(bomb, 3)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 32 * 1024  # never near the 64 MiB it would inflate to
+
+
+def test_concatenated_gzip_members_still_read(tmp_path):
+    payload = idx_bytes(np.zeros((2, 28, 28), dtype=np.uint8))
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(payload[:100]) + gzip.compress(payload[100:]))
+    assert read_idx(path, 3).shape == (2, 28, 28)
+
+
+def test_a_data_file_that_is_a_fifo_is_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "train-images-idx3-ubyte"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="named pipe"):
+        read_idx(fifo, 3)
+
+
+@pytest.mark.parametrize(("train", "test"), [(0, 100), (300, 0)])
+def test_an_empty_split_is_refused_with_a_clear_message(tmp_path, train, test):
+    root = write_fashion_mnist(tmp_path, train=train, test=test)
+    with pytest.raises(DataError, match="holds no images") as caught:
+        load_fashion_mnist(root, val_size=0)
+    assert "0 to -1" not in str(caught.value)

@@ -15,6 +15,7 @@ from fashion_desktop.core.builder import build_model
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.config import LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
 from fashion_desktop.core.data import load_fashion_mnist
+from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.export import (
     EXPORT_FORMATS,
     ExportError,
@@ -209,3 +210,53 @@ def _import(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# A model file whose config carries code in each field a script writes; TrainConfig does not check types when it
+# is built directly, so these reach training_script as they would from a file read without validation.
+_PAYLOAD = "64\nimport pathlib; pathlib.Path({marker!r}).write_text('ran')  #"
+_SCRIPT_FIELDS = ("epochs", "batch_size", "seed", "val_size", "early_stopping_patience", "augment", "keep_best")
+
+
+@pytest.mark.parametrize("field", _SCRIPT_FIELDS)
+def test_a_payload_in_a_config_field_never_reaches_the_script(tmp_path, field):
+    marker = tmp_path / "pwned"
+    config = replace(get_preset("seed").config, **{field: _PAYLOAD.format(marker=str(marker))})
+    checkpoint = replace(_checkpoint("seed"), config=config)
+    with pytest.raises((ExportError, UserError)):
+        export_training_script(checkpoint, tmp_path / "train.py")
+    assert not (tmp_path / "train.py").exists() and not marker.exists()
+
+
+@pytest.mark.parametrize("field", _SCRIPT_FIELDS)
+def test_a_payload_in_a_model_file_is_refused_on_load_and_the_script_never_runs_it(tmp_path, field):
+    """The path a user takes: a tampered file, then export --format script, then running the script's --help."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    marker = tmp_path / "pwned"
+    good = _checkpoint("seed").save(tmp_path / "good.safetensors")
+    with safe_open(good, "pt") as file:
+        tensors = {k: file.get_tensor(k) for k in file.keys()}
+        metadata = file.metadata()
+    config = {**json.loads(metadata["config"]), field: _PAYLOAD.format(marker=str(marker))}
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, bad, metadata={**metadata, "config": json.dumps(config)})
+    with pytest.raises(UserError, match=field):
+        Checkpoint.load(bad)
+    assert not marker.exists()
+
+
+def test_every_value_is_a_literal_in_the_script():
+    import ast
+
+    config = replace(get_preset("seed").config, epochs=3, batch_size=32, seed=7, augment=True)
+    tree = ast.parse(training_script(get_preset("seed").spec, config))
+    constants = {
+        node.targets[0].id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id.isupper()
+    }
+    for name in ("EPOCHS", "BATCH_SIZE", "SEED", "VAL_SIZE", "AUGMENT", "KEEP_BEST", "EARLY_STOPPING_PATIENCE"):
+        assert isinstance(constants[name], ast.Constant), name
+    assert ast.literal_eval(constants["EPOCHS"]) == 3 and ast.literal_eval(constants["AUGMENT"]) is True

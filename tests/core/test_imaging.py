@@ -391,3 +391,78 @@ def test_sample_opens_as_a_bright_garment_on_black(path):
     assert corners(result).max() == 0
     assert result.max() >= 150
     assert max(bright_box(result, threshold=20)) == FIT_SIZE
+
+
+def _eps_payload(marker: Path) -> bytes:
+    """A real EPS file whose PostScript writes ``marker`` (Ghostscript would run it) and then loops for ever."""
+    program = f"({marker}) (w) file dup (ran) writestring closefile\n{{}} loop\n"
+    return (
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n%%EndComments\n" + program.encode() + b"showpage\n%%EOF\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["photo.png", "photo.jpg", "photo.eps"])
+def test_postscript_named_as_an_image_is_never_run(tmp_path, monkeypatch, name):
+    from PIL import EpsImagePlugin
+
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *args, **kwargs: ran.append(args))
+    monkeypatch.setattr(subprocess, "check_call", lambda *args, **kwargs: ran.append(args))
+    marker = tmp_path / "marker"
+    path = tmp_path / name
+    path.write_bytes(_eps_payload(marker))
+    error = assert_image_error(path, name, "PostScript", "PNG, JPEG")
+    assert "is not an image this app opens" in str(error)
+    assert ran == [] and not marker.exists()
+    with pytest.raises(ImageError):
+        open_image(path.read_bytes())  # bytes go through the same decoders
+
+
+def test_only_the_supported_decoders_are_used(tmp_path):
+    from fashion_desktop.core.imaging import IMAGE_FORMATS
+
+    assert set(IMAGE_FORMATS) == {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF"}
+    for fmt, suffix in (("ICO", ".ico"), ("PCX", ".pcx"), ("TGA", ".tga"), ("PPM", ".ppm")):
+        path = tmp_path / f"x{suffix}"
+        Image.new("RGB", (16, 16), "red").save(path, fmt)
+        assert_image_error(path, path.name, "not an image this app opens")
+    with Image.open(tmp_path / "x.ico") as opened:  # an image opened elsewhere is held to the same list
+        assert_image_error(opened, "x.ico", "not supported")
+
+
+def test_a_fifo_named_png_is_refused_without_blocking(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)
+    errors = []
+
+    def open_it():
+        try:
+            open_image(fifo)
+        except ImageError as error:
+            errors.append(error)
+
+    reader = threading.Thread(target=open_it)
+    reader.start()
+    reader.join(5)
+    assert not reader.is_alive() and "named pipe" in str(errors[0])
+
+
+def test_an_image_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from fashion_desktop.core import imaging
+
+    monkeypatch.setattr(imaging, "MAX_IMAGE_BYTES", 1000)
+    path = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(path)
+    assert_image_error(path, "big.png", "larger than")
+
+
+def test_list_image_files_is_the_one_rule_for_a_folder(tmp_path):
+    from fashion_desktop.core.imaging import list_image_files
+
+    for name in ("b.PNG", "a.jpg", ".hidden.png", "notes.txt", "c.tiff"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.png").mkdir()
+    assert [p.name for p in list_image_files(tmp_path)] == ["a.jpg", "b.PNG", "c.tiff"]

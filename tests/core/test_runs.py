@@ -358,3 +358,106 @@ def test_runs_command_on_a_damaged_history(capsys, tmp_path, history):
         db.execute("UPDATE runs SET spec = '{oops' WHERE id = 2")
     code, out, err = _cli(capsys, "runs", "--history", history)
     assert code == 2 and "run 2 ('sgd')" in err and "is damaged" in err and "Traceback" not in err
+
+
+# -- hostile histories and faults --
+
+
+def test_ids_beyond_sqlite_integers_are_no_run_not_an_overflow(capsys, history):
+    for args in (["9223372036854775808"], ["--compare", "1", "99999999999999999999"]):
+        code, _, err = _cli(capsys, "runs", *args, "--history", history)
+        assert code == 2 and "there is no run" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        ("config", json.dumps({**FAST.to_dict(), "optimizer": "Teleport"}), "unknown optimizer"),
+        (
+            "spec",
+            json.dumps(
+                {**SEED.spec.to_dict(), "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": "abc"}]}
+            ),
+            "out_features",
+        ),
+        ("config", "[" * 10_000 + "]" * 10_000, "nests"),
+        ("config", "1" * 5000, "not valid JSON"),
+    ],
+)
+def test_a_damaged_row_is_a_clear_error_in_compare_too(capsys, history, column, value, words):
+    with RunStore(history) as store, store._transaction() as db:
+        db.execute(f"UPDATE runs SET {column} = ? WHERE id = 2", (value,))
+    code, _, err = _cli(capsys, "runs", "--compare", "1", "2", "--history", history)
+    assert code == 2 and "run 2 ('sgd')" in err and words in err and "Traceback" not in err
+
+
+def test_runs_with_a_missing_history_folder_creates_nothing(capsys, tmp_path):
+    code, _, err = _cli(capsys, "runs", "--history", tmp_path / "missing" / "dir" / "x")
+    assert code == 2 and "does not exist" in err and not (tmp_path / "missing").exists()
+
+
+class _FakeTrainer:
+    """What RecordRun reads from a trainer, without training: the recorder is what is tested."""
+
+    spec, config, history = SEED.spec, FAST, ()
+
+
+def _fit_info():
+    from fashion_desktop.core.metrics import FitInfo
+
+    return FitInfo(epochs=4, start_epoch=0, batches_per_epoch=1, train_size=1, val_size=1, device="cpu")
+
+
+def test_a_lock_mid_run_is_retried_and_the_rest_recorded_when_it_clears(tmp_path, monkeypatch):
+    from fashion_desktop.core.metrics import FitResult
+
+    path = tmp_path / "runs.sqlite3"
+    store = RunStore(path)
+    store._db.execute("PRAGMA busy_timeout = 20")  # SQLite's own wait, 10 s in the app, kept short here
+    monkeypatch.setattr(RecordRun, "RETRY_DELAYS", (0.01, 0.01))
+    recorder = RecordRun(store, name="locked")
+    trainer = _FakeTrainer()
+    recorder.on_fit_start(trainer, _fit_info())
+    recorder.on_epoch_end(trainer, _epoch(1))
+    other = sqlite3.connect(path)
+    other.execute("BEGIN EXCLUSIVE")  # another program holds the lock for two epochs
+    recorder.on_epoch_end(trainer, _epoch(2))
+    recorder.on_epoch_end(trainer, _epoch(3))
+    assert recorder.error and "locked" in recorder.error
+    other.rollback()
+    other.close()
+    recorder.on_epoch_end(trainer, _epoch(4))
+    recorder.on_fit_end(trainer, FitResult((), None, False, None))
+    assert recorder.error is None
+    run = store.get_run(recorder.run_id)
+    assert run.status == "finished" and [m.epoch for m in store.epochs(run.id)] == [1, 2, 3, 4]
+    store.close()
+
+
+def test_deleting_the_history_mid_run_is_reported(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    store = RunStore(path)
+    recorder = RecordRun(store)
+    recorder.on_fit_start(_FakeTrainer(), _fit_info())
+    for companion in tmp_path.glob("runs.sqlite3*"):
+        companion.unlink()
+    recorder.on_epoch_end(_FakeTrainer(), _epoch(1))
+    assert recorder.error and "deleted or replaced" in recorder.error
+    store.close()
+
+
+def test_names_and_paths_that_are_not_utf8_are_recorded(store, tmp_path):
+    odd = os.fsdecode(b"caf\xe9")  # a Latin-1 file name on a UTF-8 system
+    run_id = store.start_run(SEED.spec, FAST, "CPU", name=odd, model_path=tmp_path / f"{odd}.safetensors")
+    run = store.get_run(run_id)
+    assert run.name == "caf\\udce9" and "caf" in str(run.model_path)
+
+
+def test_a_run_stopped_before_its_first_epoch_leaves_no_checkpoint(fashion_root, tmp_path):
+    class StopAtOnce(Callback):
+        def on_fit_start(self, trainer, info):
+            trainer.stop()
+
+    model = tmp_path / "never.safetensors"
+    train(SEED.spec, FAST, fashion_root, [StopAtOnce(), SaveCheckpoint(model)])
+    assert not model.exists()
