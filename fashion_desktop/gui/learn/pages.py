@@ -69,9 +69,9 @@ class ActivationsPage(ExperimentPage):
                 line.setPen(pg.mkPen(None))
             self.plot.addItem(region)
             self._regions.append(region)
-        where = ", ".join(
-            f"{a + 0.0:.1f} to {b + 0.0:.1f}" for a, b in curve.vanishing
-        )  # + 0.0: no "-0.0" or "nowhere on [−6, 6]"
+        # round() + 0.0 turns a -0.0 into 0.0
+        where = ", ".join(f"{round(a, 1) + 0.0:.1f} to {round(b, 1) + 0.0:.1f}" for a, b in curve.vanishing)
+        where = where or "nowhere on [−6, 6]"
         self.status_label.setText(f"|f′(x)| < {learn.VANISHING_SLOPE:g} (shaded): {where}.")
 
 
