@@ -47,7 +47,8 @@ def activation_curve(kind: str, params: Mapping[str, Value] | None = None, point
     """The Builder's own activation plot data (autograd derivative), with the vanishing-slope intervals."""
     from fashion_desktop.core.builder import activation_curve as builder_curve
 
-    x, y, slope = builder_curve(kind, dict(params or {}), points)
+    options = dict(params or {})  # activations' options are all numbers
+    x, y, slope = builder_curve(kind, options, points)  # type: ignore[arg-type]
     return ActivationCurve(kind, x, y, slope, vanishing_intervals(x, slope))
 
 
@@ -117,12 +118,14 @@ def init_experiment(
     batch: int = 512,
     bins: int = 40,
     seed: int = 0,
+    histogram_layers: Sequence[int] | None = None,
 ) -> InitExperiment:
     """Feed a batch of random N(0, 1) inputs of ``width`` features through ``layers`` Linear+activation pairs.
 
     Each Linear layer's weights are initialised as the Builder would (the same ``torch.nn.init`` call and
     options), biases at zero. The gradients are those of the loss ``sum(output * g)`` for a random N(0, 1)
     ``g``: an upstream gradient of unit scale, so what happens to it on the way back is the network's doing.
+    Histograms are made for the 1-based ``histogram_layers`` only (all when None); the others' are empty.
 
     Raises:
         ValueError: a setting is out of range or names no activation or initialisation.
@@ -153,17 +156,19 @@ def init_experiment(
     upstream = torch.randn(h.shape, generator=generator)
     (h * upstream).sum().backward()
     statistics = []
+    empty = Histogram([], [])
     for index, (linear, output) in enumerate(zip(linears, outputs, strict=True), start=1):
         values, grads = output.detach(), linear.weight.grad
         assert grads is not None
+        histograms = histogram_layers is None or index in histogram_layers
         statistics.append(
             LayerStatistics(
                 index,
                 float(values.mean()),
                 float(values.std()),
                 float(grads.std()),
-                _histogram(values, bins),
-                _histogram(grads, bins),
+                _histogram(values, bins) if histograms else empty,
+                _histogram(grads, bins) if histograms else empty,
             )
         )
     return InitExperiment(layers, width, activation, init, dict(init_params or {}), statistics)

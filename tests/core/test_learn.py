@@ -71,7 +71,7 @@ def test_a_larger_beta_gives_a_flatter_curve():
     values = learn.noisy_temperatures()
 
     def roughness(series):
-        return sum(abs(b - a) for a, b in zip(series[5:], series[6:]))
+        return sum(abs(b - a) for a, b in zip(series[5:], series[6:], strict=False))
 
     assert (
         roughness(learn.ewma(values, 0.98, True))
@@ -93,7 +93,7 @@ def test_kaiming_keeps_relu_activations_within_a_factor_of_two_over_ten_layers_w
     assert ratio < 2, stds
     exploding = learn.init_experiment(10, 32, "ReLU", "normal", {"std": 1.0})
     stds = [s.activation_std for s in exploding.statistics]
-    assert stds[-1] > 1e4 * stds[0] and all(b > a for a, b in zip(stds, stds[1:]))
+    assert stds[-1] > 1e4 * stds[0] and all(b > a for a, b in zip(stds, stds[1:], strict=False))
 
 
 def test_xavier_keeps_tanh_gradients_level():

@@ -142,6 +142,10 @@ def test_the_optimizers_step_live_to_the_chosen_number_of_steps(qtbot, tab):
     page.steps_slider.set_value(100)
     page.surface_combo.setCurrentIndex(page.surface_combo.findData("valley"))
     assert page.is_stepping()
+    shown(qtbot, tab, tab.batches)  # stepping waits while the page is hidden...
+    assert not page.is_stepping()
+    tab.show_page(page)  # ...and carries on when it is back
+    assert page.is_stepping()
     qtbot.waitUntil(lambda: not page.is_stepping(), timeout=20_000)
     runs = page.runs()
     assert [run.choice.label for run in runs] == [c.label for c in learn.optimizer_choices()[:6]]

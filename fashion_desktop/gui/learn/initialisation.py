@@ -24,6 +24,10 @@ CLASSIC_SETUPS = (
     ("zeros + ReLU: stalls", "ReLU", "zeros", {}),
 )
 HISTOGRAM_LAYERS = 4  # the histograms show the first, the last and evenly spaced layers between
+# The random inputs per update: 512 give steady spreads; big stacks get fewer (64 for 30 layers of 256 units, the
+# largest), since the work grows with layers x width² x inputs and an update must stay well under 100 ms.
+MAX_BATCH, MIN_BATCH = 512, 64
+WORK = MIN_BATCH * 30 * 256**2
 
 
 class InitialisationPage(ExperimentPage):
@@ -54,7 +58,7 @@ class InitialisationPage(ExperimentPage):
         self.setup_combo.activated.connect(self._on_setup_activated)
         self.add_row("set-up", self.setup_combo)
         self.layers_slider = self.add_row("layers", ValueSlider(range(1, 31), 10, 0))
-        self.width_slider = self.add_row("width", ValueSlider([2**i for i in range(2, 10)], 32, 0))
+        self.width_slider = self.add_row("width", ValueSlider([2**i for i in range(2, 9)], 32, 0))
         self.activation_combo = self.add_row("activation", QComboBox())
         self.activation_combo.addItems(learn.activation_kinds())
         self.init_combo = self.add_row("weight init", QComboBox())
@@ -120,24 +124,27 @@ class InitialisationPage(ExperimentPage):
         self.init_chosen.emit(self.init_combo.currentText(), self.init_options())
 
     def redraw(self) -> None:
+        layers, width = int(self.layers_slider.value()), int(self.width_slider.value())
+        picked = sorted({1 + round(i * (layers - 1) / (HISTOGRAM_LAYERS - 1)) for i in range(HISTOGRAM_LAYERS)})
         result = learn.init_experiment(
-            int(self.layers_slider.value()),
-            int(self.width_slider.value()),
+            layers,
+            width,
             self.activation_combo.currentText(),
             self.init_combo.currentText(),
             self.init_options(),
+            batch=int(np.clip(WORK // (layers * width**2), MIN_BATCH, MAX_BATCH)),
+            histogram_layers=picked,
         )
         self.result = result
         stats = result.statistics
-        layers = [s.layer for s in stats]
+        numbers = [s.layer for s in stats]
         # A log axis cannot show 0 (zeros stall): floor the spread at a tiny value and say so in words.
         floor = 1e-12
-        self.activation_std.setData(layers, [max(s.activation_std, floor) for s in stats])
-        self.gradient_std.setData(layers, [max(s.gradient_std, floor) for s in stats])
-        picked = sorted({round(i * (len(stats) - 1) / (HISTOGRAM_LAYERS - 1)) for i in range(HISTOGRAM_LAYERS)})
+        self.activation_std.setData(numbers, [max(s.activation_std, floor) for s in stats])
+        self.gradient_std.setData(numbers, [max(s.gradient_std, floor) for s in stats])
         for slot, (activation_curve, gradient_curve) in enumerate(self._hist_curves):
             if slot < len(picked):
-                layer = stats[picked[slot]]
+                layer = stats[picked[slot] - 1]
                 for curve, histogram in ((activation_curve, layer.activations), (gradient_curve, layer.gradients)):
                     curve.setData(histogram.edges, _share(histogram.counts))
                     curve.opts["name"] = f"layer {layer.layer}"

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -56,6 +57,7 @@ class OptimizersPage(ExperimentPage):
         self._choices = learn.optimizer_choices()
         self._runs: list[learn.OptimizerRun | None] = []
         self._problems: list[str] = []  # options torch refused, in its words
+        self._paused = False  # stepping stopped while the page is hidden
         self.surface_combo = self.add_row("surface", QComboBox())
         for surface in learn.SURFACES.values():
             self.surface_combo.addItem(surface.label, surface.name)
@@ -138,6 +140,18 @@ class OptimizersPage(ExperimentPage):
         """Step every run to the end at once (for tests and screenshots)."""
         while self.is_stepping():
             self.step_live()
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 (Qt's name)
+        """Another page or tab is shown: stop stepping until this page is back."""
+        self._paused = self._step_timer.isActive()
+        self._step_timer.stop()
+        super().hideEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._paused:
+            self._paused = False
+            self._step_timer.start()
 
     # -- drawing --
     def redraw(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QShowEvent
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from fashion_desktop.gui.plots import background_color, style_plot, text_color
@@ -164,8 +164,8 @@ class ExperimentPage(QWidget):
         if self.isVisible():
             self._timer.start()
 
-    def showEvent(self, event: object) -> None:  # noqa: N802 (Qt's name)
-        super().showEvent(event)  # type: ignore[arg-type]
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
         if self._stale:
             self._timer.start()
 
@@ -173,6 +173,9 @@ class ExperimentPage(QWidget):
     def update_now(self) -> None:
         """Redraw at once, timing it."""
         self._timer.stop()
+        if not self.isVisible():  # hidden since the update was scheduled: redraw when shown again
+            self._stale = True
+            return
         if self.needs_core and not self.core_ready:
             self.status_label.setText("Waiting for PyTorch to load...")
             return
