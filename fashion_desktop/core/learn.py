@@ -209,8 +209,8 @@ def with_weight_init(spec: ModelSpec, init: str, init_params: Mapping[str, Value
 # -- 3. losses --
 CLASSIFICATION_LOSSES = {
     "cross_entropy": "Cross-entropy (softmax)",
-    "bce": "Binary cross-entropy (sigmoid per class)",
-    "mse_softmax": "MSE on softmax probabilities",
+    "bce": "BCE (a sigmoid per class)",
+    "mse_softmax": "MSE on softmax",
 }
 REGRESSION_LOSSES = {"l1": "L1 / MAE", "mse": "L2 / MSE", "smooth_l1": "Smooth L1"}
 NUM_CLASSES = 10

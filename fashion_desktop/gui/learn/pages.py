@@ -285,7 +285,7 @@ class SchedulesPage(ExperimentPage):
         self.status_label.setText("\n".join([text, *problems]))
 
 
-BAR_LIMIT = 400  # iterations drawn one bar each; beyond this the full batches are drawn as one block
+BAR_LIMIT = 40  # iterations drawn one bar each; beyond this the full batches are drawn as one block, legibly
 
 
 class BatchesPage(ExperimentPage):
@@ -323,6 +323,8 @@ class BatchesPage(ExperimentPage):
         self.last_bar = pg.BarGraphItem(x0=[], height=[], width=[], brush=colour(1), pen=None)
         self.plot.addItem(self.bars)
         self.plot.addItem(self.last_bar)
+        self.last_label = pg.TextItem(anchor=(1, 1), color=colour(1))  # the last batch can be a sliver: name it
+        self.plot.addItem(self.last_label)
 
     @Slot(float)
     def _on_batch_slider_changed(self, value: float) -> None:
@@ -334,13 +336,16 @@ class BatchesPage(ExperimentPage):
             starts = np.arange(plan.full_batches) + 0.1
             self.bars.setOpts(x0=starts, height=[plan.batch_size] * plan.full_batches, width=0.8)
         else:
-            self.bars.setOpts(x0=[0.1], height=[plan.batch_size], width=[plan.full_batches - 0.2])
+            self.bars.setOpts(x0=[0], height=[plan.batch_size], width=[plan.full_batches])
         if plan.last_batch:
-            self.last_bar.setOpts(x0=[plan.full_batches + 0.1], height=[plan.last_batch], width=0.8)
+            self.last_bar.setOpts(x0=[plan.full_batches], height=[plan.last_batch], width=1)
+            self.last_label.setText(f"last batch: {plan.last_batch:,}")
+            self.last_label.setPos(plan.full_batches + 1, plan.batch_size)  # above the bars, where it reads
         else:
             self.last_bar.setOpts(x0=[], height=[], width=[])
+            self.last_label.setText("")
         self.plot.setXRange(0, plan.iterations_per_epoch, padding=0.02)
-        self.plot.setYRange(0, plan.batch_size * 1.1, padding=0)
+        self.plot.setYRange(0, plan.batch_size * 1.15, padding=0)
         last = f" and 1 of {plan.last_batch:,} (orange)" if plan.last_batch else " (no partial batch)"
         skip = (
             "\nThe app's training leaves out a last batch of one sample: BatchNorm cannot normalise a single value."
