@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QShowEvent
-from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QFrame, QHBoxLayout, QLabel, QScrollArea, QSlider, QVBoxLayout, QWidget
 
 from fashion_desktop.gui.plots import background_color, style_plot, text_color
 
@@ -133,7 +133,6 @@ class ExperimentPage(QWidget):
 
         self.controls = QFormLayout()
         controls_widget = QWidget()
-        controls_widget.setFixedWidth(CONTROLS_WIDTH)
         controls_column = QVBoxLayout(controls_widget)
         controls_column.setContentsMargins(0, 0, 0, 0)
         controls_column.addLayout(self.controls)
@@ -142,8 +141,15 @@ class ExperimentPage(QWidget):
         self.plots.setBackground(None)
         self.plots.setMinimumSize(320, 240)
 
+        # The controls scroll rather than set a minimum height: the window may be made smaller than they are.
+        controls_scroll = QScrollArea()
+        controls_scroll.setWidget(controls_widget)
+        controls_scroll.setWidgetResizable(True)
+        controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        controls_scroll.setFixedWidth(CONTROLS_WIDTH + controls_scroll.verticalScrollBar().sizeHint().width())
         body = QHBoxLayout()
-        body.addWidget(controls_widget)
+        body.addWidget(controls_scroll)
         body.addWidget(self.plots, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
