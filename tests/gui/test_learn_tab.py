@@ -108,6 +108,23 @@ def test_a_classic_initialisation_set_up_fills_the_controls_and_redraws(qtbot, t
     assert len(page.activation_std.yData) == 15
 
 
+@pytest.mark.parametrize(
+    ("setup", "words"),
+    [
+        ("Kaiming + ReLU: keeps", "Activation std: layer 1 0.915, layer 10 0.892 (kept within a factor of 4)"),
+        ("normal(0, 1) + ReLU: explodes", "(exploding)"),
+        ("normal(0, 1) + Sigmoid: vanishes", "layer 1 0.167 (vanishing)"),
+        ("zeros + ReLU: stalls", "(stalled: every unit computes the same)"),
+    ],
+)
+def test_each_classic_set_up_is_described_as_it_behaves(qtbot, tab, setup, words):
+    page = shown(qtbot, tab, tab.initialisation)
+    page.setup_combo.setCurrentText(setup)
+    page.setup_combo.activated.emit(page.setup_combo.currentIndex())  # as a pick from the open list does
+    qtbot.waitUntil(lambda: not page._stale)
+    assert words in page.status_label.text()
+
+
 def test_use_this_initialisation_reaches_the_builder(qtbot, window):
     page = window.learn.initialisation
     window.tabs.setCurrentWidget(window.learn)

@@ -172,14 +172,17 @@ def _share(counts: list[int]) -> np.ndarray:
     return np.asarray(counts, dtype=float) / (total or 1)
 
 
+TREND_FACTOR = 4  # a spread that grows or shrinks more than this from end to end explodes or vanishes
+
+
 def _trend(first: float, last: float) -> str:
     if first == 0 and last == 0:
         return "stalled: every unit computes the same"
-    if first == 0 or not math.isfinite(last) or last / first > 10:
+    if first == 0 or not math.isfinite(last) or last / first > TREND_FACTOR:
         return "exploding"
-    if last / first < 0.1:
+    if last / first < 1 / TREND_FACTOR:
         return "vanishing"
-    return "kept within a factor of 10"
+    return f"kept within a factor of {TREND_FACTOR}"
 
 
 def _has_data(curve: pg.PlotDataItem) -> bool:
