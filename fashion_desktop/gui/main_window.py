@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,11 @@ from PySide6.QtWidgets import (
 
 from fashion_desktop import __version__
 from fashion_desktop.core.errors import SpecError, UserError
+from fashion_desktop.core.learn import OptimizerChoice, with_weight_init
 from fashion_desktop.core.presets import Preset
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder_tab import BuilderTab
+from fashion_desktop.gui.learn import LearnTab
 from fashion_desktop.gui.predict_tab import PredictTab
 from fashion_desktop.gui.training import TrainingTab
 
@@ -64,10 +67,12 @@ class MainWindow(QMainWindow):
         self.builder = BuilderTab()
         self.training = TrainingTab()
         self.predict = PredictTab()
+        self.learn = LearnTab()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for tab, name in ((self.builder, "Builder"), (self.training, "Training"), (self.predict, "Predict")):
             self.tabs.addTab(tab, name)
+        self.tabs.addTab(self.learn, "Learn")
         self.setCentralWidget(self.tabs)
 
         self.device_label = QLabel("Loading PyTorch...")
@@ -90,7 +95,7 @@ class MainWindow(QMainWindow):
         keep_this_thread_on_one_core()  # before any torch work here: training gets the cores
         self._device = describe_device(pick_device())
         self.device_label.setText(f"Device: {self._device}")
-        for tab in (self.builder, self.training, self.predict):
+        for tab in (self.builder, self.training, self.predict, self.learn):
             tab.on_core_ready()
         self.statusBar().showMessage("Ready", STATUS_TIMEOUT_MS)
         self.core_ready.emit()
@@ -182,7 +187,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _connect_tabs(self) -> None:
-        for tab in (self.builder, self.training, self.predict):
+        for tab in (self.builder, self.training, self.predict, self.learn):
             tab.status_message.connect(self._on_tab_status_message)
         self.builder.spec_changed.connect(self.training.set_spec)
         self.builder.spec_changed.connect(self._on_builder_spec_changed)
@@ -194,6 +199,8 @@ class MainWindow(QMainWindow):
         self.training.open_model_requested.connect(self._on_training_open_model_requested)
         # The Builder checks the network's head against the loss (NLLLoss needs LogSoftmax), as it changes.
         self.training.settings.loss_changed.connect(self.builder.set_loss)
+        self.learn.optimizer_chosen.connect(self._on_learn_optimizer_chosen)
+        self.learn.init_chosen.connect(self._on_learn_init_chosen)
 
     # -- settings --
     def _restore_settings(self) -> None:
@@ -422,6 +429,15 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_training_open_model_requested(self, path: Path) -> None:
         self.open_model(path)  # as File > Open model does
+
+    @Slot(object)
+    def _on_learn_optimizer_chosen(self, choice: OptimizerChoice) -> None:
+        options = dict(choice.options)
+        self.training.set_config(replace(self.training.config(), optimizer=choice.optimizer, optimizer_options=options))
+
+    @Slot(str, object)
+    def _on_learn_init_chosen(self, scheme: str, options: Mapping) -> None:
+        self.builder.set_spec(with_weight_init(self.builder.spec(), scheme, options), text=f"Initialise with {scheme}")
 
     @Slot()
     def _on_new_action_triggered(self) -> None:
