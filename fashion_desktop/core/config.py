@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from fashion_desktop.core.errors import ConfigError
-from fashion_desktop.core.params import Param, Value, resolve
+from fashion_desktop.core.params import Options, Param, Value, resolve
 
 _WD = Param("weight_decay", "float", 0.0, minimum=0, maximum=1, help="L2 penalty")
 _EPS = Param("eps", "float", 1e-8, minimum=0, exclusive_min=True, maximum=1, log_scale=True)
@@ -167,8 +167,8 @@ class TrainConfig:
             else:
                 problems += [f"{label} {name}: {p}" for p in resolve(schemas[name], options)[1]]
         if self.optimizer == "SGD" and not problems:
-            options = self.resolved_optimizer_options()
-            if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
+            sgd = Options(self.resolved_optimizer_options())
+            if sgd.flag("nesterov") and (sgd.number("momentum") <= 0 or sgd.number("dampening") != 0):
                 problems.append("SGD with Nesterov momentum needs momentum > 0 and dampening 0")
         if (problem := device_problem(self.device)) is not None:
             problems.append(problem)

@@ -234,7 +234,7 @@ class Trainer:
         total_loss = torch.zeros((), device=self.device)
         confusion = torch.zeros(NUM_CLASSES * NUM_CLASSES, dtype=torch.long, device=self.device)
         loss_fn = copy.copy(self.loss_fn)
-        loss_fn.reduction = "sum"
+        loss_fn.reduction = "sum"  # type: ignore[assignment]  # every torch loss has it; nn.Module does not say so
         for start in range(0, len(targets), EVAL_BATCH):
             x, y = inputs[start : start + EVAL_BATCH], targets[start : start + EVAL_BATCH]
             output = self.model(x)

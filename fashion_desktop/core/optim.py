@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.params import Options
 
 # Options that torch takes as one tuple but our forms show as separate numbers.
 _PAIRS = {
@@ -25,8 +26,9 @@ _PAIRS = {
 def make_loss(config: TrainConfig) -> nn.Module:
     if config.loss == "nll":
         return nn.NLLLoss()
-    smoothing = config.resolved_loss_options().get("smoothing", 0.0)
-    return nn.CrossEntropyLoss(label_smoothing=float(smoothing))
+    options = Options(config.resolved_loss_options())
+    smoothing = options.number("smoothing") if "smoothing" in options.values else 0.0
+    return nn.CrossEntropyLoss(label_smoothing=smoothing)
 
 
 def make_optimizer(config: TrainConfig, parameters: Any) -> torch.optim.Optimizer:
@@ -37,10 +39,11 @@ def optimizer_kwargs(config: TrainConfig) -> dict[str, Any]:
     """The keyword arguments of the torch optimizer, with paired options joined (beta1, beta2 -> betas)."""
     kwargs: dict[str, Any] = {"lr": config.lr}
     pairs: dict[str, list[float]] = {}
-    for name, value in config.resolved_optimizer_options().items():
+    options = Options(config.resolved_optimizer_options())
+    for name, value in options.values.items():
         if name in _PAIRS:
             target, position = _PAIRS[name]
-            pairs.setdefault(target, [0.0, 0.0])[position] = float(value)
+            pairs.setdefault(target, [0.0, 0.0])[position] = options.number(name)
         else:
             kwargs[name] = value
     kwargs.update({name: tuple(pair) for name, pair in pairs.items()})
@@ -49,7 +52,7 @@ def optimizer_kwargs(config: TrainConfig) -> dict[str, Any]:
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Any:
     """The epoch-level scheduler, or None. ReduceLROnPlateau steps on the validation loss."""
-    options = config.resolved_scheduler_options()
+    options: dict[str, Any] = dict(config.resolved_scheduler_options())
     schedulers = torch.optim.lr_scheduler
     if config.scheduler == "none":
         return None
