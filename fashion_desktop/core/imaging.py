@@ -184,7 +184,7 @@ def _identify(data: bytes, name: str) -> Image.Image:
         raise _too_big(name) from None
     except UnidentifiedImageError:
         raise ImageError(
-            f"{name} is not an image Pillow can read ({_guess_kind(data)}); use PNG, JPEG, WebP, BMP or GIF."
+            f"{name} is not an image Fashion Desktop can read ({_guess_kind(data)}); use PNG, JPEG, WebP, BMP or GIF."
         ) from None
     except Exception as exc:  # a plugin that recognised the format can fail on its header with any exception type
         raise _damaged(name, exc) from None
@@ -235,9 +235,10 @@ def _too_big(name: str, width: int | None = None, height: int | None = None) -> 
 
 
 def _damaged(name: str, exc: BaseException) -> ImageError:
-    detail = str(exc).strip() or type(exc).__name__
+    # The decoder's own words ("image file is truncated (32 bytes not processed)") mean nothing to a user.
+    del exc
     return ImageError(
-        f"{name} is damaged or incomplete ({detail}); open and re-save it in an image editor, or choose another file."
+        f"{name} is damaged or incomplete: open and re-save it in an image editor, or choose another file."
     )
 
 

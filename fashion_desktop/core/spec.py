@@ -465,7 +465,10 @@ def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple
         output, shape_problem = _output_shape(spec, shape)
     except (TypeError, ValueError):  # an option too broken to compute with; already reported
         output, shape_problem = None, None
+    # Both at once: a user who fixes the option should not then meet a second problem that was there all along.
     message = option_problem or shape_problem
+    if option_problem and shape_problem:
+        message = f"{option_problem}; it also {shape_problem}"
     if message is None:
         return output, None
     separator = "" if message.startswith(":") else " "
