@@ -145,7 +145,7 @@ class BuilderTab(QWidget):
     def set_locked(self, reason: str) -> None:
         """Refuse edits while ``reason`` is not empty (a training uses this network), and say why."""
         self._lock_reason = reason
-        self.lock_label.setText(f"\U0001f512 {reason}" if reason else "")
+        self.lock_label.setText(reason)
         self.lock_label.setVisible(bool(reason))
         editing = not reason
         for widget in (
@@ -266,7 +266,7 @@ class BuilderTab(QWidget):
         for widget in (self._build_palette(), self._build_layers(), self._build_overview()):
             splitter.addWidget(widget)
         splitter.setStretchFactor(2, 1)
-        splitter.setSizes([190, 360, 700])
+        splitter.setSizes([150, 360, 740])  # the kinds are short words; the summary's columns need the room
 
         # Above the editors: why they are locked, and which network the trained model belongs to.
         self.lock_label = QLabel()
@@ -296,7 +296,7 @@ class BuilderTab(QWidget):
         # On a line of its own under the bar: beside the buttons it was clipped to two lines at 1024 pixels.
         self.preset_description = QLabel(PRESETS["seed"].description)
         self.preset_description.setWordWrap(True)
-        self.preset_description.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.preset_description.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
 
         # Arrows drawn in the palette's text colour: the style's own were black, invisible on a dark palette.
         self.undo_button = self._button("Undo", self.undo_stack.undo, "")
@@ -344,7 +344,8 @@ class BuilderTab(QWidget):
         layout = QVBoxLayout(box)
         layout.addWidget(self.palette)
         layout.addWidget(self.add_button)
-        box.setMinimumWidth(160)
+        # As wide as its longest entry ("Regularisation" in bold was cut), however large the font.
+        box.setMinimumWidth(self.palette.sizeHintForColumn(0) + 2 * self.palette.frameWidth() + 24)
         return box
 
     def _build_layers(self) -> QWidget:
@@ -432,6 +433,7 @@ class BuilderTab(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         self.summary_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.totals_label = QLabel()
+        self.totals_label.setWordWrap(True)  # at 1024 pixels the line ran past the Summary's edge
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problems_label = QLabel()
         self.problems_label.setWordWrap(True)

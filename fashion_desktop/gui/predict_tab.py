@@ -199,7 +199,12 @@ class ProbabilityChart(pg.PlotWidget):
         colours = [TOP_BAR_COLOUR if i == top else BAR_COLOUR for i in rows]
         self.bars.setOpts(y=rows, width=np.asarray(probabilities, dtype=float), brushes=colours)
         plot = self.getPlotItem()
-        plot.getAxis("left").setTicks([list(enumerate(class_names))])
+        left = plot.getAxis("left")
+        left.setTicks([list(enumerate(class_names))])
+        # Wide enough for the longest name from the start: pyqtgraph widens the axis only after a paint, and
+        # until then drops every name that does not fit (a grab showed only "Coat", "Shirt" and "Bag").
+        metrics = self.fontMetrics()
+        left.setWidth(max(metrics.horizontalAdvance(name) for name in class_names) + metrics.height())
         percentages = [f"{p:.1%}" if top is not None else "" for p in probabilities]
         plot.getAxis("right").setTicks([list(enumerate(percentages))])
 

@@ -482,3 +482,74 @@ def test_predict_folder_to_csv_cancelled_in_the_progress_dialog_writes_nothing(
     tab.batch_button.click()
     assert not Path(answers["csv"]).exists()
     assert messages == ["Predicting the folder was cancelled; nothing was written"]
+
+
+# Folders of class folders, model files, removing, wording
+
+
+def class_folders(tmp_path: Path, images) -> Path:
+    """A folder holding only class subfolders, as photo collections often are (Dress/, Shirt/)."""
+    root = tmp_path / "by-class"
+    for cls, source in (("Dress", "shirt"), ("Trouser", "trousers")):
+        (root / cls).mkdir(parents=True)
+        Image.open(images[source]).save(root / cls / f"{source}.png")
+    return root
+
+
+def test_a_dropped_folder_of_class_folders_adds_their_images(tab, images, tmp_path):
+    drop_files(tab, class_folders(tmp_path, images))
+    names = [text.split("\n")[0] for text in item_texts(tab)]
+    assert names == ["Dress/shirt.png", "Trouser/trousers.png"]
+    assert not tab.notice.isVisible()
+
+
+def test_predict_folder_to_csv_takes_a_folder_of_class_folders(tab, checkpoint, images, dialogs, tmp_path):
+    answers, asked = dialogs
+    root = class_folders(tmp_path, images)
+    answers["folder"], answers["csv"] = str(root), str(tmp_path / "predictions.csv")
+    tab.set_model(checkpoint)
+    tab.batch_button.click()
+    with open(answers["csv"], newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [Path(row["file"]).name for row in rows] == ["shirt.png", "trousers.png"]
+    assert "Wrote 2 predictions" in tab.notice.text()
+
+
+def test_a_dropped_model_file_is_opened_as_a_model_not_listed_as_an_image(tab, checkpoint, images, tmp_path):
+    model = checkpoint.save(tmp_path / "model.safetensors")
+    dropped = []
+    tab.model_file_dropped.connect(dropped.append)
+    drop_files(tab, model, images["shirt"])
+    assert dropped == [model]
+    assert [text.split("\n")[0] for text in item_texts(tab)] == ["shirt.png"]
+
+
+def test_delete_and_the_context_menu_remove_an_image(qtbot, tab, images):
+    drop_files(tab, images["shirt"], images["trousers"], images["corrupt"])
+    tab.image_list.setCurrentRow(0)
+    tab.image_list.setFocus()
+    qtbot.keyClick(tab.image_list, Qt.Key.Key_Delete)
+    assert [text.split("\n")[0] for text in item_texts(tab)] == ["trousers.png", "corrupt.png"]
+    assert tab.remove_action in tab.image_list.actions()  # what the right-click menu offers
+    assert tab.image_list.contextMenuPolicy() == Qt.ContextMenuPolicy.ActionsContextMenu
+    tab.image_list.setCurrentRow(1)
+    tab.remove_action.trigger()
+    assert [text.split("\n")[0] for text in item_texts(tab)] == ["trousers.png"]
+    assert tab.image_list.currentRow() == 0 and not tab.original_view.source().isNull()
+
+
+def test_the_tab_says_which_model_it_uses(tab, checkpoint):
+    assert "none" in tab.model_label.text()
+    tab.set_model(checkpoint, source="shirts.safetensors")
+    assert "shirts.safetensors" in tab.model_label.text()
+    tab.set_model(checkpoint)
+    assert "trained on the Training tab" in tab.model_label.text()
+
+
+def test_files_that_all_fail_are_reported_as_such(tab, images):
+    messages = []
+    tab.status_message.connect(messages.append)
+    drop_files(tab, images["corrupt"], images["text"])
+    assert messages == ["Could not read any of the 2 files."]
+    drop_files(tab, images["shirt"], images["corrupt"])
+    assert messages[-1].startswith("Added 1 image; 1 file could not be read.")
