@@ -59,8 +59,9 @@ def use_palette_colours() -> None:
 
 def batch_legend_color() -> QColor:
     """The colour naming the faint per-batch curve in its title: darker on a light ground, lighter on a dark one."""
-    faded = faint(TRAIN_COLOR)
-    return faded.lighter(170) if background_color().lightness() < 128 else faded.darker(130)
+    if background_color().lightness() < 128:  # faded towards near-black, the curve's own colour could not be read
+        return TRAIN_COLOR.lighter(150)
+    return faint(TRAIN_COLOR).darker(130)
 
 
 def background_color() -> QColor:

@@ -556,3 +556,41 @@ def test_export_model_without_a_model_says_so(qtbot, monkeypatch):
     window = MainWindow()
     qtbot.addWidget(window)
     assert window.export_model("onnx") is None and "no trained model" in shown[0]
+
+
+def test_the_app_follows_the_systems_dark_mode(qapp):
+    from PySide6.QtCore import Qt
+
+    from fashion_desktop.gui.app import _apply_colour_scheme
+    from fashion_desktop.gui.forms import is_dark
+
+    original = qapp.palette()
+    try:
+        _apply_colour_scheme(qapp, Qt.ColorScheme.Dark)  # as QStyleHints.colorSchemeChanged reports it
+        assert is_dark(qapp.palette())
+        _apply_colour_scheme(qapp, Qt.ColorScheme.Light)
+        assert not is_dark(qapp.palette())
+    finally:
+        qapp.setPalette(original)
+
+
+def test_file_dialogs_start_in_the_folder_last_used_for_their_kind_of_file(window, tmp_path, monkeypatch):
+    models, exports = tmp_path / "models", tmp_path / "exports"
+    models.mkdir()
+    exports.mkdir()
+    path = saved_model(models)
+    answer_file_dialogs(monkeypatch, path)
+    window.open_action.trigger()
+    answer_file_dialogs(monkeypatch, exports / "network.py")
+    monkeypatch.setattr(window, "_ask_which_network_to_export", lambda: "model")
+    window.export_action.trigger()
+    asked = []
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda parent, title, start, *a: asked.append(start) or ("", "")
+    )
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda parent, title, start, *a: asked.append(start) or ("", "")
+    )
+    window.open_action.trigger()
+    window.export_action.trigger()
+    assert asked == [str(models), str(exports / "fashion_network.py")]
