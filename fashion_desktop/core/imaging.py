@@ -238,7 +238,7 @@ def _damaged(name: str, exc: BaseException) -> ImageError:
     # The decoder's own words ("image file is truncated (32 bytes not processed)") mean nothing to a user.
     del exc
     return ImageError(
-        f"{name} is damaged or incomplete: open and re-save it in an image editor, or choose another file."
+        f"{name} is damaged or incomplete; open and re-save it in an image editor, or choose another file."
     )
 
 

@@ -40,7 +40,7 @@ MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
 MODEL_SUFFIX = ".safetensors"
 LOCKED_WHILE_TRAINING = "A training is using this network: stop it (Training tab) to edit the network again."
 WELCOME = (
-    "<b>Welcome to Fashion Desktop.</b> 1. Pick a preset here on the Builder tab (seed is a good start). "
+    "<b>Welcome to Fashion Desktop.</b> 1. Pick a preset on the Builder tab (seed is a good start). "
     "2. Press <b>Start</b> on the Training tab. "
     "3. Drop a photo of a garment on the Predict tab to see what the network makes of it."
 )
