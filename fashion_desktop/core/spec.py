@@ -458,15 +458,15 @@ def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple
     not change its shape), so later layers are still checked.
     """
     if spec.kind not in LAYER_TYPES:
-        message = f"is not a known layer type; use one of {', '.join(LAYER_TYPES)}"
-        return None, Problem(f"layer {index + 1} ({spec.kind}) {message}", index)
+        unknown = f"is not a known layer type; use one of {', '.join(LAYER_TYPES)}"
+        return None, Problem(f"layer {index + 1} ({spec.kind}) {unknown}", index)
     option_problem = _option_problem(spec, last)
     try:
         output, shape_problem = _output_shape(spec, shape)
     except (TypeError, ValueError):  # an option too broken to compute with; already reported
         output, shape_problem = None, None
     # Both at once: a user who fixes the option should not then meet a second problem that was there all along.
-    message = option_problem or shape_problem
+    message: str | None = option_problem or shape_problem
     if option_problem and shape_problem:
         message = f"{option_problem}; it also {shape_problem}"
     if message is None:
