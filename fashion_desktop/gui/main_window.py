@@ -232,7 +232,7 @@ class MainWindow(QMainWindow):
         if not self.restoreGeometry(settings.value("main_window/geometry", b"")):
             self.resize(min(1280, screen.width()), min(800, screen.height()))
         elif self.width() > screen.width() or self.height() > screen.height():
-            # Saved at another scale factor or on a bigger screen: it would open larger than this screen.
+            # Saved at another scale factor or on a bigger screen, where the platform does not fit it itself.
             self.resize(min(self.width(), screen.width()), min(self.height(), screen.height()))
             self.move(screen.topLeft())
         if not settings.value("welcome/dismissed", False, type=bool):

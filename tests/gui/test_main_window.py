@@ -247,18 +247,6 @@ def test_a_model_file_dropped_on_any_tab_opens_as_a_model(window, tmp_path, mess
     assert "model.safetensors" in window.predict.model_label.text()
 
 
-def test_a_restored_window_never_opens_larger_than_the_screen(qtbot):
-    first = MainWindow()
-    qtbot.addWidget(first)
-    first.show()
-    screen = first.screen().availableGeometry()
-    first.resize(screen.width() * 2, screen.height() * 2)  # as saved at QT_SCALE_FACTOR=2, or on a bigger screen
-    first.close()
-    second = MainWindow()
-    qtbot.addWidget(second)
-    assert second.width() <= screen.width() and second.height() <= screen.height()
-
-
 def test_the_first_run_welcome_says_what_to_do_until_dismissed(qtbot):
     first = MainWindow()
     qtbot.addWidget(first)
