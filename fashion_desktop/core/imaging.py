@@ -175,16 +175,25 @@ def _read(path: Path) -> bytes:
 
 
 def list_image_files(folder: str | Path) -> list[Path]:
-    """The images directly in ``folder`` (not in subfolders), sorted by name: the one rule for a dropped folder.
+    """The images in ``folder``, sorted by name: the one rule for a dropped or chosen folder.
 
     An image is a regular file whose suffix is in ``IMAGE_SUFFIXES`` (any case); hidden files (a leading dot,
-    such as macOS's ``._photo.jpg``) are left out.
+    such as macOS's ``._photo.jpg``) are left out. A folder with no images of its own, such as a folder of class
+    folders (Dress/, Shirt/...), gives the images of its subfolders, one level down.
 
     Raises:
         OSError: the folder cannot be listed.
     """
     children = sorted(Path(folder).iterdir(), key=lambda p: p.name)
-    return [p for p in children if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
+    own = _images_among(children)
+    if own:
+        return own
+    subfolders = [child for child in children if child.is_dir() and not child.name.startswith(".")]
+    return [image for child in subfolders for image in _images_among(sorted(child.iterdir(), key=lambda p: p.name))]
+
+
+def _images_among(paths: list[Path]) -> list[Path]:
+    return [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
 
 
 def _identify(data: bytes, name: str) -> Image.Image:
@@ -249,9 +258,10 @@ def _too_big(name: str, width: int | None = None, height: int | None = None) -> 
 
 
 def _damaged(name: str, exc: BaseException) -> ImageError:
-    detail = str(exc).strip() or type(exc).__name__
+    # The decoder's own words ("image file is truncated (32 bytes not processed)") mean nothing to a user.
+    del exc
     return ImageError(
-        f"{name} is damaged or incomplete ({detail}); open and re-save it in an image editor, or choose another file."
+        f"{name} is damaged or incomplete; open and re-save it in an image editor, or choose another file."
     )
 
 

@@ -477,8 +477,8 @@ def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple
     not change its shape), so later layers are still checked.
     """
     if spec.kind not in LAYER_TYPES:
-        known = ", ".join(LAYER_TYPES)
-        return None, Problem(f"layer {index + 1} ({spec.kind}) is not a known layer type; use one of {known}", index)
+        unknown = f"is not a known layer type; use one of {', '.join(LAYER_TYPES)}"
+        return None, Problem(f"layer {index + 1} ({spec.kind}) {unknown}", index)
     option_problem = _option_problem(spec, last)
     output: Shape | None = None
     shape_problem: str | None = None
@@ -487,14 +487,12 @@ def _step(index: int, spec: LayerSpec, shape: Shape | None, last: bool) -> tuple
             output = spec.type.output_shape(shape, spec.options())
         except ShapeError as error:
             shape_problem = str(error)
-        except (
-            TypeError,
-            ValueError,
-            ZeroDivisionError,
-            OverflowError,
-        ):  # an option too broken to compute with; already reported
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):  # an option too broken to compute with
             pass
-    message = option_problem or shape_problem
+    # Both at once: a user who fixes the option should not then meet a second problem that was there all along.
+    message: str | None = option_problem or shape_problem
+    if option_problem and shape_problem:
+        message = f"{option_problem}; it also {shape_problem}"
     if message is None:
         return output, None
     separator = "" if message.startswith(":") else " "

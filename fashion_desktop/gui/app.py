@@ -8,11 +8,12 @@ import sys
 import time
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QSize, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from fashion_desktop import __version__
+from fashion_desktop.gui.forms import is_dark
 from fashion_desktop.gui.main_window import MainWindow
 from fashion_desktop.gui.training_worker import start_in_thread
 from fashion_desktop.resources import ICON_SIZES, app_icon_path
@@ -32,6 +33,7 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setWindowIcon(app_icon())
     app.setDesktopFileName("fashion-desktop")  # resources/fashion-desktop.desktop: Wayland takes the icon from it
+    follow_colour_scheme(app)
     window = MainWindow()
     window.show()
     signal_timer = close_on_terminal_signals(window)  # kept referenced while the loop runs
@@ -64,6 +66,57 @@ def close_on_terminal_signals(window: MainWindow) -> QTimer:
     timer.timeout.connect(lambda: None)
     timer.start(200)
     return timer
+
+
+def follow_colour_scheme(app: QApplication) -> None:
+    """Use a dark palette where the system says it is in dark mode, now and whenever that changes.
+
+    Qt reports the system's scheme (``QStyleHints.colorScheme``) on every desktop, but not every platform theme
+    gives a dark palette with it: there Fusion with :func:`dark_palette` follows it instead.
+    """
+    _apply_colour_scheme(app, app.styleHints().colorScheme())
+    app.styleHints().colorSchemeChanged.connect(lambda scheme: _apply_colour_scheme(app, scheme))
+
+
+def _apply_colour_scheme(app: QApplication, scheme: Qt.ColorScheme) -> None:
+    if scheme == Qt.ColorScheme.Dark and not is_dark(app.palette()):
+        app.setStyle("Fusion")
+        app.setPalette(dark_palette())
+    elif scheme == Qt.ColorScheme.Light and is_dark(app.palette()):
+        app.setPalette(app.style().standardPalette())
+
+
+def dark_palette() -> QPalette:
+    """A dark palette for Fusion, with light text and a blue highlight."""
+    roles = QPalette.ColorRole
+    colours = {
+        roles.Window: "#2b2d31",
+        roles.WindowText: "#e6e6e6",
+        roles.Base: "#1e1f22",
+        roles.AlternateBase: "#26282c",
+        roles.ToolTipBase: "#3a3d42",
+        roles.ToolTipText: "#e6e6e6",
+        roles.PlaceholderText: "#8c8f94",
+        roles.Text: "#e6e6e6",
+        roles.Button: "#35373c",
+        roles.ButtonText: "#e6e6e6",
+        roles.BrightText: "#ff6b6b",
+        roles.Light: "#4a4d52",
+        roles.Midlight: "#3f4247",
+        roles.Mid: "#2f3136",
+        roles.Dark: "#191a1d",
+        roles.Shadow: "#000000",
+        roles.Highlight: "#3d7dd8",
+        roles.HighlightedText: "#ffffff",
+        roles.Link: "#6cb6ff",
+        roles.LinkVisited: "#b48ef0",
+    }
+    palette = QPalette()
+    for role, colour in colours.items():
+        palette.setColor(role, QColor(colour))
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7d82"))
+    return palette
 
 
 def load_core_in_background(window: MainWindow) -> QThread:

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QSignalBlocker, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QBrush, QColor, QFontDatabase, QIcon, QKeySequence, QPixmap, QUndoCommand, QUndoStack
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QSignalBlocker, QSize, Qt, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QBrush,
+    QColor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QFontDatabase,
+    QIcon,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QPixmap,
+    QPolygonF,
+    QUndoCommand,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -37,12 +54,19 @@ from PySide6.QtWidgets import (
 from fashion_desktop.core.errors import SpecError
 from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
 from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, LayerType
-from fashion_desktop.core.params import Options, resolve
+from fashion_desktop.core.params import Options, Param, resolve
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, LayerSpec, ModelSpec, Problem
-from fashion_desktop.gui.forms import OptionsForm
+from fashion_desktop.gui.forms import (
+    OptionsForm,
+    blend,
+    error_text_colour,
+    is_dark,
+    remember_folder,
+    remembered_folder,
+)
 
-SEVERITY_COLOURS = {"error": ("#f8d7da", "#b02a37"), "warning": ("#fff3cd", "#8a6500")}  # (background, text)
+SEVERITY_TINTS = {"error": QColor(220, 53, 69), "warning": QColor(255, 193, 7)}  # mixed into the palette's base
 SUMMARY_COLUMNS = ("Layer", "Type", "Output shape", "Trainable", "Non-trainable")
 SPEC_FILTER = "Network architectures (*.json);;All files (*)"
 
@@ -52,8 +76,11 @@ class BuilderTab(QWidget):
 
     Signals:
         spec_changed: the new ModelSpec, after every edit, undo, redo and load (it may be invalid).
-        preset_chosen: the Preset the user picked, so the training settings can follow it.
+        preset_chosen: the Preset the user picked.
         status_message: a line for the status bar.
+
+    A preset brings training settings too: with :meth:`set_settings_link` the tab reads the settings before a
+    preset replaces them and puts them back on undo, so that one Ctrl+Z undoes the whole preset change.
     """
 
     spec_changed = Signal(object)
@@ -67,7 +94,12 @@ class BuilderTab(QWidget):
         self._core_ready = False
         self._shown_layer: LayerSpec | None = None  # the layer whose options the properties panel holds
         self._plot = None  # pyqtgraph is imported only when the first activation is shown
+        self._preset_name = "seed"  # what the Preset box shows; undo puts it back with the network
+        self._read_settings: Callable[[], object] | None = None
+        self._apply_settings: Callable[[object], None] | None = None
+        self._lock_reason = ""  # why the network cannot be edited now (a training runs); empty when it can
         self.undo_stack = QUndoStack(self)
+        self.setAcceptDrops(True)  # architecture JSON files; model files go on to the main window
         self._build_ui()
         self._show_spec(self._spec, 0)
 
@@ -84,14 +116,55 @@ class BuilderTab(QWidget):
             self._show_spec(spec, 0)
 
     def load_preset(self, name: str, *, undoable: bool = True) -> None:
-        """Load a ready-made network and tell the training settings to follow it."""
+        """Load a ready-made network and its training settings (through the settings link) as one step."""
         preset = PRESETS[name]
-        with QSignalBlocker(self.preset_combo):
-            self.preset_combo.setCurrentIndex(self.preset_combo.findData(name))
-        self.preset_description.setText(preset.description)
-        self.set_spec(preset.spec, undoable=undoable, text=f"Load preset {name}")
+        linked = self._read_settings is not None
+        if undoable:
+            before = self._read_settings() if self._read_settings is not None else None
+            self._push(
+                preset.spec,
+                f"Load preset {name}",
+                0,
+                preset=name,
+                settings=(before, preset.config if linked else None),
+            )
+        else:
+            self.undo_stack.clear()
+            self._show_document(_Document(preset.spec, name, preset.config if linked else None), 0)
         self.preset_chosen.emit(preset)
         self.status_message.emit(f"Loaded the {name} preset")
+
+    def set_settings_link(self, read: Callable[[], object], apply: Callable[[object], None]) -> None:
+        """Let a preset change (and its undo) read and set the training settings that come with a preset."""
+        self._read_settings, self._apply_settings = read, apply
+
+    def set_locked(self, reason: str) -> None:
+        """Refuse edits while ``reason`` is not empty (a training uses this network), and say why."""
+        self._lock_reason = reason
+        self.lock_label.setText(reason)
+        self.lock_label.setVisible(bool(reason))
+        editing = not reason
+        for widget in (
+            self.preset_combo,
+            self.load_button,
+            self.layer_palette,
+            self.options_form,
+            self.init_section,
+        ):
+            widget.setEnabled(editing)
+        mode = QAbstractItemView.DragDropMode.InternalMove if editing else QAbstractItemView.DragDropMode.NoDragDrop
+        self.layer_list.setDragDropMode(mode)
+        self.undo_stack.setActive(editing)  # also disables Edit > Undo and Redo
+        self._on_undo_stack_index_changed()
+        self._update_buttons()
+
+    def is_locked(self) -> bool:
+        return bool(self._lock_reason)
+
+    def set_model_note(self, text: str) -> None:
+        """Say which network the trained or opened model belongs to; empty hides the note."""
+        self.model_note.setText(text)
+        self.model_note.setVisible(bool(text))
 
     def set_loss(self, loss: str | None) -> None:
         """Check the network's head against this training loss (NLLLoss needs LogSoftmax, and so on)."""
@@ -127,10 +200,12 @@ class BuilderTab(QWidget):
 
     def save_architecture(self) -> Path | None:
         """Ask for a file name and write the network as JSON; returns the file, or None if cancelled."""
-        name, _ = QFileDialog.getSaveFileName(self, "Save architecture", "network.json", SPEC_FILTER)
+        default = str(Path(remembered_folder("architectures")) / "network.json")
+        name, _ = QFileDialog.getSaveFileName(self, "Save architecture", default, SPEC_FILTER)
         if not name:
             return None
         path = Path(name).with_suffix(".json") if not Path(name).suffix else Path(name)
+        remember_folder("architectures", path)
         from fashion_desktop.core.files import atomic_write
 
         try:
@@ -143,10 +218,20 @@ class BuilderTab(QWidget):
 
     def load_architecture(self) -> bool:
         """Ask for a JSON file and load the network in it (undoable); a bad file changes nothing."""
-        name, _ = QFileDialog.getOpenFileName(self, "Load architecture", "", SPEC_FILTER)
+        if self._refuse_while_locked():
+            return False
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Load architecture", remembered_folder("architectures"), SPEC_FILTER
+        )
         if not name:
             return False
-        path = Path(name)
+        return self.load_architecture_file(Path(name))
+
+    def load_architecture_file(self, path: Path) -> bool:
+        """Load the network in a JSON file (undoable); a bad file changes nothing and says why."""
+        if self._refuse_while_locked():
+            return False
+        remember_folder("architectures", path)
         try:
             spec = ModelSpec.from_json(read_text(path, MAX_SPEC_BYTES, "an architecture file", SpecError))
         except OSError as error:
@@ -177,11 +262,24 @@ class BuilderTab(QWidget):
         for widget in (self._build_palette(), self._build_layers(), self._build_overview()):
             splitter.addWidget(widget)
         splitter.setStretchFactor(2, 1)
-        splitter.setSizes([190, 360, 700])
+        splitter.setSizes([150, 360, 740])  # the kinds are short words; the summary's columns need the room
+
+        # Above the editors: why they are locked, and which network the trained model belongs to.
+        self.lock_label = QLabel()
+        self.lock_label.setWordWrap(True)
+        self.lock_label.hide()
+        self.model_note = QLabel()
+        self.model_note.setWordWrap(True)
+        self.model_note.hide()
 
         layout = QVBoxLayout(self)
         layout.addLayout(self._build_top_bar())
+        layout.addWidget(self.preset_description)
+        layout.addWidget(self.lock_label)
+        layout.addWidget(self.model_note)
         layout.addWidget(splitter, 1)
+        self._style_notes()
+        self._draw_arrow_icons()
 
     def _build_top_bar(self) -> QHBoxLayout:
         self.preset_combo = QComboBox()
@@ -191,33 +289,36 @@ class BuilderTab(QWidget):
             self.preset_combo.setItemData(index, preset.description, Qt.ItemDataRole.ToolTipRole)
         self.preset_combo.setMinimumContentsLength(16)
         self.preset_combo.activated.connect(self._on_preset_combo_activated)
+        # On a line of its own under the bar: beside the buttons it was clipped to two lines at 1024 pixels.
         self.preset_description = QLabel(PRESETS["seed"].description)
-        self.preset_description.setWordWrap(True)  # wraps rather than widen the window past 1280 pixels
-        self.preset_description.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.preset_description.setWordWrap(True)
+        self.preset_description.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
 
-        pixmaps = QStyle.StandardPixmap
-        self.undo_button = self._button("Undo", self.undo_stack.undo, "", self._icon(pixmaps.SP_ArrowBack))
-        self.redo_button = self._button("Redo", self.undo_stack.redo, "", self._icon(pixmaps.SP_ArrowForward))
+        # Arrows drawn in the palette's text colour: the style's own were black, invisible on a dark palette.
+        self.undo_button = self._button("Undo", self.undo_stack.undo, "")
+        self.redo_button = self._button("Redo", self.undo_stack.redo, "")
         self.undo_stack.indexChanged.connect(self._on_undo_stack_index_changed)
         self._on_undo_stack_index_changed()
 
+        preset_label = QLabel("&Preset:")
+        preset_label.setBuddy(self.preset_combo)
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Preset:"))
+        bar.addWidget(preset_label)
         bar.addWidget(self.preset_combo)
-        bar.addWidget(self.preset_description, 1)
+        bar.addStretch(1)
         bar.addWidget(self.undo_button)
         bar.addWidget(self.redo_button)
-        self.load_button = self._button("Load architecture...", self.load_architecture, "Open a network saved as JSON")
-        self.save_button = self._button("Save architecture...", self.save_architecture, "Save the network as JSON")
+        self.load_button = self._button("&Load architecture...", self.load_architecture, "Open a network saved as JSON")
+        self.save_button = self._button("Sa&ve architecture...", self.save_architecture, "Save the network as JSON")
         bar.addWidget(self.load_button)
         bar.addWidget(self.save_button)
         return bar
 
     def _build_palette(self) -> QWidget:
-        # Not ``self.palette``: that would hide QWidget.palette(), the widget's colours.
+        # Not ``self.layer_palette``: that would hide QWidget.palette(), the widget's colours.
         self.layer_palette = QTreeWidget()
         self.layer_palette.setHeaderHidden(True)
-        self.layer_palette.setToolTip("Double-click a layer to add it after the selected one")
+        self.layer_palette.setToolTip("Double-click a layer, or press Enter, to add it after the selected one")
         for category, title in CATEGORIES.items():
             group = QTreeWidgetItem(self.layer_palette, [title])
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
@@ -227,19 +328,21 @@ class BuilderTab(QWidget):
             for layer_type in LAYER_TYPES.values():
                 if layer_type.category == category:
                     item = QTreeWidgetItem(group, [layer_type.kind])
-                    item.setToolTip(0, layer_type.description)
+                    item.setToolTip(0, layer_type.description or layer_type.kind)
         self.layer_palette.expandAll()
-        exact = Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive
-        self.layer_palette.setCurrentItem(self.layer_palette.findItems("Linear", exact)[0])  # so that Add works at once
+        linear = self.layer_palette.findItems("Linear", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)[0]
+        self.layer_palette.setCurrentItem(linear)  # so that Add works at once
         self.layer_palette.itemDoubleClicked.connect(self._on_palette_item_double_clicked)
         self.layer_palette.currentItemChanged.connect(self._update_buttons)
+        self.layer_palette.installEventFilter(self)  # Enter adds the current kind
 
-        self.add_button = self._button("Add", self._on_add_button_clicked, "Add this kind after the selected layer")
+        self.add_button = self._button("&Add", self._on_add_button_clicked, "Add this kind after the selected layer")
         box = QGroupBox("Layer kinds")
         layout = QVBoxLayout(box)
         layout.addWidget(self.layer_palette)
         layout.addWidget(self.add_button)
-        box.setMinimumWidth(160)
+        # As wide as its longest entry ("Regularisation" in bold was cut), however large the font.
+        box.setMinimumWidth(self.layer_palette.sizeHintForColumn(0) + 2 * self.layer_palette.frameWidth() + 24)
         return box
 
     def _build_layers(self) -> QWidget:
@@ -255,15 +358,12 @@ class BuilderTab(QWidget):
         delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         delete.triggered.connect(self._on_remove_button_clicked)
         self.layer_list.addAction(delete)
+        self._delete_action = delete
 
-        self.up_button = self._button(
-            "Up", self._on_up_button_clicked, "Move the layer up", self._icon(QStyle.StandardPixmap.SP_ArrowUp)
-        )
-        self.down_button = self._button(
-            "Down", self._on_down_button_clicked, "Move the layer down", self._icon(QStyle.StandardPixmap.SP_ArrowDown)
-        )
-        self.duplicate_button = self._button("Duplicate", self._on_duplicate_button_clicked, "Add a copy below")
-        self.remove_button = self._button("Remove", self._on_remove_button_clicked, "Remove the layer (Delete)")
+        self.up_button = self._button("U&p", self._on_up_button_clicked, "Move the layer up")
+        self.down_button = self._button("Do&wn", self._on_down_button_clicked, "Move the layer down")
+        self.duplicate_button = self._button("D&uplicate", self._on_duplicate_button_clicked, "Add a copy below")
+        self.remove_button = self._button("&Remove", self._on_remove_button_clicked, "Remove the layer (Delete)")
         buttons = QHBoxLayout()
         for button in (self.up_button, self.down_button, self.duplicate_button, self.remove_button):
             buttons.addWidget(button)
@@ -278,7 +378,7 @@ class BuilderTab(QWidget):
         splitter.addWidget(network)
         splitter.addWidget(self._build_properties())
         splitter.setSizes([330, 350])
-        splitter.setMinimumWidth(300)
+        splitter.setMinimumWidth(320)  # room for "3.  conv1  ·  Conv2d 32 filters, 3x3" without eliding it
         return splitter
 
     def _build_properties(self) -> QWidget:
@@ -330,6 +430,7 @@ class BuilderTab(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         self.summary_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.totals_label = QLabel()
+        self.totals_label.setWordWrap(True)  # at 1024 pixels the line ran past the Summary's edge
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problems_label = QLabel()
         self.problems_label.setWordWrap(True)
@@ -363,12 +464,42 @@ class BuilderTab(QWidget):
         return button
 
     # -- showing the spec --
-    def _push(self, spec: ModelSpec, text: str, select: int, merge_key: object = None) -> None:
-        if spec == self._spec:
+    def _push(
+        self,
+        spec: ModelSpec,
+        text: str,
+        select: int,
+        merge_key: object = None,
+        preset: str | None = None,
+        settings: tuple[object, object] = (None, None),
+    ) -> None:
+        """One undo step to ``spec``; a preset step also sets the Preset box and swaps ``settings`` (before, after)."""
+        if self._refuse_while_locked():
+            return
+        preset = preset or self._preset_name
+        if spec == self._spec and preset == self._preset_name and settings[0] == settings[1]:
             return  # an undo step that changes nothing would only confuse
+        before = _Document(self._spec, self._preset_name, settings[0])
+        after = _Document(spec, preset, settings[1])
         self.undo_stack.push(
-            _SpecSwap(self._show_spec, self._spec, spec, text, self.layer_list.currentRow(), select, merge_key)
+            _SpecSwap(self._show_document, before, after, text, self.layer_list.currentRow(), select, merge_key)
         )
+
+    def _refuse_while_locked(self) -> bool:
+        if self._lock_reason:
+            self.status_message.emit(self._lock_reason)
+        return bool(self._lock_reason)
+
+    def _show_document(self, document: _Document, select: int) -> None:
+        """Show an undo step's state: its preset choice, the training settings it brought, and its network."""
+        self._preset_name = document.preset
+        with QSignalBlocker(self.preset_combo):
+            self.preset_combo.setCurrentIndex(self.preset_combo.findData(document.preset))
+        if document.preset in PRESETS:
+            self.preset_description.setText(PRESETS[document.preset].description)
+        if document.settings is not None and self._apply_settings is not None:
+            self._apply_settings(document.settings)
+        self._show_spec(document.spec, select)
 
     def _show_spec(self, spec: ModelSpec, select: int) -> None:
         """Make ``spec`` the current network, select layer ``select`` and tell the other tabs."""
@@ -389,7 +520,8 @@ class BuilderTab(QWidget):
         while self.layer_list.count() < len(self._spec.layers):
             self.layer_list.addItem(QListWidgetItem())
         for index, (name, layer) in enumerate(zip(self._spec.module_names(), self._spec.layers, strict=True)):
-            self.layer_list.item(index).setText(f"{index + 1}.  {name}  ·  {layer.kind} {_layer_details(layer)}")
+            item = self.layer_list.item(index)
+            item.setText(f"{index + 1}.  {name}  ·  {layer.kind} {_layer_details(layer)}")
 
     def _refresh_checks(self) -> None:
         """The summary table, the totals and the problems, with invalid layers marked in the list and table."""
@@ -420,20 +552,92 @@ class BuilderTab(QWidget):
         )
         if problems:
             lines = [
-                f'<span style="color:{SEVERITY_COLOURS[p.severity][1]}">• {html.escape(p.message)}</span>'
+                f'<span style="color:{_severity_text(p.severity).name()}">• {html.escape(_sentence(p.message))}</span>'
                 for p in problems
             ]
             self.problems_label.setText("<br>".join(lines))
         else:
-            self.problems_label.setText('<span style="color:#2b7a3d">✓ The network can train.</span>')
+            good = "#56d364" if is_dark() else "#2b7a3d"
+            self.problems_label.setText(f'<span style="color:{good}">✓ The network can train.</span>')
         self._update_buttons()
 
     def _mark(self, item: QTableWidgetItem | QListWidgetItem, problem: Problem | None) -> None:
-        item.setBackground(QBrush(QColor(SEVERITY_COLOURS[problem.severity][0])) if problem else QBrush())
-        item.setToolTip(problem.message if problem else "")
+        background = severity_colours(problem.severity, self._colours())[0] if problem else None
+        item.setBackground(QBrush(background) if background else QBrush())
+        full_name = item.text() if isinstance(item, QListWidgetItem) else ""  # a list narrow enough to elide it
+        item.setToolTip(_sentence(problem.message) if problem else full_name)
 
     def _icon(self, pixmap: QStyle.StandardPixmap) -> QIcon:
         return self.style().standardIcon(pixmap)
+
+    def _colours(self) -> QPalette:
+        """This widget's palette (``self.layer_palette`` is the layer-kind tree)."""
+        return QWidget.palette(self)
+
+    def _draw_arrow_icons(self) -> None:
+        colour = self._colours().color(QPalette.ColorRole.ButtonText)
+        for button, direction in (
+            (self.undo_button, "left"),
+            (self.redo_button, "right"),
+            (self.up_button, "up"),
+            (self.down_button, "down"),
+        ):
+            button.setIcon(_arrow_icon(direction, colour, self.devicePixelRatioF()))
+
+    def _style_notes(self) -> None:
+        """Colours for the lock and model notes that follow the palette."""
+        base = self._colours().color(QPalette.ColorRole.Window)
+        for label, tint in ((self.lock_label, QColor(255, 193, 7)), (self.model_note, QColor(13, 110, 253))):
+            background = blend(base, tint, 0.25)
+            text = self._colours().color(QPalette.ColorRole.WindowText)
+            label.setStyleSheet(
+                f"background: {background.name()}; color: {text.name()}; border-radius: 4px; padding: 4px;"
+            )
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "problems_label"):
+            self._draw_arrow_icons()
+            self._style_notes()
+            self._refresh_checks()
+            if self._plot is not None:
+                self._colour_plot()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.layer_palette
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            item = self.layer_palette.currentItem()
+            if item is not None and item.parent() is not None:
+                self.add_layer(item.text(0))
+                return True
+        return super().eventFilter(watched, event)
+
+    # -- drops: an architecture JSON file loads here; anything else goes on to the main window --
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self._accept_architecture(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self._accept_architecture(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = _architecture_files(event)
+        if not files:
+            event.ignore()
+            return
+        event.setDropAction(Qt.DropAction.CopyAction)  # a file manager deletes the originals of a move
+        event.accept()
+        self.load_architecture_file(files[0])
+
+    def _accept_architecture(self, event: QDragEnterEvent | QDragMoveEvent) -> None:
+        if _architecture_files(event):
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
+        else:
+            event.ignore()
 
     def _problem_icon(self, problem: Problem | None) -> QIcon:
         if problem is None:  # a blank icon keeps the names of valid and invalid layers aligned
@@ -477,14 +681,14 @@ class BuilderTab(QWidget):
             return  # rebuilding the form would take the editor away from the user typing in it
         self._shown_layer = layer
         params = layer_type.params if layer_type else ()
-        self.options_form.set_params(params, resolve(params, layer.params)[0] if layer else {})
+        self.options_form.set_params(params, _typed_values(params, layer.params) if layer else {})
         self.options_form.setVisible(bool(params))
         has_weights = bool(layer_type and layer_type.has_weights and layer.init in INIT_SCHEMES)
         self.init_section.setVisible(has_weights)
         if has_weights:
             init_params = INIT_SCHEMES[layer.init]
             self.init_combo.setCurrentText(layer.init)
-            self.init_form.set_params(init_params, resolve(init_params, layer.init_params)[0])
+            self.init_form.set_params(init_params, _typed_values(init_params, layer.init_params))
             self.init_form.setVisible(bool(init_params))
             self.bias_combo.setCurrentText(layer.bias_init)
         self._align_form_labels()
@@ -528,12 +732,15 @@ class BuilderTab(QWidget):
         x, y, slope = activation_curve(layer.kind, resolve(layer.type.params, layer.params)[0])
         self._function_curve.setData(x, y)
         self._derivative_curve.setData(x, slope)
-        self._plot.setTitle(f"{layer.kind} and its derivative", size="9pt")
+        from fashion_desktop.gui.plots import text_color
+
+        self._plot.setTitle(f"{layer.kind} and its derivative", size="9pt", color=text_color())
 
     def _create_plot(self) -> None:
         import pyqtgraph as pg
 
-        self._plot = pg.PlotWidget(background="w")
+        self._plot = pg.PlotWidget()
+        self._colour_plot()
         self._plot.setMinimumHeight(150)
         self._plot.showGrid(x=True, y=True, alpha=0.3)
         self._plot.addLegend(offset=(8, 8))
@@ -545,15 +752,30 @@ class BuilderTab(QWidget):
         )
         self.activation_box.layout().addWidget(self._plot)
 
+    def _colour_plot(self) -> None:
+        """The activation plot in the palette's colours (it stayed white on a dark palette)."""
+        from fashion_desktop.gui.plots import background_color, text_color
+
+        self._plot.setBackground(background_color())
+        for name in ("left", "bottom"):
+            axis = self._plot.getAxis(name)
+            axis.setPen(text_color())
+            axis.setTextPen(text_color())
+        legend = self._plot.getPlotItem().legend
+        if legend is not None:
+            legend.setLabelTextColor(text_color())
+
     @Slot()
     def _update_buttons(self) -> None:
         row, count = self.layer_list.currentRow(), len(self._spec.layers)
-        self.up_button.setEnabled(row > 0)
-        self.down_button.setEnabled(0 <= row < count - 1)
-        self.duplicate_button.setEnabled(row >= 0)
-        self.remove_button.setEnabled(row >= 0)
+        editing = not self._lock_reason
+        self.up_button.setEnabled(editing and row > 0)
+        self.down_button.setEnabled(editing and 0 <= row < count - 1)
+        self.duplicate_button.setEnabled(editing and row >= 0)
+        self.remove_button.setEnabled(editing and row >= 0)
+        self._delete_action.setEnabled(editing)
         item = self.layer_palette.currentItem()
-        self.add_button.setEnabled(item is not None and item.parent() is not None)
+        self.add_button.setEnabled(editing and item is not None and item.parent() is not None)
 
     def _edit_selected(self, make: Callable[[LayerSpec], LayerSpec], what: str) -> None:
         """Replace the selected layer with ``make(layer)`` as one undo step; repeated edits of ``what`` merge."""
@@ -569,14 +791,17 @@ class BuilderTab(QWidget):
     @Slot()
     def _on_undo_stack_index_changed(self) -> None:
         stack = self.undo_stack
-        self.undo_button.setEnabled(stack.canUndo())
-        self.redo_button.setEnabled(stack.canRedo())
+        self.undo_button.setEnabled(stack.isActive() and stack.canUndo())
+        self.redo_button.setEnabled(stack.isActive() and stack.canRedo())
         self.undo_button.setToolTip(f"Undo {stack.undoText()} (Ctrl+Z)" if stack.canUndo() else "Nothing to undo")
         self.redo_button.setToolTip(f"Redo {stack.redoText()} (Ctrl+Shift+Z)" if stack.canRedo() else "Nothing to redo")
 
     @Slot(int)
     def _on_preset_combo_activated(self, index: int) -> None:
-        self.load_preset(self.preset_combo.itemData(index))
+        name = self.preset_combo.itemData(index)
+        if name == self._preset_name and self._spec == PRESETS[name].spec:
+            return  # the same preset again: nothing to load, and no settings to overwrite
+        self.load_preset(name)
 
     @Slot(QTreeWidgetItem, int)
     def _on_palette_item_double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
@@ -629,7 +854,7 @@ class BuilderTab(QWidget):
         layer = self._selected_layer()
         if layer is None:
             return
-        current = resolve(layer.type.params, layer.params)[0]
+        current = _typed_values(layer.type.params, layer.params)
         changed = ", ".join(sorted(name for name, value in values.items() if current[name] != value))
         new = replace(layer, params={**layer.params, **values})
         self._shown_layer = new  # the form already shows these values
@@ -653,14 +878,23 @@ class BuilderTab(QWidget):
         self._edit_selected(lambda layer: replace(layer, bias_init=self.bias_combo.currentText()), "bias init")
 
 
+@dataclass(frozen=True)
+class _Document:
+    """What one undo step swaps: the network, the Preset box's choice, and the training settings a preset set."""
+
+    spec: ModelSpec
+    preset: str
+    settings: object | None = None  # None: this step leaves the training settings as they are
+
+
 class _SpecSwap(QUndoCommand):
-    """One edit: the spec before and after it. ModelSpec is immutable, so undo just shows the old one again."""
+    """One edit: the state before and after it. ModelSpec is immutable, so undo just shows the old one again."""
 
     def __init__(
         self,
-        show: Callable[[ModelSpec, int], None],
-        before: ModelSpec,
-        after: ModelSpec,
+        show: Callable[[_Document, int], None],
+        before: _Document,
+        after: _Document,
         text: str,
         select_before: int,
         select_after: int,
@@ -697,3 +931,63 @@ def _layer_details(layer: LayerSpec) -> str:
     except (TypeError, ValueError):  # an option that is not even its type: the problems list says so
         options = Options(resolve(layer.type.params, layer.params)[0])
     return layer.type.details(options)
+
+
+def _category(layer: LayerSpec) -> str:
+    return LAYER_TYPES[layer.kind].category if layer.kind in LAYER_TYPES else ""
+
+
+def _typed_values(params: Sequence[Param], values: Mapping[str, object]) -> dict[str, object]:
+    """Every option's value as the spec holds it, an invalid one too: showing the default instead hid the error."""
+    return {param.name: values.get(param.name, param.default) for param in params}
+
+
+def _sentence(text: str) -> str:
+    """The core's lower-case message as a sentence."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def severity_colours(severity: str, palette: QPalette) -> tuple[QColor, QColor]:
+    """(row background, message colour) of a problem's severity under ``palette``.
+
+    The background is the severity's colour mixed into the palette's own base, under the palette's text: a
+    fixed light yellow under the light grey text of a dark palette could not be read.
+    """
+    dark = is_dark(palette)
+    background = blend(palette.color(QPalette.ColorRole.Base), SEVERITY_TINTS[severity], 0.35 if dark else 0.25)
+    return background, _severity_text(severity)
+
+
+def _severity_text(severity: str) -> QColor:
+    if severity == "error":
+        return error_text_colour()
+    return QColor("#e3b341") if is_dark() else QColor("#8a6500")
+
+
+def _architecture_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    return [path for path in paths if path.suffix.lower() == ".json"]
+
+
+def _arrow_icon(direction: str, colour: QColor, ratio: float) -> QIcon:
+    """A filled triangle pointing ``direction`` in ``colour``, sharp at the screen's pixel ratio."""
+    size = 16
+    pixmap = QPixmap(round(size * ratio), round(size * ratio))
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    points = {
+        "left": ((11, 3), (4, 8), (11, 13)),
+        "right": ((5, 3), (12, 8), (5, 13)),
+        "up": ((3, 11), (8, 4), (13, 11)),
+        "down": ((3, 5), (8, 12), (13, 5)),
+    }[direction]
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(colour)
+    painter.drawPolygon(QPolygonF([QPointF(x, y) for x, y in points]))
+    painter.end()
+    return QIcon(pixmap)

@@ -9,24 +9,28 @@ from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QCoreApplication, QObject, QSettings, Qt, QThread, Signal, Slot, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
     QProgressDialog,
+    QPushButton,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
 from fashion_desktop import __version__
 from fashion_desktop.core.errors import SpecError, UserError
 from fashion_desktop.core.learn import OptimizerChoice, with_weight_init
-from fashion_desktop.core.presets import Preset
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder_tab import BuilderTab
+from fashion_desktop.gui.forms import remember_folder, remembered_folder
 from fashion_desktop.gui.learn import LearnTab
 from fashion_desktop.gui.predict_tab import PredictTab
 from fashion_desktop.gui.training import TrainingTab
@@ -36,6 +40,13 @@ if TYPE_CHECKING:
     from fashion_desktop.gui.mistakes import TestImage
 
 MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
+MODEL_SUFFIX = ".safetensors"
+LOCKED_WHILE_TRAINING = "A training is using this network: stop it (Training tab) to edit the network again."
+WELCOME = (
+    "<b>Welcome to Fashion Desktop.</b> 1. Pick a preset on the Builder tab (seed is a good start). "
+    "2. Press <b>Start</b> on the Training tab. "
+    "3. Drop a photo of a garment on the Predict tab to see what the network makes of it."
+)
 STATUS_TIMEOUT_MS = 6000
 # Quitting waits this long for the training to stop before it shows a "Stopping..." dialog; it never gives up
 # while the thread runs, because a QThread destroyed while it runs aborts the process.
@@ -73,7 +84,17 @@ class MainWindow(QMainWindow):
         for tab, name in ((self.builder, "Builder"), (self.training, "Training"), (self.predict, "Predict")):
             self.tabs.addTab(tab, name)
         self.tabs.addTab(self.learn, "Learn")
-        self.setCentralWidget(self.tabs)
+        self.welcome = self._welcome_banner()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.welcome)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        # Model files dropped anywhere open as a model; tabs that take other files (the Builder's JSON, the
+        # Predict tab's images) accept those themselves, and what they ignore comes on to the window.
+        self.setAcceptDrops(True)
 
         self.device_label = QLabel("Loading PyTorch...")
         self.statusBar().addPermanentWidget(self.device_label)
@@ -82,6 +103,7 @@ class MainWindow(QMainWindow):
         self._connect_tabs()
         self.training.set_spec(self.builder.spec())  # both were restored from the settings before the wiring
         self.builder.set_loss(self.training.config().loss)
+        self._update_model_note()
         app = QCoreApplication.instance()
         if app is not None:  # a quit that bypasses closeEvent (the session ends, app.quit()) must stop threads too
             app.aboutToQuit.connect(self._on_app_about_to_quit)
@@ -158,14 +180,19 @@ class MainWindow(QMainWindow):
             "Write the network as a PyTorch module",
         )
         export_menu = file_menu.addMenu("Export &model")  # these need trained weights (or a training run's settings)
-        self.model_export_actions = {
-            name: self._action(export_menu, label, lambda name=name: self.export_model(name), tip=tip)
-            for name, label, tip in (
-                ("onnx", "As &ONNX...", "For onnxruntime and other inference engines"),
-                ("torchscript", "As &TorchScript...", "For torch.jit.load and libtorch (C++)"),
-                ("script", "As a &training script...", "A plain PyTorch + torchvision script that reproduces the run"),
-            )
-        }
+        self.model_export_actions: dict[str, QAction] = {}
+        for name, label, tip in (
+            ("onnx", "As &ONNX...", "For onnxruntime and other inference engines"),
+            ("torchscript", "As &TorchScript...", "For torch.jit.load and libtorch (C++)"),
+            ("script", "As a &training script...", "A plain PyTorch + torchvision script that reproduces the run"),
+        ):
+            action = export_menu.addAction(label)
+            action.setStatusTip(tip)
+            action.setData(name)
+            self.model_export_actions[name] = action
+        # One slot for the whole submenu, handed the action: a lambda on each action's triggered(bool) received the
+        # checked flag in place of the format name, and every click ended in KeyError: False.
+        export_menu.triggered.connect(self._on_export_menu_triggered)
         file_menu.addSeparator()
         self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence("Ctrl+Q"), "Quit Fashion Desktop")
 
@@ -191,7 +218,11 @@ class MainWindow(QMainWindow):
             tab.status_message.connect(self._on_tab_status_message)
         self.builder.spec_changed.connect(self.training.set_spec)
         self.builder.spec_changed.connect(self._on_builder_spec_changed)
-        self.builder.preset_chosen.connect(self._on_builder_preset_chosen)
+        # A preset sets the training settings through this link, and its undo puts the earlier ones back.
+        self.builder.set_settings_link(self.training.config, self._apply_training_config)
+        self.training.training_started.connect(self._on_training_started)
+        self.training.worker_finished.connect(self._on_training_worker_finished)
+        self.predict.model_file_dropped.connect(self._on_predict_model_file_dropped)
         self.training.model_ready.connect(self.predict.set_model)
         self.training.model_ready.connect(self._on_training_model_ready)
         self.training.data_root_changed.connect(self.predict.set_data_root)
@@ -205,9 +236,15 @@ class MainWindow(QMainWindow):
     # -- settings --
     def _restore_settings(self) -> None:
         settings = QSettings()
+        screen = self.screen().availableGeometry()
         if not self.restoreGeometry(settings.value("main_window/geometry", b"")):
-            screen = self.screen().availableGeometry()
             self.resize(min(1280, screen.width()), min(800, screen.height()))
+        elif self.width() > screen.width() or self.height() > screen.height():
+            # Saved at another scale factor or on a bigger screen, where the platform does not fit it itself.
+            self.resize(min(self.width(), screen.width()), min(self.height(), screen.height()))
+            self.move(screen.topLeft())
+        if not settings.value("welcome/dismissed", False, type=bool):
+            self.welcome.show()
         self.tabs.setCurrentIndex(int(settings.value("main_window/tab", 0)))
         saved_spec = str(settings.value("builder/spec", ""))
         if saved_spec:
@@ -232,14 +269,22 @@ class MainWindow(QMainWindow):
         except UserError as error:
             QMessageBox.critical(self, "Cannot open the model", str(error))
             return False
+        if self.training.is_training():  # the network, settings and results belong to the run until it ends
+            QMessageBox.information(
+                self, "Cannot open a model now", "A training is running. Stop it first, then open the model again."
+            )
+            return False
+        remember_folder("models", path)
         self._opened = checkpoint
         self.builder.set_spec(checkpoint.spec, text=f"Open {Path(path).name}")
         if checkpoint.config is not None:
-            self.training.set_config(checkpoint.config)  # its loss reaches the Builder through loss_changed
-        self.predict.set_model(checkpoint)
-        self.training.set_checkpoint(checkpoint)  # its curves and results, and Continue; refused mid-training
+            self._apply_training_config(checkpoint.config)
+        self.predict.set_model(checkpoint, source=Path(path).name)
+        self.training.set_checkpoint(checkpoint)  # its curves and results, and Continue
+        self._update_model_note()
+        epochs = f"{checkpoint.epoch} epoch" + ("" if checkpoint.epoch == 1 else "s")
         accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
-        self._on_tab_status_message(f"Opened {Path(path).name}: {checkpoint.epoch} epochs trained{accuracy}")
+        self._on_tab_status_message(f"Opened {Path(path).name}: {epochs} trained{accuracy}")
         return True
 
     def _model_to_save(self) -> Checkpoint | None:
@@ -254,10 +299,12 @@ class MainWindow(QMainWindow):
                 self, "No model to save", "There is no trained model yet. Train one on the Training tab first."
             )
             return None
-        name, _ = QFileDialog.getSaveFileName(self, "Save model", "model.safetensors", MODEL_FILTER)
+        default = str(Path(remembered_folder("models")) / "model.safetensors")
+        name, _ = QFileDialog.getSaveFileName(self, "Save model", default, MODEL_FILTER)
         if not name:
             return None
         path = Path(name) if Path(name).suffix else Path(name).with_suffix(".safetensors")
+        remember_folder("models", path)
         try:
             checkpoint.save(path)
         except OSError as error:
@@ -267,21 +314,29 @@ class MainWindow(QMainWindow):
         return path
 
     def export_python(self) -> Path | None:
-        """Write the builder's network as a standalone PyTorch module; returns the file, or None."""
-        spec = self.builder.spec()
+        """Write a network as a standalone PyTorch module; returns the file, or None.
+
+        With a trained (or opened) model it is the model's own network, so the exported ``load_weights()`` fits
+        the model file; when the Builder shows another network, the user chooses which one.
+        """
+        spec = self._network_to_export()
+        if spec is None:
+            return None
         errors = spec.errors()
         if errors:
             QMessageBox.warning(
                 self, "Cannot export the network", "Fix these first:\n\n" + "\n".join(f"• {p.message}" for p in errors)
             )
             return None
-        name, _ = QFileDialog.getSaveFileName(self, "Export as Python", "fashion_network.py", "Python files (*.py)")
+        default = str(Path(remembered_folder("exports")) / "fashion_network.py")
+        name, _ = QFileDialog.getSaveFileName(self, "Export as Python", default, "Python files (*.py)")
         if not name:
             return None
         from fashion_desktop.core.builder import to_python
         from fashion_desktop.core.files import atomic_write
 
         path = Path(name) if Path(name).suffix else Path(name).with_suffix(".py")
+        remember_folder("exports", path)
         try:
             atomic_write(path, to_python(spec).encode())
         except OSError as error:
@@ -301,10 +356,11 @@ class MainWindow(QMainWindow):
             )
             return None
         export = EXPORT_FORMATS[format_name]
-        default = "fashion_network" + export.suffix
+        default = str(Path(remembered_folder("exports")) / ("fashion_network" + export.suffix))
         name, _ = QFileDialog.getSaveFileName(self, f"Export: {export.description}", default)
         if not name:
             return None
+        remember_folder("exports", name)
         try:
             path = export.export(checkpoint, name)
         except (UserError, OSError) as error:
@@ -324,6 +380,109 @@ class MainWindow(QMainWindow):
             "<p>Build, train and try neural networks on Fashion-MNIST, without writing code.</p>"
             f"<p>PyTorch {torch.__version__}<br>Qt {qVersion()} (PySide6 {pyside_version})<br>Device: {device}</p>"
         )
+
+    def _network_to_export(self) -> ModelSpec | None:
+        """The trained model's network, the Builder's, or None when the user cancelled the choice."""
+        model = self._model_to_save()
+        shown = self.builder.spec()
+        if model is None or model.spec == shown:
+            return shown
+        answer = self._ask_which_network_to_export()
+        if answer == "model":
+            return model.spec
+        return shown if answer == "builder" else None
+
+    def _ask_which_network_to_export(self) -> str | None:
+        """Which network to export: "model", "builder", or None to cancel; tests replace this to answer."""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Export as Python",
+            "The Builder shows a different network from the trained model's. Which one do you want to export?\n\n"
+            "Only the trained model's network fits the model file's weights.",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        model_button = box.addButton("The &trained model's", QMessageBox.ButtonRole.AcceptRole)
+        builder_button = box.addButton("The &Builder's", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(model_button)
+        box.exec()
+        clicked = box.clickedButton()
+        return "model" if clicked is model_button else "builder" if clicked is builder_button else None
+
+    def _ask_start_new(self) -> bool:
+        """Whether to replace the network and the training settings; a method of its own so tests can answer it."""
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self,
+            "New network",
+            "Start again from the seed network and its training settings?\n\n"
+            "Edit > Undo brings back the network and the settings you have now.",
+            buttons.Yes | buttons.Cancel,
+            buttons.Cancel,
+        )
+        return answer == buttons.Yes
+
+    def _update_model_note(self) -> None:
+        """Tell the Builder which network the trained or opened model belongs to."""
+        model = self._model_to_save()
+        if model is None:
+            self.builder.set_model_note("")
+            return
+        epochs = f"{model.epoch} epoch" + ("" if model.epoch == 1 else "s")
+        accuracy = f", test accuracy {model.test.accuracy:.1%}" if model.test else ""
+        if model.spec == self.builder.spec():
+            text = f"The trained model ({epochs}{accuracy}) belongs to this network."
+        else:
+            text = (
+                f"The trained model ({epochs}{accuracy}) belongs to another network. Your edits here are for the "
+                "next training; Predict, File > Save model and Export use the trained model until then."
+            )
+        self.builder.set_model_note(text)
+
+    def _welcome_banner(self) -> QFrame:
+        banner = QFrame()
+        banner.setObjectName("welcome")
+        banner.setFrameShape(QFrame.Shape.StyledPanel)
+        text = QLabel(WELCOME)
+        text.setWordWrap(True)
+        text.setTextFormat(Qt.TextFormat.RichText)
+        self.welcome_button = QPushButton("&Got it")
+        self.welcome_button.setToolTip("Hide this for good")
+        self.welcome_button.clicked.connect(self._on_welcome_button_clicked)
+        row = QHBoxLayout(banner)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.addWidget(text, 1)
+        row.addWidget(self.welcome_button)
+        banner.hide()
+        return banner
+
+    def _apply_training_config(self, config: object) -> None:
+        """Fill the Training tab's settings (a preset's, an undo's, a model's) and check the head against them."""
+        self.training.set_config(config)  # type: ignore[arg-type]  # its loss reaches the Builder through loss_changed
+
+    # -- drops: a model file opens wherever it is dropped --
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self._accept_models(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self._accept_models(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        models = _model_files(event)
+        if not models:
+            event.ignore()
+            self._on_tab_status_message("Drop a model file (.safetensors) here, images on the Predict tab")
+            return
+        event.setDropAction(Qt.DropAction.CopyAction)  # a file manager deletes the originals of a move
+        event.accept()
+        self.open_model(models[0])
+
+    def _accept_models(self, event: QDragEnterEvent | QDragMoveEvent) -> None:
+        if _model_files(event):
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
+        else:
+            event.ignore()
 
     # -- quitting --
     def _ask_save_before_quit(self) -> QMessageBox.StandardButton:
@@ -411,15 +570,36 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_builder_spec_changed(self, spec: ModelSpec) -> None:
         QSettings().setValue("builder/spec", spec.to_json())
-
-    @Slot(object)
-    def _on_builder_preset_chosen(self, preset: Preset) -> None:
-        self.training.set_config(preset.config)  # its loss reaches the Builder through loss_changed
+        self._update_model_note()
 
     @Slot(object)
     def _on_training_model_ready(self, checkpoint: Checkpoint) -> None:
+        self._opened = None  # the model trained now is the one Save, Export and Predict use
+        self._update_model_note()
         accuracy = f" (test accuracy {checkpoint.test.accuracy:.1%})" if checkpoint.test else ""
         self._on_tab_status_message(f"The model is ready to try on the Predict tab{accuracy}")
+
+    @Slot()
+    def _on_training_started(self) -> None:
+        self.builder.set_locked(LOCKED_WHILE_TRAINING)
+
+    @Slot()
+    def _on_training_worker_finished(self) -> None:
+        self.builder.set_locked("")
+
+    @Slot(object)
+    def _on_predict_model_file_dropped(self, path: Path) -> None:
+        self.open_model(path)
+
+    @Slot(QAction)
+    def _on_export_menu_triggered(self, action: QAction) -> None:
+        self.export_model(action.data())
+
+    @Slot()
+    def _on_welcome_button_clicked(self) -> None:
+        self.welcome.hide()
+        self.centralWidget().layout().activate()  # the window may shrink into the room at once
+        QSettings().setValue("welcome/dismissed", True)
 
     @Slot(object)
     def _on_training_predict_requested(self, image: TestImage) -> None:
@@ -441,12 +621,17 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_new_action_triggered(self) -> None:
-        self._opened = None
-        self.builder.load_preset("seed", undoable=False)  # its preset_chosen resets the training settings too
+        if self.builder.is_locked():
+            QMessageBox.information(self, "New network", "A training is running. Stop it first, then start again.")
+            return
+        if not self._ask_start_new():
+            return
+        self.builder.load_preset("seed")  # one undo step, which brings back the training settings too
+        self._on_tab_status_message("Started again from the seed network (Edit > Undo brings the old one back)")
 
     @Slot()
     def _on_open_action_triggered(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
+        name, _ = QFileDialog.getOpenFileName(self, "Open model", remembered_folder("models"), MODEL_FILTER)
         if name:
             self.open_model(name)
 
@@ -461,3 +646,12 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_about_action_triggered(self) -> None:
         QMessageBox.about(self, "About Fashion Desktop", self.about_text())
+
+
+def _model_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:
+    """The dropped local model files (.safetensors)."""
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    return [path for path in paths if path.suffix.lower() == MODEL_SUFFIX]

@@ -52,6 +52,18 @@ def text_color() -> QColor:
     return QGuiApplication.palette().color(QPalette.ColorRole.Text)
 
 
+def use_palette_colours() -> None:
+    """Make pyqtgraph's defaults the palette's, for what no plot colours itself (legend text, labels)."""
+    pg.setConfigOptions(background=background_color(), foreground=text_color())
+
+
+def batch_legend_color() -> QColor:
+    """The colour naming the faint per-batch curve in its title: darker on a light ground, lighter on a dark one."""
+    if background_color().lightness() < 128:  # faded towards near-black, the curve's own colour could not be read
+        return TRAIN_COLOR.lighter(150)
+    return faint(TRAIN_COLOR).darker(130)
+
+
 def background_color() -> QColor:
     return QGuiApplication.palette().color(QPalette.ColorRole.Base)
 
@@ -150,6 +162,7 @@ class _PlotView(pg.GraphicsView):
     """
 
     def __init__(self, title: str, x_label: str, parent: QWidget | None = None) -> None:
+        use_palette_colours()
         super().__init__(parent, background=background_color())
         self.plot_item = pg.PlotItem()
         self.setCentralItem(self.plot_item)
@@ -170,9 +183,7 @@ class BatchLossPlot(_PlotView):
         plot.showGrid(x=False, y=False)
         # The legend in the title: in the plot it covered the curve whenever the loss rose to its corner.
         plot.setTitle(
-            coloured_title(
-                "Training loss", (("each batch", faint(TRAIN_COLOR).darker(130)), ("smoothed", TRAIN_COLOR))
-            ),
+            coloured_title("Training loss", (("each batch", batch_legend_color()), ("smoothed", TRAIN_COLOR))),
             color=text_color(),
             size="10pt",
         )
@@ -246,6 +257,7 @@ class EpochPlots(pg.GraphicsView):
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
+        use_palette_colours()
         super().__init__(parent, background=background_color())
         layout = pg.GraphicsLayout()
         self.setCentralItem(layout)

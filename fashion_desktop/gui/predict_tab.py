@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PIL import Image
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
 from PySide6.QtGui import (
+    QAction,
+    QColor,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QFont,
     QGuiApplication,
     QImage,
+    QKeySequence,
     QPainter,
     QPalette,
     QPixmap,
@@ -56,7 +59,7 @@ from fashion_desktop.core.imaging import (
     to_model_input,
 )
 from fashion_desktop.core.spec import CLASS_NAMES
-from fashion_desktop.gui.forms import DATA_FOLDER_HINT
+from fashion_desktop.gui.forms import DATA_FOLDER_HINT, blend, is_dark, remember_folder, remembered_folder
 from fashion_desktop.resources import resource_path
 
 if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the window paints before torch loads
@@ -69,10 +72,13 @@ ICON_SIZE = 56
 PREVIEW_MAX_SIDE = 1024  # the original is shown at most this big, so huge PNGs do not hold huge pixmaps
 BAR_COLOUR = "#4c78a8"
 TOP_BAR_COLOUR = "#e45756"
-_HINT_STYLE = "background: #fff4d6; color: #5c4400; border: 1px solid #e0c36c; border-radius: 4px; padding: 6px;"
-_ERROR_STYLE = "background: #fde8e8; color: #7a1c1c; border: 1px solid #e6a1a1; border-radius: 4px; padding: 6px;"
-_DONE_STYLE = "background: #e6f4ea; color: #1e4620; border: 1px solid #9fd3ac; border-radius: 4px; padding: 6px;"
+# Banner kinds by their tint, mixed into the palette's window colour under its text, so they read in a dark theme
+_HINT_STYLE, _ERROR_STYLE, _DONE_STYLE = "hint", "error", "done"
+_BANNER_TINTS = {_HINT_STYLE: QColor(255, 193, 7), _ERROR_STYLE: QColor(220, 53, 69), _DONE_STYLE: QColor(25, 135, 84)}
 SEEN_CAPTION = "What the model sees (28x28)"
+SALIENCY_CAPTION = "What drove the prediction"
+TOP_CLASS = -1  # the class chooser's "the top class" entry
+MODEL_SUFFIXES = (".safetensors",)  # dropped with images, these open as the model instead
 # explain.SALIENCY_METHODS with the words the user reads; spelt out here because explain imports torch, which must
 # not load before the window paints (a test checks that the two lists agree)
 SALIENCY_CHOICES: tuple[tuple[str, str, str], ...] = (
@@ -118,7 +124,7 @@ class PixmapView(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)  # the pixmap follows the layout
-        self.setMinimumSize(140, 140)
+        self.setMinimumSize(110, 110)
 
     def source(self) -> QPixmap:
         """The pixmap at its own size, before scaling."""
@@ -194,7 +200,12 @@ class ProbabilityChart(pg.PlotWidget):
         colours = [TOP_BAR_COLOUR if i == top else BAR_COLOUR for i in rows]
         self.bars.setOpts(y=rows, width=np.asarray(probabilities, dtype=float), brushes=colours)
         plot = self.getPlotItem()
-        plot.getAxis("left").setTicks([list(enumerate(class_names))])
+        left = plot.getAxis("left")
+        left.setTicks([list(enumerate(class_names))])
+        # Wide enough for the longest name from the start: pyqtgraph widens the axis only after a paint, and
+        # until then drops every name that does not fit (a grab showed only "Coat", "Shirt" and "Bag").
+        metrics = self.fontMetrics()
+        left.setWidth(max(metrics.horizontalAdvance(name) for name in class_names) + metrics.height())
         percentages = [f"{p:.1%}" if top is not None else "" for p in probabilities]
         plot.getAxis("right").setTicks([list(enumerate(percentages))])
 
@@ -217,6 +228,7 @@ class PredictTab(QWidget):
     """
 
     status_message = Signal(str)
+    model_file_dropped = Signal(object)  # Path: a model file dropped with (or instead of) images, to open it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -225,16 +237,15 @@ class PredictTab(QWidget):
         self._predictor: Predictor | None = None
         self._data_root: Path | None = None
         self._test_set: tuple[np.ndarray, np.ndarray] | None = None  # images and labels, loaded on first use
-        samples = resource_path("samples")
-        self._last_folder = str(samples) if samples.is_dir() else ""  # the Open dialog starts at the sample photos
+        self._banners: dict[QLabel, str] = {}  # each banner and its kind, restyled when the palette changes
 
-        self.open_button = QPushButton("Open...")
+        self.open_button = QPushButton("&Open...")
         self.open_button.setToolTip("Choose image files to classify (or drop files and folders on this tab)")
-        self.random_button = QPushButton("Random test image")
+        self.random_button = QPushButton("Ra&ndom test image")
         self.random_button.setToolTip("Available once the core libraries have loaded")
         self.random_button.setEnabled(False)
-        self.clear_button = QPushButton("Clear")
-        self.batch_button = QPushButton("Predict folder to CSV...")
+        self.clear_button = QPushButton("C&lear")
+        self.batch_button = QPushButton("Predict folder to CS&V...")
         self.batch_button.setToolTip(
             "Classify every image in a folder with the current preprocessing and save the probabilities as CSV"
         )
@@ -242,9 +253,16 @@ class PredictTab(QWidget):
         self.image_list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         self.image_list.setWordWrap(True)
         self.image_list.setSpacing(2)
+        self.remove_action = QAction("&Remove from the list", self.image_list)
+        self.remove_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.image_list.addAction(self.remove_action)
+        self.image_list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)  # right-click: Remove
 
-        self.model_hint = _banner(NO_MODEL_HINT, _HINT_STYLE)
-        self.notice = _banner("", _ERROR_STYLE)
+        self.model_label = QLabel("Model: none yet")
+        self.model_label.setWordWrap(True)
+        self.model_hint = self._banner(NO_MODEL_HINT, _HINT_STYLE)
+        self.notice = self._banner("", _ERROR_STYLE)
         self.notice.hide()
         self.invert_box = QComboBox()
         self.invert_box.addItems(INVERT_MODES)
@@ -255,15 +273,27 @@ class PredictTab(QWidget):
         self.original_view = PixmapView("Drop images here\nor click Open...")
         self.seen_view = PixmapView("28x28 model input")
         self.seen_caption = QLabel(SEEN_CAPTION)
-        self.saliency_box = QCheckBox("Show what drove the prediction")
+        self.seen_caption.setWordWrap(True)
+        self.saliency_view = PixmapView("Turn on \u201cShow what drove the prediction\u201d")
+        self.saliency_caption = QLabel(SALIENCY_CAPTION)
+        self.saliency_caption.setWordWrap(True)
+        self.saliency_scale = QLabel()  # the overlay's colours, from no effect to the most
+        self.saliency_scale.setToolTip("Grey: no effect on the class; red: some; yellow: the most")
+        self.saliency_box = QCheckBox("&Show what drove the prediction")
         self.saliency_box.setToolTip(
-            "Tint the 28x28 input where its pixels drove the top class most: yellow most, red less, grey not at all"
+            "Beside the 28x28 input, tint it where its pixels drove the chosen class most: yellow most, red less"
         )
         self.saliency_method = QComboBox()
         for row, (method, label, tip) in enumerate(SALIENCY_CHOICES):
             self.saliency_method.addItem(label, method)
             self.saliency_method.setItemData(row, tip, Qt.ItemDataRole.ToolTipRole)
         self.saliency_method.setEnabled(False)  # until the overlay is on
+        self.explain_class = QComboBox()
+        self.explain_class.setToolTip("The class to explain: why the model does (or does not) see this class here")
+        self.explain_class.addItem("the top class", TOP_CLASS)
+        for index, name in enumerate(CLASS_NAMES):
+            self.explain_class.addItem(name, index)
+        self.explain_class.setEnabled(False)
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -272,6 +302,8 @@ class PredictTab(QWidget):
         font.setBold(True)
         self.result_label.setFont(font)
         self.chart = ProbabilityChart()
+        # Ten class names must fit one above another, however large the font (QT_SCALE_FACTOR=2 overlapped them).
+        self.chart.setMinimumHeight(len(CLASS_NAMES) * self.fontMetrics().height() + 30)
 
         self._lay_out()
         self.open_button.clicked.connect(self._on_open_clicked)
@@ -284,6 +316,8 @@ class PredictTab(QWidget):
         self.contrast_box.toggled.connect(self._on_options_changed)
         self.saliency_box.toggled.connect(self._on_saliency_box_toggled)
         self.saliency_method.currentIndexChanged.connect(self._on_saliency_method_changed)
+        self.explain_class.currentIndexChanged.connect(self._on_saliency_method_changed)
+        self.remove_action.triggered.connect(self._on_remove_action_triggered)
         self._show_current()
 
     def _lay_out(self) -> None:
@@ -306,19 +340,25 @@ class PredictTab(QWidget):
         images = QGridLayout()
         images.addWidget(QLabel("Image"), 0, 0)
         images.addWidget(self.seen_caption, 0, 1)
+        images.addWidget(self.saliency_caption, 0, 2)
         images.addWidget(self.original_view, 1, 0)
         images.addWidget(self.seen_view, 1, 1)
+        images.addWidget(self.saliency_view, 1, 2)
+        images.addWidget(self.saliency_scale, 2, 2)
         saliency = QHBoxLayout()
         saliency.addWidget(self.saliency_box)
         saliency.addWidget(self.saliency_method)
+        saliency.addWidget(QLabel("for"))
+        saliency.addWidget(self.explain_class)
         saliency.addStretch()
-        images.addLayout(saliency, 2, 1)
+        images.addLayout(saliency, 3, 0, 1, 3)
         images.setRowStretch(1, 1)
-        images.setColumnStretch(0, 1)  # equal halves: the saliency controls under one view must not widen it
-        images.setColumnStretch(1, 1)
+        for column in range(3):  # equal thirds: the saliency controls must not widen one view
+            images.setColumnStretch(column, 1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.model_label)
         right_layout.addWidget(self.model_hint)
         right_layout.addWidget(self.notice)
         right_layout.addLayout(options)
@@ -334,10 +374,11 @@ class PredictTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
-    def set_model(self, checkpoint: Checkpoint) -> None:
+    def set_model(self, checkpoint: Checkpoint, source: str = "") -> None:
         """Classify with this model from now on, and classify again every listed image.
 
-        A checkpoint whose weights do not fit its network leaves the tab without a model and says why.
+        ``source`` says where it came from (a file name); empty means the model just trained. A checkpoint whose
+        weights do not fit its network leaves the tab without a model and says why.
         """
         from fashion_desktop.core.inference import Predictor
 
@@ -350,10 +391,11 @@ class PredictTab(QWidget):
         else:
             self.notice.hide()
         self.model_hint.setVisible(self._predictor is None)
+        self.model_label.setText(_model_words(checkpoint, source) if self._predictor is not None else "Model: none")
         self._classify(self._entries)
         self._refresh_all()
         if self._predictor is not None and self._entries:
-            self.status_message.emit(f"Classified {self._count_classified()} image(s) with the new model")
+            self.status_message.emit(f"Classified {_count(self._count_classified(), 'image')} with the new model")
 
     def set_data_root(self, root: Path) -> None:
         """Take random test images from the Fashion-MNIST in ``root`` from now on."""
@@ -419,11 +461,26 @@ class PredictTab(QWidget):
     def _on_open_clicked(self) -> None:
         patterns = " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", self._last_folder, f"Images ({patterns});;All files (*)"
+            self, "Open images", self._images_folder(), f"Images ({patterns});;All files (*)"
         )
         if files:
-            self._last_folder = str(Path(files[0]).parent)
+            remember_folder("images", files[0])
             self._add_paths([Path(f) for f in files])
+
+    def _images_folder(self) -> str:
+        """Where the image dialogs start: the folder last used, else the sample photos."""
+        samples = resource_path("samples")
+        return remembered_folder("images", samples if samples.is_dir() else "")
+
+    @Slot()
+    def _on_remove_action_triggered(self) -> None:
+        row = self.image_list.currentRow()
+        if not 0 <= row < len(self._entries):
+            return
+        entry = self._entries.pop(row)
+        self.image_list.takeItem(row)
+        self._show_current()
+        self.status_message.emit(f"Removed {entry.name} from the list")
 
     @Slot()
     def _on_random_clicked(self) -> None:
@@ -451,20 +508,21 @@ class PredictTab(QWidget):
         if predictor is None:
             self.status_message.emit(NO_MODEL_HINT)
             return
-        folder = QFileDialog.getExistingDirectory(self, "Predict every image in a folder", self._last_folder)
+        folder = QFileDialog.getExistingDirectory(self, "Predict every image in a folder", self._images_folder())
         if not folder:
+            return
+        remember_folder("images", folder)
+        self.notice.hide()
+        # Listed before asking where to write, with the rules dropped folders follow: a folder with nothing to
+        # predict is reported at once, and the progress dialog knows how many are coming.
+        files = _images_in(Path(folder))
+        if not files:
+            self._show_notice(_no_images_message(Path(folder)) + " Nothing was written.")
             return
         csv_path, _ = QFileDialog.getSaveFileName(
             self, "Save the predictions as", str(Path(folder) / BATCH_CSV_NAME), "CSV files (*.csv);;All files (*)"
         )
         if not csv_path:
-            return
-        self._last_folder = folder
-        self.notice.hide()
-        # Listed here, with the rules dropped folders follow, so the progress dialog knows how many are coming
-        files = _images_in(Path(folder))
-        if not files:
-            self._show_notice(f"{Path(folder).name} holds no images ({', '.join(IMAGE_SUFFIXES)}); nothing was written")
             return
         rows = self._predict_files(predictor, files)
         if rows is None:
@@ -475,7 +533,7 @@ class PredictTab(QWidget):
         try:
             write_predictions_csv(rows, csv_path, predictor.class_names)
         except OSError as error:
-            self._show_notice(f"Could not write {csv_path} ({error.strerror or error}); choose another place")
+            self._show_notice(f"Could not write {csv_path}: {error.strerror or error}. Choose another place.")
             return
         failed = sum(isinstance(result, ImageError) for _, result in rows)
         message = f"Wrote {_count(len(rows) - failed, 'prediction')} to {csv_path}"
@@ -493,6 +551,7 @@ class PredictTab(QWidget):
     @Slot(bool)
     def _on_saliency_box_toggled(self, checked: bool) -> None:
         self.saliency_method.setEnabled(checked)
+        self.explain_class.setEnabled(checked)
         self._show_current()
 
     @Slot(int)
@@ -508,16 +567,21 @@ class PredictTab(QWidget):
 
     def _add_paths(self, paths: list[Path]) -> None:
         self.notice.hide()
-        files = []
+        models = [path for path in paths if path.suffix.lower() in MODEL_SUFFIXES and path.is_file()]
+        if models:
+            self.model_file_dropped.emit(models[0])  # the main window opens it, as File > Open model does
+        files: list[tuple[Path, str]] = []
         for path in paths:
+            if path in models:
+                continue
             if path.is_dir():
                 found = _images_in(path)
                 if not found:
-                    self._show_notice(f"{path.name} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-                files.extend(found)
+                    self._show_notice(_no_images_message(path))
+                files.extend((image, _shown_name(path, image)) for image in found)
             else:
-                files.append(path)
-        self._add_entries([_open(path) for path in files])
+                files.append((path, path.name))
+        self._add_entries([_open(path, name) for path, name in files])
 
     def _add_entries(self, entries: list[_Entry]) -> None:
         if not entries:
@@ -533,8 +597,10 @@ class PredictTab(QWidget):
             self._refresh_item(item, entry)
         self.image_list.setCurrentRow(first_row)
         failed = sum(entry.error is not None for entry in entries)
-        message = f"Added {len(entries)} image(s)" + (f", {failed} could not be read" if failed else "")
-        self.status_message.emit(message if self._predictor else f"{message}; no model yet to classify them")
+        message = _added_message(len(entries), failed)
+        if self._predictor is None and failed < len(entries):
+            message += " There is no model yet to classify them."
+        self.status_message.emit(message)
 
     def _prepare(self, entry: _Entry) -> None:
         """Make the entry's 28x28 model input under the current options."""
@@ -578,16 +644,23 @@ class PredictTab(QWidget):
             progress.deleteLater()
         return rows
 
-    def _saliency(self, entry: _Entry, method: str) -> np.ndarray:
-        """The entry's saliency map for its top class, computed once per prediction and method."""
-        heat = entry.heat.get(method)
+    def _saliency(self, entry: _Entry, method: str, target: int) -> np.ndarray:
+        """The entry's saliency map for class ``target``, computed once per prediction, method and class."""
+        key = f"{method}:{target}"
+        heat = entry.heat.get(key)
         if heat is None:
             from fashion_desktop.core.explain import saliency
 
-            assert self._predictor is not None and entry.seen is not None and entry.prediction is not None
-            target = entry.prediction.top_index  # the class shown, even where a tie could resolve otherwise
-            heat = entry.heat[method] = saliency(self._predictor, entry.seen, method, target)
+            assert self._predictor is not None and entry.seen is not None
+            heat = entry.heat[key] = saliency(self._predictor, entry.seen, method, target)
         return heat
+
+    def _explained_class(self, entry: _Entry) -> int:
+        """The class the saliency view explains: the chosen one, or the entry's top class."""
+        chosen = self.explain_class.currentData()
+        assert entry.prediction is not None
+        # The top class is the class shown, even where a tie could resolve otherwise.
+        return entry.prediction.top_index if chosen == TOP_CLASS else int(chosen)
 
     def _load_test_set(self) -> tuple[np.ndarray, np.ndarray]:
         if self._test_set is None:
@@ -630,7 +703,10 @@ class PredictTab(QWidget):
         entry = self._entries[row] if 0 <= row < len(self._entries) else None
         unreadable = CANNOT_READ if entry is not None and entry.error is not None else None
         self.original_view.set_source(entry.pixmap if entry else None, unreadable)
-        self.seen_view.set_source(self._seen_pixmap(entry), unreadable)
+        self.seen_view.set_source(
+            _grey_pixmap(entry.seen) if entry is not None and entry.seen is not None else None, unreadable
+        )
+        self._show_saliency(entry)
         if entry is None:
             self.result_label.setText("Drop image files or folders anywhere on this tab, or click Open...")
         elif entry.error is not None:
@@ -642,50 +718,126 @@ class PredictTab(QWidget):
         else:
             self.chart.clear_bars()
 
-    def _seen_pixmap(self, entry: _Entry | None) -> QPixmap | None:
-        """The entry's 28x28 input, tinted by the saliency of its top class when asked and possible."""
-        self.seen_caption.setText(SEEN_CAPTION)
-        if entry is None or entry.seen is None:
-            return None
-        if not self.saliency_box.isChecked() or entry.prediction is None or self._predictor is None:
-            return _grey_pixmap(entry.seen)
+    def _show_saliency(self, entry: _Entry | None) -> None:
+        """Beside the 28x28 input: the same input tinted where its pixels drove the chosen class, when asked."""
+        wanted = self.saliency_box.isChecked()
+        for widget in (self.saliency_view, self.saliency_caption, self.saliency_scale):
+            widget.setVisible(wanted)
+        self.saliency_caption.setText(SALIENCY_CAPTION)
+        if not wanted:
+            return
+        if entry is None or entry.seen is None or entry.prediction is None or self._predictor is None:
+            why = "No model yet to explain" if self._predictor is None else "Nothing to explain"
+            self.saliency_view.set_source(None, why)
+            return
         from fashion_desktop.core.explain import overlay
 
+        if self.saliency_scale.pixmap().isNull():
+            self.saliency_scale.setPixmap(_saliency_scale(overlay, self.fontMetrics().height()))
+        target = self._explained_class(entry)
+        name = self._predictor.class_names[target]
         try:
-            heat = self._saliency(entry, self.saliency_method.currentData())
+            heat = self._saliency(entry, self.saliency_method.currentData(), target)
         except RuntimeError as error:  # autograd refusing an unusual network: show the input, say why
             self._show_notice(f"Cannot show what drove this prediction: {textwrap.shorten(str(error), 200)}")
-            return _grey_pixmap(entry.seen)
+            self.saliency_view.set_source(None, "Cannot explain this network")
+            return
         if heat.any():
-            self.seen_caption.setText(f"What drove {entry.prediction.top_class}: yellow most, red less")
+            self.saliency_caption.setText(f"What drove {name}: yellow most, red less")
         else:
-            self.seen_caption.setText(f"No pixel changed the {entry.prediction.top_class} prediction")
-        return _rgb_pixmap(overlay(entry.seen, heat))
+            self.saliency_caption.setText(f"No pixel changed the {name} probability")
+        self.saliency_view.set_source(_rgb_pixmap(overlay(entry.seen, heat)))
 
     def _show_notice(self, message: str, style: str = _ERROR_STYLE) -> None:
-        self.notice.setStyleSheet(style)
+        self._banners[self.notice] = style
+        self._style_banner(self.notice)
         self.notice.setText(message)
         self.notice.show()
         self.status_message.emit(message)
 
+    def _banner(self, text: str, style: str) -> QLabel:
+        label = QLabel(text)
+        label.setWordWrap(True)
+        self._banners[label] = style
+        self._style_banner(label)
+        return label
 
-def _banner(text: str, style: str) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet(style)
-    return label
+    def _style_banner(self, label: QLabel) -> None:
+        palette = QWidget.palette(self)
+        window = palette.color(QPalette.ColorRole.Window)
+        tint = _BANNER_TINTS[self._banners[label]]
+        background = blend(window, tint, 0.3 if is_dark(palette) else 0.18)
+        border = blend(window, tint, 0.6)
+        text = palette.color(QPalette.ColorRole.WindowText)
+        label.setStyleSheet(
+            f"background: {background.name()}; color: {text.name()}; border: 1px solid {border.name()};"
+            " border-radius: 4px; padding: 6px;"
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_banners"):
+            for label in self._banners:
+                self._style_banner(label)
 
 
 def _summary(entry: _Entry) -> str:
     """The entry's result in words: top class and probability, or why there is none."""
     truth = f"   true: {entry.true_label}" if entry.true_label else ""
     if entry.prediction is None:
-        return "not classified: no model yet" + truth
+        return "Not classified: no model yet" + truth
     return f"{entry.prediction.top_class} {entry.prediction.top_probability:.1%}" + truth
 
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _added_message(added: int, failed: int) -> str:
+    """What became of the files just added, in a sentence that fits every count."""
+    if not failed:
+        return f"Added {_count(added, 'image')}."
+    if failed == added:
+        return "Could not read the file." if added == 1 else f"Could not read any of the {added} files."
+    return f"Added {_count(added - failed, 'image')}; {_count(failed, 'file')} could not be read."
+
+
+def _no_images_message(folder: Path) -> str:
+    kinds = ", ".join(suffix.lstrip(".").upper() for suffix in IMAGE_SUFFIXES)
+    return f"{folder.name} holds no images ({kinds}), nor do its subfolders."
+
+
+def _shown_name(folder: Path, image: Path) -> str:
+    """An image's name in the list: with its class subfolder when it came from one."""
+    return image.name if image.parent == folder else f"{image.parent.name}/{image.name}"
+
+
+def _model_words(checkpoint: Checkpoint, source: str) -> str:
+    epochs = f"{checkpoint.epoch} epoch" + ("" if checkpoint.epoch == 1 else "s")
+    accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
+    where = source or "the model trained on the Training tab"
+    return f"Model: {where} ({epochs}{accuracy})"
+
+
+def _saliency_scale(overlay: object, height: int) -> QPixmap:
+    """The overlay's colours from no effect (grey) to the most (yellow), drawn by the core's own ``overlay``."""
+    grey = np.full((MODEL_SIZE, MODEL_SIZE), 128, np.uint8)
+    heat = np.tile(np.linspace(0.0, 1.0, MODEL_SIZE, dtype=np.float32), (MODEL_SIZE, 1))
+    row = overlay(grey, heat)[:1]  # type: ignore[operator]
+    strip = _rgb_pixmap(np.ascontiguousarray(np.repeat(row, 2, axis=0)))
+    strip = strip.scaled(
+        200, max(8, height // 2), Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
+    labelled = QPixmap(strip.width(), strip.height() + height + 2)
+    labelled.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(labelled)
+    painter.drawPixmap(0, 0, strip)
+    painter.setPen(QGuiApplication.palette().color(QPalette.ColorRole.WindowText))
+    below = labelled.rect().adjusted(0, strip.height() + 2, 0, 0)
+    painter.drawText(below, Qt.AlignmentFlag.AlignLeft, "no effect")
+    painter.drawText(below, Qt.AlignmentFlag.AlignRight, "the most")
+    painter.end()
+    return labelled
 
 
 def _accept_as_copy(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> None:
@@ -702,19 +854,20 @@ def _local_paths(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[P
 
 
 def _images_in(folder: Path) -> list[Path]:
-    """The folder's image files by name, not its subfolders; hidden files (such as macOS ``._`` files) skipped."""
+    """The folder's images by the core's one rule (class subfolders included); none when it cannot be listed."""
     try:
         return list_image_files(folder)
     except OSError:
         return []
 
 
-def _open(path: Path) -> _Entry:
+def _open(path: Path, name: str | None = None) -> _Entry:
+    name = name or path.name
     try:
         image = open_image(path, draft_size=PREVIEW_SIZE)  # big JPEGs decode at a reduced, faster scale
     except ImageError as error:
-        return _Entry(path.name, error=str(error))
-    return _image_entry(path.name, image)
+        return _Entry(name, error=str(error))
+    return _image_entry(name, image)
 
 
 def _image_entry(name: str, image: Image.Image, true_label: str | None = None) -> _Entry:

@@ -6,13 +6,12 @@ import json
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import ModelSpec
-from fashion_desktop.gui.builder_tab import SEVERITY_COLOURS, BuilderTab
+from fashion_desktop.gui.builder_tab import BuilderTab, severity_colours
 
 SEED_KINDS = ["Flatten", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear", "LogSoftmax"]
 
@@ -37,6 +36,11 @@ def double_click_palette(qtbot, tab: BuilderTab, kind: str) -> None:
     # The press a double-click needs first:
     qtbot.mouseClick(tab.layer_palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
     qtbot.mouseDClick(tab.layer_palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+
+
+def as_sentence(message: str) -> str:
+    """A core message as the tab shows it: a capital first letter and a full stop."""
+    return message[0].upper() + message[1:] + "."
 
 
 def table_column(tab: BuilderTab, column: int) -> list[str]:
@@ -178,9 +182,9 @@ def test_a_conv2d_after_a_linear_is_marked_invalid(qtbot, builder):
     assert "needs a 3-D input" in message
 
     row = builder.summary_table.item(2, 0)
-    assert row.background().color() == QColor(SEVERITY_COLOURS["error"][0])
-    assert row.toolTip() == message and not row.icon().isNull()
-    assert builder.layer_list.item(2).toolTip() == message
+    assert row.background().color() == severity_colours("error", QWidget.palette(builder))[0]
+    assert row.toolTip() == as_sentence(message) and not row.icon().isNull()
+    assert builder.layer_list.item(2).toolTip() == as_sentence(message)
     assert builder.summary_table.item(1, 0).toolTip() == ""
     assert "needs a 3-D input" in builder.problems_label.text()
     assert table_column(builder, 2)[2] == "?"
@@ -192,9 +196,9 @@ def test_a_softmax_head_with_cross_entropy_is_a_warning(builder):
     builder.remove_layer(8)
     builder.add_layer("Softmax")
     row = builder.summary_table.item(8, 0)
-    assert row.background().color() == QColor(SEVERITY_COLOURS["warning"][0])
+    assert row.background().color() == severity_colours("warning", QWidget.palette(builder))[0]
     assert "applies softmax itself" in row.toolTip()
-    assert SEVERITY_COLOURS["warning"][1] in builder.problems_label.text()
+    assert severity_colours("warning", QWidget.palette(builder))[1].name() in builder.problems_label.text()
 
 
 def test_undo_and_redo_with_the_keyboard(qtbot, builder):
@@ -293,3 +297,110 @@ def test_the_code_view_follows_a_valid_edit(qtbot, builder):
     assert "nn.Linear(in_features=784, out_features=64)" in code
     assert "nn.Linear(in_features=64, out_features=128)" in code  # the next layer takes 64 inputs
     compile(code, "fashion_network.py", "exec")
+
+
+def test_an_invalid_value_from_json_is_shown_as_loaded_with_every_problem_at_once(builder, tmp_path, monkeypatch):
+    data = PRESETS["seed"].spec.to_dict()
+    del data["layers"][0]  # no Flatten before the first Linear
+    data["layers"][0]["out_features"] = -5
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: (str(path), ""))
+    qtbot_click(builder.load_button)
+    assert "Linear -5 units" in builder.layer_list.item(0).text()  # not the default 128
+    builder.layer_list.setCurrentRow(0)
+    assert builder.options_form.editor("out_features").value() == -5
+    problems = builder.problems_label.text()
+    assert "out_features must be at least 1, not -5" in problems and "add a Flatten before it" in problems
+
+
+def qtbot_click(button) -> None:
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_an_invalid_edit_is_kept_as_typed_and_explained_in_words(qtbot, builder):
+    builder.layer_list.setCurrentRow(3)  # dropout1, p=0.25 (say)
+    editor = builder.options_form.editor("p")
+    editor.selectAll()
+    qtbot.keyClicks(editor, "1.5")
+    assert editor.value() == 1.5  # not clamped to 1.0
+    assert builder.spec().layers[3].params["p"] == 1.5  # the network holds what the form shows
+    assert "p=1.5" in builder.layer_list.item(3).text()
+    reason = builder.options_form.problem_label("p")
+    assert reason.isVisible() and "p must be" in reason.text()  # in words beside the box, not only a tooltip
+    assert "can train" not in builder.problems_label.text() and "p must be" in builder.problems_label.text()
+    assert editor.styleSheet() == ""  # a style sheet redraws the spin box without room for its arrows
+    editor.selectAll()
+    qtbot.keyClicks(editor, "0.5")
+    assert not reason.isVisible() and "can train" in builder.problems_label.text()
+
+
+def test_enter_on_a_palette_item_adds_it(qtbot, builder):
+    (relu,) = builder.layer_palette.findItems("ReLU", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+    builder.layer_palette.setCurrentItem(relu)
+    builder.layer_list.setCurrentRow(1)
+    qtbot.keyClick(builder.layer_palette, Qt.Key.Key_Return)
+    assert kinds(builder.spec())[2] == "ReLU" and len(builder.spec().layers) == len(SEED_KINDS) + 1
+
+
+def test_an_architecture_file_dropped_on_the_builder_loads_it(builder, tmp_path):
+    from tests.gui.test_main_window import send_drop
+
+    path = tmp_path / "cnn.json"
+    path.write_text(PRESETS["small-cnn"].spec.to_json())
+    assert send_drop(builder.summary_table, path) == (True, True)
+    assert builder.spec() == PRESETS["small-cnn"].spec
+    assert send_drop(builder, tmp_path / "model.safetensors") == (False, False)  # left for the main window
+
+
+def test_a_preset_undo_restores_the_preset_box_and_the_linked_settings(builder):
+    settings = {"value": "mine"}
+    builder.set_settings_link(lambda: settings["value"], lambda value: settings.update(value=value))
+    index = builder.preset_combo.findData("d2l-mlp")
+    builder.preset_combo.setCurrentIndex(index)
+    builder.preset_combo.activated.emit(index)
+    assert settings["value"] == PRESETS["d2l-mlp"].config
+    builder.undo_action.trigger()
+    assert builder.preset_combo.currentData() == "seed" and settings["value"] == "mine"
+
+
+def test_locked_the_builder_refuses_edits_and_says_why(qtbot, builder):
+    builder.set_locked("A training is using this network.")
+    assert builder.lock_label.isVisible() and "training" in builder.lock_label.text()
+    before = builder.spec()
+    builder.layer_list.setCurrentRow(1)
+    for button in (builder.add_button, builder.remove_button, builder.up_button, builder.load_button):
+        assert not button.isEnabled()
+    builder.add_layer("ReLU")
+    assert builder.spec() == before
+    builder.set_locked("")
+    assert not builder.lock_label.isVisible() and builder.remove_button.isEnabled()
+
+
+def test_a_dark_palette_keeps_icons_and_problem_rows_readable(qtbot, qapp):
+    from PySide6.QtGui import QPalette
+
+    from fashion_desktop.gui.app import dark_palette
+
+    original = qapp.palette()
+    qapp.setPalette(dark_palette())
+    try:
+        tab = BuilderTab()
+        qtbot.addWidget(tab)
+        tab.show()
+        tab.remove_layer(8)
+        tab.add_layer("Softmax")
+        tab.set_loss("cross_entropy")  # a warning row
+        row = tab.summary_table.item(8, 0)
+        text = QWidget.palette(tab).color(QPalette.ColorRole.Text)
+        assert row.background().color().lightness() < 100 < text.lightness()  # light text on a dark row
+        icon = tab.undo_button.icon().pixmap(16, 16).toImage()
+        alpha_pixels = [icon.pixelColor(x, y) for x in range(16) for y in range(16) if icon.pixelColor(x, y).alpha()]
+        assert alpha_pixels and max(c.lightness() for c in alpha_pixels) > 180  # a light arrow on a dark button
+        tab.layer_list.setCurrentRow(2)
+        tab.on_core_ready()  # the ReLU's activation plot
+        assert tab._plot.backgroundBrush().color().lightness() < 100
+    finally:
+        qapp.setPalette(original)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QCoreApplication, qVersion
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QProgressDialog
 
 from fashion_desktop.core.builder import build_model
 from fashion_desktop.core.checkpoint import Checkpoint
@@ -98,8 +98,11 @@ def test_title_tabs_and_menus(window):
 def test_geometry_tab_and_network_persist_across_windows(qtbot):
     first = MainWindow()
     qtbot.addWidget(first)
-    first.resize(first.width(), 560)
     first.show()
+    first.welcome_button.click()  # the first-run welcome, answered once
+    qtbot.waitUntil(lambda: first.minimumSizeHint().height() <= 560)
+    qtbot.wait(20)  # the window's own layout takes the smaller minimum
+    first.resize(first.width(), 560)
     first.tabs.setCurrentIndex(2)
     first.builder.load_preset("small-cnn")
     first.close()
@@ -113,12 +116,42 @@ def test_geometry_tab_and_network_persist_across_windows(qtbot):
     assert not second.builder.undo_stack.canUndo()  # a restored network is a fresh start, not an edit
 
 
-def test_new_starts_again_from_the_seed_network(window):
-    window.builder.load_preset("small-cnn")
+def test_new_asks_first_then_starts_again_from_the_seed_network_and_undo_brings_back_the_old(window, monkeypatch):
+    window.builder.load_preset("d2l-mlp")
+    asked = []
+    monkeypatch.setattr(window, "_ask_start_new", lambda: asked.append(True) and False)  # Cancel
+    window.new_action.trigger()
+    assert asked and window.builder.spec() == PRESETS["d2l-mlp"].spec
+    assert window.training.config() == PRESETS["d2l-mlp"].config
+
+    monkeypatch.setattr(window, "_ask_start_new", lambda: True)
     window.new_action.trigger()
     assert window.builder.spec() == PRESETS["seed"].spec
     assert window.training.config() == PRESETS["seed"].config
-    assert not window.builder.undo_stack.canUndo()
+    window.builder.undo_action.trigger()
+    assert window.builder.spec() == PRESETS["d2l-mlp"].spec
+    assert window.training.config() == PRESETS["d2l-mlp"].config
+
+
+def choose_preset(window, name: str) -> None:
+    """Pick a preset in the Preset box, as a click on its entry does."""
+    combo = window.builder.preset_combo
+    index = combo.findData(name)
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
+
+
+def test_undo_of_a_preset_puts_back_the_preset_box_and_the_training_settings(window):
+    choose_preset(window, "d2l-mlp")
+    assert window.training.config() == PRESETS["d2l-mlp"].config
+    window.builder.undo_action.trigger()  # Edit > Undo (Ctrl+Z)
+    assert window.builder.spec() == PRESETS["seed"].spec
+    assert window.builder.preset_combo.currentData() == "seed"
+    assert window.training.config() == PRESETS["seed"].config
+    assert window.builder.preset_description.text() == PRESETS["seed"].description
+    window.builder.redo_action.trigger()
+    assert window.builder.preset_combo.currentData() == "d2l-mlp"
+    assert window.training.config() == PRESETS["d2l-mlp"].config
 
 
 def test_a_chosen_preset_sets_the_training_settings(window):
@@ -149,9 +182,103 @@ def test_opening_a_saved_model_loads_its_network_and_settings(window, tmp_path, 
     assert window.training.config() == preset.config
     assert "model.safetensors" in window.statusBar().currentMessage()
 
+    assert "belongs to this network" in window.builder.model_note.text()
+
     window.builder.undo_stack.undo()  # opening a model is one undoable step in the builder
     assert window.builder.spec() == PRESETS["seed"].spec
     assert window.training.checkpoint() is not None and window.training.checkpoint().spec == preset.spec
+    assert "belongs to another network" in window.builder.model_note.text()  # says which network is whose
+
+
+def saved_model(tmp_path, preset_name="d2l-mlp"):
+    preset = PRESETS[preset_name]
+    return Checkpoint(preset.spec, build_model(preset.spec, seed=0).state_dict(), config=preset.config).save(
+        tmp_path / "model.safetensors"
+    )
+
+
+def test_export_as_python_exports_the_trained_models_network_when_the_builder_shows_another(
+    window, tmp_path, monkeypatch
+):
+    from fashion_desktop.core.builder import to_python
+
+    path = saved_model(tmp_path)
+    answer_file_dialogs(monkeypatch, path)
+    window.open_action.trigger()
+    window.builder.add_layer("ReLU")  # an edit after the model was trained
+    target = tmp_path / "network.py"
+    answer_file_dialogs(monkeypatch, target)
+    asked = []
+    monkeypatch.setattr(window, "_ask_which_network_to_export", lambda: asked.append(True) or "model")
+    window.export_action.trigger()
+    assert asked and target.read_text() == to_python(PRESETS["d2l-mlp"].spec)  # its load_weights() fits the file
+    monkeypatch.setattr(window, "_ask_which_network_to_export", lambda: "builder")
+    window.export_action.trigger()
+    assert target.read_text() == to_python(window.builder.spec())
+
+
+def send_drop(widget, *paths) -> tuple[bool, bool]:
+    """A real drag of local files into ``widget`` and a drop; whether the enter and the drop were accepted."""
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+    centre = QPoint(widget.width() // 2, widget.height() // 2)
+    buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, buttons, modifiers)
+    QApplication.sendEvent(widget, enter)
+    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, buttons, modifiers)
+    QApplication.sendEvent(widget, drop)
+    return enter.isAccepted(), drop.isAccepted()
+
+
+@pytest.mark.parametrize("tab", ["builder", "training", "predict"])
+def test_a_model_file_dropped_on_any_tab_opens_as_a_model(window, tmp_path, messages, tab):
+    path = saved_model(tmp_path)
+    window.tabs.setCurrentWidget(getattr(window, tab))
+    target = {"builder": window.builder.summary_table, "training": window.training, "predict": window.predict}[tab]
+    send_drop(target, path)
+    assert messages == []
+    assert window.builder.spec() == PRESETS["d2l-mlp"].spec
+    assert window.training.checkpoint() is not None and window.training.checkpoint().spec == PRESETS["d2l-mlp"].spec
+    assert window.predict.image_list.count() == 0  # not listed as a broken image
+    assert "model.safetensors" in window.predict.model_label.text()
+
+
+def test_the_first_run_welcome_says_what_to_do_until_dismissed(qtbot):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    assert first.welcome.isVisible()
+    text = first.welcome.findChild(QLabel).text()
+    assert "preset" in text and "Start" in text and "Predict" in text
+    first.welcome_button.click()
+    assert not first.welcome.isVisible()
+    first.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    assert not second.welcome.isVisible()
+
+
+@pytest.mark.slow
+def test_the_builder_is_locked_while_a_run_trains(qtbot, fashion_root):
+    window = ready_window(qtbot, fashion_root)
+    start_training(qtbot, window)
+    builder = window.builder
+    assert builder.is_locked() and builder.lock_label.isVisible()
+    assert not builder.add_button.isEnabled() and not builder.preset_combo.isEnabled()
+    before = builder.spec()
+    builder.add_layer("ReLU")
+    builder.undo_action.trigger()
+    assert builder.spec() == before
+    window.training.request_stop()
+    assert window.training.wait_for_stop(30_000)
+    assert not builder.is_locked() and builder.add_button.isEnabled()
+    builder.add_layer("ReLU")
+    assert builder.spec() != before
 
 
 def test_a_test_image_from_the_mistakes_gallery_opens_on_the_predict_tab(window):
@@ -392,7 +519,7 @@ def test_the_window_is_drawn_before_torch_is_imported(tmp_path):
 
 
 @pytest.mark.parametrize("format_name", ["onnx", "torchscript", "script"])
-def test_export_model_formats_write_their_file(qtbot, tmp_path, monkeypatch, format_name):
+def test_export_model_menu_items_write_their_file(qtbot, tmp_path, monkeypatch, format_name):
     from fashion_desktop.core.builder import build_model
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.presets import get_preset
@@ -406,8 +533,9 @@ def test_export_model_formats_write_their_file(qtbot, tmp_path, monkeypatch, for
     assert window.open_model(path)
     target = tmp_path / f"out-{format_name}"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
-    written = window.export_model(format_name)
-    assert written is not None and written.exists() and written.stat().st_size > 0
+    window.model_export_actions[format_name].trigger()  # as File > Export model > ... does
+    (written,) = tmp_path.glob(f"out-{format_name}*")
+    assert written.stat().st_size > 0
     if format_name == "script":
         compile(written.read_text(), str(written), "exec")
 
@@ -431,3 +559,41 @@ def test_the_builder_checks_the_head_against_the_loss_as_soon_as_it_changes(qtbo
     assert "NLLLoss expects log-probabilities" in window.builder.problems_label.text()
     assert "NLLLoss" not in before
     assert window.tabs.currentWidget() is window.training  # heard without a switch back to the Builder
+
+
+def test_the_app_follows_the_systems_dark_mode(qapp):
+    from PySide6.QtCore import Qt
+
+    from fashion_desktop.gui.app import _apply_colour_scheme
+    from fashion_desktop.gui.forms import is_dark
+
+    original = qapp.palette()
+    try:
+        _apply_colour_scheme(qapp, Qt.ColorScheme.Dark)  # as QStyleHints.colorSchemeChanged reports it
+        assert is_dark(qapp.palette())
+        _apply_colour_scheme(qapp, Qt.ColorScheme.Light)
+        assert not is_dark(qapp.palette())
+    finally:
+        qapp.setPalette(original)
+
+
+def test_file_dialogs_start_in_the_folder_last_used_for_their_kind_of_file(window, tmp_path, monkeypatch):
+    models, exports = tmp_path / "models", tmp_path / "exports"
+    models.mkdir()
+    exports.mkdir()
+    path = saved_model(models)
+    answer_file_dialogs(monkeypatch, path)
+    window.open_action.trigger()
+    answer_file_dialogs(monkeypatch, exports / "network.py")
+    monkeypatch.setattr(window, "_ask_which_network_to_export", lambda: "model")
+    window.export_action.trigger()
+    asked = []
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda parent, title, start, *a: asked.append(start) or ("", "")
+    )
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda parent, title, start, *a: asked.append(start) or ("", "")
+    )
+    window.open_action.trigger()
+    window.export_action.trigger()
+    assert asked == [str(models), str(exports / "fashion_network.py")]

@@ -102,3 +102,25 @@ def test_the_results_placeholder_names_no_made_up_count(qtbot):
     tab = TrainingTab()
     qtbot.addWidget(tab)
     assert "10,000" not in tab.results.results_label.text() and "test images" in tab.results.results_label.text()
+
+
+def test_plots_follow_a_dark_palette(qtbot, qapp):
+    import pyqtgraph as pg
+
+    from fashion_desktop.gui.app import dark_palette
+    from fashion_desktop.gui.plots import BatchLossPlot, batch_legend_color
+
+    original = qapp.palette()
+    qapp.setPalette(dark_palette())
+    try:
+        plot = BatchLossPlot()
+        qtbot.addWidget(plot)
+        assert plot.backgroundBrush().color().lightness() < 60
+        assert pg.getConfigOption("foreground").lightness() > 180  # legend and label text: light on dark
+        assert batch_legend_color().lightness() > 100  # "each batch" readable on the near-black plot
+        assert batch_legend_color().name() in plot.plot_item.titleLabel.text
+    finally:
+        qapp.setPalette(original)
+        from fashion_desktop.gui.plots import use_palette_colours
+
+        use_palette_colours()

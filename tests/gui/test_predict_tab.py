@@ -149,7 +149,7 @@ def test_without_a_model_images_are_listed_and_classified_once_a_model_is_set(ta
     assert not tab.model_hint.isVisible()
     assert all(shown_class(text) for text in item_texts(tab))
     assert sum(tab.chart.probabilities) == pytest.approx(1, abs=1e-5)
-    assert messages == ["Classified 2 image(s) with the new model"]
+    assert messages == ["Classified 2 images with the new model"]
 
 
 def test_a_model_whose_weights_do_not_fit_leaves_the_tab_without_a_model(tab, checkpoint, images):
@@ -232,7 +232,7 @@ def test_a_dropped_folder_adds_its_images(tab, images, tmp_path):
     drop_files(tab, folder)
     names, results = zip(*(text.split("\n") for text in item_texts(tab)), strict=True)
     assert names == ("a.jpg", "b.png", "c.webp", "d.gif")
-    assert set(results) == {"not classified: no model yet"}  # opened, not failed
+    assert set(results) == {"Not classified: no model yet"}  # opened, not failed
 
 
 def test_a_drag_without_local_files_is_ignored(tab):
@@ -248,9 +248,9 @@ def test_a_drag_without_local_files_is_ignored(tab):
 # Saliency overlay
 
 
-def shown_rgb(tab: PredictTab) -> np.ndarray:
-    """The 28x28 model input as shown, (28, 28, 3) RGB."""
-    image = tab.seen_view.source().toImage()
+def shown_rgb(tab: PredictTab, view=None) -> np.ndarray:
+    """The 28x28 model input as shown (or the saliency ``view`` beside it), (28, 28, 3) RGB."""
+    image = (view or tab.seen_view).source().toImage()
     assert (image.width(), image.height()) == (28, 28)
     return np.array([[image.pixelColor(x, y).getRgb()[:3] for x in range(28)] for y in range(28)], dtype=np.uint8)
 
@@ -279,22 +279,34 @@ def test_saliency_tints_the_model_input_for_the_top_class(tab, images, preset):
     assert np.array_equal(plain[..., 0], plain[..., 1]) and np.array_equal(plain[..., 1], plain[..., 2])  # grey
     assert not tab.saliency_method.isEnabled()
 
-    tab.saliency_box.setChecked(True)
-    assert tab.saliency_method.isEnabled()
+    assert not tab.saliency_view.isVisible()
+
+    tab.saliency_box.click()
+    assert tab.saliency_method.isEnabled() and tab.explain_class.isEnabled()
+    assert tab.saliency_view.isVisible() and tab.saliency_scale.isVisible()  # beside the input, with its scale
+    assert not tab.saliency_scale.pixmap().isNull()
     top = int(np.argmax(tab.chart.probabilities))
     overlays = {}
     for row, (method, _, _) in enumerate(SALIENCY_CHOICES):
         tab.saliency_method.setCurrentIndex(row)
-        overlays[method] = shown_rgb(tab)
+        overlays[method] = shown_rgb(tab, tab.saliency_view)
+        assert np.array_equal(shown_rgb(tab), plain)  # the input itself stays plain beside the overlay
         assert not np.array_equal(overlays[method], plain)
         assert (overlays[method][..., 0] != overlays[method][..., 1]).any()  # coloured, not grey
         assert np.array_equal(overlays[method], expected_overlay(model, plain[..., 0], method, top))
-        assert CLASS_NAMES[top] in tab.seen_caption.text()
+        assert CLASS_NAMES[top] in tab.saliency_caption.text()
     assert not np.array_equal(overlays["gradient_x_input"], overlays["occlusion"])  # the method matters
 
-    tab.saliency_box.setChecked(False)
+    other = (top + 1) % len(CLASS_NAMES)  # any class can be explained, not only the top one
+    tab.explain_class.setCurrentIndex(tab.explain_class.findData(other))
+    assert CLASS_NAMES[other] in tab.saliency_caption.text()
+    assert np.array_equal(
+        shown_rgb(tab, tab.saliency_view), expected_overlay(model, plain[..., 0], SALIENCY_CHOICES[-1][0], other)
+    )
+
+    tab.saliency_box.click()
     assert np.array_equal(shown_rgb(tab), plain)
-    assert "28x28" in tab.seen_caption.text() and not tab.saliency_method.isEnabled()
+    assert not tab.saliency_view.isVisible() and not tab.saliency_method.isEnabled()
 
 
 def test_saliency_follows_the_selection_model_and_switches_computing_only_the_shown_image(tab, images, monkeypatch):
@@ -311,10 +323,8 @@ def test_saliency_follows_the_selection_model_and_switches_computing_only_the_sh
 
     def check(model) -> np.ndarray:
         """The overlay shown, checked against the core's functions on the plain input."""
-        shown = shown_rgb(tab)
-        tab.saliency_box.setChecked(False)
+        shown = shown_rgb(tab, tab.saliency_view)
         seen = shown_rgb(tab)[..., 0]
-        tab.saliency_box.setChecked(True)  # the map is kept, so this computes nothing
         top = int(np.argmax(tab.chart.probabilities))
         assert np.array_equal(shown, expected_overlay(model, seen, "gradient_x_input", top, real_saliency))
         return shown
@@ -324,9 +334,9 @@ def test_saliency_follows_the_selection_model_and_switches_computing_only_the_sh
     trousers = check(seed)
     assert not np.array_equal(trousers, shirt)
     tab.image_list.setCurrentRow(0)
-    assert np.array_equal(shown_rgb(tab), shirt) and len(calls) == 2  # kept: coming back costs nothing
+    assert np.array_equal(shown_rgb(tab, tab.saliency_view), shirt) and len(calls) == 2  # kept: costs nothing
     tab.image_list.setCurrentRow(2)  # the corrupt file: nothing to explain, no 28x28 image
-    assert tab.seen_view.source().isNull() and len(calls) == 2
+    assert tab.seen_view.source().isNull() and tab.saliency_view.source().isNull() and len(calls) == 2
 
     tab.image_list.setCurrentRow(0)
     tab.crop_box.setChecked(False)
@@ -341,6 +351,7 @@ def test_saliency_without_a_model_shows_the_plain_input(tab, images):
     plain = shown_rgb(tab)
     tab.saliency_box.setChecked(True)
     assert np.array_equal(shown_rgb(tab), plain)
+    assert tab.saliency_view.source().isNull() and "No model" in tab.saliency_view.text()
 
 
 # Batch prediction to CSV
@@ -410,13 +421,17 @@ def test_predict_folder_to_csv_cancelled_or_empty_writes_nothing(tab, checkpoint
     assert [kind for kind, _ in asked] == ["folder"]
     empty = tmp_path / "empty"
     empty.mkdir()
-    answers["folder"] = str(empty)
-    tab.batch_button.click()  # the save dialog cancelled
-    assert [kind for kind, _ in asked] == ["folder", "folder", "csv"]
-    answers["csv"] = str(empty / "predictions.csv")
-    tab.batch_button.click()
-    assert "empty holds no images" in tab.notice.text() and "nothing was written" in tab.notice.text()
+    answers["folder"], answers["csv"] = str(empty), str(empty / "predictions.csv")
+    tab.batch_button.click()  # checked before asking where to write: nothing to ask for
+    assert [kind for kind, _ in asked] == ["folder", "folder"]
+    assert "empty holds no images" in tab.notice.text() and "Nothing was written" in tab.notice.text()
     assert list(empty.iterdir()) == []
+
+    (tmp_path / "photo.png").write_bytes(b"")  # a folder with something to predict gets the save dialog
+    answers["folder"], answers["csv"] = str(tmp_path), ""
+    tab.batch_button.click()  # the save dialog cancelled
+    assert [kind for kind, _ in asked] == ["folder", "folder", "folder", "csv"]
+    assert not (tmp_path / "predictions.csv").exists()
 
 
 # Images from elsewhere in the app, such as the mistakes gallery
@@ -467,3 +482,74 @@ def test_predict_folder_to_csv_cancelled_in_the_progress_dialog_writes_nothing(
     tab.batch_button.click()
     assert not Path(answers["csv"]).exists()
     assert messages == ["Predicting the folder was cancelled; nothing was written"]
+
+
+# Folders of class folders, model files, removing, wording
+
+
+def class_folders(tmp_path: Path, images) -> Path:
+    """A folder holding only class subfolders, as photo collections often are (Dress/, Shirt/)."""
+    root = tmp_path / "by-class"
+    for cls, source in (("Dress", "shirt"), ("Trouser", "trousers")):
+        (root / cls).mkdir(parents=True)
+        Image.open(images[source]).save(root / cls / f"{source}.png")
+    return root
+
+
+def test_a_dropped_folder_of_class_folders_adds_their_images(tab, images, tmp_path):
+    drop_files(tab, class_folders(tmp_path, images))
+    names = [text.split("\n")[0] for text in item_texts(tab)]
+    assert names == ["Dress/shirt.png", "Trouser/trousers.png"]
+    assert not tab.notice.isVisible()
+
+
+def test_predict_folder_to_csv_takes_a_folder_of_class_folders(tab, checkpoint, images, dialogs, tmp_path):
+    answers, asked = dialogs
+    root = class_folders(tmp_path, images)
+    answers["folder"], answers["csv"] = str(root), str(tmp_path / "predictions.csv")
+    tab.set_model(checkpoint)
+    tab.batch_button.click()
+    with open(answers["csv"], newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [Path(row["file"]).name for row in rows] == ["shirt.png", "trousers.png"]
+    assert "Wrote 2 predictions" in tab.notice.text()
+
+
+def test_a_dropped_model_file_is_opened_as_a_model_not_listed_as_an_image(tab, checkpoint, images, tmp_path):
+    model = checkpoint.save(tmp_path / "model.safetensors")
+    dropped = []
+    tab.model_file_dropped.connect(dropped.append)
+    drop_files(tab, model, images["shirt"])
+    assert dropped == [model]
+    assert [text.split("\n")[0] for text in item_texts(tab)] == ["shirt.png"]
+
+
+def test_delete_and_the_context_menu_remove_an_image(qtbot, tab, images):
+    drop_files(tab, images["shirt"], images["trousers"], images["corrupt"])
+    tab.image_list.setCurrentRow(0)
+    tab.image_list.setFocus()
+    qtbot.keyClick(tab.image_list, Qt.Key.Key_Delete)
+    assert [text.split("\n")[0] for text in item_texts(tab)] == ["trousers.png", "corrupt.png"]
+    assert tab.remove_action in tab.image_list.actions()  # what the right-click menu offers
+    assert tab.image_list.contextMenuPolicy() == Qt.ContextMenuPolicy.ActionsContextMenu
+    tab.image_list.setCurrentRow(1)
+    tab.remove_action.trigger()
+    assert [text.split("\n")[0] for text in item_texts(tab)] == ["trousers.png"]
+    assert tab.image_list.currentRow() == 0 and not tab.original_view.source().isNull()
+
+
+def test_the_tab_says_which_model_it_uses(tab, checkpoint):
+    assert "none" in tab.model_label.text()
+    tab.set_model(checkpoint, source="shirts.safetensors")
+    assert "shirts.safetensors" in tab.model_label.text()
+    tab.set_model(checkpoint)
+    assert "trained on the Training tab" in tab.model_label.text()
+
+
+def test_files_that_all_fail_are_reported_as_such(tab, images):
+    messages = []
+    tab.status_message.connect(messages.append)
+    drop_files(tab, images["corrupt"], images["text"])
+    assert messages == ["Could not read any of the 2 files."]
+    drop_files(tab, images["shirt"], images["corrupt"])
+    assert messages[-1].startswith("Added 1 image; 1 file could not be read.")

@@ -44,12 +44,12 @@ def window(qtbot, fashion_root) -> MainWindow:
     return main
 
 
-def save(qtbot, window: MainWindow, shots: Path, name: str) -> Path:
+def save(qtbot, window: MainWindow, shots: Path, name: str, size: tuple[int, int] = SIZE) -> Path:
     """Grab the whole window as it is drawn now, check the picture, and write it as ``name``.png."""
     qtbot.wait(60)  # pending layouts, and the Training tab's batch redraw
     pixmap = window.grab()
     ratio = pixmap.devicePixelRatio()
-    assert (pixmap.width(), pixmap.height()) == (round(SIZE[0] * ratio), round(SIZE[1] * ratio))
+    assert (pixmap.width(), pixmap.height()) == (round(size[0] * ratio), round(size[1] * ratio))
     assert _colours(pixmap.toImage()) > 20, f"{name} is (nearly) one flat colour"
     path = shots / f"{name}.png"
     assert pixmap.save(str(path)) and path.stat().st_size > 0
@@ -109,3 +109,65 @@ def test_predict(qtbot, window, shots, tmp_path):
     predict._add_paths([corrupt])
     predict.image_list.setCurrentRow(predict.image_list.count() - 1)
     save(qtbot, window, shots, "predict-corrupt")
+
+
+# The Builder, the Predict tab and the first-run window at a large and a small size, in a light and a dark palette.
+# Run this file again with QT_SCALE_FACTOR=2 for the high-DPI look: the file names then say "x2".
+LOOKS = [((1600, 1000), "light"), ((1024, 768), "light"), ((1600, 1000), "dark"), ((1024, 768), "dark")]
+
+
+@pytest.fixture(params=LOOKS, ids=[f"{w}x{h}-{palette}" for (w, h), palette in LOOKS])
+def look(request, qapp, qtbot, fashion_root):
+    """A main window at one size and palette, with PyTorch loaded; yields (window, size, name suffix)."""
+    from fashion_desktop.gui.app import dark_palette
+
+    size, palette = request.param
+    original = qapp.palette()
+    if palette == "dark":
+        qapp.setPalette(dark_palette())
+    main = MainWindow()
+    qtbot.addWidget(main)
+    main.resize(*size)
+    main.show()
+    qtbot.waitExposed(main)
+    main.on_core_ready()
+    main.training.folder_edit.setText(str(fashion_root))
+    scale = os.environ.get("QT_SCALE_FACTOR", "")
+    suffix = f"{size[0]}x{size[1]}-{palette}" + (f"-x{scale}" if scale and scale != "1" else "")
+    yield main, size, suffix
+    main.close()
+    qapp.setPalette(original)
+
+
+def test_builder_looks(qtbot, look, shots):
+    window, size, suffix = look
+    save(qtbot, window, shots, f"main-welcome-{suffix}", size)  # the first-run window, welcome included
+    window.welcome_button.click()
+    window.tabs.setCurrentWidget(window.builder)
+    builder = window.builder
+    builder.load_preset("small-cnn")
+    builder.layer_list.setCurrentRow(builder.layer_list.count() - 1)
+    builder.add_layer("Softmax")  # a warning row, under CrossEntropy
+    builder.layer_list.setCurrentRow([layer.kind for layer in builder.spec().layers].index("Dropout"))
+    editor = builder.options_form.editor("p")
+    editor.setValue(1.5)  # an invalid value, explained beside its box
+    save(qtbot, window, shots, f"builder-{suffix}", size)
+    builder.layer_list.setCurrentRow(2)  # an activation: its plot
+    builder.set_locked("A training is using this network: stop it (Training tab) to edit the network again.")
+    save(qtbot, window, shots, f"builder-locked-{suffix}", size)
+
+
+def test_predict_looks(qtbot, look, shots):
+    from fashion_desktop.core.builder import build_model
+    from fashion_desktop.core.checkpoint import Checkpoint
+
+    window, size, suffix = look
+    window.welcome_button.click()
+    window.tabs.setCurrentWidget(window.predict)
+    predict = window.predict
+    spec = SEED.spec
+    predict.set_model(Checkpoint(spec, build_model(spec, seed=0).state_dict(), SEED.config), source="seed.safetensors")
+    predict._add_paths([resource_path("samples", "dress.png")])
+    predict.saliency_box.setChecked(True)
+    predict.image_list.setCurrentRow(0)
+    save(qtbot, window, shots, f"predict-{suffix}", size)
