@@ -36,8 +36,9 @@ class PreprocessOptions:
     """How a photo becomes the model's input.
 
     Attributes:
-        invert: "auto" inverts when the background is light (Fashion-MNIST garments are bright on black),
-            "on" always inverts, "off" never does.
+        invert: "auto" inverts every colour photo and any grey image on a light background (Fashion-MNIST's
+            garments are Zalando's product shots negated; with ``separation="none"``, only images on a light
+            background), "on" always inverts, "off" never does.
         crop: Frame the garment alone, as Fashion-MNIST did; off fits the whole image.
         contrast: Stretch the 28x28 result so its darkest pixel is 0 and its brightest 255. Off by default: on
             real photos a stretch did worse than plain negation (issue 11's study).
@@ -107,12 +108,12 @@ def to_model_input(image: Image.Image, options: PreprocessOptions = DEFAULT_OPTI
 
     Transparency is flattened onto white (a transparent product shot is a garment on white). By default the
     garment is separated from its background (``segment.frame``: GrabCut, or the border-colour model), the
-    background set to black, the photo inverted unless its background is dark, and the garment area-resampled so
-    its longer side is ``FIT_SIZE`` pixels and centred. With ``separation="none"`` the earlier preprocessing runs
-    instead: grey, inverted when the background is light, cropped to the box of pixels brighter than the
-    background. An image that is already 28x28 is taken as framed by its maker: it is inverted or stretched only
-    when asked, never cropped or resampled, so a Fashion-MNIST image comes back byte-identical with the default
-    options.
+    background set to black, the photo negated (unless it is a grey image on a dark background, in Fashion-MNIST's
+    tones already), and the garment area-resampled so its longer side is ``FIT_SIZE`` pixels and centred. With
+    ``separation="none"`` the earlier preprocessing runs instead: grey, inverted when the background is light,
+    cropped to the box of pixels brighter than the background. An image that is already 28x28 is taken as
+    framed by its maker: it is inverted or stretched only when asked, never cropped or resampled, so a
+    Fashion-MNIST image comes back byte-identical with the default options.
 
     Args:
         image: A decoded image of any size and mode, as returned by ``open_image``.

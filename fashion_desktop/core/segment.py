@@ -104,8 +104,10 @@ def frame(
         size: The side of the square result.
         color: RGB instead of grey.
         framing: One of ``FRAMINGS``.
-        negate: Negate the photo (True), keep its tones (False), or None: negate unless its background is dark,
-            so a garment photographed on black stays bright.
+        negate: Negate the photo (True), keep its tones (False), or None: negate a photo, but keep the tones of a
+            grey image on a dark background, which is in Fashion-MNIST's form already (a scan, an enlarged
+            Fashion-MNIST image). Negating every photo beat negating only those on a light background (on the
+            photos' train split: small-cnn 0.52 against 0.52, seed 0.34 against 0.30).
 
     Returns:
         A new C-contiguous uint8 array of shape (size, size) or (size, size, 3).
@@ -125,7 +127,7 @@ def frame(
     # The frame copy keeps a few pixels of detail for each output pixel; more only costs time
     frame_copy = _shrunk(rgb, max(WORK_SIDE, 4 * size))
     if negate is None:
-        negate = _background_level(frame_copy) >= _LIGHT
+        negate = not (_is_grey(frame_copy) and _background_level(frame_copy) < _LIGHT)
     tones = 255 - frame_copy if negate else frame_copy
     pixels = tones if color else cv2.cvtColor(tones, cv2.COLOR_RGB2GRAY)
     if framing == "squash":
@@ -196,8 +198,12 @@ def is_fashion_mnist_like(rgb: np.ndarray) -> bool:
     height, width = rgb.shape[:2]
     if (height, width) != (_FASHION_MNIST_SIDE, _FASHION_MNIST_SIDE):
         return False
-    grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-    return grey and _background_level(rgb) < _LIGHT
+    return _is_grey(rgb) and _background_level(rgb) < _LIGHT
+
+
+def _is_grey(rgb: np.ndarray) -> bool:
+    """No colour at all: a grey-level image, not a photo (a camera's JPEG always has some)."""
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 
 def _resized_as_is(rgb: np.ndarray, size: int, color: bool) -> np.ndarray:
