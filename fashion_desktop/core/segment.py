@@ -30,6 +30,7 @@ _MAX_FRACTION = 0.95  # ... and one larger than this is the whole photo: nothing
 _BORDER_DEPTH = 0.04  # the border ring the background colours are learnt from, as a share of each side
 _BORDER_COLOURS = 3  # background colours learnt from the ring: a floor, a wall and a shadow
 _BORDER_MIN_DISTANCE = 18.0  # Lab units: closer than this to a background colour is background, however flat
+_FLAT_SPREAD = 1.0  # grey levels of standard deviation: a rectangle this flat holds no garment
 _LIGHT = 128  # a background whose median grey level reaches this is light
 _FASHION_MNIST_SIDE = 28
 
@@ -262,6 +263,9 @@ def _grabcut(work: np.ndarray) -> np.ndarray:
     height, width = work.shape[:2]
     mx, my = max(1, round(width * _MARGIN)), max(1, round(height * _MARGIN))
     rect = (mx, my, width - 2 * mx, height - 2 * my)
+    if float(work[my : height - my, mx : width - mx].std(axis=(0, 1)).max()) < _FLAT_SPREAD:
+        # Nothing to separate, and GrabCut's k-means takes seconds over identical colours
+        return np.zeros((height, width), dtype=bool)
     labels = np.zeros((height, width), dtype=np.uint8)
     background_model = np.zeros((1, 65), dtype=np.float64)
     foreground_model = np.zeros((1, 65), dtype=np.float64)
@@ -281,7 +285,8 @@ def _border(work: np.ndarray) -> np.ndarray:
     clusters = min(_BORDER_COLOURS, len(ring))
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0)
     cv2.setRNGSeed(0)
-    _, assigned, centres = cv2.kmeans(ring, clusters, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    no_labels = np.zeros((len(ring), 1), dtype=np.int32)  # k-means++ picks its own start; this is not read
+    _, assigned, centres = cv2.kmeans(ring, clusters, no_labels, criteria, 2, cv2.KMEANS_PP_CENTERS)
     distances = np.linalg.norm(lab[:, :, None, :] - centres[None, None], axis=3)
     nearest, closest = distances.min(axis=2), distances.argmin(axis=2)
     # Each colour's tolerance follows how much the ring itself varies around it (a textured floor varies a lot)
