@@ -29,9 +29,9 @@ def tshirt_polygon(width: int, height: int, centre: tuple[float, float] = (0.5, 
     return np.rint(points).astype(np.int32)
 
 
-def garment_truth(width: int, height: int, **where: float) -> np.ndarray:
+def garment_truth(width: int, height: int, centre: tuple[float, float] = (0.5, 0.5)) -> np.ndarray:
     mask = np.zeros((height, width), dtype=np.uint8)
-    cv2.fillPoly(mask, [tshirt_polygon(width, height, **where)], 1)  # type: ignore[call-overload]
+    cv2.fillPoly(mask, [tshirt_polygon(width, height, centre)], 1)
     return mask > 0
 
 
@@ -48,9 +48,11 @@ def parquet(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(floor, 0, 255).astype(np.uint8)
 
 
-def photo_of(background: np.ndarray, colour: tuple[int, int, int], **where: float) -> tuple[Image.Image, np.ndarray]:
+def photo_of(
+    background: np.ndarray, colour: tuple[int, int, int], centre: tuple[float, float] = (0.5, 0.5)
+) -> tuple[Image.Image, np.ndarray]:
     height, width = background.shape[:2]
-    truth = garment_truth(width, height, **where)
+    truth = garment_truth(width, height, centre)
     pixels = background.copy()
     pixels[truth] = colour
     return Image.fromarray(pixels), truth
