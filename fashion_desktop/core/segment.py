@@ -8,13 +8,14 @@ flood fill reached 0.44 at a tenth of the cost, and area resampling with plain n
 contrast stretches and Fashion-MNIST's own subsample-and-sharpen.
 
 ``frame_photo`` is the one entry point: image-folder import, the Predict tab and the command line all call it.
+OpenCV is imported by the functions that use it, not here: it takes about 0.35 s to load, and the GUI imports this
+module (through ``imaging``) before its window first paints.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -119,6 +120,8 @@ def frame(
     Raises:
         ValueError: An unknown separation or framing, or a size below 1.
     """
+    import cv2
+
     if separation not in SEPARATIONS:
         raise ValueError(f"separation must be one of {', '.join(SEPARATIONS)}, not {separation!r}")
     if framing not in FRAMINGS:
@@ -211,6 +214,8 @@ def _is_grey(rgb: np.ndarray) -> bool:
 
 
 def _resized_as_is(rgb: np.ndarray, size: int, color: bool) -> np.ndarray:
+    import cv2
+
     pixels = rgb if color else rgb[..., 0]
     if pixels.shape[0] != size:
         shrinking = size < pixels.shape[0]
@@ -220,6 +225,8 @@ def _resized_as_is(rgb: np.ndarray, size: int, color: bool) -> np.ndarray:
 
 def _shrunk(rgb: np.ndarray, side: int) -> np.ndarray:
     """The image area-resampled so its longer side is at most ``side``; small images are left as they are."""
+    import cv2
+
     height, width = rgb.shape[:2]
     longer = max(height, width)
     if longer <= side:
@@ -250,6 +257,8 @@ def _corner_level(pixels: np.ndarray) -> int:
 
 def _centred(pixels: np.ndarray, size: int, fill: int) -> np.ndarray:
     """Area-resample so the longer side is ``size`` (aspect kept), then centre on a ``fill``-coloured square."""
+    import cv2
+
     height, width = pixels.shape[:2]
     longer = max(height, width)
     new_w, new_h = max(1, min(size, round(size * width / longer))), max(1, min(size, round(size * height / longer)))
@@ -263,6 +272,8 @@ def _centred(pixels: np.ndarray, size: int, fill: int) -> np.ndarray:
 
 def _grabcut(work: np.ndarray) -> np.ndarray:
     """GrabCut seeded with a centre rectangle: everything outside it is sure background."""
+    import cv2
+
     height, width = work.shape[:2]
     mx, my = max(1, round(width * _MARGIN)), max(1, round(height * _MARGIN))
     rect = (mx, my, width - 2 * mx, height - 2 * my)
@@ -283,6 +294,8 @@ def _grabcut(work: np.ndarray) -> np.ndarray:
 
 def _border(work: np.ndarray) -> np.ndarray:
     """A border-colour model: pixels like the border's few colours and connected to it are background."""
+    import cv2
+
     lab = cv2.cvtColor(cv2.GaussianBlur(work, (3, 3), 0), cv2.COLOR_RGB2LAB).astype(np.float32)
     ring = _ring(lab, _BORDER_DEPTH)
     clusters = min(_BORDER_COLOURS, len(ring))
@@ -313,6 +326,8 @@ def _border(work: np.ndarray) -> np.ndarray:
 
 def _cleaned(garment: np.ndarray) -> np.ndarray:
     """A small opening and closing, the holes filled, the largest part kept with any at least 30% its size."""
+    import cv2
+
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     mask = cv2.morphologyEx(garment.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
