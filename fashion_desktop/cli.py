@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", type=Path, help="image files, or folders whose images to classify")
     predict.add_argument("--json", action="store_true")
     predict.add_argument("--csv", type=Path, metavar="FILE", help="write every image's probabilities to this CSV file")
+    predict.add_argument(  # the choices are core.segment.SEPARATIONS, spelt out so --help does not load OpenCV
+        "--framing", choices=("grabcut", "border", "none"), default="grabcut", help="how the garment is separated"
+    )
 
     summary = commands.add_parser("summary", help="layer-by-layer output shapes and parameter counts")
     spec_source(summary)
@@ -364,7 +367,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from fashion_desktop.core.errors import ImageError, UserError
     from fashion_desktop.core.explain import predict_folder, write_predictions_csv
-    from fashion_desktop.core.imaging import IMAGE_SUFFIXES
+    from fashion_desktop.core.imaging import IMAGE_SUFFIXES, PreprocessOptions
     from fashion_desktop.core.inference import Prediction, Predictor
 
     predictor = Predictor.from_file(args.model)
@@ -374,7 +377,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failures, images, empty = 0, 0, []
     for source in args.images:
         found = False
-        for path, result in predict_folder(predictor, [source]):
+        for path, result in predict_folder(predictor, [source], PreprocessOptions(separation=args.framing)):
             found, images = True, images + 1
             if args.csv:
                 rows.append((path, result))

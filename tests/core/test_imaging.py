@@ -176,12 +176,15 @@ def test_exif_orientation_is_applied(tmp_path):
     assert to_model_input(image).shape == (28, 28)
 
 
-def test_invert_off_keeps_a_light_background():
+def test_invert_off_keeps_the_garments_tones():
     photo = dark_on_light((300, 300), (50, 80, 250, 220))
     auto, off = to_model_input(photo), to_model_input(photo, PreprocessOptions(invert="off"))
-    assert corners(auto).max() == 0
-    assert corners(off).min() >= 240  # left as it was: garment dark on light
-    assert off[14, 14] < 100
+    assert corners(auto).max() == 0 and auto[14, 14] >= 200
+    assert corners(off).max() == 0  # the separated background is black whatever the inversion
+    assert 20 <= off[14, 14] < 100  # the dark garment stays dark
+    unseparated = to_model_input(photo, PreprocessOptions(invert="off", separation="none"))
+    assert corners(unseparated).min() >= 240  # without separation it is left as it was: dark on light
+    assert unseparated[14, 14] < 100
 
 
 def test_invert_on_flips_a_dark_background():
@@ -189,8 +192,10 @@ def test_invert_on_flips_a_dark_background():
     pixels[40:160, 60:140] = 220  # already bright on black
     auto = to_model_input(Image.fromarray(pixels))
     on = to_model_input(Image.fromarray(pixels), PreprocessOptions(invert="on"))
-    assert corners(auto).max() == 0 and auto[14, 14] >= 200
-    assert corners(on).min() == 255 and on[14, 14] < 60
+    assert corners(auto).max() == 0 and auto[14, 14] >= 200  # a dark background is not inverted
+    assert corners(on).max() == 0 and on[14, 14] < 60  # the garment is, its separated background stays black
+    unseparated = to_model_input(Image.fromarray(pixels), PreprocessOptions(invert="on", separation="none"))
+    assert corners(unseparated).min() == 255 and unseparated[14, 14] < 60
 
 
 def test_invert_on_for_a_28x28_image_is_the_negative():
@@ -204,7 +209,9 @@ def test_crop_off_keeps_the_framing():
     framed = to_model_input(photo, PreprocessOptions(crop=False))
     assert max(bright_box(cropped)) == FIT_SIZE
     assert abs(max(bright_box(framed)) - 7) <= 1  # 100/400 of 28 pixels
-    assert corners(framed).max() == 0
+    assert corners(framed).max() <= 10  # the whole photo, its white background negated
+    old = to_model_input(photo, PreprocessOptions(crop=False, separation="none"))
+    assert abs(max(bright_box(old)) - 7) <= 1 and corners(old).max() == 0  # the old path levels it to 0
 
 
 def test_contrast_stretch_reaches_0_and_255():
@@ -219,9 +226,20 @@ def test_contrast_stretch_reaches_0_and_255():
     assert stretched.min() == 0 and stretched.max() == 255
 
 
-def test_invalid_invert_option_is_rejected():
+def test_invalid_options_are_rejected():
     with pytest.raises(ValueError, match="invert"):
         PreprocessOptions(invert="yes")
+    with pytest.raises(ValueError, match="separation must be one of grabcut, border, none"):
+        PreprocessOptions(separation="magic")
+
+
+@pytest.mark.parametrize("separation", ["grabcut", "border", "none"])
+def test_every_separation_frames_a_photo_bright_on_black(separation):
+    photo = dark_on_light((400, 300), (40, 30, 200, 250))
+    result = to_model_input(photo, PreprocessOptions(separation=separation))
+    assert result.shape == (28, 28) and result.dtype == np.uint8
+    assert corners(result).max() == 0 and result.max() >= 200
+    assert max(bright_box(result)) == FIT_SIZE
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "LA", "PA", "CMYK", "I;16", "I", "F"])
