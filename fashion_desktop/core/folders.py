@@ -368,7 +368,7 @@ def _frame(image: Image.Image, settings: FramingSettings) -> np.ndarray:
 
 
 def _fallback_frame(image: Image.Image, settings: FramingSettings) -> np.ndarray:
-    """Flatten transparency onto white, pad to a square with the border colour, resize, invert a light background."""
+    """Flatten transparency, pad to a square with the border colour, resize, invert a light background, level it."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         image = Image.fromarray(np.asarray(image, dtype=np.float64).clip(0, 65535).astype(np.uint16) >> 8)
     if image.has_transparency_data:
@@ -386,8 +386,13 @@ def _fallback_frame(image: Image.Image, settings: FramingSettings) -> np.ndarray
         squared = image.resize(side, Image.Resampling.BOX)
     else:
         squared = ImageOps.pad(image, side, Image.Resampling.BOX, color=fill if settings.color else fill[0])
-    result = np.asarray(squared, dtype=np.uint8)
-    return np.ascontiguousarray(255 - result if light else result)
+    result = np.asarray(squared, dtype=np.float64)
+    level = 255 - background if light else background
+    if light:
+        result = 255 - result
+    # The background to black, as in Fashion-MNIST, stretching what is left back to the full range
+    result = (result - level) * (255.0 / np.maximum(255 - level, 1))
+    return np.ascontiguousarray(np.clip(np.rint(result), 0, 255).astype(np.uint8))
 
 
 def _frame_file(path: str, settings: FramingSettings) -> np.ndarray | str:
