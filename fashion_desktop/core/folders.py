@@ -50,8 +50,9 @@ SPLIT_NAMES: dict[str, tuple[str, ...]] = {  # split -> folder names accepted fo
     "validation": ("validation", "val", "valid"),
     "test": ("test", "testing"),
 }
-SEPARATIONS: tuple[str, ...] = ("grabcut", "border", "off")
-FRAMINGS: tuple[str, ...] = ("garment", "whole", "none")
+# The choices of fashion_desktop.core.segment.frame_photo, repeated so a folder can be checked before it loads
+SEPARATIONS: tuple[str, ...] = ("grabcut", "border", "none")
+FRAMINGS: tuple[str, ...] = ("garment", "whole", "squash")
 MIN_SIZE, MAX_SIZE = 8, 256
 CACHE_VERSION = 1  # bump when the cache's layout or the meaning of its pixels changes
 
@@ -65,10 +66,10 @@ class FramingSettings:
     Attributes:
         size: Side of the square input in pixels (28 is Fashion-MNIST's).
         color: Three RGB channels instead of one grey channel.
-        framing: "garment" crops to the separated garment, "whole" keeps the whole photo squared, "none" only
-            resizes (for images that are already framed).
-        separation: How the garment is told from the background: "grabcut", "border" (border-colour flood fill,
-            faster) or "off".
+        framing: "garment" crops to the separated garment, "whole" pads the whole photo to a square, "squash"
+            resizes it to a square without keeping its aspect ratio.
+        separation: How the garment is told from the background: "grabcut", "border" (a border-colour model,
+            faster) or "none".
     """
 
     size: int = 28
@@ -382,7 +383,7 @@ def _fallback_frame(image: Image.Image, settings: FramingSettings) -> np.ndarray
     light = float(np.mean(background)) >= 128
     fill = tuple(int(v) for v in np.atleast_1d(background))
     side = (settings.size, settings.size)
-    if settings.framing == "none":
+    if settings.framing == "squash":
         squared = image.resize(side, Image.Resampling.BOX)
     else:
         squared = ImageOps.pad(image, side, Image.Resampling.BOX, color=fill if settings.color else fill[0])
