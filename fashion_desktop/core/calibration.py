@@ -129,9 +129,10 @@ def calibrate(
     """
     temperature = fit_temperature(val_logits, val_labels)
     min_energy = float(np.percentile(energy(val_logits.detach().cpu()).double().numpy(), ENERGY_PERCENTILE))
-    measured = test_logits is not None and test_labels is not None
-    logits = (test_logits if measured else val_logits).detach().cpu()  # type: ignore[union-attr]
-    labels = test_labels if measured else val_labels
+    logits, labels = val_logits, val_labels
+    if test_logits is not None and test_labels is not None:
+        logits, labels = test_logits, test_labels
+    logits = logits.detach().cpu()
     scaled = Calibration(temperature=temperature)
     return Calibration(
         temperature=temperature,
