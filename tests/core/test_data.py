@@ -307,9 +307,7 @@ def test_ensure_data(tmp_path, fashion_root):
 
 def test_ensure_data_downloads_when_missing(tmp_path, monkeypatch):
     mirror, resources = _mirror(tmp_path)
-    monkeypatch.setattr(
-        data, "download", lambda root, progress, **kw: download(root, progress, [mirror], resources, **kw)
-    )
+    monkeypatch.setattr(data, "download", lambda root, progress: download(root, progress, [mirror], resources))
     assert ensure_data(tmp_path / "dest") == tmp_path / "dest"
     assert len(load_arrays(tmp_path / "dest").test_labels) == 100
 
