@@ -1,10 +1,14 @@
-"""Fashion-MNIST: finding, checking, downloading and loading the IDX files, then batching them on the device.
+"""Fashion-MNIST, MNIST and KMNIST: finding, checking, downloading and loading the IDX files, then batching them.
 
 Integrity policy: every file gets structural checks (gzip stream, IDX magic number, dimensions, exact payload
 length). A file whose header claims the official item count (60,000 or 10,000) must also match the published md5 of
 the uncompressed official file, which catches damaged downloads and look-alikes such as MNIST digits. Files with any
 other count (custom subsets, the synthetic test data) have no published checksum and are accepted after the
 structural checks. The md5 is taken over the uncompressed bytes because the .gz wrappers may be recompressed.
+
+MNIST and KMNIST (see :data:`DATASETS`) use the same four file names and format. Only the md5 of their .gz downloads
+is published (in torchvision's source), so a full-size .gz file of theirs must match that, and an uncompressed one
+gets the structural checks plus a test that it is not Fashion-MNIST by mistake.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 import struct
 import urllib.request
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
@@ -51,12 +55,94 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _FILE_LIST = ", ".join(FILES.values())
 
 
-def _raw_dir(root: Path) -> Path:
-    return Path(root) / "FashionMNIST" / "raw"
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A torchvision dataset in the IDX format of Fashion-MNIST: 60,000 + 10,000 images of 28x28 in ten classes.
+
+    Attributes:
+        key: The name on the command line and in settings ("fashion-mnist").
+        title: The name shown to people.
+        folder: torchvision's folder for it under the data folder (``root/<folder>/raw``), also its class name.
+        class_names: The ten class names, in label order.
+        md5: md5 of each official uncompressed file, by FILES key, where published; checked for full-size files.
+        gz_md5: md5 of each official .gz file, by file name, as in torchvision's ``resources``.
+    """
+
+    key: str
+    title: str
+    folder: str
+    class_names: tuple[str, ...]
+    md5: Mapping[str, str]
+    gz_md5: Mapping[str, str]
 
 
-def find_raw_files(root: Path) -> dict[str, Path]:
-    """The four files (each uncompressed or .gz) in ``root/FashionMNIST/raw``, ``root`` or ``root/raw``.
+DATASETS: dict[str, DatasetInfo] = {
+    info.key: info
+    for info in (
+        DatasetInfo(
+            "fashion-mnist",
+            "Fashion-MNIST",
+            "FashionMNIST",
+            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            {key: md5 for key, (_, _, md5) in OFFICIAL.items()},
+            {
+                "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+                "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+                "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+            },
+        ),
+        DatasetInfo(
+            "mnist",
+            "MNIST",
+            "MNIST",
+            ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9"),
+            {},
+            {
+                "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+                "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+                "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+            },
+        ),
+        DatasetInfo(
+            "kmnist",
+            "KMNIST",
+            "KMNIST",
+            ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),  # the romanised Kuzushiji characters
+            {},
+            {
+                "train-images-idx3-ubyte.gz": "bdb82020997e1d708af4cf47b453dcf7",
+                "train-labels-idx1-ubyte.gz": "e144d726b3acfaa3e44228e80efcd344",
+                "t10k-images-idx3-ubyte.gz": "5c965bf0a639b31b8f53240b1b52f4d7",
+                "t10k-labels-idx1-ubyte.gz": "7320c461ea6c1c855c0b718fb2a4b134",
+            },
+        ),
+    )
+}
+DEFAULT_DATASET = "fashion-mnist"
+
+
+def dataset_info(dataset: str) -> DatasetInfo:
+    """The registry entry for ``dataset`` (a key of :data:`DATASETS`).
+
+    Raises:
+        DataError: an unknown name; the message lists the known ones.
+    """
+    try:
+        return DATASETS[dataset]
+    except KeyError:
+        raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}") from None
+
+
+def _raw_dir(root: Path, dataset: str = DEFAULT_DATASET) -> Path:
+    return Path(root) / dataset_info(dataset).folder / "raw"
+
+
+def find_raw_files(root: Path, dataset: str = DEFAULT_DATASET) -> dict[str, Path]:
+    """The four files (each uncompressed or .gz) in ``root/<folder>/raw``, ``root`` or ``root/raw``.
+
+    ``<folder>`` is the dataset's torchvision folder, ``FashionMNIST`` for Fashion-MNIST.
 
     All four must be in the same folder, so a stray file elsewhere cannot mix two versions of the dataset.
 
@@ -64,7 +150,8 @@ def find_raw_files(root: Path) -> dict[str, Path]:
         DataError: no folder holds all four; the message names the missing files and the folders looked in.
     """
     root = Path(root)
-    folders = (_raw_dir(root), root, root / "raw")
+    title = dataset_info(dataset).title
+    folders = (_raw_dir(root, dataset), root, root / "raw")
     best: tuple[Path, list[str]] | None = None
     for folder in folders:
         found: dict[str, Path] = {}
@@ -82,9 +169,9 @@ def find_raw_files(root: Path) -> dict[str, Path]:
     others = ", ".join(str(f) for f in folders if f != best[0])
     # Neutral words: the command line and the GUI both show this message, each with its own way to choose a folder.
     raise DataError(
-        f"Fashion-MNIST not found: {', '.join(best[1])} (.gz or uncompressed) missing in {best[0]} (also looked in "
+        f"{title} not found: {', '.join(best[1])} (.gz or uncompressed) missing in {best[0]} (also looked in "
         f"{others}); put the four files {_FILE_LIST} (each .gz or uncompressed) directly in {root} or in "
-        f"{_raw_dir(root)}, choose another data folder, or let Fashion Desktop download them (needs internet)"
+        f"{_raw_dir(root, dataset)}, choose another data folder, or let Fashion Desktop download them (needs internet)"
     )
 
 
@@ -113,8 +200,10 @@ def _gunzip_bounded(data: bytes, limit: int) -> bytes:
     return bytes(output)
 
 
-def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
+def read_idx(path: Path, expected_ndim: int, dataset: str = DEFAULT_DATASET) -> np.ndarray:
     """Read an IDX file of uint8 values (gzip-compressed or not, told apart by the gzip magic bytes).
+
+    A full-size file is checked against ``dataset``'s published md5 of the uncompressed file, where there is one.
 
     Raises:
         DataError: the file cannot be read, is not such an IDX file, has the wrong length, or claims the official
@@ -145,13 +234,40 @@ def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
         problem = "is truncated" if actual < expected else "is too long"
         raise _damaged(path, f"{problem}: its header promises {shape} = {expected} bytes of data but it holds {actual}")
     key = {name: key for key, name in FILES.items()}.get(path.name.removesuffix(".gz"))
-    if key is not None and dims[0] == OFFICIAL[key][0] and hashlib.md5(data).hexdigest() != OFFICIAL[key][2]:
+    info = dataset_info(dataset)
+    if key is not None and dims[0] == OFFICIAL[key][0] and _official_mismatch(data, key, info):
         raise DataError(
-            f"{path} does not match the published checksum of the Fashion-MNIST {key.replace('_', ' ')}; "
-            "the file is damaged: download it again"
+            f"{path} does not match the published checksum of the {info.title} {key.replace('_', ' ')}; "
+            "the file is damaged or from another dataset: download it again"
         )
     # A bytearray makes the array writable, so torch.from_numpy takes it without a warning or another copy.
     return np.frombuffer(bytearray(data), dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _official_mismatch(data: bytes, key: str, info: DatasetInfo) -> bool:
+    """Whether full-size uncompressed ``data`` is not ``info``'s file: its md5 differs, or it is Fashion-MNIST's."""
+    digest = hashlib.md5(data).hexdigest()
+    expected = info.md5.get(key)
+    if expected is not None:
+        return digest != expected
+    # No published md5 for the uncompressed file: at least refuse the most likely mix-up, the app's own dataset.
+    return digest == OFFICIAL[key][2]
+
+
+def _check_download_md5(path: Path, info: DatasetInfo) -> None:
+    """A full-size .gz file of a dataset with no uncompressed md5 must match the md5 torchvision publishes for it."""
+    expected = info.gz_md5.get(path.name)
+    if info.md5 or expected is None or path.suffix != ".gz":
+        return
+    digest = hashlib.md5()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise DataError(
+            f"{path} does not match the published checksum of the {info.title} download; the file is damaged or "
+            "from another dataset: download it again"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,10 +280,14 @@ class RawFashionMNIST:
     test_labels: np.ndarray
 
 
-def load_arrays(root: Path) -> RawFashionMNIST:
-    """Read and check the four files found under ``root``."""
-    paths = find_raw_files(root)
-    arrays = {key: read_idx(path, 3 if key.endswith("images") else 1) for key, path in paths.items()}
+def load_arrays(root: Path, dataset: str = DEFAULT_DATASET) -> RawFashionMNIST:
+    """Read and check the four files of ``dataset`` found under ``root``."""
+    paths = find_raw_files(root, dataset)
+    info = dataset_info(dataset)
+    arrays = {key: read_idx(path, 3 if key.endswith("images") else 1, dataset) for key, path in paths.items()}
+    for key, path in paths.items():
+        if len(arrays[key]) == OFFICIAL[key][0]:
+            _check_download_md5(path, info)
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
@@ -193,25 +313,29 @@ def download(
     progress: Callable[[int, int], None] | None = None,
     mirrors: Sequence[str] | None = None,
     resources: Sequence[tuple[str, str]] | None = None,
+    dataset: str = DEFAULT_DATASET,
 ) -> Path:
-    """Download the .gz files into ``root/FashionMNIST/raw``, skipping those already there with the right md5.
+    """Download the .gz files into ``root/<folder>/raw``, skipping those already there with the right md5.
 
     Args:
         root: The data folder.
         progress: Called with (bytes done, bytes total) over all files after every 64 KiB; the total is an estimate
             until each server has given its size, and the last call has done == total.
-        mirrors: Base URLs tried in order (``file://`` works); torchvision's Fashion-MNIST mirrors by default.
+        mirrors: Base URLs tried in order (``file://`` works); torchvision's mirrors for the dataset by default.
         resources: (file name, md5 of the .gz) pairs; torchvision's list by default.
+        dataset: Which dataset of :data:`DATASETS`.
 
     Raises:
         DataError: a file could not be fetched from any mirror, or did not match its md5.
     """
-    from torchvision.datasets import FashionMNIST  # torchvision is slow to import and only needed here
+    import torchvision.datasets  # torchvision is slow to import and only needed here
     from torchvision.datasets.utils import check_md5
 
-    raw = _raw_dir(root)
-    mirrors = list(FashionMNIST.mirrors if mirrors is None else mirrors)
-    resources = list(FashionMNIST.resources if resources is None else resources)
+    info = dataset_info(dataset)
+    source = getattr(torchvision.datasets, info.folder)  # FashionMNIST, MNIST, KMNIST: their mirrors and md5s
+    raw = _raw_dir(root, dataset)
+    mirrors = list(source.mirrors if mirrors is None else mirrors)
+    resources = list(source.resources if resources is None else resources)
     sizes = {name: _GZ_SIZES.get(name, 0) for name, _ in resources}
     done = 0
 
@@ -221,7 +345,7 @@ def download(
 
     def fail(reason: str) -> DataError:
         return DataError(
-            f"could not download Fashion-MNIST ({reason}); check the internet connection and try "
+            f"could not download {info.title} ({reason}); check the internet connection and try "
             f"again, or put the four files {_FILE_LIST} (each .gz or uncompressed) directly in {root} "
             f"or in {raw}, or choose another data folder"
         )
@@ -267,14 +391,22 @@ def download(
     return Path(root)
 
 
-def ensure_data(root: Path, allow_download: bool = True, progress: Callable[[int, int], None] | None = None) -> Path:
+def ensure_data(
+    root: Path,
+    allow_download: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    dataset: str = DEFAULT_DATASET,
+) -> Path:
     """Return ``root`` once it holds the four files, downloading them first when they are missing and allowed."""
     try:
-        find_raw_files(root)
+        find_raw_files(root, dataset)
     except DataError:
         if not allow_download:
             raise
-        download(root, progress)
+        if dataset == DEFAULT_DATASET:
+            download(root, progress)  # the call as it was, for code that replaces download with its own
+        else:
+            download(root, progress, dataset=dataset)
     return Path(root)
 
 
@@ -305,6 +437,7 @@ class FashionData:
     std: float
     device: torch.device
     test_images: np.ndarray  # the raw uint8 test images, to show one
+    class_names: tuple[str, ...] = DATASETS[DEFAULT_DATASET].class_names  # label order; an image folder's own
 
 
 def load_fashion_mnist(
@@ -314,9 +447,13 @@ def load_fashion_mnist(
     seed: int = 0,
     mean: float = 0.5,
     std: float = 0.5,
+    dataset: str = DEFAULT_DATASET,
 ) -> FashionData:
-    """Load, split (seeded: the first ``val_size`` of a permutation are validation) and normalise on ``device``."""
-    raw = load_arrays(root)
+    """Load, split (seeded: the first ``val_size`` of a permutation are validation) and normalise on ``device``.
+
+    ``dataset`` picks Fashion-MNIST (the default), MNIST or KMNIST (see :data:`DATASETS`).
+    """
+    raw = load_arrays(root, dataset)
     device = torch.device(device)
     count = len(raw.train_labels)
     if not 0 <= val_size < count:
@@ -344,6 +481,7 @@ def load_fashion_mnist(
         std=std,
         device=device,
         test_images=raw.test_images,
+        class_names=dataset_info(dataset).class_names,
     )
 
 
