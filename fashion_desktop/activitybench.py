@@ -30,7 +30,9 @@ def run_activity_bench(root: Path, epochs: int = 2, rounds: int = 3, device: str
     preset = get_preset("seed")
     config = replace(preset.config, epochs=epochs, device=device, keep_best=False, early_stopping_patience=0)
     data = Trainer(preset.spec, config).load_data(root)
-    plain_times, watched_times, measurements = [], [], 0
+    plain_times: list[float] = []
+    watched_times: list[float] = []
+    measurements = 0
     for round_number in range(rounds):
         for watched in (False, True) if round_number % 2 == 0 else (True, False):
             activity = NetworkActivity(data.val_x)
