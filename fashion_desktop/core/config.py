@@ -83,8 +83,43 @@ LOSSES: dict[str, tuple[Param, ...]] = {
     "cross_entropy": (),
     "nll": (),
     "label_smoothing": (Param("smoothing", "float", 0.1, minimum=0, maximum=1, exclusive_max=True),),
+    # The one-hot losses: each sample's loss is the sum over its 10 classes, averaged over the batch, so the
+    # validation loss (a sum over samples divided by their count) means the same as the training loss.
+    "mse": (),
+    "l1": (),
+    # torch's default beta of 1 would make it plain MSE / 2 here: probabilities differ from the target by at most 1.
+    "smooth_l1": (
+        Param("beta", "float", 0.1, minimum=0, exclusive_min=True, maximum=1, help="squared below, absolute above"),
+    ),
+    "bce": (),
 }
-LOSS_LABELS = {"cross_entropy": "CrossEntropy", "nll": "NLLLoss", "label_smoothing": "CrossEntropy + label smoothing"}
+LOSS_LABELS = {
+    "cross_entropy": "CrossEntropy",
+    "nll": "NLLLoss",
+    "label_smoothing": "CrossEntropy + label smoothing",
+    "mse": "MSE (L2) on probabilities",
+    "l1": "L1 (MAE) on probabilities",
+    "smooth_l1": "Smooth L1 on probabilities",
+    "bce": "Binary cross-entropy (with logits)",
+}
+# What each loss compares, in plain words, for the loss picker; the head each expects is checked by ModelSpec.
+LOSS_NOTES = {
+    "cross_entropy": "The usual choice: softmax turns the raw outputs into probabilities and the loss is "
+    "-log(probability of the true class). End the network with Linear(10), no Softmax.",
+    "nll": "-log(probability of the true class) from a network that already ends with LogSoftmax.",
+    "label_smoothing": "CrossEntropy against a target that gives the true class 1 - smoothing and spreads the rest "
+    "over all classes, so the network is not pushed to be ever more certain.",
+    "mse": "Squared distance between the softmax probabilities and the one-hot target (1 for the true class, 0 for "
+    "the rest), as in regression. Learns more slowly than CrossEntropy. End with Linear(10): it applies softmax.",
+    "l1": "Absolute distance between the softmax probabilities and the one-hot target; its gradient does not "
+    "shrink near the target. End with Linear(10): it applies softmax itself.",
+    "smooth_l1": "Squared distance for differences below beta, absolute beyond it, between the softmax "
+    "probabilities and the one-hot target. End with Linear(10): it applies softmax itself.",
+    "bce": "Ten yes/no questions, one per class: sigmoid of each raw output against the one-hot target. "
+    "End with Linear(10): it applies the sigmoid itself.",
+}
+ONE_HOT_LOSSES = ("mse", "l1", "smooth_l1", "bce")  # compare the output with the one-hot target
+PROBABILITY_LOSSES = ("mse", "l1", "smooth_l1")  # ...after softmax of the raw outputs
 _DEVICE = re.compile(r"(cpu|cuda|mps)(?::(\d+))?|auto")
 MAX_DEVICE_INDEX = 1023  # far more GPUs than one machine holds; torch refuses indices beyond a C int
 MAX_EPOCHS = 10_000

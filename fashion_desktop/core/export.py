@@ -20,7 +20,7 @@ from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.files import atomic_write
-from fashion_desktop.core.optim import make_loss, optimizer_kwargs
+from fashion_desktop.core.optim import OneHotLoss, make_loss, optimizer_kwargs
 from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
 
 ONNX_OPSET = 17  # old enough for every maintained ONNX runtime, new enough for every layer we build
@@ -81,8 +81,17 @@ def export_torchscript(checkpoint: Checkpoint, path: str | Path) -> Path:
 
 
 def export_python(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write the network as a readable PyTorch class that loads the model file's weights."""
-    return atomic_write(Path(path), to_python(checkpoint.spec, NETWORK_CLASS).encode())
+    """Write the network as a readable PyTorch class that loads the model file's weights.
+
+    A model trained here also gets ``make_loss()``, the loss it was trained with, to fine-tune it the same way.
+    """
+    code = to_python(checkpoint.spec, NETWORK_CLASS)
+    if checkpoint.config is not None:
+        main = '\n\nif __name__ == "__main__":'
+        helpers = _loss_helpers(checkpoint.config).strip("\n")
+        loss = f"def make_loss():\n    return {_loss_code(checkpoint.config)}\n"
+        code = code.replace(main, "\n\n" + (helpers + "\n\n\n" if helpers else "") + loss + main, 1)
+    return atomic_write(Path(path), code.encode())
 
 
 def export_training_script(checkpoint: Checkpoint, path: str | Path) -> Path:
@@ -123,6 +132,7 @@ def training_script(spec: ModelSpec, config: TrainConfig) -> str:
         patience=_literal(config.early_stopping_patience, int),
         class_names=repr(list(CLASS_NAMES)),
         loss=_loss_code(config),
+        loss_helpers=_loss_helpers(config),
         optimizer=_optimizer_code(config),
         scheduler=_scheduler_code(config),
     )
@@ -150,9 +160,49 @@ def _class_code(spec: ModelSpec) -> str:
 
 def _loss_code(config: TrainConfig) -> str:
     loss = make_loss(config)
+    if isinstance(loss, OneHotLoss):
+        return f"OneHotLoss({loss.kind!r}, beta={float(loss.beta)!r})"
     if isinstance(loss, nn.CrossEntropyLoss):
         return f"nn.CrossEntropyLoss(label_smoothing={loss.label_smoothing!r})"
     return f"nn.{type(loss).__name__}()"
+
+
+def _loss_helpers(config: TrainConfig) -> str:
+    """The OneHotLoss class, for the scripts whose loss is one of torch's losses on the one-hot target."""
+    return ONE_HOT_LOSS_CODE if isinstance(make_loss(config), OneHotLoss) else ""
+
+
+# core.optim.OneHotLoss, written out for code that runs without Fashion Desktop; a test checks that both give the
+# same losses and gradients.
+ONE_HOT_LOSS_CODE = '''
+
+class OneHotLoss(nn.Module):
+    """A loss between the raw outputs (logits) and the one-hot target, summed over the classes of each sample.
+
+    mse, l1 and smooth_l1 compare the softmax probabilities with the one-hot target; bce is the binary
+    cross-entropy of the sigmoid of each output (computed from the logits, which stays exact).
+    """
+
+    def __init__(self, kind, beta=1.0, reduction="mean"):
+        super().__init__()
+        self.kind, self.beta, self.reduction = kind, beta, reduction
+
+    def forward(self, logits, targets):
+        one_hot = nn.functional.one_hot(targets, logits.shape[1]).to(logits.dtype)
+        functional = nn.functional
+        if self.kind == "bce":
+            per_class = functional.binary_cross_entropy_with_logits(logits, one_hot, reduction="none")
+        else:
+            probabilities = logits.softmax(dim=1)
+            if self.kind == "mse":
+                per_class = functional.mse_loss(probabilities, one_hot, reduction="none")
+            elif self.kind == "l1":
+                per_class = functional.l1_loss(probabilities, one_hot, reduction="none")
+            else:
+                per_class = functional.smooth_l1_loss(probabilities, one_hot, reduction="none", beta=self.beta)
+        per_sample = per_class.sum(dim=1)
+        return per_sample.sum() if self.reduction == "sum" else per_sample.mean()
+'''
 
 
 def _optimizer_code(config: TrainConfig) -> str:
@@ -223,7 +273,7 @@ CLASS_NAMES = $class_names
 
 
 $network
-
+$loss_helpers
 
 def make_loss():
     return $loss

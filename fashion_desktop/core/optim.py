@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.config import ONE_HOT_LOSSES, TrainConfig
 from fashion_desktop.core.params import Options
 
 # Options that torch takes as one tuple but our forms show as separate numbers.
@@ -23,10 +23,47 @@ _PAIRS = {
 }
 
 
+class OneHotLoss(nn.Module):
+    """A loss between the network's raw outputs (logits) and the one-hot target of the true class.
+
+    ``mse``, ``l1`` and ``smooth_l1`` compare the softmax probabilities with the one-hot target, as a regression
+    would; ``bce`` asks ten yes/no questions, binary cross-entropy of the sigmoid of each output (with logits, so it
+    stays exact for large outputs). A sample's loss is the sum over its classes; ``reduction`` ("mean" or "sum")
+    then averages or sums over the samples, so the engine's summed validation loss divides back to the same scale.
+    """
+
+    def __init__(self, kind: str, beta: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__()
+        if kind not in ONE_HOT_LOSSES:
+            raise ValueError(f"unknown one-hot loss {kind!r}; choose one of {', '.join(ONE_HOT_LOSSES)}")
+        self.kind, self.beta, self.reduction = kind, beta, reduction
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        one_hot = nn.functional.one_hot(targets, logits.shape[1]).to(logits.dtype)
+        functional = nn.functional
+        if self.kind == "bce":
+            per_class = functional.binary_cross_entropy_with_logits(logits, one_hot, reduction="none")
+        else:
+            probabilities = logits.softmax(dim=1)
+            if self.kind == "mse":
+                per_class = functional.mse_loss(probabilities, one_hot, reduction="none")
+            elif self.kind == "l1":
+                per_class = functional.l1_loss(probabilities, one_hot, reduction="none")
+            else:
+                per_class = functional.smooth_l1_loss(probabilities, one_hot, reduction="none", beta=self.beta)
+        per_sample = per_class.sum(dim=1)
+        return per_sample.sum() if self.reduction == "sum" else per_sample.mean()
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}" + (f", beta={self.beta!r}" if self.kind == "smooth_l1" else "")
+
+
 def make_loss(config: TrainConfig) -> nn.Module:
     if config.loss == "nll":
         return nn.NLLLoss()
     options = Options(config.resolved_loss_options())
+    if config.loss in ONE_HOT_LOSSES:
+        return OneHotLoss(config.loss, beta=options.number("beta") if "beta" in options.values else 1.0)
     smoothing = options.number("smoothing") if "smoothing" in options.values else 0.0
     return nn.CrossEntropyLoss(label_smoothing=smoothing)
 

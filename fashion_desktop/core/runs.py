@@ -28,6 +28,7 @@ from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import INIT_SCHEMES, INPUT_SHAPE, LayerSpec, ModelSpec
 
 if TYPE_CHECKING:
+    from fashion_desktop.core.activity import ActivitySnapshot
     from fashion_desktop.core.engine import Trainer
 
 STATUSES = ("running", "finished", "stopped", "failed", "unfinished")
@@ -68,6 +69,17 @@ CREATE TABLE IF NOT EXISTS epochs (
 PRAGMA application_id = {APPLICATION_ID};
 PRAGMA user_version = {SCHEMA_VERSION};
 COMMIT;
+"""
+
+# Added after schema 1 shipped, so it is created on opening when missing (a file of an older version gains it) and
+# the schema version stays 1: older versions read the file as before, ignoring this table.
+_ACTIVITY_TABLE = """
+CREATE TABLE IF NOT EXISTS epoch_activity (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    layers TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+)
 """
 
 
@@ -207,6 +219,9 @@ class RunStore:
                 f"the run history {self.path} was written by a newer Fashion Desktop (schema {version}, this version "
                 f"reads {SCHEMA_VERSION}); update Fashion Desktop, or move the file aside to start a new history"
             )
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'epoch_activity'").fetchone():
+            with db:
+                db.execute(_ACTIVITY_TABLE)  # the network's activity per epoch, as ActivitySnapshot JSON
         if (check := db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
             raise sqlite3.DatabaseError(check)
 
@@ -393,6 +408,28 @@ class RunStore:
             ).fetchall()
         return [EpochMetrics(*row) for row in rows]
 
+    def add_activity(self, run_id: int, snapshot: ActivitySnapshot) -> None:
+        """Record the network's activity at the end of one epoch, committed at once."""
+        with self._transaction(writing=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO epoch_activity (run_id, epoch, layers) VALUES (?, ?, ?)",
+                (run_id, snapshot.epoch, json.dumps(snapshot.to_dict(), allow_nan=True)),
+            )
+
+    def activity(self, run_id: int) -> list[ActivitySnapshot]:
+        """The network's activity at the end of each recorded epoch; a damaged record is left out."""
+        from fashion_desktop.core.activity import ActivitySnapshot
+
+        with self._transaction() as db:
+            rows = db.execute("SELECT layers FROM epoch_activity WHERE run_id = ? ORDER BY epoch", (run_id,)).fetchall()
+        snapshots = []
+        for (text,) in rows:
+            try:
+                snapshots.append(ActivitySnapshot.from_dict(json.loads(text)))
+            except (ValueError, TypeError):  # json's errors are ValueErrors; a wrong type of value, TypeError
+                continue
+        return snapshots
+
     def rename(self, run_id: int, name: str) -> None:
         if not name.strip():
             raise self._error("a run's name cannot be empty")
@@ -552,6 +589,11 @@ class RecordRun(Callback):
             return
         message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
         self._record(lambda: self.store.finish_run(self._id(), None, "failed", error=message), final=True)
+
+    def record_activity(self, snapshot: ActivitySnapshot) -> None:
+        """Keep the network's activity at the end of each epoch (the measurements during it are for the plots)."""
+        if snapshot.ends_epoch:
+            self._record(lambda: self.store.add_activity(self._id(), snapshot))
 
     def _epoch_writer(self, metrics: EpochMetrics) -> Callable[[], object]:
         return lambda: self.store.add_epoch(self._id(), metrics)

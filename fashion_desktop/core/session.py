@@ -28,7 +28,9 @@ from fashion_desktop.core.metrics import EpochMetrics, FitResult
 from fashion_desktop.core.spec import ModelSpec
 
 if TYPE_CHECKING:  # torch-dependent: imported where used, so that importing this module stays cheap
+    from fashion_desktop.core.activity import ActivitySnapshot, NetworkActivity
     from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.data import FashionData
     from fashion_desktop.core.engine import Trainer
     from fashion_desktop.core.predictions import TestPredictions
     from fashion_desktop.core.runs import RecordRun
@@ -53,6 +55,7 @@ class TrainingRequest:
     # (the GUI): the file is crash protection, so a full or read-only disk is a warning and training goes on.
     must_save_model: bool = False
     predict_test_set: bool = True  # classify the test set at the end, for the mistakes gallery
+    watch_inside: bool = True  # measure every layer a few times an epoch (core.activity), shown and recorded
 
     @property
     def start_epoch(self) -> int:
@@ -140,6 +143,9 @@ class TrainingObserver(Callback):
 
     def on_warning(self, message: str) -> None:
         """Something went wrong that does not stop the run (the history could not be opened, a save failed)."""
+
+    def on_activity(self, snapshot: ActivitySnapshot) -> None:
+        """Every layer was measured (a few times an epoch, and at its end), when the request watches inside."""
 
 
 class TrainingStopped(Exception):
@@ -259,6 +265,8 @@ def run_training(
         saver = SaveCheckpoint(path) if request.must_save_model else _EpochCheckpoint(path, run.warn)
         recorder = _open_history(run)  # only now: a run that never starts leaves no trace in the history
         trainer.callbacks += [saver] if recorder is None else [saver, recorder]
+        if request.watch_inside:
+            trainer.callbacks.append(_watch_inside(data, run.observer, recorder))
         try:
             run.result = trainer.fit(data)
         finally:
@@ -299,6 +307,15 @@ def _open_history(run: _Run) -> RecordRun | None:
         run.warn(f"this run is not recorded: {error}")
         return None
     return RecordRun(store, run.model_path, run.request.run_name)
+
+
+def _watch_inside(data: FashionData, observer: TrainingObserver, recorder: RecordRun | None) -> NetworkActivity:
+    """The callback that measures every layer, on the first validation images (training images without any)."""
+    from fashion_desktop.core.activity import NetworkActivity
+
+    probe = data.val_x if len(data.val_x) else data.train_x
+    listeners = [observer.on_activity] if recorder is None else [observer.on_activity, recorder.record_activity]
+    return NetworkActivity(probe, listeners=listeners)
 
 
 def _close_history(recorder: RecordRun, warn: Callable[[str], None]) -> int | None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fashion_desktop.core.config import LOSS_LABELS, ONE_HOT_LOSSES
 from fashion_desktop.core.errors import SpecError
 from fashion_desktop.core.files import load_json
 from fashion_desktop.core.layers import (
@@ -255,7 +256,7 @@ class ModelSpec:
     def validate(self, loss: str | None = None) -> list[Problem]:
         """Every problem with this spec, in plain words naming the layer; an empty list means it can train.
 
-        ``loss`` (``cross_entropy``, ``nll`` or ``label_smoothing``) adds checks of the head against the loss.
+        ``loss`` (a name of ``config.LOSSES``) adds checks of the head against the loss.
         """
         normalisation, input_shape = self._normalisation_problems(), self._input_problems()
         if not self.layers:
@@ -287,7 +288,9 @@ class ModelSpec:
                     len(self.layers) - 1,
                 )
             )
-        if loss == "nll" and self.head != "LogSoftmax":
+        if loss in ONE_HOT_LOSSES:
+            problems += self._one_hot_head_problems(loss)
+        elif loss == "nll" and self.head != "LogSoftmax":
             problems.append(
                 Problem(
                     f"NLLLoss expects log-probabilities but the network ends with {self.head}; "
@@ -305,6 +308,41 @@ class ModelSpec:
                 )
             )
         return problems
+
+    def _one_hot_head_problems(self, loss: str) -> list[Problem]:
+        """The one-hot losses take raw outputs (logits): they apply softmax (or the sigmoid) themselves.
+
+        A Softmax head squeezes the probabilities a second time, so they can never reach the one-hot target, and
+        the sigmoid of log-probabilities (all below 0) never passes 0.5: both are errors. Softmax of log-softmax is
+        the softmax itself, so a LogSoftmax head with MSE, L1 or Smooth L1 trains the same, but only a warning says so.
+        """
+        last, name = len(self.layers) - 1, LOSS_LABELS.get(loss, loss)
+        if loss == "bce" and self.head != "logits":
+            return [
+                Problem(
+                    f"{name} applies a sigmoid to each raw output, but the network ends with {self.head}, whose "
+                    f"outputs can never give the true class a yes; remove the {self.head} so it ends with Linear(10)",
+                    last,
+                )
+            ]
+        if self.head == "Softmax":
+            return [
+                Problem(
+                    f"{name} applies softmax to the network's output itself, so a Softmax head applies it twice and "
+                    "the probabilities can never reach the target; remove the Softmax so it ends with Linear(10)",
+                    last,
+                )
+            ]
+        if self.head == "LogSoftmax":
+            return [
+                Problem(
+                    f"{name} applies softmax to the network's output itself; after LogSoftmax that gives the same "
+                    "probabilities, so it trains, but the LogSoftmax does nothing: remove it",
+                    last,
+                    "warning",
+                )
+            ]
+        return []
 
     def _normalisation_problems(self) -> list[Problem]:
         """The inputs are (pixel - mean) / std: std 0 divides by zero, a negative std silently inverts the images."""

@@ -27,6 +27,7 @@ from fashion_desktop.core.session import (
 )
 
 if TYPE_CHECKING:  # torch-dependent: imported where they are used, so the window paints before torch loads
+    from fashion_desktop.core.activity import ActivitySnapshot
     from fashion_desktop.core.engine import Trainer
 
 _log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class TrainingWorker(QObject):
     fit_started = Signal(object)
     batches_finished = Signal(object)
     epoch_finished = Signal(object)
+    activity = Signal(object)  # an ActivitySnapshot: every layer measured, a few times an epoch
     warned = Signal(str)
     finished = Signal(object)
 
@@ -219,6 +221,9 @@ class _SignalObserver(TrainingObserver):
 
     def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
         self.worker.epoch_finished.emit(metrics)
+
+    def on_activity(self, snapshot: ActivitySnapshot) -> None:
+        self.worker.activity.emit(snapshot)
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
         self.flush()  # the batches of an epoch cut short by a stop

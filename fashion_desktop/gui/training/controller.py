@@ -31,6 +31,7 @@ class TrainingController(QObject):
     fit_started = Signal(object)
     batches_finished = Signal(object)
     epoch_finished = Signal(object)
+    activity = Signal(object)  # the TrainingWorker's ActivitySnapshots
     warned = Signal(str)
     training_ended = Signal(object)
     download_ended = Signal(object)
@@ -70,6 +71,7 @@ class TrainingController(QObject):
         worker.fit_started.connect(self.fit_started)
         worker.batches_finished.connect(self.batches_finished)
         worker.epoch_finished.connect(self.epoch_finished)
+        worker.activity.connect(self.activity)
         worker.warned.connect(self.warned)
         self.info, self._paused_since, self._paused_seconds = None, None, 0.0
         self._start(worker)

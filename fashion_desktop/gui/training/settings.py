@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSignalBlocker, QTimer, Signal, SignalInstance, Slot
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer, Signal, SignalInstance, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -29,7 +30,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fashion_desktop.core.config import LOSS_LABELS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig, changed_settings
+from fashion_desktop.core.config import (
+    LOSS_LABELS,
+    LOSS_NOTES,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULERS,
+    TrainConfig,
+    changed_settings,
+)
 from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.params import Param, Value, resolve
 from fashion_desktop.core.presets import get_preset
@@ -51,16 +60,21 @@ class ChoiceEditor(QWidget):
         schemas: Mapping[str, Sequence[Param]],
         labels: Mapping[str, str] | None = None,
         parent: QWidget | None = None,
+        notes: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(parent)
-        self.schemas = schemas
+        self.schemas, self.notes = schemas, notes or {}
         self.combo = QComboBox()
         for name in schemas:
             self.combo.addItem((labels or {}).get(name, name), name)
+            self.combo.setItemData(self.combo.count() - 1, self.notes.get(name, ""), Qt.ItemDataRole.ToolTipRole)
         self.form = OptionsForm(schemas[self.name()])
+        self.note = QLabel(wordWrap=True, visible=bool(self.notes))  # what the chosen one does, in plain words
+        self.note.setText(self.notes.get(self.name(), ""))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.combo)
+        layout.addWidget(self.note)
         layout.addWidget(self.form)
         self.combo.currentIndexChanged.connect(self._on_combo_changed)
         self.form.values_changed.connect(self.changed)
@@ -79,12 +93,14 @@ class ChoiceEditor(QWidget):
     def set_choice(self, name: str, options: Mapping[str, Value]) -> None:
         with QSignalBlocker(self.combo):
             self.combo.setCurrentIndex(self.combo.findData(name))
+        self.note.setText(self.notes.get(self.name(), ""))
         # resolve() turns JSON lists back into tuples and fills in the defaults.
         self.form.set_params(self.schemas[name], resolve(self.schemas[name], options)[0])
 
     @Slot()
     def _on_combo_changed(self) -> None:
         self.form.set_params(self.schemas[self.name()])
+        self.note.setText(self.notes.get(self.name(), ""))
         self.changed.emit()
 
 
@@ -147,7 +163,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("epochs", "epochs", "Epochs", _spin(1, 10_000)),
     Setting("batch_size", "batch size", "Batch size", _spin(1, 60_000)),
     Setting("lr", "learning rate", "Learning rate", _number_edit("e.g. 0.003 or 3e-3")),
-    Setting("loss", "loss", "Loss", lambda: ChoiceEditor(LOSSES, LOSS_LABELS)),
+    Setting("loss", "loss", "Loss", lambda: ChoiceEditor(LOSSES, LOSS_LABELS, notes=LOSS_NOTES)),
     Setting("optimizer", "optimizer", "Optimizer", lambda: ChoiceEditor(OPTIMIZERS)),
     Setting("scheduler", "LR schedule", "LR schedule", lambda: ChoiceEditor(SCHEDULERS)),
     Setting("seed", "seed", "Seed", _spin(0, 2**31 - 1)),

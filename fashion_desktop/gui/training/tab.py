@@ -32,6 +32,7 @@ from fashion_desktop.gui.forms import DATA_FOLDER_HINT
 from fashion_desktop.gui.plots import BatchLossPlot, EpochPlots
 from fashion_desktop.gui.runs_panel import RunsPanel
 from fashion_desktop.gui.training.controller import TrainingController
+from fashion_desktop.gui.training.inside import InsidePanel
 from fashion_desktop.gui.training.progress import ProgressPanel
 from fashion_desktop.gui.training.results import ResultsPanel
 from fashion_desktop.gui.training.settings import SettingsPanel, changed_setting_words
@@ -64,6 +65,7 @@ class TrainingTab(QWidget):
         self.settings = SettingsPanel()
         self.results = ResultsPanel(self.settings.data_root)
         self.runs_panel = RunsPanel()
+        self.inside = InsidePanel()
         self.progress = ProgressPanel()
         self.controller = TrainingController(self)
         self._build_ui()
@@ -176,6 +178,8 @@ class TrainingTab(QWidget):
         self.results_tabs.addTab(self.results, "Results")
         self.results_tabs.addTab(self.runs_panel, "Runs")
         self.results_tabs.setTabToolTip(1, "every training run, with its settings and results")
+        self.results_tabs.addTab(self.inside, "Inside")
+        self.results_tabs.setTabToolTip(2, "each layer while it trains: gradients, dead units, activations, weights")
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.batch_plot)
         top.addWidget(self.results_tabs)
@@ -231,6 +235,7 @@ class TrainingTab(QWidget):
         controller.batches_finished.connect(self.batch_plot.append)  # drawn as they come: the worker throttles
         controller.batches_finished.connect(self._on_batches_finished)
         controller.epoch_finished.connect(self._on_epoch_finished)
+        controller.activity.connect(self.inside.add_snapshot)
         controller.warned.connect(self.status_message)
         controller.training_ended.connect(self._on_training_ended)
         controller.download_ended.connect(self._on_download_ended)
@@ -339,6 +344,7 @@ class TrainingTab(QWidget):
             spec, self.config(), self.settings.data_root(), resume_from, model_path=new_checkpoint_path()
         )
         self.controller.start_training(request)
+        self.inside.clear()
         self.results.set_training(True)
         self._set_busy(True)
         self.status_message.emit("Loading the data...")
