@@ -131,7 +131,7 @@ def look(request, qapp, qtbot, fashion_root):
     main.show()
     qtbot.waitExposed(main)
     main.on_core_ready()
-    main.training.folder_edit.setText(str(fashion_root))
+    main.training.settings.folder_edit.setText(str(fashion_root))
     scale = os.environ.get("QT_SCALE_FACTOR", "")
     suffix = f"{size[0]}x{size[1]}-{palette}" + (f"-x{scale}" if scale and scale != "1" else "")
     yield main, size, suffix
