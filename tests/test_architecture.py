@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_the_import_linter_contracts_are_kept():
     """``lint-imports`` reads the contracts in pyproject.toml (the core imports no PySide6, pyqtgraph or gui)."""
     linter = Path(sys.executable).with_name("lint-imports")
@@ -15,6 +18,7 @@ def test_the_import_linter_contracts_are_kept():
     assert "Contracts: 2 kept, 0 broken." in result.stdout
 
 
+@pytest.mark.slow
 def test_importing_the_whole_core_loads_no_qt():
     """The same rule at run time, which also catches imports that a static linter cannot see."""
     modules = sorted(p.stem for p in (ROOT / "fashion_desktop" / "core").glob("*.py") if p.stem != "__init__")

@@ -32,6 +32,7 @@ def assert_all_checks_passed(result: subprocess.CompletedProcess, platform: str)
     assert f"platform {platform}" in result.stdout
 
 
+@pytest.mark.slow
 def test_self_test_from_source():
     assert_all_checks_passed(
         self_test([sys.executable, "-m", "fashion_desktop"], QT_QPA_PLATFORM="offscreen"), "offscreen"

@@ -336,6 +336,7 @@ def test_label_smoothing_and_augmentation_train(fashion_root):
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 def test_seed_preset_learns_the_real_data_in_one_epoch(real_data_root):
     trainer = train(SEED.spec, replace(SEED.config, epochs=1, device="cpu"), real_data_root)
     assert trainer.test.accuracy > 0.80

@@ -141,6 +141,7 @@ def test_the_training_script_holds_out_the_apps_validation_images(uncompressed_r
     torch.testing.assert_close(theirs, ours.val_x)
 
 
+@pytest.mark.slow
 def test_the_training_script_trains_on_its_own_from_gz_files_torchvision_would_download_again(tmp_path):
     # Only .gz files, recompressed (not torchvision's checksums, as in ../shared/data): the script unpacks them
     # rather than letting torchvision download the dataset, which fails offline.

@@ -145,6 +145,7 @@ def good_model(tmp_path_factory) -> bytes:
 
 @FUZZ
 @given(choice=st.data())
+@pytest.mark.slow
 def test_model_files_load_or_raise_a_checkpoint_error(choice, good_model, tmp_path):
     path = tmp_path / "fuzz.safetensors"
     path.write_bytes(choice.draw(tampered_models(good_model)))

@@ -44,6 +44,7 @@ def shown(qtbot, tab: LearnTab, page):
     return page
 
 
+@pytest.mark.slow
 def test_building_the_tab_loads_no_torch():
     """The window paints before torch loads, so the Learn tab must be built without it."""
     code = (
@@ -154,6 +155,7 @@ def test_use_the_selected_optimizer_reaches_the_training_tab(qtbot, window):
     assert config.problems() == []
 
 
+@pytest.mark.slow
 def test_the_optimizers_step_live_to_the_chosen_number_of_steps(qtbot, tab):
     page = shown(qtbot, tab, tab.optimizers)
     page.steps_slider.set_value(100)

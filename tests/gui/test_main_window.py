@@ -95,6 +95,7 @@ def test_title_tabs_and_menus(window):
     assert window.device_label.text() == "Loading PyTorch..."
 
 
+@pytest.mark.slow
 def test_geometry_tab_and_network_persist_across_windows(qtbot):
     first = MainWindow()
     qtbot.addWidget(first)
@@ -281,6 +282,7 @@ def test_the_builder_is_locked_while_a_run_trains(qtbot, fashion_root):
     assert builder.spec() != before
 
 
+@pytest.mark.slow
 def test_a_test_image_from_the_mistakes_gallery_opens_on_the_predict_tab(window):
     preset = PRESETS["seed"]
     checkpoint = Checkpoint(preset.spec, build_model(preset.spec, seed=0).state_dict(), config=preset.config)
@@ -363,6 +365,7 @@ def test_quitting_while_training_asks_then_stops_the_training(window, monkeypatc
     monkeypatch.setattr(window.training, "is_training", lambda: False)  # so the fixture's clean-up can close it
 
 
+@pytest.mark.slow
 def test_closing_during_a_real_run_saves_the_model_trained_so_far(qtbot, fashion_root, tmp_path, monkeypatch):
     window = ready_window(qtbot, fashion_root)
     start_training(qtbot, window)
@@ -375,6 +378,7 @@ def test_closing_during_a_real_run_saves_the_model_trained_so_far(qtbot, fashion
     assert saved.weights.keys() == build_model(saved.spec).state_dict().keys()
 
 
+@pytest.mark.slow
 def test_a_close_never_leaves_the_training_thread_running(qtbot, fashion_root, monkeypatch):
     # No quick wait: the stop is always still under way, as when a batch takes longer than the wait.
     monkeypatch.setattr(main_window_module, "QUICK_STOP_MS", 0)
@@ -387,6 +391,7 @@ def test_a_close_never_leaves_the_training_thread_running(qtbot, fashion_root, m
     assert shown and not window.training.is_training()
 
 
+@pytest.mark.slow
 def test_a_close_that_gives_up_waiting_keeps_the_window_open(qtbot, fashion_root, monkeypatch):
     monkeypatch.setattr(main_window_module, "QUICK_STOP_MS", 0)
     window = ready_window(qtbot, fashion_root)
@@ -411,6 +416,7 @@ def test_closing_during_a_download_stops_it_without_asking_to_save(qtbot, fashio
     assert not (tmp_path / "FashionMNIST").exists()
 
 
+@pytest.mark.slow
 def test_quitting_the_application_stops_the_training(qtbot, fashion_root):
     window = ready_window(qtbot, fashion_root)
     start_training(qtbot, window)
@@ -418,6 +424,7 @@ def test_quitting_the_application_stops_the_training(qtbot, fashion_root):
     assert not window.training.is_training()
 
 
+@pytest.mark.slow
 def test_the_training_settings_and_data_folder_persist_when_the_window_closes(qtbot, tmp_path):
     first = MainWindow()
     qtbot.addWidget(first)
@@ -437,6 +444,7 @@ def test_the_training_settings_and_data_folder_persist_when_the_window_closes(qt
     assert third.training.config() == replace(FAST, epochs=7, lr=0.0125)
 
 
+@pytest.mark.slow
 def test_a_run_records_its_model_file_which_the_runs_page_opens(qtbot, fashion_root, tmp_path):
     window = ready_window(qtbot, fashion_root, FAST)
     with qtbot.waitSignal(window.training.training_finished, timeout=60_000):
@@ -496,6 +504,7 @@ def test_the_app_icon_has_every_size():
     assert sorted(size.width() for size in app_icon().availableSizes()) == [16, 32, 48, 64, 128, 256]
 
 
+@pytest.mark.slow
 def test_the_window_is_drawn_before_torch_is_imported(tmp_path):
     code = "import sys, fashion_desktop.gui.app; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

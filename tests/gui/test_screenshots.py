@@ -71,6 +71,7 @@ def test_builder(qtbot, window, shots):
     save(qtbot, window, shots, "builder-invalid")
 
 
+@pytest.mark.slow
 def test_training(qtbot, window, shots):
     training = window.training
     window.tabs.setCurrentWidget(training)
@@ -94,6 +95,7 @@ def test_training(qtbot, window, shots):
     save(qtbot, window, shots, "training-runs")
 
 
+@pytest.mark.slow
 def test_predict(qtbot, window, shots, tmp_path):
     with qtbot.waitSignal(window.training.training_finished, timeout=60_000):
         window.training.start_button.click()

@@ -107,6 +107,7 @@ def test_a_network_that_cannot_train_disables_start_and_says_why(tab):
     assert tab.start_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_training_draws_every_batch_and_epoch_and_hands_over_the_model(qtbot, tab, fashion_root):
     models, roots = [], []
     tab.model_ready.connect(models.append)
@@ -146,6 +147,7 @@ def test_stop_mid_run_keeps_the_model_trained_so_far(qtbot, fashion_root):
     assert tab.start_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_pause_holds_training_and_resume_finishes_it(qtbot, fashion_root):
     tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=20))
     start_and_wait_for_batches(qtbot, tab)
@@ -167,6 +169,7 @@ def test_closing_the_tab_stops_the_training(qtbot, fashion_root):
     assert not tab.is_training() and tab.checkpoint() is not None
 
 
+@pytest.mark.slow
 def test_the_tab_never_closes_while_its_thread_runs(qtbot, fashion_root, monkeypatch):
     monkeypatch.setattr("fashion_desktop.gui.training.tab.STOP_TIMEOUT_MS", 0)  # a stop slower than the wait
     tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=10_000))
@@ -360,6 +363,7 @@ def test_continue_trains_on_to_the_same_weights_as_one_straight_run(qtbot, fashi
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
 
 
+@pytest.mark.slow
 def test_continue_after_a_stop_mid_epoch_replays_the_unfinished_epoch(qtbot, fashion_root):
     tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=10_000))
     with qtbot.waitSignal(tab.training_finished, timeout=30_000):
