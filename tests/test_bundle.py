@@ -28,7 +28,7 @@ def self_test(command: list[str], **env: str) -> subprocess.CompletedProcess:
 def assert_all_checks_passed(result: subprocess.CompletedProcess, platform: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all checks passed" in result.stdout
-    assert result.stdout.count("  ok  ") == 7
+    assert result.stdout.count("  ok  ") == 8
     assert f"platform {platform}" in result.stdout
 
 
