@@ -32,6 +32,9 @@ from fashion_desktop.core.spec import NUM_CLASSES, ModelSpec
 
 EVAL_BATCH = 2048
 GPU_SYNC_EVERY = 32  # batches between reading losses back from a GPU; each read waits for the GPU to catch up
+# A batch loss this many times the run's first one (or 1, if that was lower) means training has diverged even
+# while the loss stays finite: Adam at lr 100 jumps from 2.3 to 4e11 in one step, then ends "finished" at 10 %.
+EXPLODING_LOSS_FACTOR = 1e3
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Trainer:
         # The end of the last finished epoch, where continuing must start, kept while the model holds other
         # weights: the best epoch's (keep-best, early stopping) or a partly trained epoch's (stopped mid-epoch).
         self.resume_point: TrainingState | None = None
+        self.start_loss: float | None = None  # this fit's first batch loss, what an exploding loss is measured by
         self._stop_requested = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -118,6 +122,7 @@ class Trainer:
             len(data.val_y),
             describe_device(self.device),
         )
+        self.start_loss = None
         self._emit("on_fit_start", info)
         try:
             self._train_epochs(data, batches, samples)
@@ -217,15 +222,26 @@ class Trainer:
         losses = torch.stack([entry[-1] for entry in pending]).tolist()
         total = 0.0
         for (batch, size, seen, _), loss in zip(pending, losses, strict=True):
+            if self.start_loss is None:
+                self.start_loss = loss
             if not math.isfinite(loss):
-                lr = self.optimizer.param_groups[0]["lr"]
-                raise TrainingDiverged(
-                    f"the loss became {loss} at epoch {epoch}, batch {batch}, so training stopped; the learning "
-                    f"rate {lr:g} is probably too high: try {lr / 10:g}. The weights from before this epoch were kept."
+                raise self._diverged(f"The loss became {loss} at epoch {epoch}, batch {batch}")
+            if loss > EXPLODING_LOSS_FACTOR * max(1.0, self.start_loss):
+                raise self._diverged(
+                    f"The loss exploded to {loss:.3g} at epoch {epoch}, batch {batch} (it started at "
+                    f"{self.start_loss:.3g})"
                 )
             total += loss * size
             self._emit("on_batch_end", BatchMetrics(epoch, batch, batches, loss, seen))
         return total
+
+    def _diverged(self, what_happened: str) -> TrainingDiverged:
+        """The error for a loss gone non-finite or exploding, with advice on the learning rate."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        return TrainingDiverged(
+            f"{what_happened}, so training stopped: the learning rate {lr:g} is probably too high, try "
+            f"{lr / 10:g}. The weights from before this epoch were kept."
+        )
 
     @torch.inference_mode()
     def evaluate(self, inputs: torch.Tensor, targets: torch.Tensor) -> Evaluation:

@@ -188,6 +188,14 @@ def test_a_failed_run_warns_and_keeps_the_previous_model(qtbot, tab):
     assert tab.start_button.isEnabled() and tab.settings.isEnabled()
 
 
+def test_a_loss_that_explodes_without_nan_fails_the_run_and_says_so_in_the_results(qtbot, tab):
+    tab.set_config(replace(FAST, optimizer="Adam", lr=100.0, optimizer_options={}))
+    assert train(qtbot, tab) is None
+    assert len(tab.warnings) == 1 and "The loss exploded to" in tab.warnings[0]
+    assert "learning rate 100 is probably too high" in tab.results.results_label.text()
+    assert tab.checkpoint() is None  # nothing trained: the run never finished an epoch
+
+
 def test_a_continue_failing_before_its_first_epoch_keeps_the_opened_model(qtbot, fashion_root, tmp_path, monkeypatch):
     from fashion_desktop.core.engine import Trainer
 

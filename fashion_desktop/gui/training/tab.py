@@ -431,7 +431,10 @@ class TrainingTab(QWidget):
         if self.controller.info is not None:
             self.progress.show_trained(self.controller.training_seconds())
         if result is None:
-            self.results.set_text("No test results: training did not finish.")
+            failure = outcome.failure
+            # A diverged run says why in the results too: the status line fades and the warning is dismissed.
+            reason = f" {failure.message}" if failure is not None and failure.error_type == "TrainingDiverged" else ""
+            self.results.set_text(f"No test results: training did not finish.{reason}")
             self.progress.reset()
             return
         self.epoch_plots.set_best_epoch(result.best_epoch)
