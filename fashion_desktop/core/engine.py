@@ -71,6 +71,7 @@ class Trainer:
         # The end of the last finished epoch, where continuing must start, kept while the model holds other
         # weights: the best epoch's (keep-best, early stopping) or a partly trained epoch's (stopped mid-epoch).
         self.resume_point: TrainingState | None = None
+        self.paused_seconds = 0.0  # spent paused in the current epoch, left out of its time and speed
         self.start_loss: float | None = None  # this fit's first batch loss, what an exploding loss is measured by
         self._stop_requested = threading.Event()
         self._running = threading.Event()
@@ -145,14 +146,14 @@ class Trainer:
             if self._stop_requested.is_set():
                 break
             self._emit("on_epoch_start", epoch)
-            started = time.perf_counter()
+            started, self.paused_seconds = time.perf_counter(), 0.0
             before = self._training_state()  # where a stopped or failed epoch goes back to
             try:
                 train_loss, seen = self.train_epoch(epoch, data, batches)
             except TrainingDiverged:
                 self._load_training_state(before)
                 raise
-            train_seconds = time.perf_counter() - started
+            train_seconds = time.perf_counter() - started - self.paused_seconds
             if self._stop_requested.is_set() and seen < samples:
                 self.resume_point = before  # keep the partial epoch's weights, but continue by replaying it whole
                 break
@@ -166,7 +167,7 @@ class Trainer:
                 val.loss if val else None,
                 val.accuracy if val else None,
                 lr,
-                time.perf_counter() - started,
+                time.perf_counter() - started - self.paused_seconds,
                 seen / train_seconds,
                 val.confusion if val else None,
             )
@@ -198,7 +199,10 @@ class Trainer:
             data.train_x, data.train_y, self.config.batch_size, generator, self.config.augment, background
         )
         for batch, (inputs, targets) in enumerate(batch_iter, start=1):
-            self._running.wait()
+            if not self._running.is_set():  # paused: the time waited is no training, and no epoch's speed
+                paused_at = time.perf_counter()
+                self._running.wait()
+                self.paused_seconds += time.perf_counter() - paused_at
             if self._stop_requested.is_set():
                 break
             self.optimizer.zero_grad(set_to_none=True)

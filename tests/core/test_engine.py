@@ -209,11 +209,15 @@ def test_pause_holds_between_batches_and_resume_continues(fashion_root):
     worker.start()
     assert paused_at.wait(10)
     count = len(history.batches)
-    worker.join(0.3)
+    worker.join(0.6)
     assert worker.is_alive() and trainer.paused and len(history.batches) == count
     trainer.resume()
     worker.join(30)
     assert not worker.is_alive() and len(history.epochs) == 2
+    # The pause is no training: epoch 1's time and speed leave it out (a whole epoch here takes milliseconds),
+    # or the run history would record paused epochs as slow and the next unpaused one as a burst of speed.
+    paused_epoch = history.epochs[0]
+    assert paused_epoch.epoch_seconds < 0.5 and paused_epoch.samples_per_second > 250 / 0.5
 
 
 def test_stop_while_paused_wakes_the_loop(fashion_root):

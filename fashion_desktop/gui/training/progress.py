@@ -25,6 +25,9 @@ class ProgressPanel(QGroupBox):
         run_row.addWidget(self.run_bar, 1)
         run_row.addWidget(self.speed_label)
         layout.addRow("Run", run_row)
+        # (training seconds, images done) at the run's first batch report: the speed is measured from there, so
+        # the first batch's warm-up (and a continued run's loading of its model) does not count as slow training.
+        self._speed_origin: tuple[float, int] | None = None
 
     def show_busy(self) -> None:
         """Busy, with no measure yet: the data loading, a download before its first report."""
@@ -43,6 +46,8 @@ class ProgressPanel(QGroupBox):
         self.run_bar.setRange(0, max(1, (info.epochs - info.start_epoch) * info.train_size))
         self.run_bar.setValue(0)
         self.run_bar.setFormat("%p%")
+        self._speed_origin = None
+        self.speed_label.setText("measuring the speed...")
 
     def show_batch(self, info: FitInfo, last: BatchMetrics, seconds: float) -> None:
         """The progress up to batch ``last``, ``seconds`` of training (pauses left out) into the run."""
@@ -50,8 +55,12 @@ class ProgressPanel(QGroupBox):
         self.epoch_bar.setFormat(f"Epoch {last.epoch} of {info.epochs}: %p%")
         self.epoch_bar.setValue(last.samples_seen)
         self.run_bar.setValue(done)
-        if done and seconds > 0:
-            rate = done / seconds
+        if self._speed_origin is None:
+            self._speed_origin = (seconds, done)
+            return
+        origin_seconds, origin_done = self._speed_origin
+        if done > origin_done and seconds > origin_seconds:
+            rate = (done - origin_done) / (seconds - origin_seconds)
             left = (self.run_bar.maximum() - done) / rate
             self.speed_label.setText(f"{rate:,.0f} images/s, {duration(left)} left")
 
