@@ -196,6 +196,24 @@ def test_a_loss_that_explodes_without_nan_fails_the_run_and_says_so_in_the_resul
     assert tab.checkpoint() is None  # nothing trained: the run never finished an epoch
 
 
+def test_the_epoch_plots_show_no_negative_epochs_and_a_new_run_starts_from_a_fresh_view(qtbot, fashion_root):
+    tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=1))
+    train(qtbot, tab)
+    plots = tab.epoch_plots
+    for plot in (plots.loss_plot, plots.accuracy_plot, plots.lr_plot):
+        (x_min, x_max), _ = plot.viewRange()
+        assert x_min >= 0 and x_max <= 2  # one epoch: auto-range had shown -2..4
+    plots.loss_plot.setYRange(50, 60)  # the last run's range, or a zoom the user left behind
+    tab.settings.editor("epochs").setValue(3)
+    with qtbot.waitSignal(tab.training_started):
+        tab.start_button.click()
+    (_, _), (y_min, y_max) = plots.loss_plot.viewRange()
+    assert (y_min, y_max) != (50, 60) and plots.loss_plot.vb.autoRangeEnabled()[1]
+    qtbot.waitSignal(tab.training_finished, timeout=60_000).wait()
+    (x_min, x_max), (y_min, y_max) = plots.loss_plot.viewRange()
+    assert x_min >= 0 and x_max <= 4 and y_max < 50
+
+
 def test_a_continue_failing_before_its_first_epoch_keeps_the_opened_model(qtbot, fashion_root, tmp_path, monkeypatch):
     from fashion_desktop.core.engine import Trainer
 
