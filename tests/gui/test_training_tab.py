@@ -462,3 +462,17 @@ def test_a_damaged_run_history_does_not_stop_training(qtbot, tab, monkeypatch, t
     assert result is not None and result.test is not None and not tab.warnings
     assert any("this run is not recorded: the run history" in message for message in messages)
     assert "not recorded" in messages[-1]
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "words"), [("val_size", "60000", "validation size"), ("batch_size", "100000", "batch size")]
+)
+def test_a_typed_value_above_the_limit_is_kept_and_refused_not_cut_down(qtbot, tab, field, typed, words):
+    editor = tab.settings.editor(field)
+    editor.lineEdit().selectAll()
+    qtbot.keyClicks(editor, typed)  # a QSpinBox with a 59,000 maximum dropped the last digit: 60000 became 6000
+    assert editor.value() == int(typed) and "#d9534f" in editor.styleSheet()
+    assert any(words in problem and typed in problem for problem in tab.settings.problems())
+    tab.start_button.click()
+    assert not tab.is_training()
+    assert any(words in problem for problem in tab.problem_label.text().splitlines())
