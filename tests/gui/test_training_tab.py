@@ -88,14 +88,23 @@ def test_the_first_launch_shows_the_seed_recipe_for_the_seed_network(qtbot):
     assert tab.config() == SEED.config
 
 
-def test_a_zero_learning_rate_is_refused_with_a_message(tab):
-    tab.settings.editor("lr").setText("0")
-    tab.start_button.click()
+def test_an_invalid_learning_rate_disables_start_like_an_invalid_network_and_says_why(qtbot, tab):
+    tab.show()
+    row_top = tab.start_button.mapTo(tab, tab.start_button.rect().topLeft()).y()
+    editor = tab.settings.editor("lr")
+    editor.selectAll()
+    qtbot.keyClicks(editor, "0")
+    assert not tab.start_button.isEnabled()  # it was enabled, then answered "Fix these first"
+    assert "learning rate must be greater than 0" in tab.problem_label.text()
+    assert "learning rate must be greater than 0" in tab.start_button.toolTip()
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
     assert not tab.is_training()
-    assert len(tab.warnings) == 1 and "learning rate must be greater than 0" in tab.warnings[0]
-    tab.settings.editor("lr").setText("fast")
-    tab.start_button.click()
-    assert "learning rate must be a number" in tab.warnings[1] and not tab.is_training()
+    editor.setText("fast")
+    assert "learning rate must be a number" in tab.problem_label.text() and not tab.start_button.isEnabled()
+    # The problem label has its room already: the button row stays where the mouse is.
+    assert tab.start_button.mapTo(tab, tab.start_button.rect().topLeft()).y() == row_top
+    editor.setText("0.003")
+    assert tab.start_button.isEnabled() and tab.problem_label.text() == ""
 
 
 def test_a_network_that_cannot_train_disables_start_and_says_why(tab):
@@ -473,6 +482,5 @@ def test_a_typed_value_above_the_limit_is_kept_and_refused_not_cut_down(qtbot, t
     qtbot.keyClicks(editor, typed)  # a QSpinBox with a 59,000 maximum dropped the last digit: 60000 became 6000
     assert editor.value() == int(typed) and "#d9534f" in editor.styleSheet()
     assert any(words in problem and typed in problem for problem in tab.settings.problems())
-    tab.start_button.click()
-    assert not tab.is_training()
+    assert not tab.start_button.isEnabled()
     assert any(words in problem for problem in tab.problem_label.text().splitlines())

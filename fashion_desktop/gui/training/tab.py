@@ -168,6 +168,10 @@ class TrainingTab(QWidget):
         left_layout.addLayout(self._buttons())
         self.problem_label = QLabel(wordWrap=True)
         self.problem_label.setStyleSheet("color: #c9302c;")
+        self.problem_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # Room for two lines, kept while there is nothing to say: a label that appeared and vanished moved the
+        # Start/Continue/Pause/Stop row by about 20 px under the mouse.
+        self.problem_label.setMinimumHeight(2 * self.problem_label.fontMetrics().lineSpacing() + 4)
         left_layout.addWidget(self.problem_label)
 
         self.batch_plot = BatchLossPlot()
@@ -252,14 +256,15 @@ class TrainingTab(QWidget):
     def _update_problems(self) -> None:
         """Show what keeps training from starting.
 
-        Only a network that cannot be built disables Start: other problems are explained when Start is pressed,
-        so the button never silently does nothing.
+        One rule: any problem (the network, a setting, the folder) disables Start, and the label under the
+        buttons and Start's tooltip say what it is, so a disabled button always says why.
         """
         problems = self._problems()
         self.problem_label.setText("\n".join(f"- {p}" for p in problems))
-        self.problem_label.setVisible(bool(problems))
-        blocking = not self._core_ready or self._spec is None or bool(self._spec.errors(self.config().loss))
-        self.start_button.setEnabled(not self.is_training() and not blocking)
+        self.start_button.setEnabled(not self.is_training() and not problems)
+        self.start_button.setToolTip(
+            f"Start is not available: {problems[0]}" if problems else "train a new network from the first epoch"
+        )
         cannot_continue = self._continue_problem()
         self.continue_button.setEnabled(cannot_continue is None)
         if cannot_continue is None:
