@@ -160,6 +160,7 @@ def test_pause_holds_training_and_resume_finishes_it(qtbot, fashion_root):
     start_and_wait_for_batches(qtbot, tab)
     tab.pause_button.click()
     assert tab.pause_button.text() == "Resume"
+    assert tab.progress.title() == "Progress: paused" and tab.progress.speed_label.text().startswith("Paused")
     qtbot.wait(200)  # batches already done may still be on their way
     points = tab.batch_plot.points
     qtbot.wait(300)
@@ -484,3 +485,13 @@ def test_a_typed_value_above_the_limit_is_kept_and_refused_not_cut_down(qtbot, t
     assert any(words in problem and typed in problem for problem in tab.settings.problems())
     assert not tab.start_button.isEnabled()
     assert any(words in problem for problem in tab.problem_label.text().splitlines())
+
+
+def test_early_stopping_is_reported_with_its_epoch_and_a_full_run_bar(qtbot, fashion_root):
+    tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=200, early_stopping_patience=1))
+    result = train(qtbot, tab)
+    last = result.history[-1].epoch
+    assert last < 200 and not result.stopped
+    text = tab.results.results_label.text()
+    assert f"stopped early at epoch {last}: no better validation loss for 1 epochs" in text
+    assert tab.progress.run_bar.value() == tab.progress.run_bar.maximum()  # not "50 %" of a run that is over

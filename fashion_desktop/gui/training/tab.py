@@ -367,6 +367,8 @@ class TrainingTab(QWidget):
         self.controller.set_paused(paused)
         self.status_message.emit("Paused after the current batch" if paused else "Training resumed")
         self.pause_button.setText("Resume" if paused else "Pause")
+        # Said where the eye is, and kept while paused: a status message fades after a few seconds.
+        self.progress.set_paused(paused)
 
     def _set_busy(self, busy: bool) -> None:
         self.settings.setEnabled(not busy)
@@ -419,7 +421,8 @@ class TrainingTab(QWidget):
         if failure is not None:
             self.status_message.emit(f"Training failed: {failure.message}")
         elif result is not None and result.test is not None:
-            verb = "stopped" if result.stopped else "finished"
+            early = not result.stopped and result.history and result.history[-1].epoch < outcome.request.config.epochs
+            verb = "stopped" if result.stopped else "stopped early" if early else "finished"
             unrecorded = "".join(f"; {warning}" for warning in outcome.warnings)
             self.status_message.emit(f"Training {verb}: test accuracy {result.test.accuracy:.2%}{unrecorded}")
         else:
@@ -446,8 +449,14 @@ class TrainingTab(QWidget):
         if result.test is None:
             return
         notes = []
+        patience = outcome.request.config.early_stopping_patience
+        planned = outcome.request.config.epochs
+        last_epoch = result.history[-1].epoch if result.history else 0
         if result.stopped:
             notes.append(f"stopped after {len(result.history)} full epoch(s)")
+        elif patience and last_epoch < planned:
+            notes.append(f"stopped early at epoch {last_epoch}: no better validation loss for {patience} epochs")
+            self.progress.run_bar.setValue(self.progress.run_bar.maximum())  # the run is over, not half done
         if result.best_epoch is not None and result.history and result.best_epoch != result.history[-1].epoch:
             notes.append(f"weights of epoch {result.best_epoch}, the best on validation")
         note = f" ({'; '.join(notes)})" if notes else ""
