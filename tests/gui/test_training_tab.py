@@ -468,8 +468,13 @@ def test_a_damaged_run_history_does_not_stop_training(qtbot, tab, monkeypatch, t
     monkeypatch.setenv("FASHION_DESKTOP_RUNS", str(damaged))
     messages = []
     tab.status_message.connect(messages.append)
+    shown_while_training = []
+    tab.controller.epoch_finished.connect(lambda _: shown_while_training.append(tab.results.results_label.text()))
     result = train(qtbot, tab)
     assert result is not None and result.test is not None and not tab.warnings
+    # Said from the start of the run, where it stays (the status line fades), and again with the results.
+    assert "this run is not recorded" in shown_while_training[0]
+    assert "this run is not recorded" in tab.results.results_label.text()
     assert any("this run is not recorded: the run history" in message for message in messages)
     assert "not recorded" in messages[-1]
 

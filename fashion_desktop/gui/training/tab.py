@@ -235,7 +235,7 @@ class TrainingTab(QWidget):
         controller.batches_finished.connect(self.batch_plot.append)  # drawn as they come: the worker throttles
         controller.batches_finished.connect(self._on_batches_finished)
         controller.epoch_finished.connect(self._on_epoch_finished)
-        controller.warned.connect(self.status_message)
+        controller.warned.connect(self._on_warned)
         controller.training_ended.connect(self._on_training_ended)
         controller.download_ended.connect(self._on_download_ended)
 
@@ -460,7 +460,10 @@ class TrainingTab(QWidget):
         if result.best_epoch is not None and result.history and result.best_epoch != result.history[-1].epoch:
             notes.append(f"weights of epoch {result.best_epoch}, the best on validation")
         note = f" ({'; '.join(notes)})" if notes else ""
-        self.results.set_text(f"Test accuracy {result.test.accuracy:.2%}, test loss {result.test.loss:.4f}{note}")
+        warnings = "".join(f"\nNote: {warning}" for warning in outcome.warnings)  # e.g. the run was not recorded
+        self.results.set_text(
+            f"Test accuracy {result.test.accuracy:.2%}, test loss {result.test.loss:.4f}{note}{warnings}"
+        )
         self.results.set_test(result.test)
 
     @Slot(object)
@@ -474,6 +477,13 @@ class TrainingTab(QWidget):
         if outcome.failure is not None:
             hint = f"\n\n{DATA_FOLDER_HINT}" if outcome.failure.error_type == "DataError" else ""
             self.show_warning("Download failed", outcome.failure.message + hint)
+
+    @Slot(str)
+    def _on_warned(self, message: str) -> None:
+        """A problem that does not stop the run (the history cannot record it, a save failed): said at once,
+        in the results as well as the status line, which fades."""
+        self.status_message.emit(message)
+        self.results.set_text(f"{self.results.results_label.text()}\nNote: {message}")
 
     @Slot(str, str)
     def _on_part_warning(self, title: str, message: str) -> None:
