@@ -480,8 +480,10 @@ class TrainingTab(QWidget):
 
     @Slot(str)
     def _on_warned(self, message: str) -> None:
-        """A problem that does not stop the run (the history cannot record it, a save failed): said at once,
-        in the results as well as the status line, which fades."""
+        """A problem that does not stop the run (the history cannot record it, a save failed), said at once.
+
+        In the results as well as the status line, which fades.
+        """
         self.status_message.emit(message)
         self.results.set_text(f"{self.results.results_label.text()}\nNote: {message}")
 
