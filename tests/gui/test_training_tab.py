@@ -249,6 +249,17 @@ def test_the_lr_preview_follows_the_scheduler(qtbot, tab):
     tab.settings.editor("scheduler").combo.setCurrentIndex(tab.settings.editor("scheduler").combo.findData("StepLR"))
     qtbot.waitUntil(lambda: len(set(tab.settings.lr_preview.rates)) == 2)
     assert tab.settings.lr_preview.rates[5] == pytest.approx(FAST.lr * 0.1)
+    assert tab.settings.lr_preview_note.isHidden()
+
+
+def test_the_lr_preview_says_a_plateau_schedule_depends_on_the_validation_loss(qtbot, tab):
+    tab.show()
+    combo = tab.settings.editor("scheduler").combo
+    combo.setCurrentIndex(combo.findData("ReduceLROnPlateau"))
+    note = tab.settings.lr_preview_note
+    qtbot.waitUntil(note.isVisible)  # its flat line said nothing of why it is flat
+    assert "validation loss" in note.text()
+    assert tab.settings.lr_preview.height() >= 150
 
 
 def fake_download(monkeypatch, chunks):

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -279,6 +280,10 @@ class SettingsPanel(QWidget):
         self.editors: dict[str, QWidget] = {setting.field: setting.make() for setting in SETTINGS}
         self.lr_preview = LearningRatePreview()
         self.lr_preview.setToolTip("the learning rate of each epoch, as the scheduler will set it")
+        # Tall enough that its y labels do not run into one another (100-130 px squeezed them together).
+        self.lr_preview.setMinimumHeight(150)
+        self.lr_preview.setMaximumHeight(190)
+        self.lr_preview_note = QLabel(wordWrap=True, visible=False)
         layout = QVBoxLayout(self)
         layout.addWidget(self._data_group())
         layout.addWidget(self._form_group("Hyperparameters"))
@@ -318,6 +323,7 @@ class SettingsPanel(QWidget):
                 form.addRow(setting.label, self.editors[setting.field])
                 if setting.field == PREVIEW_AFTER:
                     form.addRow("LR per epoch", self.lr_preview)
+                    form.addRow("", self.lr_preview_note)
         return group
 
     # -- config in and out --
@@ -446,6 +452,12 @@ class SettingsPanel(QWidget):
             self.lr_preview.clear()
         else:
             self.lr_preview.set_rates(preview_learning_rates(config))
+        # Its flat line is only where the rate starts: the steps down depend on a validation loss not yet known.
+        self.lr_preview_note.setText(
+            "ReduceLROnPlateau lowers the rate only when the validation loss stops improving, so the line shows "
+            "the starting rate; the curves show the real one during training."
+        )
+        self.lr_preview_note.setVisible(config.scheduler == "ReduceLROnPlateau")
 
     @Slot()
     def _on_browse_clicked(self) -> None:
