@@ -32,6 +32,9 @@ from fashion_desktop.core.spec import NUM_CLASSES, ModelSpec
 
 EVAL_BATCH = 2048
 GPU_SYNC_EVERY = 32  # batches between reading losses back from a GPU; each read waits for the GPU to catch up
+# A batch loss this many times the run's first one (or 1, if that was lower) means training has diverged even
+# while the loss stays finite: Adam at lr 100 jumps from 2.3 to 4e11 in one step, then ends "finished" at 10 %.
+EXPLODING_LOSS_FACTOR = 1e3
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class Trainer:
         # The end of the last finished epoch, where continuing must start, kept while the model holds other
         # weights: the best epoch's (keep-best, early stopping) or a partly trained epoch's (stopped mid-epoch).
         self.resume_point: TrainingState | None = None
+        self.paused_seconds = 0.0  # spent paused in the current epoch, left out of its time and speed
+        self.start_loss: float | None = None  # this fit's first batch loss, what an exploding loss is measured by
         self._stop_requested = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -118,6 +123,7 @@ class Trainer:
             len(data.val_y),
             describe_device(self.device),
         )
+        self.start_loss = None
         self._emit("on_fit_start", info)
         try:
             self._train_epochs(data, batches, samples)
@@ -140,14 +146,14 @@ class Trainer:
             if self._stop_requested.is_set():
                 break
             self._emit("on_epoch_start", epoch)
-            started = time.perf_counter()
+            started, self.paused_seconds = time.perf_counter(), 0.0
             before = self._training_state()  # where a stopped or failed epoch goes back to
             try:
                 train_loss, seen = self.train_epoch(epoch, data, batches)
             except TrainingDiverged:
                 self._load_training_state(before)
                 raise
-            train_seconds = time.perf_counter() - started
+            train_seconds = time.perf_counter() - started - self.paused_seconds
             if self._stop_requested.is_set() and seen < samples:
                 self.resume_point = before  # keep the partial epoch's weights, but continue by replaying it whole
                 break
@@ -161,7 +167,7 @@ class Trainer:
                 val.loss if val else None,
                 val.accuracy if val else None,
                 lr,
-                time.perf_counter() - started,
+                time.perf_counter() - started - self.paused_seconds,
                 seen / train_seconds,
                 val.confusion if val else None,
             )
@@ -193,7 +199,10 @@ class Trainer:
             data.train_x, data.train_y, self.config.batch_size, generator, self.config.augment, background
         )
         for batch, (inputs, targets) in enumerate(batch_iter, start=1):
-            self._running.wait()
+            if not self._running.is_set():  # paused: the time waited is no training, and no epoch's speed
+                paused_at = time.perf_counter()
+                self._running.wait()
+                self.paused_seconds += time.perf_counter() - paused_at
             if self._stop_requested.is_set():
                 break
             self.optimizer.zero_grad(set_to_none=True)
@@ -217,15 +226,26 @@ class Trainer:
         losses = torch.stack([entry[-1] for entry in pending]).tolist()
         total = 0.0
         for (batch, size, seen, _), loss in zip(pending, losses, strict=True):
+            if self.start_loss is None:
+                self.start_loss = loss
             if not math.isfinite(loss):
-                lr = self.optimizer.param_groups[0]["lr"]
-                raise TrainingDiverged(
-                    f"the loss became {loss} at epoch {epoch}, batch {batch}, so training stopped; the learning "
-                    f"rate {lr:g} is probably too high: try {lr / 10:g}. The weights from before this epoch were kept."
+                raise self._diverged(f"The loss became {loss} at epoch {epoch}, batch {batch}")
+            if loss > EXPLODING_LOSS_FACTOR * max(1.0, self.start_loss):
+                raise self._diverged(
+                    f"The loss exploded to {loss:.3g} at epoch {epoch}, batch {batch} (it started at "
+                    f"{self.start_loss:.3g})"
                 )
             total += loss * size
             self._emit("on_batch_end", BatchMetrics(epoch, batch, batches, loss, seen))
         return total
+
+    def _diverged(self, what_happened: str) -> TrainingDiverged:
+        """The error for a loss gone non-finite or exploding, with advice on the learning rate."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        return TrainingDiverged(
+            f"{what_happened}, so training stopped: the learning rate {lr:g} is probably too high, try "
+            f"{lr / 10:g}. The weights from before this epoch were kept."
+        )
 
     @torch.inference_mode()
     def evaluate(self, inputs: torch.Tensor, targets: torch.Tensor) -> Evaluation:

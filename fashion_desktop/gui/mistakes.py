@@ -66,9 +66,13 @@ class MistakesGallery(QDialog):
         self.image_list.setMovement(QListView.Movement.Static)
         self.image_list.setResizeMode(QListView.ResizeMode.Adjust)
         self.image_list.setIconSize(QSize(side, side))
-        # Room for the image and three lines of "Ankle boot 100%" below it.
-        line = self.image_list.fontMetrics().height()
-        self.image_list.setGridSize(QSize(side + 40, side + 3 * line + 18))
+        # Room for the image and three lines of "Ankle boot 100%" below it: as wide as the widest caption in
+        # this font ("Shirt <1%..." was cut in a 124-pixel cell), never narrower than the image.
+        metrics = self.image_list.fontMetrics()
+        caption = max(
+            metrics.horizontalAdvance(f"{name} {percent}") for name in CLASS_NAMES for percent in ("100%", "<1%")
+        )
+        self.image_list.setGridSize(QSize(max(side, caption) + 16, side + 3 * metrics.height() + 18))
         self.image_list.setUniformItemSizes(True)
         self.image_list.setWordWrap(True)
         self.image_list.setSpacing(4)

@@ -101,6 +101,15 @@ def _whole_epochs(plot: pg.PlotItem, epochs: int) -> None:
     axis.setTickSpacing(step, step)
 
 
+def _epoch_range(plot: pg.PlotItem, last_epoch: int) -> None:
+    """Show epochs 1 to ``last_epoch`` with half an epoch either side: auto-range ran one epoch from -2 to 4.
+
+    Panning or zooming out stops at epoch 0 too: there are no negative epochs.
+    """
+    plot.setLimits(xMin=0)
+    plot.setXRange(0.5, last_epoch + 0.5, padding=0)
+
+
 def percent_axis(plot: pg.PlotItem) -> None:
     """Keep a percentage plot within 0..100: auto-range padding showed an accuracy axis up to 100.4%.
 
@@ -349,6 +358,7 @@ class EpochPlots(pg.GraphicsView):
         _from_zero(self.lr_plot, [m.lr for m in self.epochs])
         for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
             _whole_epochs(plot, x[-1])
+            _epoch_range(plot, x[-1])
         validated = [m for m in self.epochs if m.val_loss is not None]  # none when the validation size is 0
         val_x = [m.epoch for m in validated]
         self._val.setData(val_x, [m.val_loss for m in validated])
@@ -360,6 +370,11 @@ class EpochPlots(pg.GraphicsView):
         for curve in (self._train, self._val, self._accuracy, self._lr):
             curve.setData([], [])
         self.set_best_epoch(None)
+        # A new run starts from a fresh view, not the last run's ranges (nor a zoom the user left behind).
+        for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
+            plot.setYRange(0, 100 if plot is self.accuracy_plot else 1, padding=0)
+            plot.enableAutoRange(y=True)  # after setYRange, which turns it off
+            _epoch_range(plot, 1)
 
 
 class LearningRatePreview(_PlotView):

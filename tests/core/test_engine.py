@@ -209,11 +209,15 @@ def test_pause_holds_between_batches_and_resume_continues(fashion_root):
     worker.start()
     assert paused_at.wait(10)
     count = len(history.batches)
-    worker.join(0.3)
+    worker.join(0.6)
     assert worker.is_alive() and trainer.paused and len(history.batches) == count
     trainer.resume()
     worker.join(30)
     assert not worker.is_alive() and len(history.epochs) == 2
+    # The pause is no training: epoch 1's time and speed leave it out (a whole epoch here takes milliseconds),
+    # or the run history would record paused epochs as slow and the next unpaused one as a burst of speed.
+    paused_epoch = history.epochs[0]
+    assert paused_epoch.epoch_seconds < 0.5 and paused_epoch.samples_per_second > 250 / 0.5
 
 
 def test_stop_while_paused_wakes_the_loop(fashion_root):
@@ -233,7 +237,7 @@ def test_nan_loss_stops_with_advice_and_keeps_the_last_good_weights(fashion_root
     config = replace(FAST, epochs=3, optimizer="SGD", lr=100.0, optimizer_options={"momentum": 0.9})
     spec = SEED.spec
     trainer = Trainer(spec, config, [history])
-    with pytest.raises(TrainingDiverged, match="learning rate 100 is probably too high: try 10"):
+    with pytest.raises(TrainingDiverged, match="learning rate 100 is probably too high, try 10"):
         trainer.fit(trainer.load_data(fashion_root))
     assert isinstance(history.error, TrainingDiverged)
     finished = history.epochs[-1].epoch if history.epochs else 0
@@ -246,6 +250,24 @@ def test_nan_loss_stops_with_advice_and_keeps_the_last_good_weights(fashion_root
     assert all(torch.equal(expected[k], v) for k, v in trainer.model.state_dict().items())
     momentum = [s["momentum_buffer"] for s in trainer.optimizer.state_dict()["state"].values()]
     assert all(torch.isfinite(m).all() for m in momentum)
+
+
+def test_a_loss_that_explodes_without_becoming_nan_stops_as_diverged(fashion_root):
+    # Adam at lr 100 takes the loss from 2.3 to about 4e11 in one step; it stays finite and would "finish" at 10 %.
+    history = History()
+    config = replace(FAST, epochs=3, optimizer="Adam", lr=100.0, optimizer_options={})
+    trainer = Trainer(SEED.spec, config, [history])
+    with pytest.raises(TrainingDiverged, match=r"The loss exploded to .* at epoch 1, batch 2 \(it started at 2\.\d+\)"):
+        trainer.fit(trainer.load_data(fashion_root))
+    assert isinstance(history.error, TrainingDiverged) and history.result is None
+    assert "learning rate 100 is probably too high, try 10" in str(history.error)
+    assert all(math.isfinite(b.loss) and b.loss < 1e3 for b in history.batches)  # the exploded batch is not drawn
+
+
+def test_an_ordinary_loss_spike_is_not_divergence(fashion_root):
+    history = History()
+    train(SEED.spec, replace(FAST, epochs=2, lr=0.05), fashion_root, [history])  # a high but workable rate
+    assert len(history.epochs) == 2 and history.result is not None
 
 
 @pytest.mark.parametrize(

@@ -97,3 +97,15 @@ def test_a_saved_models_test_predictions_match_its_test_results(fashion_root):
         for predicted_class in range(10):
             count = checkpoint.test.confusion[true_class][predicted_class]
             assert len(data.cell(true_class, predicted_class)) == count
+
+
+def test_every_caption_fits_its_grid_cell(qtbot):
+    # "Shirt <1%" and "Ankle boot 100%" were cut to "Shirt <1%..." in cells sized by the image alone.
+    from fashion_desktop.core.spec import CLASS_NAMES
+    from fashion_desktop.gui.mistakes import MistakesGallery
+
+    gallery = MistakesGallery()
+    qtbot.addWidget(gallery)
+    metrics = gallery.image_list.fontMetrics()
+    widest = max(metrics.horizontalAdvance(f"{name} {p}") for name in CLASS_NAMES for p in ("100%", "<1%"))
+    assert gallery.image_list.gridSize().width() > widest

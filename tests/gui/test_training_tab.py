@@ -88,14 +88,23 @@ def test_the_first_launch_shows_the_seed_recipe_for_the_seed_network(qtbot):
     assert tab.config() == SEED.config
 
 
-def test_a_zero_learning_rate_is_refused_with_a_message(tab):
-    tab.settings.editor("lr").setText("0")
-    tab.start_button.click()
+def test_an_invalid_learning_rate_disables_start_like_an_invalid_network_and_says_why(qtbot, tab):
+    tab.show()
+    row_top = tab.start_button.mapTo(tab, tab.start_button.rect().topLeft()).y()
+    editor = tab.settings.editor("lr")
+    editor.selectAll()
+    qtbot.keyClicks(editor, "0")
+    assert not tab.start_button.isEnabled()  # it was enabled, then answered "Fix these first"
+    assert "learning rate must be greater than 0" in tab.problem_label.text()
+    assert "learning rate must be greater than 0" in tab.start_button.toolTip()
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
     assert not tab.is_training()
-    assert len(tab.warnings) == 1 and "learning rate must be greater than 0" in tab.warnings[0]
-    tab.settings.editor("lr").setText("fast")
-    tab.start_button.click()
-    assert "learning rate must be a number" in tab.warnings[1] and not tab.is_training()
+    editor.setText("fast")
+    assert "learning rate must be a number" in tab.problem_label.text() and not tab.start_button.isEnabled()
+    # The problem label has its room already: the button row stays where the mouse is.
+    assert tab.start_button.mapTo(tab, tab.start_button.rect().topLeft()).y() == row_top
+    editor.setText("0.003")
+    assert tab.start_button.isEnabled() and tab.problem_label.text() == ""
 
 
 def test_a_network_that_cannot_train_disables_start_and_says_why(tab):
@@ -153,6 +162,7 @@ def test_pause_holds_training_and_resume_finishes_it(qtbot, fashion_root):
     start_and_wait_for_batches(qtbot, tab)
     tab.pause_button.click()
     assert tab.pause_button.text() == "Resume"
+    assert tab.progress.title() == "Progress: paused" and tab.progress.speed_label.text().startswith("Paused")
     qtbot.wait(200)  # batches already done may still be on their way
     points = tab.batch_plot.points
     qtbot.wait(300)
@@ -191,6 +201,32 @@ def test_a_failed_run_warns_and_keeps_the_previous_model(qtbot, tab):
     assert tab.start_button.isEnabled() and tab.settings.isEnabled()
 
 
+def test_a_loss_that_explodes_without_nan_fails_the_run_and_says_so_in_the_results(qtbot, tab):
+    tab.set_config(replace(FAST, optimizer="Adam", lr=100.0, optimizer_options={}))
+    assert train(qtbot, tab) is None
+    assert len(tab.warnings) == 1 and "The loss exploded to" in tab.warnings[0]
+    assert "learning rate 100 is probably too high" in tab.results.results_label.text()
+    assert tab.checkpoint() is None  # nothing trained: the run never finished an epoch
+
+
+def test_the_epoch_plots_show_no_negative_epochs_and_a_new_run_starts_from_a_fresh_view(qtbot, fashion_root):
+    tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=1))
+    train(qtbot, tab)
+    plots = tab.epoch_plots
+    for plot in (plots.loss_plot, plots.accuracy_plot, plots.lr_plot):
+        (x_min, x_max), _ = plot.viewRange()
+        assert x_min >= 0 and x_max <= 2  # one epoch: auto-range had shown -2..4
+    plots.loss_plot.setYRange(50, 60)  # the last run's range, or a zoom the user left behind
+    tab.settings.editor("epochs").setValue(3)
+    with qtbot.waitSignal(tab.training_started):
+        tab.start_button.click()
+    (_, _), (y_min, y_max) = plots.loss_plot.viewRange()
+    assert (y_min, y_max) != (50, 60) and plots.loss_plot.vb.autoRangeEnabled()[1]
+    qtbot.waitSignal(tab.training_finished, timeout=60_000).wait()
+    (x_min, x_max), (y_min, y_max) = plots.loss_plot.viewRange()
+    assert x_min >= 0 and x_max <= 4 and y_max < 50
+
+
 def test_a_continue_failing_before_its_first_epoch_keeps_the_opened_model(qtbot, fashion_root, tmp_path, monkeypatch):
     from fashion_desktop.core.engine import Trainer
 
@@ -216,6 +252,17 @@ def test_the_lr_preview_follows_the_scheduler(qtbot, tab):
     tab.settings.editor("scheduler").combo.setCurrentIndex(tab.settings.editor("scheduler").combo.findData("StepLR"))
     qtbot.waitUntil(lambda: len(set(tab.settings.lr_preview.rates)) == 2)
     assert tab.settings.lr_preview.rates[5] == pytest.approx(FAST.lr * 0.1)
+    assert tab.settings.lr_preview_note.isHidden()
+
+
+def test_the_lr_preview_says_a_plateau_schedule_depends_on_the_validation_loss(qtbot, tab):
+    tab.show()
+    combo = tab.settings.editor("scheduler").combo
+    combo.setCurrentIndex(combo.findData("ReduceLROnPlateau"))
+    note = tab.settings.lr_preview_note
+    qtbot.waitUntil(note.isVisible)  # its flat line said nothing of why it is flat
+    assert "validation loss" in note.text()
+    assert tab.settings.lr_preview.height() >= 150
 
 
 def fake_download(monkeypatch, chunks):
@@ -436,7 +483,35 @@ def test_a_damaged_run_history_does_not_stop_training(qtbot, tab, monkeypatch, t
     monkeypatch.setenv("FASHION_DESKTOP_RUNS", str(damaged))
     messages = []
     tab.status_message.connect(messages.append)
+    shown_while_training = []
+    tab.controller.epoch_finished.connect(lambda _: shown_while_training.append(tab.results.results_label.text()))
     result = train(qtbot, tab)
     assert result is not None and result.test is not None and not tab.warnings
+    # Said from the start of the run, where it stays (the status line fades), and again with the results.
+    assert "this run is not recorded" in shown_while_training[0]
+    assert "this run is not recorded" in tab.results.results_label.text()
     assert any("this run is not recorded: the run history" in message for message in messages)
     assert "not recorded" in messages[-1]
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "words"), [("val_size", "60000", "validation size"), ("batch_size", "100000", "batch size")]
+)
+def test_a_typed_value_above_the_limit_is_kept_and_refused_not_cut_down(qtbot, tab, field, typed, words):
+    editor = tab.settings.editor(field)
+    editor.lineEdit().selectAll()
+    qtbot.keyClicks(editor, typed)  # a QSpinBox with a 59,000 maximum dropped the last digit: 60000 became 6000
+    assert editor.value() == int(typed) and "#d9534f" in editor.styleSheet()
+    assert any(words in problem and typed in problem for problem in tab.settings.problems())
+    assert not tab.start_button.isEnabled()
+    assert any(words in problem for problem in tab.problem_label.text().splitlines())
+
+
+def test_early_stopping_is_reported_with_its_epoch_and_a_full_run_bar(qtbot, fashion_root):
+    tab = make_tab(qtbot, fashion_root, replace(FAST, epochs=200, early_stopping_patience=1))
+    result = train(qtbot, tab)
+    last = result.history[-1].epoch
+    assert last < 200 and not result.stopped
+    text = tab.results.results_label.text()
+    assert f"stopped early at epoch {last}: no better validation loss for 1 epochs" in text
+    assert tab.progress.run_bar.value() == tab.progress.run_bar.maximum()  # not "50 %" of a run that is over

@@ -25,6 +25,10 @@ class ProgressPanel(QGroupBox):
         run_row.addWidget(self.run_bar, 1)
         run_row.addWidget(self.speed_label)
         layout.addRow("Run", run_row)
+        # (training seconds, images done) at the run's first batch report: the speed is measured from there, so
+        # the first batch's warm-up (and a continued run's loading of its model) does not count as slow training.
+        self._speed_origin: tuple[float, int] | None = None
+        self._paused = False
 
     def show_busy(self) -> None:
         """Busy, with no measure yet: the data loading, a download before its first report."""
@@ -43,6 +47,9 @@ class ProgressPanel(QGroupBox):
         self.run_bar.setRange(0, max(1, (info.epochs - info.start_epoch) * info.train_size))
         self.run_bar.setValue(0)
         self.run_bar.setFormat("%p%")
+        self._speed_origin, self._paused = None, False
+        self.setTitle("Progress")
+        self.speed_label.setText("measuring the speed...")
 
     def show_batch(self, info: FitInfo, last: BatchMetrics, seconds: float) -> None:
         """The progress up to batch ``last``, ``seconds`` of training (pauses left out) into the run."""
@@ -50,10 +57,23 @@ class ProgressPanel(QGroupBox):
         self.epoch_bar.setFormat(f"Epoch {last.epoch} of {info.epochs}: %p%")
         self.epoch_bar.setValue(last.samples_seen)
         self.run_bar.setValue(done)
-        if done and seconds > 0:
-            rate = done / seconds
+        if self._paused:  # a batch reported just after the pause must not overwrite "Paused"
+            return
+        if self._speed_origin is None:
+            self._speed_origin = (seconds, done)
+            return
+        origin_seconds, origin_done = self._speed_origin
+        if done > origin_done and seconds > origin_seconds:
+            rate = (done - origin_done) / (seconds - origin_seconds)
             left = (self.run_bar.maximum() - done) / rate
             self.speed_label.setText(f"{rate:,.0f} images/s, {duration(left)} left")
+
+    def set_paused(self, paused: bool) -> None:
+        """Say "Paused" in the title and the speed line: the time left stands still until training resumes."""
+        self._paused = paused
+        self.setTitle("Progress: paused" if paused else "Progress")
+        if paused:
+            self.speed_label.setText("Paused: press Resume to go on")
 
     def show_trained(self, seconds: float) -> None:
         """The run is over after ``seconds`` of training: its average speed."""
@@ -63,6 +83,8 @@ class ProgressPanel(QGroupBox):
 
     def reset(self) -> None:
         """Empty bars without text, as before any training."""
+        self._paused = False
+        self.setTitle("Progress")
         self.epoch_bar.reset()
         self.run_bar.setRange(0, 1)
         self.run_bar.reset()

@@ -118,11 +118,38 @@ class Setting:
     group: str = "Hyperparameters"
 
 
+TYPED_MAXIMUM = 2**31 - 1  # what a spin box lets through as typed; the settings' own limits are checked after
+
+
+class _LimitedSpin(QSpinBox):
+    """A spin box that shows what was typed, even above its limit, and marks it instead of cutting it down.
+
+    A QSpinBox with maximum 59,000 drops the last digit of a typed 60000 and shows 6000, as if that was meant;
+    this one keeps 60000, draws a red border with the limit in its tooltip, and TrainConfig.problems() says why
+    Start cannot train.
+    """
+
+    def __init__(self, minimum: int, maximum: int, step: int, tip: str) -> None:
+        super().__init__(minimum=minimum, maximum=TYPED_MAXIMUM, singleStep=step)
+        self.valid_maximum, self.tip = maximum, tip
+        self.valueChanged.connect(self._mark)
+        self._mark(self.value())
+
+    def stepBy(self, steps: int) -> None:
+        """The arrows stay within the limit; only typing goes past it, and is marked."""
+        self.setValue(max(self.minimum(), min(self.valid_maximum, self.value() + steps * self.singleStep())))
+
+    @Slot(int)
+    def _mark(self, value: int) -> None:
+        too_big = value > self.valid_maximum
+        self.setStyleSheet(f"QSpinBox {{ {INVALID_STYLE} }}" if too_big else "")
+        self.setToolTip(f"at most {self.valid_maximum:,}: {value:,} is too many" if too_big else self.tip)
+
+
 def _spin(minimum: int, maximum: int, step: int = 1, special: str = "", tip: str = "") -> Callable[[], QWidget]:
     def make() -> QWidget:
-        spin = QSpinBox(minimum=minimum, maximum=maximum, singleStep=step)
+        spin = _LimitedSpin(minimum, maximum, step, tip)
         spin.setSpecialValueText(special)
-        spin.setToolTip(tip)
         return spin
 
     return make
@@ -268,6 +295,10 @@ class SettingsPanel(QWidget):
         self.editors: dict[str, QWidget] = {setting.field: setting.make() for setting in SETTINGS}
         self.lr_preview = LearningRatePreview()
         self.lr_preview.setToolTip("the learning rate of each epoch, as the scheduler will set it")
+        # Tall enough that its y labels do not run into one another (100-130 px squeezed them together).
+        self.lr_preview.setMinimumHeight(150)
+        self.lr_preview.setMaximumHeight(190)
+        self.lr_preview_note = QLabel(wordWrap=True, visible=False)
         layout = QVBoxLayout(self)
         layout.addWidget(self._data_group())
         layout.addWidget(self._form_group("Hyperparameters"))
@@ -307,6 +338,7 @@ class SettingsPanel(QWidget):
                 form.addRow(setting.label, self.editors[setting.field])
                 if setting.field == PREVIEW_AFTER:
                     form.addRow("LR per epoch", self.lr_preview)
+                    form.addRow("", self.lr_preview_note)
         return group
 
     # -- config in and out --
@@ -435,6 +467,12 @@ class SettingsPanel(QWidget):
             self.lr_preview.clear()
         else:
             self.lr_preview.set_rates(preview_learning_rates(config))
+        # Its flat line is only where the rate starts: the steps down depend on a validation loss not yet known.
+        self.lr_preview_note.setText(
+            "ReduceLROnPlateau lowers the rate only when the validation loss stops improving, so the line shows "
+            "the starting rate; the curves show the real one during training."
+        )
+        self.lr_preview_note.setVisible(config.scheduler == "ReduceLROnPlateau")
 
     @Slot()
     def _on_browse_clicked(self) -> None:

@@ -170,6 +170,10 @@ class TrainingTab(QWidget):
         left_layout.addLayout(self._buttons())
         self.problem_label = QLabel(wordWrap=True)
         self.problem_label.setStyleSheet("color: #c9302c;")
+        self.problem_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # Room for two lines, kept while there is nothing to say: a label that appeared and vanished moved the
+        # Start/Continue/Pause/Stop row by about 20 px under the mouse.
+        self.problem_label.setMinimumHeight(2 * self.problem_label.fontMetrics().lineSpacing() + 4)
         left_layout.addWidget(self.problem_label)
 
         self.batch_plot = BatchLossPlot()
@@ -236,7 +240,7 @@ class TrainingTab(QWidget):
         controller.batches_finished.connect(self._on_batches_finished)
         controller.epoch_finished.connect(self._on_epoch_finished)
         controller.activity.connect(self.inside.add_snapshot)
-        controller.warned.connect(self.status_message)
+        controller.warned.connect(self._on_warned)
         controller.training_ended.connect(self._on_training_ended)
         controller.download_ended.connect(self._on_download_ended)
 
@@ -257,14 +261,15 @@ class TrainingTab(QWidget):
     def _update_problems(self) -> None:
         """Show what keeps training from starting.
 
-        Only a network that cannot be built disables Start: other problems are explained when Start is pressed,
-        so the button never silently does nothing.
+        One rule: any problem (the network, a setting, the folder) disables Start, and the label under the
+        buttons and Start's tooltip say what it is, so a disabled button always says why.
         """
         problems = self._problems()
         self.problem_label.setText("\n".join(f"- {p}" for p in problems))
-        self.problem_label.setVisible(bool(problems))
-        blocking = not self._core_ready or self._spec is None or bool(self._spec.errors(self.config().loss))
-        self.start_button.setEnabled(not self.is_training() and not blocking)
+        self.start_button.setEnabled(not self.is_training() and not problems)
+        self.start_button.setToolTip(
+            f"Start is not available: {problems[0]}" if problems else "train a new network from the first epoch"
+        )
         cannot_continue = self._continue_problem()
         self.continue_button.setEnabled(cannot_continue is None)
         if cannot_continue is None:
@@ -368,6 +373,8 @@ class TrainingTab(QWidget):
         self.controller.set_paused(paused)
         self.status_message.emit("Paused after the current batch" if paused else "Training resumed")
         self.pause_button.setText("Resume" if paused else "Pause")
+        # Said where the eye is, and kept while paused: a status message fades after a few seconds.
+        self.progress.set_paused(paused)
 
     def _set_busy(self, busy: bool) -> None:
         self.settings.setEnabled(not busy)
@@ -420,7 +427,8 @@ class TrainingTab(QWidget):
         if failure is not None:
             self.status_message.emit(f"Training failed: {failure.message}")
         elif result is not None and result.test is not None:
-            verb = "stopped" if result.stopped else "finished"
+            early = not result.stopped and result.history and result.history[-1].epoch < outcome.request.config.epochs
+            verb = "stopped" if result.stopped else "stopped early" if early else "finished"
             unrecorded = "".join(f"; {warning}" for warning in outcome.warnings)
             self.status_message.emit(f"Training {verb}: test accuracy {result.test.accuracy:.2%}{unrecorded}")
         else:
@@ -437,19 +445,31 @@ class TrainingTab(QWidget):
         if self.controller.info is not None:
             self.progress.show_trained(self.controller.training_seconds())
         if result is None:
-            self.results.set_text("No test results: training did not finish.")
+            failure = outcome.failure
+            # A diverged run says why in the results too: the status line fades and the warning is dismissed.
+            reason = f" {failure.message}" if failure is not None and failure.error_type == "TrainingDiverged" else ""
+            self.results.set_text(f"No test results: training did not finish.{reason}")
             self.progress.reset()
             return
         self.epoch_plots.set_best_epoch(result.best_epoch)
         if result.test is None:
             return
         notes = []
+        patience = outcome.request.config.early_stopping_patience
+        planned = outcome.request.config.epochs
+        last_epoch = result.history[-1].epoch if result.history else 0
         if result.stopped:
             notes.append(f"stopped after {len(result.history)} full epoch(s)")
+        elif patience and last_epoch < planned:
+            notes.append(f"stopped early at epoch {last_epoch}: no better validation loss for {patience} epochs")
+            self.progress.run_bar.setValue(self.progress.run_bar.maximum())  # the run is over, not half done
         if result.best_epoch is not None and result.history and result.best_epoch != result.history[-1].epoch:
             notes.append(f"weights of epoch {result.best_epoch}, the best on validation")
         note = f" ({'; '.join(notes)})" if notes else ""
-        self.results.set_text(f"Test accuracy {result.test.accuracy:.2%}, test loss {result.test.loss:.4f}{note}")
+        warnings = "".join(f"\nNote: {warning}" for warning in outcome.warnings)  # e.g. the run was not recorded
+        self.results.set_text(
+            f"Test accuracy {result.test.accuracy:.2%}, test loss {result.test.loss:.4f}{note}{warnings}"
+        )
         self.results.set_test(result.test)
 
     @Slot(object)
@@ -463,6 +483,15 @@ class TrainingTab(QWidget):
         if outcome.failure is not None:
             hint = f"\n\n{DATA_FOLDER_HINT}" if outcome.failure.error_type == "DataError" else ""
             self.show_warning("Download failed", outcome.failure.message + hint)
+
+    @Slot(str)
+    def _on_warned(self, message: str) -> None:
+        """A problem that does not stop the run (the history cannot record it, a save failed), said at once.
+
+        In the results as well as the status line, which fades.
+        """
+        self.status_message.emit(message)
+        self.results.set_text(f"{self.results.results_label.text()}\nNote: {message}")
 
     @Slot(str, str)
     def _on_part_warning(self, title: str, message: str) -> None:
