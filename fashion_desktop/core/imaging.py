@@ -103,8 +103,11 @@ def open_image(source: str | Path | bytes | Image.Image, *, draft_size: int | No
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise _too_big(name, width, height)
-    if getattr(image, "n_frames", 1) > 1:
-        image.seek(0)  # animated GIF/WebP/APNG, multi-page TIFF: the first frame is the photo to classify
+    try:  # counting frames reads every frame's header: a damaged later page of a TIFF fails here (KeyError)
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)  # animated GIF/WebP/APNG, multi-page TIFF: the first frame is the photo to classify
+    except Exception as exc:
+        raise _damaged(name, exc) from None
     if draft_size is not None:
         image.draft(None, (draft_size, draft_size))  # a no-op for every format but JPEG
     _decode(image, name)

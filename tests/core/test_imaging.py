@@ -484,3 +484,26 @@ def test_list_image_files_is_the_one_rule_for_a_folder(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "sub.png").mkdir()
     assert [p.name for p in list_image_files(tmp_path)] == ["a.jpg", "b.PNG", "c.tiff"]
+
+
+def test_a_tiff_whose_second_page_is_damaged_is_an_image_error():
+    """The fuzz test found it: counting a TIFF's pages reads each page's header, and a broken one raised KeyError."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), 200).save(buffer, format="TIFF", save_all=True, append_images=[Image.new("L", (8, 8), 50)])
+    data = bytearray(buffer.getvalue())
+    widths = [  # ImageWidth entries (tag 256, SHORT or LONG, one value), little-endian: one per page
+        at
+        for at in range(len(data) - 8)
+        if data[at : at + 2] == b"\x00\x01"
+        and data[at + 2 : at + 4] in (b"\x03\x00", b"\x04\x00")
+        and data[at + 4 : at + 8] == b"\x01\x00\x00\x00"
+    ]
+    assert len(widths) == 2
+    second = widths[1]
+    data[second : second + 2] = b"\x99\x99"  # renamed to an unknown tag: the page has no width any more
+    with pytest.raises(ImageError, match="damaged|incomplete"):
+        open_image(bytes(data))
