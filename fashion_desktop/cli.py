@@ -46,6 +46,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with the Fashion-MNIST files (default: $FASHION_DESKTOP_DATA "
         "or the user data folder, where they are downloaded)",
     )
+    train.add_argument(
+        "--dataset",
+        choices=("fashion-mnist", "mnist", "kmnist"),
+        help="a torchvision dataset, in the --data folder (default fashion-mnist)",
+    )
+    train.add_argument(
+        "--images", type=Path, metavar="DIR", help="train on an image folder: one subfolder per class, or train/ ..."
+    )
+    train.add_argument("--input-size", type=int, metavar="N", help="--images: frame to NxN (default: the network's)")
+    train.add_argument(
+        "--color",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--images: three colour channels (default: the network's)",
+    )
+    train.add_argument(  # core.folders.FRAMINGS, spelt out so --help loads nothing
+        "--framing",
+        choices=("garment", "whole", "squash"),
+        help="--images: crop to the garment (default), pad the whole photo to a square, or squash it",
+    )
+    train.add_argument("--init-from", type=Path, metavar="MODEL", help="start from this model file's weights")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="learning rate")
@@ -323,6 +344,9 @@ def _train_request(args: argparse.Namespace) -> Any:
             f"{args.resume} has already trained {trained}; pass --epochs M (more than {done}) to continue"
         )
     out = args.resume if args.resume and args.out == Path("model.safetensors") else args.out
+    dataset, images, framing = _data_choice(args, spec, resumed)
+    if images is not None:
+        spec = replace(spec, input_shape=(framing.channels, framing.size, framing.size))
     return TrainingRequest(
         spec,
         asked,
@@ -333,7 +357,44 @@ def _train_request(args: argparse.Namespace) -> Any:
         model_path=out,
         must_save_model=True,  # the --out file is what the command makes
         predict_test_set=False,  # no gallery to show them in
+        dataset=dataset,
+        images=images,
+        framing=framing,
+        init_from=Checkpoint.load(args.init_from) if args.init_from else None,
+        init_from_name=args.init_from.name if args.init_from else "",
     )
+
+
+def _data_choice(args: argparse.Namespace, spec: Any, resumed: Any) -> tuple[str, Path | None, Any]:
+    """(dataset, image folder, framing) from --dataset, --images, --input-size, --color and --framing.
+
+    A continued run keeps the data it was trained on; the folder options without --images are refused, as they
+    would silently do nothing.
+    """
+    from fashion_desktop.core.errors import ConfigError
+    from fashion_desktop.core.folders import FramingSettings
+
+    folder_options = [
+        option
+        for option, value in (("--input-size", args.input_size), ("--color", args.color), ("--framing", args.framing))
+        if value is not None
+    ]
+    if args.images is None:
+        if folder_options:
+            raise ConfigError(f"{', '.join(folder_options)} frame the photos of an image folder; add --images DIR")
+        saved = dict(resumed.data) if resumed is not None and resumed.data else {}
+        return args.dataset or saved.get("dataset", "fashion-mnist"), None, None
+    if args.dataset:
+        raise ConfigError("--images trains on an image folder and --dataset on a torchvision set; give one of them")
+    if not args.images.is_dir():
+        raise ConfigError(f"the image folder {args.images} does not exist or is not a folder; check the path")
+    channels, size, _ = spec.input_shape
+    framing = FramingSettings(
+        size=args.input_size or size,
+        color=args.color if args.color is not None else channels == 3,
+        framing=args.framing or "garment",
+    )
+    return "folder", args.images, framing
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -345,22 +406,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     request = _train_request(args)
     request.check()  # settings that cannot train are refused before the files are looked at
     _check_writable(request.model_path, "--out")
-    _check_data_folder(args.data)
+    if request.images is None:
+        _check_data_folder(args.data)
     outcome = run_training(request, console_observer(args.json))
     if outcome.error is not None:
         raise outcome.error
     test = outcome.result.test
+    calibration = outcome.calibration
     if args.json:
+        ece = {"ece_before": calibration.ece_before, "ece_after": calibration.ece_after} if calibration else {}
         _emit_json(
             {
                 "event": "finished",
                 "test_loss": test.loss,
                 "test_accuracy": test.accuracy,
                 "model": str(request.model_path),
+                **({"temperature": calibration.temperature, **ece} if calibration else {}),
             }
         )
     else:
         print(f"test accuracy {test.accuracy:.4f}, test loss {test.loss:.4f}; model saved to {request.model_path}")
+        if calibration:
+            print(
+                f"calibrated: temperature {calibration.temperature:.3f}, expected calibration error on the test set "
+                f"{calibration.ece_before:.4f} before, {calibration.ece_after:.4f} after"
+            )
     return 0
 
 
