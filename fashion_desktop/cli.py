@@ -102,7 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="classify clothing images with a trained model")
     predict.add_argument("--model", type=Path, required=True)
-    predict.add_argument("images", nargs="+", type=Path, help="image files, or folders whose images to classify")
+    predict.add_argument("images", nargs="*", type=Path, help="image files, or folders whose images to classify")
+    predict.add_argument(
+        "--labelled",
+        type=Path,
+        metavar="DIR",
+        help="score a folder of class subfolders: accuracy, per class and a confusion matrix, for the folders "
+        "named after the model's classes (for a Fashion-MNIST model, 'shoes' accepts any footwear)",
+    )
     predict.add_argument("--json", action="store_true")
     predict.add_argument("--csv", type=Path, metavar="FILE", help="write every image's probabilities to this CSV file")
     predict.add_argument(  # the choices are core.segment.SEPARATIONS, spelt out so --help does not load OpenCV
@@ -441,6 +448,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fashion_desktop.core.inference import Prediction, Predictor
 
     predictor = Predictor.from_file(args.model)
+    if args.labelled is not None:
+        return _score_labelled(args, predictor)
+    if not args.images:
+        raise UserError("give the image files or folders to classify, or --labelled DIR to score a labelled folder")
     if args.csv:
         _check_writable(args.csv, "--csv")  # before predicting a big folder, not after
     rows: list[tuple[Path, Prediction | ImageError]] = []  # for --csv, written once at the end, atomically
@@ -474,6 +485,49 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _score_labelled(args: argparse.Namespace, predictor: Any) -> int:
+    """``predict --labelled DIR``: accuracy, per-class accuracy and the confusion matrix over the matched folders."""
+    from fashion_desktop.core.errors import UserError
+    from fashion_desktop.core.explain import score_labelled_folder
+    from fashion_desktop.core.imaging import PreprocessOptions
+
+    if args.images or args.csv:
+        raise UserError("--labelled scores a folder on its own; leave out the image arguments and --csv")
+    score = score_labelled_folder(predictor, args.labelled, PreprocessOptions(separation=args.framing))
+    mapping = {f: [predictor.class_names[i] for i in ok] for f, ok in zip(score.folders, score.accepted, strict=True)}
+    if args.json:
+        _emit_json(
+            {
+                "event": "labelled",
+                "images": sum(score.counts),
+                "accuracy": score.accuracy,
+                "per_class_accuracy": score.per_class_accuracy,
+                "counts": dict(zip(score.folders, score.counts, strict=True)),
+                "mapping": mapping,
+                "confusion": {"rows": score.folders, "columns": predictor.class_names, "counts": score.confusion},
+                "unmatched": score.unmatched,
+                "failed": [{"file": str(path), "error": reason} for path, reason in score.failed],
+            }
+        )
+        return 0
+    print(f"{args.labelled}: {sum(score.counts)} images of {len(score.folders)} classes, accuracy {score.accuracy:.4f}")
+    for folder, accuracy, count in zip(score.folders, score.per_class_accuracy.values(), score.counts, strict=True):
+        same = mapping[folder] == [folder]
+        counted = "" if same else f"  (counts as right: {', '.join(mapping[folder])})"
+        print(f"  {folder:<14} {accuracy:7.2%} of {count:>4}{counted}")
+    if score.unmatched:
+        print(f"left out (no class of the model has these names): {', '.join(score.unmatched)}")
+    if score.failed:
+        print(f"{len(score.failed)} images could not be read, such as {score.failed[0][0]}: {score.failed[0][1]}")
+    width = 6  # class names cut to six letters keep a ten-class matrix within 80 columns
+    columns = [name[:width] for name in predictor.class_names]
+    print("confusion matrix (rows: folder, columns: predicted class)")
+    print(" " * 15 + " ".join(f"{name:>{width}}" for name in columns))
+    for folder, row in zip(score.folders, score.confusion, strict=True):
+        print(f"{folder[:14]:<15}" + " ".join(f"{count:>{width}}" for count in row))
+    return 0
+
+
 def _show_prediction(args: argparse.Namespace, path: Path, result: Any) -> None:
     from fashion_desktop.core.errors import ImageError
 
@@ -489,10 +543,12 @@ def _show_prediction(args: argparse.Namespace, path: Path, result: Any) -> None:
                 "probabilities": result.as_dict(),
                 "top_class": result.top_class,
                 "top_probability": result.top_probability,
+                "unsure": result.unsure,
             }
         )
     elif not args.csv:  # a CSV of a big folder would otherwise scroll thousands of bar charts past
-        print(f"{path}: {result.top_class} ({result.top_probability:.1%})")
+        unsure = ", not sure" if result.unsure else ""
+        print(f"{path}: {result.top_class} ({result.top_probability:.1%}{unsure})")
         for name, p in sorted(result.as_dict().items(), key=lambda item: -item[1]):
             print(f"  {name:<12} {p:7.2%} {'#' * round(p * 30)}")
 
