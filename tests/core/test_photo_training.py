@@ -212,6 +212,7 @@ def test_train_images_then_predict_json_csv_and_labelled_on_the_command_line(fol
 
     table = tmp_path / "p.csv"
     assert main(["predict", "--model", str(out), "--csv", str(table), str(folder / CLASSES[2])]) == 0
+    assert "wrote 8 predictions" in capsys.readouterr().out
     rows = list(csv.DictReader(table.open()))
     assert rows[0]["unsure"] in ("true", "false") and rows[0]["top_class"] in CLASSES
 
