@@ -46,6 +46,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with the Fashion-MNIST files (default: $FASHION_DESKTOP_DATA "
         "or the user data folder, where they are downloaded)",
     )
+    train.add_argument(
+        "--dataset",
+        choices=("fashion-mnist", "mnist", "kmnist"),
+        help="a torchvision dataset, in the --data folder (default fashion-mnist)",
+    )
+    train.add_argument(
+        "--images", type=Path, metavar="DIR", help="train on an image folder: one subfolder per class, or train/ ..."
+    )
+    train.add_argument("--input-size", type=int, metavar="N", help="--images: frame to NxN (default: the network's)")
+    train.add_argument(
+        "--color",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--images: three colour channels (default: the network's)",
+    )
+    train.add_argument(  # core.folders.FRAMINGS, spelt out so --help loads nothing
+        "--framing",
+        choices=("garment", "whole", "squash"),
+        help="--images: crop to the garment (default), pad the whole photo to a square, or squash it",
+    )
+    train.add_argument("--init-from", type=Path, metavar="MODEL", help="start from this model file's weights")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="learning rate")
@@ -81,7 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="classify clothing images with a trained model")
     predict.add_argument("--model", type=Path, required=True)
-    predict.add_argument("images", nargs="+", type=Path, help="image files, or folders whose images to classify")
+    predict.add_argument("images", nargs="*", type=Path, help="image files, or folders whose images to classify")
+    predict.add_argument(
+        "--labelled",
+        type=Path,
+        metavar="DIR",
+        help="score a folder of class subfolders: accuracy, per class and a confusion matrix, for the folders "
+        "named after the model's classes (for a Fashion-MNIST model, 'shoes' accepts any footwear)",
+    )
     predict.add_argument("--json", action="store_true")
     predict.add_argument("--csv", type=Path, metavar="FILE", help="write every image's probabilities to this CSV file")
     predict.add_argument(  # the choices are core.segment.SEPARATIONS, spelt out so --help does not load OpenCV
@@ -323,6 +351,9 @@ def _train_request(args: argparse.Namespace) -> Any:
             f"{args.resume} has already trained {trained}; pass --epochs M (more than {done}) to continue"
         )
     out = args.resume if args.resume and args.out == Path("model.safetensors") else args.out
+    dataset, images, framing = _data_choice(args, spec, resumed)
+    if images is not None:
+        spec = replace(spec, input_shape=(framing.channels, framing.size, framing.size))
     return TrainingRequest(
         spec,
         asked,
@@ -333,7 +364,44 @@ def _train_request(args: argparse.Namespace) -> Any:
         model_path=out,
         must_save_model=True,  # the --out file is what the command makes
         predict_test_set=False,  # no gallery to show them in
+        dataset=dataset,
+        images=images,
+        framing=framing,
+        init_from=Checkpoint.load(args.init_from) if args.init_from else None,
+        init_from_name=args.init_from.name if args.init_from else "",
     )
+
+
+def _data_choice(args: argparse.Namespace, spec: Any, resumed: Any) -> tuple[str, Path | None, Any]:
+    """(dataset, image folder, framing) from --dataset, --images, --input-size, --color and --framing.
+
+    A continued run keeps the data it was trained on; the folder options without --images are refused, as they
+    would silently do nothing.
+    """
+    from fashion_desktop.core.errors import ConfigError
+    from fashion_desktop.core.folders import FramingSettings
+
+    folder_options = [
+        option
+        for option, value in (("--input-size", args.input_size), ("--color", args.color), ("--framing", args.framing))
+        if value is not None
+    ]
+    if args.images is None:
+        if folder_options:
+            raise ConfigError(f"{', '.join(folder_options)} frame the photos of an image folder; add --images DIR")
+        saved = dict(resumed.data) if resumed is not None and resumed.data else {}
+        return args.dataset or saved.get("dataset", "fashion-mnist"), None, None
+    if args.dataset:
+        raise ConfigError("--images trains on an image folder and --dataset on a torchvision set; give one of them")
+    if not args.images.is_dir():
+        raise ConfigError(f"the image folder {args.images} does not exist or is not a folder; check the path")
+    channels, size, _ = spec.input_shape
+    framing = FramingSettings(
+        size=args.input_size or size,
+        color=args.color if args.color is not None else channels == 3,
+        framing=args.framing or "garment",
+    )
+    return "folder", args.images, framing
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -345,22 +413,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     request = _train_request(args)
     request.check()  # settings that cannot train are refused before the files are looked at
     _check_writable(request.model_path, "--out")
-    _check_data_folder(args.data)
+    if request.images is None:
+        _check_data_folder(args.data)
     outcome = run_training(request, console_observer(args.json))
     if outcome.error is not None:
         raise outcome.error
     test = outcome.result.test
+    calibration = outcome.calibration
     if args.json:
+        ece = {"ece_before": calibration.ece_before, "ece_after": calibration.ece_after} if calibration else {}
         _emit_json(
             {
                 "event": "finished",
                 "test_loss": test.loss,
                 "test_accuracy": test.accuracy,
                 "model": str(request.model_path),
+                **({"temperature": calibration.temperature, **ece} if calibration else {}),
             }
         )
     else:
         print(f"test accuracy {test.accuracy:.4f}, test loss {test.loss:.4f}; model saved to {request.model_path}")
+        if calibration:
+            print(
+                f"calibrated: temperature {calibration.temperature:.3f}, expected calibration error on the test set "
+                f"{calibration.ece_before:.4f} before, {calibration.ece_after:.4f} after"
+            )
     return 0
 
 
@@ -371,6 +448,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fashion_desktop.core.inference import Prediction, Predictor
 
     predictor = Predictor.from_file(args.model)
+    if args.labelled is not None:
+        return _score_labelled(args, predictor)
+    if not args.images:
+        raise UserError("give the image files or folders to classify, or --labelled DIR to score a labelled folder")
     if args.csv:
         _check_writable(args.csv, "--csv")  # before predicting a big folder, not after
     rows: list[tuple[Path, Prediction | ImageError]] = []  # for --csv, written once at the end, atomically
@@ -404,6 +485,49 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _score_labelled(args: argparse.Namespace, predictor: Any) -> int:
+    """``predict --labelled DIR``: accuracy, per-class accuracy and the confusion matrix over the matched folders."""
+    from fashion_desktop.core.errors import UserError
+    from fashion_desktop.core.explain import score_labelled_folder
+    from fashion_desktop.core.imaging import PreprocessOptions
+
+    if args.images or args.csv:
+        raise UserError("--labelled scores a folder on its own; leave out the image arguments and --csv")
+    score = score_labelled_folder(predictor, args.labelled, PreprocessOptions(separation=args.framing))
+    mapping = {f: [predictor.class_names[i] for i in ok] for f, ok in zip(score.folders, score.accepted, strict=True)}
+    if args.json:
+        _emit_json(
+            {
+                "event": "labelled",
+                "images": sum(score.counts),
+                "accuracy": score.accuracy,
+                "per_class_accuracy": score.per_class_accuracy,
+                "counts": dict(zip(score.folders, score.counts, strict=True)),
+                "mapping": mapping,
+                "confusion": {"rows": score.folders, "columns": predictor.class_names, "counts": score.confusion},
+                "unmatched": score.unmatched,
+                "failed": [{"file": str(path), "error": reason} for path, reason in score.failed],
+            }
+        )
+        return 0
+    print(f"{args.labelled}: {sum(score.counts)} images of {len(score.folders)} classes, accuracy {score.accuracy:.4f}")
+    for folder, accuracy, count in zip(score.folders, score.per_class_accuracy.values(), score.counts, strict=True):
+        same = mapping[folder] == [folder]
+        counted = "" if same else f"  (counts as right: {', '.join(mapping[folder])})"
+        print(f"  {folder:<14} {accuracy:7.2%} of {count:>4}{counted}")
+    if score.unmatched:
+        print(f"left out (no class of the model has these names): {', '.join(score.unmatched)}")
+    if score.failed:
+        print(f"{len(score.failed)} images could not be read, such as {score.failed[0][0]}: {score.failed[0][1]}")
+    width = 6  # class names cut to six letters keep a ten-class matrix within 80 columns
+    columns = [name[:width] for name in predictor.class_names]
+    print("confusion matrix (rows: folder, columns: predicted class)")
+    print(" " * 15 + " ".join(f"{name:>{width}}" for name in columns))
+    for folder, row in zip(score.folders, score.confusion, strict=True):
+        print(f"{folder[:14]:<15}" + " ".join(f"{count:>{width}}" for count in row))
+    return 0
+
+
 def _show_prediction(args: argparse.Namespace, path: Path, result: Any) -> None:
     from fashion_desktop.core.errors import ImageError
 
@@ -419,10 +543,12 @@ def _show_prediction(args: argparse.Namespace, path: Path, result: Any) -> None:
                 "probabilities": result.as_dict(),
                 "top_class": result.top_class,
                 "top_probability": result.top_probability,
+                "unsure": result.unsure,
             }
         )
     elif not args.csv:  # a CSV of a big folder would otherwise scroll thousands of bar charts past
-        print(f"{path}: {result.top_class} ({result.top_probability:.1%})")
+        unsure = ", not sure" if result.unsure else ""
+        print(f"{path}: {result.top_class} ({result.top_probability:.1%}{unsure})")
         for name, p in sorted(result.as_dict().items(), key=lambda item: -item[1]):
             print(f"  {name:<12} {p:7.2%} {'#' * round(p * 30)}")
 

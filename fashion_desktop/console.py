@@ -49,6 +49,13 @@ class ConsoleProgress(_WarningsOnStderr):
     def on_download_progress(self, done: int, total: int) -> None:
         download_progress(done, total)
 
+    def on_import_progress(self, done: int, total: int) -> None:
+        if done % 50 and done != total:  # an image folder's photos arrive by the thousand: no need to redraw each
+            return
+        filled = round(BAR * done / max(1, total))
+        end = "\n" if done == total else ""
+        print(f"\rframing photos [{'=' * filled}{' ' * (BAR - filled)}] {done}/{total}", end=end, file=sys.stderr)
+
     def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
         print(
             f"training on {info.train_size:,} images ({info.val_size:,} held out for validation), {info.device}",

@@ -12,6 +12,12 @@ Layout of a ``.safetensors`` model file:
   ``normalization``, ``history``, ``test``, ``epoch``, ``best_epoch`` and ``optimizer`` / ``scheduler`` (their
   non-tensor state).
 
+Format version 2 adds ``input_shape`` (channels, height, width; also inside ``spec``), ``data`` (the dataset,
+and for an image folder its framing: size, colour, framing, separation) and ``calibration`` (the temperature and
+the unsure rule's thresholds, :class:`~fashion_desktop.core.calibration.Calibration`); its class names may be
+any 2 to 100 texts (an image folder's). A version-1 file has none of them: it is read as Fashion-MNIST, 28x28
+grey, uncalibrated, and predicts exactly as it did.
+
 No random-number state is stored: the engine seeds every epoch's generators from (seed, epoch), both saved.
 """
 
@@ -29,17 +35,20 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from fashion_desktop.core.builder import build_model
+from fashion_desktop.core.calibration import Calibration
 from fashion_desktop.core.config import MAX_EPOCHS, TrainConfig
 from fashion_desktop.core.errors import CheckpointError, UserError
 from fashion_desktop.core.files import atomic_write, load_json, read_bounded
+from fashion_desktop.core.folders import FramingSettings
 from fashion_desktop.core.metrics import EpochMetrics, Evaluation
 from fashion_desktop.core.optim import make_optimizer, make_scheduler
-from fashion_desktop.core.spec import CLASS_NAMES, MAX_PARAMETERS, NUM_CLASSES, ModelSpec
+from fashion_desktop.core.spec import CLASS_NAMES, MAX_PARAMETERS, ModelSpec
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MAX_MODEL_BYTES", "Checkpoint", "atomic_write"]  # atomic_write: old import
 
 FORMAT = "fashion-desktop-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MIN_CLASSES, MAX_CLASSES = 2, 100
 # A file holds at most five copies of the weights (model, best, resume and two optimizer moments) plus metadata.
 MAX_MODEL_BYTES = 5 * 4 * MAX_PARAMETERS + 64 * 2**20
 
@@ -60,6 +69,9 @@ class Checkpoint:
     best_epoch: int | None = None
     best_weights: Mapping[str, torch.Tensor] | None = None
     resume_weights: Mapping[str, torch.Tensor] | None = None  # see the module docstring: ``resume.*``
+    # What the model was trained on: {"dataset": name} plus, for an image folder, FramingSettings' fields.
+    data: Mapping[str, Any] | None = None
+    calibration: Calibration | None = None  # None: uncalibrated (a version-1 file, or a run without validation)
 
     def build_model(self) -> torch.nn.Module:
         model = build_model(self.spec)
@@ -81,6 +93,9 @@ class Checkpoint:
             "test": json.dumps(self.test.to_dict() if self.test else None),
             "epoch": str(self.epoch),
             "best_epoch": json.dumps(self.best_epoch),
+            "input_shape": json.dumps(list(self.spec.input_shape)),
+            "data": json.dumps(dict(self.data) if self.data is not None else None),
+            "calibration": json.dumps(self.calibration.to_dict() if self.calibration else None),
         }
         for prefix, extra in (("best", self.best_weights), ("resume", self.resume_weights)):
             if extra is not None:
@@ -143,8 +158,16 @@ class Checkpoint:
         epoch counters against the history, and the optimizer's and scheduler's state against those the config
         builds. Raises CheckpointError naming ``name``.
         """
-        if len(self.class_names) != NUM_CLASSES or not all(isinstance(c, str) and c for c in self.class_names):
-            raise _damaged(name, f"its class names must be {NUM_CLASSES} non-empty texts, not {self.class_names!r}")
+        count = len(self.class_names)
+        if not MIN_CLASSES <= count <= MAX_CLASSES or not all(isinstance(c, str) and c for c in self.class_names):
+            raise _damaged(
+                name,
+                f"its class names must be {MIN_CLASSES} to {MAX_CLASSES} non-empty texts, not {self.class_names!r}",
+            )
+        rows = self.spec.summary().rows
+        outputs = rows[-1].output_shape if rows else None
+        if outputs is not None and outputs != (count,):
+            raise _damaged(name, f"its network has {outputs} outputs but it names {count} classes")
         with torch.device("meta"):  # shapes only: nothing is allocated or initialised
             model = build_model(self.spec)
         expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
@@ -234,6 +257,16 @@ class Checkpoint:
         class_names = parse("class_names", json.dumps(CLASS_NAMES))
         if not isinstance(class_names, list):
             raise CheckpointError(f"its class names must be a list, not {class_names!r}")
+        data = parse("data", "null")
+        if data is not None and not isinstance(data, dict):
+            raise CheckpointError(f"its dataset settings must be an object, not {data!r}")
+        if data is not None and "size" in data:
+            FramingSettings(**{k: v for k, v in data.items() if k in FramingSettings.__dataclass_fields__})
+        calibration = parse("calibration", "null")
+        if calibration is not None and not (
+            isinstance(calibration, dict) and all(_is_number(v, allow_infinite=True) for v in calibration.values())
+        ):
+            raise CheckpointError(f"its calibration must be an object of numbers, not {calibration!r}")
         train_config = TrainConfig.from_dict(config) if config else None
         if train_config is not None:
             train_config.check()
@@ -251,7 +284,16 @@ class Checkpoint:
             best_epoch=parse("best_epoch", "null"),
             best_weights=best or None,
             resume_weights=resume or None,
+            data=data,
+            calibration=Calibration.from_dict(calibration) if calibration else None,
         )
+
+    @property
+    def framing(self) -> FramingSettings | None:
+        """How an image-folder model's photos were framed; None for a Fashion-MNIST-style model."""
+        if self.data is None or "size" not in self.data:
+            return None
+        return FramingSettings(**{k: v for k, v in self.data.items() if k in FramingSettings.__dataclass_fields__})
 
 
 def _with_prefix(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -285,12 +327,12 @@ def _is_number(value: object, allow_infinite: bool = False) -> bool:
 
 
 def _is_confusion(matrix: object) -> bool:
-    """A NUM_CLASSES x NUM_CLASSES table of non-negative whole numbers."""
+    """A square table (one row per class, MIN_CLASSES to MAX_CLASSES of them) of non-negative whole numbers."""
     return (
         isinstance(matrix, (list, tuple))
-        and len(matrix) == NUM_CLASSES
+        and MIN_CLASSES <= len(matrix) <= MAX_CLASSES
         and all(
-            isinstance(row, (list, tuple)) and len(row) == NUM_CLASSES and all(_is_int(c) and c >= 0 for c in row)
+            isinstance(row, (list, tuple)) and len(row) == len(matrix) and all(_is_int(c) and c >= 0 for c in row)
             for row in matrix
         )
     )

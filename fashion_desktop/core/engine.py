@@ -19,16 +19,23 @@ import torch
 from torch import nn
 
 from fashion_desktop.core.builder import build_model
+from fashion_desktop.core.calibration import Calibration
 from fashion_desktop.core.callbacks import Callback
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.config import TrainConfig
-from fashion_desktop.core.data import FashionData, batches_per_epoch, iterate_batches, load_fashion_mnist
+from fashion_desktop.core.data import (
+    DEFAULT_DATASET,
+    FashionData,
+    batches_per_epoch,
+    iterate_batches,
+    load_fashion_mnist,
+)
 from fashion_desktop.core.errors import ConfigError, TrainingDiverged
 from fashion_desktop.core.layers import describe_shape
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, FitInfo, FitResult
 from fashion_desktop.core.optim import load_scheduler_state, make_loss, make_optimizer, make_scheduler, step_scheduler
 from fashion_desktop.core.runtime import describe_device, pick_device
-from fashion_desktop.core.spec import NUM_CLASSES, ModelSpec
+from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
 
 EVAL_BATCH = 2048
 GPU_SYNC_EVERY = 32  # batches between reading losses back from a GPU; each read waits for the GPU to catch up
@@ -63,6 +70,11 @@ class Trainer:
         self.optimizer = make_optimizer(config, self.model.parameters())
         self.scheduler = make_scheduler(config, self.optimizer)
         self.loss_fn = make_loss(config)
+        # The label order of the data being trained on (set by fit); a model file keeps it.
+        self.class_names: tuple[str, ...] = resume_from.class_names if resume_from is not None else CLASS_NAMES
+        # What the data is ({"dataset": ..., framing}) and the calibration fitted at the end: kept in the model file.
+        self.data_settings: dict[str, Any] | None = dict(resume_from.data) if resume_from and resume_from.data else None
+        self.calibration: Calibration | None = resume_from.calibration if resume_from is not None else None
         self.epoch = 0  # epochs completed
         self.history: list[EpochMetrics] = []
         self.test: Evaluation | None = None
@@ -96,10 +108,10 @@ class Trainer:
         return not self._running.is_set()
 
     # -- training --
-    def load_data(self, root: str | Path) -> FashionData:
+    def load_data(self, root: str | Path, dataset: str = DEFAULT_DATASET) -> FashionData:
         """The dataset, resident on this trainer's device, split and normalised as the config and spec say."""
         return load_fashion_mnist(
-            Path(root), self.device, self.config.val_size, self.config.seed, self.spec.mean, self.spec.std
+            Path(root), self.device, self.config.val_size, self.config.seed, self.spec.mean, self.spec.std, dataset
         )
 
     def fit(self, data: FashionData) -> FitResult:
@@ -114,6 +126,16 @@ class Trainer:
                 f"the network takes {describe_shape(self.spec.input_shape)} images but the data's are "
                 f"{describe_shape(images)}; choose a network made for these images, or set its input shape"
             )
+        rows = self.spec.summary().rows
+        outputs = rows[-1].output_shape if rows else None
+        if outputs is not None and outputs != (len(data.class_names),):
+            raise ConfigError(
+                f"the network ends with {describe_shape(outputs)} outputs but the data has "
+                f"{len(data.class_names)} classes ({', '.join(data.class_names[:5])}"
+                f"{', ...' if len(data.class_names) > 5 else ''}); make its last layer's output size "
+                f"{len(data.class_names)}"
+            )
+        self.class_names = tuple(data.class_names)
         batches, samples = batches_per_epoch(len(data.train_y), self.config.batch_size)
         info = FitInfo(
             self.config.epochs,
@@ -251,18 +273,19 @@ class Trainer:
     def evaluate(self, inputs: torch.Tensor, targets: torch.Tensor) -> Evaluation:
         """Mean loss, accuracy and confusion matrix over a whole split."""
         self.model.eval()
+        classes = len(self.class_names)
         total_loss = torch.zeros((), device=self.device)
-        confusion = torch.zeros(NUM_CLASSES * NUM_CLASSES, dtype=torch.long, device=self.device)
+        confusion = torch.zeros(classes * classes, dtype=torch.long, device=self.device)
         loss_fn = copy.copy(self.loss_fn)
         loss_fn.reduction = "sum"  # type: ignore[assignment]  # every torch loss has it; nn.Module does not say so
         for start in range(0, len(targets), EVAL_BATCH):
             x, y = inputs[start : start + EVAL_BATCH], targets[start : start + EVAL_BATCH]
             output = self.model(x)
             total_loss += loss_fn(output, y)
-            confusion += torch.bincount(y * NUM_CLASSES + output.argmax(1), minlength=NUM_CLASSES**2)
-        matrix = confusion.view(NUM_CLASSES, NUM_CLASSES).tolist()
+            confusion += torch.bincount(y * classes + output.argmax(1), minlength=classes**2)
+        matrix = confusion.view(classes, classes).tolist()
         count = max(1, len(targets))
-        correct = sum(matrix[i][i] for i in range(NUM_CLASSES))
+        correct = sum(matrix[i][i] for i in range(classes))
         return Evaluation(total_loss.item() / count, correct / count, tuple(map(tuple, matrix)))
 
     # -- checkpoints --
@@ -284,6 +307,9 @@ class Trainer:
             best_epoch=self.best_epoch,
             best_weights=self.best_weights,
             resume_weights=resume.weights if resume else None,
+            class_names=self.class_names,
+            data=self.data_settings,
+            calibration=self.calibration,
         )
 
     def _training_state(self) -> TrainingState:

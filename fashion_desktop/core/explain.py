@@ -16,7 +16,7 @@ from torch import nn
 
 from fashion_desktop.core.data import normalize
 from fashion_desktop.core.engine import EVAL_BATCH
-from fashion_desktop.core.errors import ImageError
+from fashion_desktop.core.errors import ImageError, UserError
 from fashion_desktop.core.files import atomic_write
 from fashion_desktop.core.imaging import MODEL_SIZE, PreprocessOptions, list_image_files
 from fashion_desktop.core.inference import Prediction, Predictor
@@ -239,8 +239,9 @@ def write_predictions_csv(
 ) -> Path:
     """Write predictions as CSV, atomically: a crash or a full disk leaves the old file or none, never half of one.
 
-    Columns: ``file``, ``top_class``, ``top_probability``, one probability column per class, then ``error``,
-    which holds the message for a file that failed (its other cells are empty) and is empty otherwise.
+    Columns: ``file``, ``top_class``, ``top_probability``, one probability column per class, ``unsure`` ("true"
+    or "false", see ``core.calibration``), then ``error``, which holds the message for a file that failed (its
+    other cells are empty) and is empty otherwise.
 
     Args:
         rows: (path, prediction or error) pairs, e.g. from ``predict_folder``.
@@ -252,14 +253,15 @@ def write_predictions_csv(
     """
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow([*CSV_FIXED_COLUMNS, *class_names, "error"])
+    writer.writerow([*CSV_FIXED_COLUMNS, *class_names, "unsure", "error"])
     for file, result in rows:
         if isinstance(result, ImageError):
-            writer.writerow([str(file), "", "", *[""] * len(class_names), str(result)])
+            writer.writerow([str(file), "", "", *[""] * len(class_names), "", str(result)])
         else:
             # Nine significant digits keep float32 probabilities exact enough that each row still sums to 1
             probabilities = [f"{p:.9g}" for p in result.probabilities]
-            writer.writerow([str(file), result.top_class, f"{result.top_probability:.9g}", *probabilities, ""])
+            unsure = "true" if result.unsure else "false"
+            writer.writerow([str(file), result.top_class, f"{result.top_probability:.9g}", *probabilities, unsure, ""])
     # A file name that is not valid UTF-8 (Python holds its bytes as surrogates) is written back as those bytes
     return atomic_write(Path(path), text.getvalue().encode("utf-8", "surrogateescape"))
 
@@ -319,3 +321,116 @@ def _image_paths(sources: str | Path | Iterable[str | Path]) -> Iterator[Path]:
             reason = error.strerror or error
             raise ImageError(f"cannot list the folder {path} ({reason}); check its permissions") from None
         yield from entries
+
+
+# -- scoring a labelled folder --
+
+# Photo-folder names that stand for Fashion-MNIST classes (folder -> the classes that count as right for it), the
+# names of the clothing-photos set used in issue 11's study. Any footwear counts for "shoes": photos do not tell
+# sandals, sneakers and boots apart. Used only for a model whose classes are Fashion-MNIST's.
+FASHION_FOLDER_NAMES: dict[str, tuple[str, ...]] = {
+    "t-shirt": ("T-shirt/top",),
+    "tshirt": ("T-shirt/top",),
+    "top": ("T-shirt/top",),
+    "pants": ("Trouser",),
+    "trousers": ("Trouser",),
+    "longsleeve": ("Pullover",),
+    "sweater": ("Pullover",),
+    "outwear": ("Coat",),
+    "shoes": ("Sandal", "Sneaker", "Ankle boot"),
+    "boots": ("Ankle boot",),
+    "sneakers": ("Sneaker",),
+    "sandals": ("Sandal",),
+    "bags": ("Bag",),
+}
+
+
+@dataclass(frozen=True)
+class LabelledScore:
+    """A model scored on a folder of class subfolders, over the subfolders whose names match its classes.
+
+    Attributes:
+        folders: The matched class folders' names, one row each.
+        accepted: For each folder, the model's class indices that count as right for it.
+        confusion: One row per folder, one column per model class: how often its images were predicted as that.
+        unmatched: Class folders whose names match none of the model's classes (left out of every figure).
+        failed: Images that could not be read, with the reason.
+    """
+
+    folders: tuple[str, ...]
+    accepted: tuple[tuple[int, ...], ...]
+    confusion: tuple[tuple[int, ...], ...]
+    unmatched: tuple[str, ...]
+    failed: tuple[tuple[Path, str], ...]
+
+    @property
+    def correct(self) -> tuple[int, ...]:
+        return tuple(sum(row[i] for i in ok) for row, ok in zip(self.confusion, self.accepted, strict=True))
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        return tuple(sum(row) for row in self.confusion)
+
+    @property
+    def accuracy(self) -> float:
+        return sum(self.correct) / max(1, sum(self.counts))
+
+    @property
+    def per_class_accuracy(self) -> dict[str, float]:
+        return {f: c / max(1, n) for f, c, n in zip(self.folders, self.correct, self.counts, strict=True)}
+
+
+def match_folder(folder: str, class_names: Sequence[str]) -> tuple[int, ...]:
+    """The model's classes a class folder stands for; empty when it matches none.
+
+    A folder matches a class of the same name, ignoring case, spaces, '-', '/' and '_'; for a Fashion-MNIST model
+    also through ``FASHION_FOLDER_NAMES`` (so "shoes" accepts any footwear class).
+    """
+
+    def plain(name: str) -> str:
+        return "".join(ch for ch in name.lower() if ch.isalnum())
+
+    same = tuple(i for i, name in enumerate(class_names) if plain(name) == plain(folder))
+    if same:
+        return same
+    if tuple(class_names) != CLASS_NAMES:
+        return ()
+    aliases = {plain(k): v for k, v in FASHION_FOLDER_NAMES.items()}
+    return tuple(CLASS_NAMES.index(name) for name in aliases.get(plain(folder), ()))
+
+
+def score_labelled_folder(
+    predictor: Predictor, root: str | Path, options: PreprocessOptions | None = None
+) -> LabelledScore:
+    """Predict every image of ``root``'s class subfolders and score the folders that match the model's classes.
+
+    Raises:
+        UserError: ``root`` is no folder of class subfolders, or none of them matches a class of the model.
+    """
+    from fashion_desktop.core.folders import discover_layout
+
+    layout = discover_layout(root)
+    folder_root = layout.split_folders["train"]  # the class folders, directly under root or under root/train
+    folders, accepted, unmatched = [], [], []
+    for name in layout.class_names:
+        classes = match_folder(name, predictor.class_names)
+        if classes:
+            folders.append(name)
+            accepted.append(classes)
+        else:
+            unmatched.append(name)
+    if not folders:
+        raise UserError(
+            f"none of the class folders of {root} ({', '.join(layout.class_names[:6])}) matches a class of the model "
+            f"({', '.join(predictor.class_names[:6])}); name the folders after the model's classes"
+        )
+    confusion, failed = [], []
+    for name in folders:
+        row = [0] * len(predictor.class_names)
+        for path, result in predict_folder(predictor, folder_root / name, options):
+            if isinstance(result, ImageError):
+                failed.append((path, str(result)))
+            else:
+                row[result.top_index] += 1
+        confusion.append(tuple(row))
+    return LabelledScore(tuple(folders), tuple(accepted), tuple(confusion), tuple(unmatched), tuple(failed))

@@ -17,21 +17,25 @@ import copy
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fashion_desktop.core.callbacks import Callback, SaveCheckpoint
 from fashion_desktop.core.config import TrainConfig
-from fashion_desktop.core.errors import UserError
+from fashion_desktop.core.errors import ConfigError, UserError
+from fashion_desktop.core.folders import FramingSettings
+from fashion_desktop.core.layers import describe_shape
 from fashion_desktop.core.metrics import EpochMetrics, FitResult
 from fashion_desktop.core.spec import ModelSpec
 
 if TYPE_CHECKING:  # torch-dependent: imported where used, so that importing this module stays cheap
     from fashion_desktop.core.activity import ActivitySnapshot, NetworkActivity
+    from fashion_desktop.core.calibration import Calibration
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.data import FashionData
     from fashion_desktop.core.engine import Trainer
+    from fashion_desktop.core.folders import ImageFolderData
     from fashion_desktop.core.predictions import TestPredictions
     from fashion_desktop.core.runs import RecordRun
 
@@ -56,6 +60,15 @@ class TrainingRequest:
     must_save_model: bool = False
     predict_test_set: bool = True  # classify the test set at the end, for the mistakes gallery
     watch_inside: bool = True  # measure every layer a few times an epoch (core.activity), shown and recorded
+    dataset: str = "fashion-mnist"  # fashion-mnist, mnist, kmnist (core.data.DATASETS) or "folder"
+    images: Path | None = None  # the image folder (one subfolder per class, or train/validation/test) for "folder"
+    # How the folder's photos become inputs; None: 28x28 grey garment framing, or the spec's input shape's.
+    framing: FramingSettings | None = None
+    # Start from this model's weights (fine-tuning): layers whose shapes fit are copied, the rest (a head with
+    # another class count) keep their fresh initialisation. Unlike resume_from, training starts at epoch 1.
+    init_from: Checkpoint | None = None
+    init_from_name: str = ""  # the file it came from, for the run's warnings
+    calibrate: bool = True  # fit the temperature on the validation set at the end (core.calibration)
 
     @property
     def start_epoch(self) -> int:
@@ -74,6 +87,27 @@ class TrainingRequest:
         self.spec.check(self.config.loss)
         self.config.check()
         pick_device(self.config.device)
+        if self.init_from is not None and self.resume_from is not None:
+            raise ConfigError("a run either continues a model or starts from one's weights, not both")
+        if self.dataset == "folder":
+            if self.images is None:
+                raise ConfigError("an image-folder run needs the folder: give --images DIR (or pick the folder)")
+            shape = self.folder_settings().channels, self.folder_settings().size, self.folder_settings().size
+            if shape != self.spec.input_shape:
+                raise ConfigError(
+                    f"the network takes {describe_shape(self.spec.input_shape)} images but the folder's photos are "
+                    f"framed to {describe_shape(shape)}; set the input size and colour to the network's, or "
+                    "choose a network made for these images"
+                )
+        elif self.images is not None:
+            raise ConfigError(f"an image folder ({self.images}) was given, so the dataset must be 'folder'")
+
+    def folder_settings(self) -> FramingSettings:
+        """The framing of an image-folder run: as asked, else the spec's input size and colour, garment framing."""
+        if self.framing is not None:
+            return self.framing
+        channels, size, _ = self.spec.input_shape
+        return FramingSettings(size=size, color=channels == 3)
 
 
 @dataclass(frozen=True)
@@ -121,6 +155,11 @@ class TrainingOutcome:
         return Failure(describe_error(self.error, self.device), type(self.error).__name__)
 
     @property
+    def calibration(self) -> Calibration | None:
+        """The temperature and unsure rule fitted at the end of training, with the test set's ECE before and after."""
+        return self.checkpoint.calibration if self.checkpoint is not None else None
+
+    @property
     def new_model(self) -> Checkpoint | None:
         """The model this run trained, or None when it has nothing newer than what it started from.
 
@@ -146,6 +185,9 @@ class TrainingObserver(Callback):
 
     def on_activity(self, snapshot: ActivitySnapshot) -> None:
         """Every layer was measured (a few times an epoch, and at its end), when the request watches inside."""
+
+    def on_import_progress(self, done: int, total: int) -> None:
+        """``done`` of ``total`` photos of an image folder have been framed (cached ones included)."""
 
 
 class TrainingStopped(Exception):
@@ -180,6 +222,11 @@ class TrainingControl:
             self._paused = False
             if self._trainer is not None:
                 self._trainer.resume()
+
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set once a stop has been asked for: what an image-folder import polls to cancel."""
+        return self._stop_requested
 
     @property
     def stop_requested(self) -> bool:
@@ -254,12 +301,25 @@ def run_training(
 
     try:
         request.check()  # before a download: settings that cannot train are refused at once
-        root = ensure_data(request.data_root, request.allow_download, on_download_progress)
+        if request.dataset == "folder":
+            folder = _import_folder(request, run, control)
+        else:
+            root = ensure_data(request.data_root, request.allow_download, on_download_progress, request.dataset)
         control.check_stop()
         run.trainer = trainer = Trainer(request.spec, request.config, [run.observer], _own_copy(request.resume_from))
         control.attach(trainer)
-        data = trainer.load_data(root)
+        if request.init_from is not None:
+            run.warn(_copy_fitting_weights(trainer, request.init_from, request.init_from_name))
+        if request.dataset == "folder":
+            data = folder.to_fashion_data(trainer.device, request.spec.mean, request.spec.std)
+            trainer.data_settings = {"dataset": "folder", **asdict(folder.settings)}
+            del folder  # the uint8 copy: the device copy is what trains
+        else:
+            data = trainer.load_data(root, request.dataset)
+            trainer.data_settings = {"dataset": request.dataset}
         control.check_stop()
+        if request.calibrate:  # first: the model file saved at the end must hold the calibration
+            trainer.callbacks.append(_Calibrate(data, run.warn))
         run.model_path = path = request.model_path or new_checkpoint_path()
         # Before the recorder, so the file of an epoch is on disk when the history records that epoch.
         saver = SaveCheckpoint(path) if request.must_save_model else _EpochCheckpoint(path, run.warn)
@@ -282,6 +342,72 @@ def run_training(
     except Exception as error:  # every failure reaches the user as a message, with what the run had reached
         return run.outcome(error)
     return run.outcome()
+
+
+def _import_folder(request: TrainingRequest, run: _Run, control: TrainingControl) -> ImageFolderData:
+    """The request's image folder, framed (in parallel, cached); the skipped files become the run's warnings."""
+    from fashion_desktop.core.folders import ImportCancelled, display_name, load_image_folder
+
+    assert request.images is not None  # request.check() refuses a folder run without one
+    try:
+        folder = load_image_folder(
+            request.images,
+            request.folder_settings(),
+            seed=request.config.seed,
+            progress=run.observer.on_import_progress,
+            cancel=control.stop_event,
+        )
+    except ImportCancelled:
+        raise TrainingStopped from None
+    if folder.skipped:
+        shown = "; ".join(f"{display_name(s.path)}: {s.reason}" for s in folder.skipped[:5])
+        more = f" and {len(folder.skipped) - 5} more" if len(folder.skipped) > 5 else ""
+        run.warn(f"{len(folder.skipped)} files of {display_name(request.images)} were skipped ({shown}{more})")
+    return folder
+
+
+def _copy_fitting_weights(trainer: Trainer, source: Checkpoint, name: str) -> str:
+    """Copy into the trainer's fresh model every tensor of ``source`` whose name and shape fit; say what was kept."""
+    import torch
+
+    own = trainer.model.state_dict()
+    fitting = {k: v for k, v in source.weights.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    with torch.no_grad():
+        for key, value in fitting.items():
+            own[key].copy_(value.to(own[key].device, own[key].dtype))
+    fresh = [k for k in own if k not in fitting]
+    where = f" from {name}" if name else ""
+    if not fresh:
+        return f"started from the weights{where}: all {len(own)} weight tensors copied"
+    shown = ", ".join(fresh[:4]) + (f" and {len(fresh) - 4} more" if len(fresh) > 4 else "")
+    return (
+        f"started from the weights{where}: {len(fitting)} of {len(own)} weight tensors copied; "
+        f"re-initialised (their shapes differ, such as a head with another class count): {shown}"
+    )
+
+
+class _Calibrate(Callback):
+    """At the end of training, fit the temperature and the unsure rule on the validation set; ECE on the test set."""
+
+    def __init__(self, data: FashionData, warn: Callable[[str], None]) -> None:
+        self.data, self.warn = data, warn
+
+    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        from fashion_desktop.core.calibration import calibrate, model_logits
+
+        data = self.data
+        if not len(data.val_y):
+            self.warn("the model is not calibrated: it has no validation images to fit the temperature on")
+            return
+        try:
+            trainer.calibration = calibrate(
+                model_logits(trainer.model, data.val_x),
+                data.val_y,
+                model_logits(trainer.model, data.test_x) if len(data.test_y) else None,
+                data.test_y if len(data.test_y) else None,
+            )
+        except ValueError as error:  # logits that are not finite: the model is kept, uncalibrated
+            self.warn(f"the model is not calibrated: {error}")
 
 
 def _own_copy(checkpoint: Checkpoint | None) -> Checkpoint | None:

@@ -224,7 +224,7 @@ def test_a_folder_becomes_a_csv_with_one_row_per_image(trained, tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["predictions.csv"]  # no temporary file left
     with out.open(newline="", encoding="utf-8") as file:
         reader = csv.DictReader(file)
-        assert reader.fieldnames == ["file", "top_class", "top_probability", *CLASS_NAMES, "error"]
+        assert reader.fieldnames == ["file", "top_class", "top_probability", *CLASS_NAMES, "unsure", "error"]
         table = list(reader)
     assert len(table) == 3
     for row, index in zip(table[:2], (1, 0), strict=True):
@@ -250,7 +250,7 @@ def test_an_empty_folder_gives_a_csv_with_only_the_header(trained, tmp_path):
     predictor, _ = trained
     out = write_predictions_csv(predict_folder(predictor, tmp_path), tmp_path / "p.csv")
     assert out.read_text(encoding="utf-8").splitlines() == [
-        ",".join(["file", "top_class", "top_probability", *CLASS_NAMES, "error"])
+        ",".join(["file", "top_class", "top_probability", *CLASS_NAMES, "unsure", "error"])
     ]
 
 
