@@ -533,10 +533,6 @@ class PredictTab(QWidget):
         entry = self._entries.pop(row)
         del self._by_key[entry.key]
         self.image_list.takeItem(row)
-        if entry.pending:  # its result will find no entry and be dropped; the count must not wait for it
-            entry.pending = False
-            self._done += 1
-            self._update_progress()
         self._show_current()
         self.status_message.emit(f"Removed {entry.name} from the list")
 
