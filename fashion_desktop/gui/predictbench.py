@@ -43,6 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # read when the application starts, not on import
     app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)  # a widget benchmark: never a plain QCoreApplication
     # Imported here, as the app does after its first paint: importing the gui package must not load torch
     import torch
 
