@@ -520,6 +520,7 @@ class MainWindow(QMainWindow):
                 event.ignore()  # the save was cancelled: stay open so the trained model is not lost
                 return
         self._save_settings()
+        self.predict.shutdown()  # its photo workers must not outlive the window
         event.accept()
 
     def _stop_training(self) -> bool:
@@ -561,6 +562,7 @@ class MainWindow(QMainWindow):
                 pass  # the training stops after its current batch; a running QThread must not be destroyed
         if self.core_thread is not None:
             self.core_thread.wait()  # importing PyTorch cannot be cut short, and ends soon
+        self.predict.shutdown()
 
     # -- slots --
     @Slot(str)

@@ -78,10 +78,17 @@ def drag(tab: PredictTab, mime: QMimeData) -> tuple[bool, bool]:
     return enter.isAccepted(), drop.isAccepted()
 
 
-def drop_files(tab: PredictTab, *paths: Path) -> None:
+def drop_files(qtbot, tab: PredictTab, *paths: Path) -> None:
+    """Drop the files on the tab and wait, as a person would, until every one is prepared and classified."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
     assert drag(tab, mime) == (True, True)
+    settle(qtbot, tab)
+
+
+def settle(qtbot, tab: PredictTab) -> None:
+    """Wait until the tab's background work (after a drop or a switch change) has come back."""
+    qtbot.waitUntil(lambda: not tab.is_preparing(), timeout=30_000)
 
 
 def item_texts(tab: PredictTab) -> list[str]:
@@ -98,9 +105,9 @@ def test_importing_the_tab_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
 
 
-def test_dropped_images_are_classified_and_bad_files_show_their_error(tab, checkpoint, images):
+def test_dropped_images_are_classified_and_bad_files_show_their_error(qtbot, tab, checkpoint, images):
     tab.set_model(checkpoint)
-    drop_files(tab, images["shirt"], images["trousers"], images["corrupt"], images["text"])
+    drop_files(qtbot, tab, images["shirt"], images["trousers"], images["corrupt"], images["text"])
 
     texts = item_texts(tab)
     assert len(texts) == 4
@@ -133,9 +140,9 @@ def test_dropped_images_are_classified_and_bad_files_show_their_error(tab, check
     assert tab.original_view.text() == ""  # a picture again
 
 
-def test_without_a_model_images_are_listed_and_classified_once_a_model_is_set(tab, checkpoint, images, tmp_path):
+def test_without_a_model_images_are_listed_and_classified_once_a_model_is_set(qtbot, tab, checkpoint, images, tmp_path):
     assert tab.model_hint.isVisible() and tab.model_hint.text() == NO_MODEL_HINT
-    drop_files(tab, images["shirt"], images["trousers"])
+    drop_files(qtbot, tab, images["shirt"], images["trousers"])
     assert tab.image_list.count() == 2
     assert not any(shown_class(text) for text in item_texts(tab))
     assert not tab.original_view.source().isNull() and not tab.seen_view.source().isNull()
@@ -152,13 +159,13 @@ def test_without_a_model_images_are_listed_and_classified_once_a_model_is_set(ta
     assert messages == ["Classified 2 images with the new model"]
 
 
-def test_a_model_whose_weights_do_not_fit_leaves_the_tab_without_a_model(tab, checkpoint, images):
+def test_a_model_whose_weights_do_not_fit_leaves_the_tab_without_a_model(qtbot, tab, checkpoint, images):
     from dataclasses import replace
 
     from fashion_desktop.core.presets import get_preset
 
     tab.set_model(checkpoint)
-    drop_files(tab, images["shirt"])
+    drop_files(qtbot, tab, images["shirt"])
     tab.set_model(replace(checkpoint, spec=get_preset("d2l-mlp").spec))  # seed weights, a 784-256-10 network
     assert tab.notice.isVisible() and "weights do not fit" in tab.notice.text()
     assert tab.model_hint.isVisible()
@@ -167,11 +174,12 @@ def test_a_model_whose_weights_do_not_fit_leaves_the_tab_without_a_model(tab, ch
     assert not tab.notice.isVisible() and shown_class(item_texts(tab)[0])
 
 
-def test_preprocessing_switches_update_the_model_input_and_probabilities(tab, checkpoint, images):
+def test_preprocessing_switches_update_the_model_input_and_probabilities(qtbot, tab, checkpoint, images):
     tab.set_model(checkpoint)
-    drop_files(tab, images["shirt"])
+    drop_files(qtbot, tab, images["shirt"])
 
     def shown() -> tuple[np.ndarray, tuple[float, ...]]:
+        settle(qtbot, tab)  # each switch prepares the photo again in the background
         image = tab.seen_view.source().toImage()
         assert (image.width(), image.height()) == (28, 28)
         pixels = np.array([[image.pixelColor(x, y).value() for x in range(28)] for y in range(28)])
@@ -224,13 +232,13 @@ def test_random_test_image_without_data_says_so(tab, tmp_path):
     assert tab.image_list.count() == 0
 
 
-def test_a_dropped_folder_adds_its_images(tab, images, tmp_path):
+def test_a_dropped_folder_adds_its_images(qtbot, tab, images, tmp_path):
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)
     for name in ("b.png", "a.jpg", "c.webp", "d.gif", "sub/e.png"):
         Image.open(images["shirt"]).convert("RGB").save(folder / name)
     (folder / "readme.txt").write_text("hello")
-    drop_files(tab, folder)
+    drop_files(qtbot, tab, folder)
     names, results = zip(*(text.split("\n") for text in item_texts(tab)), strict=True)
     assert names == ("a.jpg", "b.png", "c.webp", "d.gif")
     assert set(results) == {"Not classified: no model yet"}  # opened, not failed
@@ -272,10 +280,10 @@ def test_the_saliency_choices_are_the_cores_methods():
 
 
 @pytest.mark.parametrize("preset", ["seed", "small-cnn"])
-def test_saliency_tints_the_model_input_for_the_top_class(tab, images, preset):
+def test_saliency_tints_the_model_input_for_the_top_class(qtbot, tab, images, preset):
     model = untrained(preset)
     tab.set_model(model)
-    drop_files(tab, images["shirt"])
+    drop_files(qtbot, tab, images["shirt"])
     plain = shown_rgb(tab)
     assert np.array_equal(plain[..., 0], plain[..., 1]) and np.array_equal(plain[..., 1], plain[..., 2])  # grey
     assert not tab.saliency_method.isEnabled()
@@ -310,7 +318,9 @@ def test_saliency_tints_the_model_input_for_the_top_class(tab, images, preset):
     assert not tab.saliency_view.isVisible() and not tab.saliency_method.isEnabled()
 
 
-def test_saliency_follows_the_selection_model_and_switches_computing_only_the_shown_image(tab, images, monkeypatch):
+def test_saliency_follows_the_selection_model_and_switches_computing_only_the_shown_image(
+    qtbot, tab, images, monkeypatch
+):
     from fashion_desktop.core import explain
 
     calls = []
@@ -319,7 +329,7 @@ def test_saliency_follows_the_selection_model_and_switches_computing_only_the_sh
     seed, cnn = untrained("seed"), untrained("small-cnn")
     tab.set_model(seed)
     tab.saliency_box.setChecked(True)
-    drop_files(tab, images["shirt"], images["trousers"], images["corrupt"])
+    drop_files(qtbot, tab, images["shirt"], images["trousers"], images["corrupt"])
     assert calls == ["gradient_x_input"]  # the selected image only, not every listed one
 
     def check(model) -> np.ndarray:
@@ -341,14 +351,15 @@ def test_saliency_follows_the_selection_model_and_switches_computing_only_the_sh
 
     tab.image_list.setCurrentRow(0)
     tab.crop_box.setChecked(False)
+    settle(qtbot, tab)
     uncropped = check(seed)
     assert not np.array_equal(uncropped, shirt) and len(calls) == 3
     tab.set_model(cnn)
     assert not np.array_equal(check(cnn), uncropped) and len(calls) == 4
 
 
-def test_saliency_without_a_model_shows_the_plain_input(tab, images):
-    drop_files(tab, images["shirt"])
+def test_saliency_without_a_model_shows_the_plain_input(qtbot, tab, images):
+    drop_files(qtbot, tab, images["shirt"])
     plain = shown_rgb(tab)
     tab.saliency_box.setChecked(True)
     assert np.array_equal(shown_rgb(tab), plain)
@@ -379,13 +390,16 @@ def dialogs(monkeypatch):
     return answers, asked
 
 
-def test_predict_folder_to_csv_writes_a_row_per_image_with_the_current_preprocessing(tab, checkpoint, images, dialogs):
+def test_predict_folder_to_csv_writes_a_row_per_image_with_the_current_preprocessing(
+    qtbot, tab, checkpoint, images, dialogs
+):
     answers, asked = dialogs
     folder = images["shirt"].parent  # shirt.png, trousers.png, corrupt.png and notes.txt, which is not listed
     answers["folder"], answers["csv"] = str(folder), str(folder / "out" / "predictions.csv")
     tab.set_model(checkpoint)
-    drop_files(tab, images["shirt"])
+    drop_files(qtbot, tab, images["shirt"])
     tab.invert_box.setCurrentText("off")  # the CSV must follow the switches the user sees
+    settle(qtbot, tab)
     shown_probabilities = tab.chart.probabilities
     messages = []
     tab.status_message.connect(messages.append)
@@ -497,8 +511,8 @@ def class_folders(tmp_path: Path, images) -> Path:
     return root
 
 
-def test_a_dropped_folder_of_class_folders_adds_their_images(tab, images, tmp_path):
-    drop_files(tab, class_folders(tmp_path, images))
+def test_a_dropped_folder_of_class_folders_adds_their_images(qtbot, tab, images, tmp_path):
+    drop_files(qtbot, tab, class_folders(tmp_path, images))
     names = [text.split("\n")[0] for text in item_texts(tab)]
     assert names == ["Dress/shirt.png", "Trouser/trousers.png"]
     assert not tab.notice.isVisible()
@@ -516,17 +530,17 @@ def test_predict_folder_to_csv_takes_a_folder_of_class_folders(tab, checkpoint, 
     assert "Wrote 2 predictions" in tab.notice.text()
 
 
-def test_a_dropped_model_file_is_opened_as_a_model_not_listed_as_an_image(tab, checkpoint, images, tmp_path):
+def test_a_dropped_model_file_is_opened_as_a_model_not_listed_as_an_image(qtbot, tab, checkpoint, images, tmp_path):
     model = checkpoint.save(tmp_path / "model.safetensors")
     dropped = []
     tab.model_file_dropped.connect(dropped.append)
-    drop_files(tab, model, images["shirt"])
+    drop_files(qtbot, tab, model, images["shirt"])
     assert dropped == [model]
     assert [text.split("\n")[0] for text in item_texts(tab)] == ["shirt.png"]
 
 
 def test_delete_and_the_context_menu_remove_an_image(qtbot, tab, images):
-    drop_files(tab, images["shirt"], images["trousers"], images["corrupt"])
+    drop_files(qtbot, tab, images["shirt"], images["trousers"], images["corrupt"])
     tab.image_list.setCurrentRow(0)
     tab.image_list.setFocus()
     qtbot.keyClick(tab.image_list, Qt.Key.Key_Delete)
@@ -547,10 +561,10 @@ def test_the_tab_says_which_model_it_uses(tab, checkpoint):
     assert "trained on the Training tab" in tab.model_label.text()
 
 
-def test_files_that_all_fail_are_reported_as_such(tab, images):
+def test_files_that_all_fail_are_reported_as_such(qtbot, tab, images):
     messages = []
     tab.status_message.connect(messages.append)
-    drop_files(tab, images["corrupt"], images["text"])
+    drop_files(qtbot, tab, images["corrupt"], images["text"])
     assert messages == ["Could not read any of the 2 files."]
-    drop_files(tab, images["shirt"], images["corrupt"])
+    drop_files(qtbot, tab, images["shirt"], images["corrupt"])
     assert messages[-1].startswith("Added 1 image; 1 file could not be read.")

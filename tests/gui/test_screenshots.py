@@ -102,6 +102,7 @@ def test_predict(qtbot, window, shots, tmp_path):
     predict = window.predict
     window.tabs.setCurrentWidget(predict)
     predict._add_paths([resource_path("samples", "dress.png")])
+    qtbot.waitUntil(lambda: not predict.is_preparing(), timeout=30_000)
     predict.image_list.setCurrentRow(0)
     assert predict.chart.probabilities != (0.0,) * 10
     save(qtbot, window, shots, "predict")
@@ -109,6 +110,7 @@ def test_predict(qtbot, window, shots, tmp_path):
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
     predict._add_paths([corrupt])
+    qtbot.waitUntil(lambda: not predict.is_preparing(), timeout=30_000)
     predict.image_list.setCurrentRow(predict.image_list.count() - 1)
     save(qtbot, window, shots, "predict-corrupt")
 
@@ -170,6 +172,7 @@ def test_predict_looks(qtbot, look, shots):
     spec = SEED.spec
     predict.set_model(Checkpoint(spec, build_model(spec, seed=0).state_dict(), SEED.config), source="seed.safetensors")
     predict._add_paths([resource_path("samples", "dress.png")])
+    qtbot.waitUntil(lambda: not predict.is_preparing(), timeout=30_000)
     predict.saliency_box.setChecked(True)
     predict.image_list.setCurrentRow(0)
     save(qtbot, window, shots, f"predict-{suffix}", size)
