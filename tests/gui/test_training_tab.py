@@ -235,7 +235,7 @@ def test_a_continue_failing_before_its_first_epoch_keeps_the_opened_model(qtbot,
     assert tab.set_checkpoint(opened)
     tab.settings.editor("epochs").setValue(4)
 
-    def unreadable(trainer, root):
+    def unreadable(trainer, root, dataset="fashion-mnist"):
         raise DataError("the training images are damaged")
 
     monkeypatch.setattr(Trainer, "load_data", unreadable)  # after the trainer has restored the file's state
