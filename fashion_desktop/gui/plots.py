@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QModelIndex, QRect, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import (
@@ -391,6 +392,8 @@ class LearningRatePreview(_PlotView):
 
     def set_rates(self, rates: Sequence[float]) -> None:
         self.rates = tuple(rates)
+        if not shiboken6.isValid(self._curve.scatter):
+            return  # the window is closing: pyqtgraph's close() deleted the plot's items before a late preview redraw
         self._curve.setData(np.arange(1, len(self.rates) + 1), np.array(self.rates, dtype=float))
         self._curve.setSymbolSize(4 if len(self.rates) <= 60 else 0)
         _from_zero(self.plot_item, self.rates)
