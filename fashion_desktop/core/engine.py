@@ -62,7 +62,8 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         resume_from: Checkpoint | None = None,
     ) -> None:
-        spec.check(config.loss)
+        # The output size is checked against the data once it is loaded (load_data, fit).
+        spec.check(config.loss, classes=len(resume_from.class_names) if resume_from is not None else None)
         config.check()
         self.spec, self.config, self.callbacks = spec, config, list(callbacks)
         self.device = pick_device(config.device)

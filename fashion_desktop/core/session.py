@@ -27,7 +27,7 @@ from fashion_desktop.core.errors import ConfigError, UserError
 from fashion_desktop.core.folders import FramingSettings
 from fashion_desktop.core.layers import describe_shape
 from fashion_desktop.core.metrics import EpochMetrics, FitResult
-from fashion_desktop.core.spec import ModelSpec
+from fashion_desktop.core.spec import NUM_CLASSES, ModelSpec
 
 if TYPE_CHECKING:  # torch-dependent: imported where used, so that importing this module stays cheap
     from fashion_desktop.core.activity import ActivitySnapshot, NetworkActivity
@@ -84,7 +84,8 @@ class TrainingRequest:
         """
         from fashion_desktop.core.runtime import pick_device
 
-        self.spec.check(self.config.loss)
+        # An image folder's class count is only known once it is read; the trainer checks it then.
+        self.spec.check(self.config.loss, classes=None if self.dataset == "folder" else NUM_CLASSES)
         self.config.check()
         pick_device(self.config.device)
         if self.init_from is not None and self.resume_from is not None:

@@ -253,10 +253,12 @@ class ModelSpec:
         return names
 
     # -- checking --
-    def validate(self, loss: str | None = None) -> list[Problem]:
+    def validate(self, loss: str | None = None, classes: int | None = NUM_CLASSES) -> list[Problem]:
         """Every problem with this spec, in plain words naming the layer; an empty list means it can train.
 
-        ``loss`` (a name of ``config.LOSSES``) adds checks of the head against the loss.
+        ``loss`` (a name of ``config.LOSSES``) adds checks of the head against the loss. ``classes`` is the
+        number of outputs the data needs (Fashion-MNIST's 10, an image folder's own count); None leaves the
+        output size to be checked against the data once it is loaded.
         """
         normalisation, input_shape = self._normalisation_problems(), self._input_problems()
         if not self.layers:
@@ -267,24 +269,25 @@ class ModelSpec:
             ]
         if input_shape:  # every layer's shape follows from the input's, so their messages would only mislead
             return normalisation + input_shape
-        return normalisation + self._layer_problems(loss) + size_problems(self)
+        return normalisation + self._layer_problems(loss, classes) + size_problems(self)
 
-    def _layer_problems(self, loss: str | None) -> list[Problem]:
+    def _layer_problems(self, loss: str | None, classes: int | None) -> list[Problem]:
         steps = self._walk()
         problems = [p for _, _, p in steps if p is not None]
         if problems:
             return problems
         output = steps[-1][1]
-        if output is not None and output != (NUM_CLASSES,):
+        if output is not None and classes is not None and output != (classes,):
             described = describe_shape(output)
             fix = (
-                "end with Flatten and Linear(out_features=10)"
+                f"end with Flatten and Linear(out_features={classes})"
                 if len(output) == 3
-                else "make the last Linear layer's out_features 10"
+                else f"make the last Linear layer's out_features {classes}"
             )
+            data = "Fashion-MNIST has" if classes == NUM_CLASSES else "the data has"
             problems.append(
                 Problem(
-                    f"the network ends with {described} but Fashion-MNIST has {NUM_CLASSES} classes; {fix}",
+                    f"the network ends with {described} but {data} {classes} classes; {fix}",
                     len(self.layers) - 1,
                 )
             )
@@ -385,12 +388,12 @@ class ModelSpec:
             )
         return problems
 
-    def errors(self, loss: str | None = None) -> list[Problem]:
-        return [p for p in self.validate(loss) if p.severity == "error"]
+    def errors(self, loss: str | None = None, classes: int | None = NUM_CLASSES) -> list[Problem]:
+        return [p for p in self.validate(loss, classes) if p.severity == "error"]
 
-    def check(self, loss: str | None = None) -> None:
-        """Raise :class:`SpecError` listing every error, if there is one."""
-        errors = self.errors(loss)
+    def check(self, loss: str | None = None, classes: int | None = NUM_CLASSES) -> None:
+        """Raise :class:`SpecError` listing every error, if there is one (``classes`` as in :meth:`validate`)."""
+        errors = self.errors(loss, classes)
         if errors:
             raise SpecError("the network cannot be built:\n" + "\n".join(f"- {p.message}" for p in errors))
 

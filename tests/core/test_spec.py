@@ -93,6 +93,18 @@ def test_output_must_be_ten_classes():
     assert "ends with 7 features" in problem.message and "10 classes" in problem.message
 
 
+def test_output_size_follows_the_class_count_of_the_data():
+    last_linear = len(seed_spec().layers) - 2  # before the LogSoftmax head
+    five_way = seed_spec().replaced(last_linear, layer("Linear", out_features=5))
+    assert five_way.summary().rows[-1].output_shape == (5,)
+    (ten,) = five_way.errors()  # Fashion-MNIST's ten, by default
+    assert "Fashion-MNIST has 10 classes" in ten.message and "out_features 10" in ten.message
+    assert five_way.errors(classes=5) == []  # an image folder of five classes
+    (three,) = five_way.errors(classes=3)
+    assert "the data has 3 classes" in three.message and "out_features 3" in three.message
+    assert five_way.errors(classes=None) == []  # checked against the data once it is loaded
+
+
 def test_kernel_that_shrinks_to_nothing():
     spec = ModelSpec((layer("MaxPool2d", kernel_size=16), layer("Conv2d", kernel_size=5, padding=0)))
     assert "cannot apply a 5x5 kernel to a 1x1 input" in spec.validate()[0].message
