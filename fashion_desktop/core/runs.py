@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -81,6 +82,17 @@ CREATE TABLE IF NOT EXISTS epoch_activity (
     PRIMARY KEY (run_id, epoch)
 )
 """
+# Every model file a run has trained into: a continued run moves on to a new file, and its earlier ones are
+# still its own when the run is deleted. Added after schema 1 too.
+_MODELS_TABLE = """
+CREATE TABLE IF NOT EXISTS run_models (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    PRIMARY KEY (run_id, path)
+)
+"""
+NAME_SEPARATOR = " · "  # between the parts of a default run name: "seed · Adam · 3"
+CHECKPOINTS_FOLDER = "checkpoints"  # beside the history: the model files the app makes for its runs
 
 
 class RunStoreError(UserError):
@@ -110,6 +122,7 @@ class RunRecord:
     model_path: Path | None
     error: str | None
     epochs_done: int
+    dataset: str | None = None  # None: recorded by a version that did not say (Fashion-MNIST, most likely)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data, for ``fashion-desktop runs --json``."""
@@ -128,6 +141,7 @@ class RunRecord:
             "model_path": str(self.model_path) if self.model_path else None,
             "error": self.error,
             "epochs_done": self.epochs_done,
+            "dataset": self.dataset,
         }
 
 
@@ -219,9 +233,13 @@ class RunStore:
                 f"the run history {self.path} was written by a newer Fashion Desktop (schema {version}, this version "
                 f"reads {SCHEMA_VERSION}); update Fashion Desktop, or move the file aside to start a new history"
             )
-        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'epoch_activity'").fetchone():
-            with db:
-                db.execute(_ACTIVITY_TABLE)  # the network's activity per epoch, as ActivitySnapshot JSON
+        for table, create in (("epoch_activity", _ACTIVITY_TABLE), ("run_models", _MODELS_TABLE)):
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+                with db:
+                    db.execute(create)
+        if "dataset" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:
+            with db:  # an older version names its columns, so it reads and writes the table as before
+                db.execute("ALTER TABLE runs ADD COLUMN dataset TEXT")  # fashion-mnist, mnist, kmnist, folder
         if (check := db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
             raise sqlite3.DatabaseError(check)
 
@@ -285,26 +303,98 @@ class RunStore:
         device: str,
         name: str | None = None,
         model_path: str | Path | None = None,
+        dataset: str | None = None,
     ) -> int:
-        """Record a new run as 'running' and return its id. The default name is the preset's (or "custom") and time."""
+        """Record a new run as 'running' and return its id.
+
+        The default name is the preset's (or "custom"), the optimizer's and a counter: "seed · Adam · 3".
+        """
         started = datetime.now().astimezone()
-        name = _storable(name or f"{preset_name(spec) or 'custom'} {started:%Y-%m-%d %H:%M}")
         with self._transaction(writing=True) as db:
+            if not name:
+                name = self._default_name(db, f"{preset_name(spec) or 'custom'}{NAME_SEPARATOR}{config.optimizer}")
             cursor = db.execute(
-                "INSERT INTO runs (name, started_at, status, spec, config, device, model_path, pid) "
-                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (name, started_at, status, spec, config, device, model_path, pid, dataset) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
                 (
-                    name,
+                    _storable(name),
                     started.isoformat(timespec="seconds"),
                     json.dumps(spec.to_dict()),
                     json.dumps(config.to_dict()),
                     device,
                     _storable(str(model_path)) if model_path else None,
                     os.getpid(),
+                    dataset,
                 ),
             )
             assert cursor.lastrowid is not None
+            self._add_model_path(db, cursor.lastrowid, model_path)
             return cursor.lastrowid
+
+    @staticmethod
+    def _default_name(db: sqlite3.Connection, stem: str) -> str:
+        """``stem`` and the next counter after the highest one a run named ``stem · N`` has."""
+        prefix = stem + NAME_SEPARATOR
+        pattern = re.compile(re.escape(prefix) + r"(\d{1,9})")
+        names = db.execute("SELECT name FROM runs WHERE substr(name, 1, ?) = ?", (len(prefix), prefix)).fetchall()
+        counters = [int(match[1]) for (text,) in names if (match := pattern.fullmatch(text))]
+        return f"{prefix}{max(counters, default=0) + 1}"
+
+    @staticmethod
+    def _add_model_path(db: sqlite3.Connection, run_id: int, model_path: str | Path | None) -> None:
+        if model_path:
+            db.execute(
+                "INSERT OR IGNORE INTO run_models (run_id, path) VALUES (?, ?)", (run_id, _storable(str(model_path)))
+            )
+
+    def continued_run(self, history: Sequence[EpochMetrics]) -> int | None:
+        """The run whose recorded epochs are exactly ``history`` (a model's, to continue), or None.
+
+        The newest such run that is not training; a run that has gone on past the model (its later epochs
+        recorded) is not it, since continuing the model would overwrite them.
+        """
+        if not history:
+            return None
+        wanted = [_epoch_key(m) for m in history]
+        with self._transaction() as db:
+            candidates = db.execute(
+                "SELECT runs.id FROM runs JOIN epochs ON epochs.run_id = runs.id WHERE status != 'running' "
+                "GROUP BY runs.id HAVING count(*) = ? AND max(epochs.epoch) = ? ORDER BY runs.id DESC",
+                (len(history), history[-1].epoch),
+            ).fetchall()
+        return next(
+            (run_id for (run_id,) in candidates if [_epoch_key(m) for m in self.epochs(run_id)] == wanted), None
+        )
+
+    def continue_run(
+        self,
+        run_id: int,
+        config: TrainConfig,
+        device: str,
+        name: str | None = None,
+        model_path: str | Path | None = None,
+    ) -> None:
+        """Mark a recorded run 'running' again, with the settings it goes on with; its epochs so far are kept.
+
+        Its end (status, test results, best epoch) is cleared until ``finish_run`` records the new one.
+        """
+        with self._transaction(writing=True) as db:
+            updated = db.execute(
+                "UPDATE runs SET status = 'running', finished_at = NULL, test_loss = NULL, test_accuracy = NULL, "
+                "best_epoch = NULL, error = NULL, config = ?, device = ?, pid = ?, name = coalesce(?, name), "
+                "model_path = coalesce(?, model_path) WHERE id = ?",
+                (
+                    json.dumps(config.to_dict()),
+                    device,
+                    os.getpid(),
+                    _storable(name) if name else None,
+                    _storable(str(model_path)) if model_path else None,
+                    run_id,
+                ),
+            )
+            if updated.rowcount == 0:
+                raise self._error(f"there is no run {run_id} in the run history {self.path}")
+            self._add_model_path(db, run_id, model_path)
 
     def add_epoch(self, run_id: int, metrics: EpochMetrics) -> None:
         """Record one epoch's metrics, committed at once (the confusion matrix is not kept)."""
@@ -342,6 +432,7 @@ class RunStore:
                     run_id,
                 ),
             )
+            self._add_model_path(db, run_id, model_path)
 
     def mark_unfinished(self) -> int:
         """Mark runs left 'running' by a process that no longer exists as 'unfinished'; returns how many.
@@ -370,7 +461,7 @@ class RunStore:
         with self._transaction() as db:
             rows = db.execute(
                 "SELECT runs.id, name, started_at, finished_at, status, spec, config, device, test_loss, "
-                "test_accuracy, best_epoch, model_path, error, count(epochs.epoch) FROM runs "
+                "test_accuracy, best_epoch, model_path, error, count(epochs.epoch), dataset FROM runs "
                 f"LEFT JOIN epochs ON epochs.run_id = runs.id {where} GROUP BY runs.id ORDER BY runs.id DESC",
                 args,
             ).fetchall()
@@ -394,6 +485,7 @@ class RunStore:
                 model_path=Path(row[11]) if row[11] else None,
                 error=row[12],
                 epochs_done=row[13],
+                dataset=row[14],
             )
         except (UserError, ValueError, TypeError, AttributeError, KeyError, OverflowError) as error:
             raise self._error(
@@ -436,8 +528,29 @@ class RunStore:
         self._update_one(run_id, "UPDATE runs SET name = ? WHERE id = ?", (name.strip(), run_id))
 
     def delete(self, run_id: int) -> None:
-        """Forget a run and its epochs (its model file, if any, is left alone)."""
+        """Forget a run and its epochs (its model files are left alone: see ``checkpoint_files``)."""
         self._update_one(run_id, "DELETE FROM runs WHERE id = ?", (run_id,))
+
+    @property
+    def checkpoints_folder(self) -> Path:
+        """Where the app saves each run's model after every epoch (``paths.checkpoints_dir`` for this history)."""
+        return self.path.parent / CHECKPOINTS_FOLDER
+
+    def checkpoint_files(self, run_ids: Sequence[int]) -> list[Path]:
+        """The model files the app made for these runs, which may go with them when they are deleted.
+
+        Only files in the checkpoints folder beside the history that the runs trained into, never one the user
+        chose elsewhere (``train --out``), and none that a run outside ``run_ids`` also points to.
+        """
+        ids = {run_id for run_id in run_ids if run_id in _SQLITE_INT}
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT run_id, path FROM run_models UNION SELECT id, model_path FROM runs WHERE model_path IS NOT NULL"
+            ).fetchall()
+        folder = _resolved(self.checkpoints_folder)
+        theirs = {_resolved(Path(text)) for run_id, text in rows if run_id in ids}
+        kept = {_resolved(Path(text)) for run_id, text in rows if run_id not in ids}
+        return sorted(path for path in theirs - kept if path.parent == folder and path.is_file())
 
     def _update_one(self, run_id: int, sql: str, args: Sequence[Any]) -> None:
         with self._transaction(writing=True) as db:
@@ -445,13 +558,14 @@ class RunStore:
                 raise self._error(f"there is no run {run_id} in the run history {self.path}")
 
     def export_csv(self, run_ids: Sequence[int], path: str | Path) -> Path:
-        """Write the per-epoch metrics of the runs, one row per epoch with the run's id and name, atomically."""
+        """Write the runs' per-epoch metrics atomically, one row per epoch after its run's settings and results."""
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(("run_id", "run_name", *EPOCH_COLUMNS))
+        writer.writerow((*CSV_RUN_COLUMNS, *EPOCH_COLUMNS))
         for run_id in run_ids:
-            name = self.get_run(run_id).name
-            writer.writerows((run_id, name, *(getattr(m, c) for c in EPOCH_COLUMNS)) for m in self.epochs(run_id))
+            run = self.get_run(run_id)
+            settings = csv_run_fields(run)
+            writer.writerows((*settings, *(getattr(m, c) for c in EPOCH_COLUMNS)) for m in self.epochs(run_id))
         return atomic_write(Path(path), text.getvalue().encode("utf-8", "surrogateescape"))
 
     def setting_differences(self, id_a: int, id_b: int) -> list[tuple[str, Any, Any]]:
@@ -463,6 +577,72 @@ class RunStore:
         a, b = run_settings(self.get_run(id_a)), run_settings(self.get_run(id_b))
         keys = dict.fromkeys([*a, *b])
         return [(key, a.get(key), b.get(key)) for key in keys if a.get(key) != b.get(key)]
+
+
+CSV_RUN_COLUMNS = (
+    "run_id",
+    "run_name",
+    "started_at",
+    "status",
+    "dataset",
+    "preset",
+    "layers",
+    "parameters",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "epochs_planned",
+    "scheduler",
+    "loss",
+    "seed",
+    "augment",
+    "early_stopping_patience",
+    "keep_best",
+    "device",
+    "test_accuracy",
+    "test_loss",
+    "best_epoch",
+)
+
+
+def csv_run_fields(run: RunRecord) -> tuple[Any, ...]:
+    """The values of ``CSV_RUN_COLUMNS`` for one run, repeated on each of its epochs' rows in the CSV export."""
+    config = run.config
+    return (
+        run.id,
+        run.name,
+        run.started_at.isoformat(),
+        run.status,
+        run.dataset or "",
+        preset_name(run.spec) or "custom",
+        describe_layers(run.spec),
+        run.spec.summary().total,
+        config.optimizer,
+        config.lr,
+        config.batch_size,
+        config.epochs,
+        config.scheduler,
+        config.loss,
+        config.seed,
+        config.augment,
+        config.early_stopping_patience,
+        config.keep_best,
+        run.device,
+        "" if run.test_accuracy is None else run.test_accuracy,
+        "" if run.test_loss is None else run.test_loss,
+        "" if run.best_epoch is None else run.best_epoch,
+    )
+
+
+def remove_files(paths: Sequence[Path]) -> list[str]:
+    """Delete these files (a run's checkpoints); a message for each one that could not be deleted."""
+    failures = []
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            failures.append(f"{path.name}: {error.strerror or error}")
+    return failures
 
 
 def run_settings(run: RunRecord) -> dict[str, Any]:
@@ -531,6 +711,19 @@ def _process_alive(pid: int) -> bool:
     return process_alive(pid)
 
 
+def _epoch_key(metrics: EpochMetrics) -> tuple[str, ...]:
+    """An epoch's recorded values, compared as text so that a NaN loss equals itself."""
+    return tuple(repr(getattr(metrics, column)) for column in EPOCH_COLUMNS)
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with symlinks and ``..`` resolved, so that two spellings of one file compare equal."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: compared as written
+        return path
+
+
 def _storable(text: str) -> str:
     """``text`` as SQLite can store it: a file name that is not valid UTF-8 keeps its odd bytes as escapes."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -570,10 +763,21 @@ class RecordRun(Callback):
 
     def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
         def start() -> None:
-            self.run_id = self.store.start_run(trainer.spec, trainer.config, info.device, self.name, self.model_path)
+            # A continued model goes on in the run it came from, when the history has that run: the one whose
+            # epochs are the model's. A model from elsewhere (another history, a file shared) starts a new run.
+            self.run_id = self.store.continued_run(trainer.history)
+            if self.run_id is not None:
+                self.store.continue_run(self.run_id, trainer.config, info.device, self.name, self.model_path)
+                return
+            dataset = (trainer.data_settings or {}).get("dataset")
+            self.run_id = self.store.start_run(
+                trainer.spec, trainer.config, info.device, self.name, self.model_path, dataset
+            )
 
         self._record(start)
-        for metrics in trainer.history:  # the epochs a resumed run had already done
+        # The epochs a continued model had already done: a new run records them, and in the run it came from
+        # these writes find the same rows there.
+        for metrics in trainer.history:
             self._record(self._epoch_writer(metrics))
 
     def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:

@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 from fashion_desktop.core.callbacks import Callback, SaveCheckpoint
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.engine import Trainer, train
-from fashion_desktop.core.metrics import EpochMetrics
+from fashion_desktop.core.metrics import EpochMetrics, Evaluation, FitResult
 from fashion_desktop.core.paths import default_data_dir, default_runs_path, resolve_runs_path
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.runs import (
@@ -50,7 +49,7 @@ def test_a_training_run_is_recorded_and_read_back_after_reopening(fashion_root, 
         assert run.test_accuracy == trainer.test.accuracy and run.test_loss == trainer.test.loss
         assert run.model_path == tmp_path / "model.safetensors"
         assert run.started_at <= run.finished_at
-        assert re.fullmatch(r"seed \d{4}-\d\d-\d\d \d\d:\d\d", run.name)
+        assert run.name == "seed · Adam · 1"
         assert store.epochs(run.id) == [replace(m, val_confusion=None) for m in trainer.history]
         assert run.to_dict()["config"]["lr"] == FAST.lr
 
@@ -92,10 +91,66 @@ def test_a_resumed_run_records_the_epochs_it_resumed_from(fashion_root, tmp_path
     assert [m.epoch for m in store.epochs(run.id)] == [1, 2] and run.status == "finished"
 
 
+def test_continuing_a_recorded_run_extends_it(fashion_root, tmp_path, store):
+    model, later = tmp_path / "model.safetensors", tmp_path / "later.safetensors"
+
+    class StopAfterFirstEpoch(Callback):
+        def on_epoch_end(self, trainer, metrics):
+            trainer.stop()
+
+    train(SEED.spec, FAST, fashion_root, [SaveCheckpoint(model), RecordRun(store, model), StopAfterFirstEpoch()])
+    (stopped,) = store.list_runs()
+    assert stopped.status == "stopped" and stopped.epochs_done == 1
+    # Continued into another file, as the GUI does, with one more epoch than planned.
+    resumed = Checkpoint.load(model)
+    more = replace(FAST, epochs=3)
+    trainer = Trainer(SEED.spec, more, [SaveCheckpoint(later), RecordRun(store, later)], resume_from=resumed)
+    trainer.fit(trainer.load_data(fashion_root))
+    (run,) = store.list_runs()  # the same run, not a second row that repeats epoch 1
+    assert run.id == stopped.id and run.name == stopped.name and run.started_at == stopped.started_at
+    assert run.status == "finished" and run.config == more and run.epochs_done == 3
+    assert run.test_accuracy == trainer.test.accuracy and run.model_path == later
+    assert [m.epoch for m in store.epochs(run.id)] == [1, 2, 3]
+    assert store.epochs(run.id)[0] == replace(resumed.history[0], val_confusion=None)
+
+
+def test_continuing_a_model_its_run_has_gone_past_starts_a_new_run(fashion_root, tmp_path, store):
+    model = tmp_path / "model.safetensors"
+    train(SEED.spec, replace(FAST, epochs=1), fashion_root, [SaveCheckpoint(model), RecordRun(store, model)])
+    first = Checkpoint.load(model)
+    for _ in range(2):
+        # The second time, the run has gone on past epoch 1: continuing it again must not overwrite its epoch 2.
+        trainer = Trainer(SEED.spec, FAST, [RecordRun(store)], resume_from=first)
+        trainer.fit(trainer.load_data(fashion_root))
+    newest, original = store.list_runs()  # the first continuation extended the run, the second made a new one
+    assert original.epochs_done == 2 and newest.epochs_done == 2 and newest.name == "seed · Adam · 2"
+    assert store.epochs(newest.id)[0] == store.epochs(original.id)[0]  # the model's epoch, recorded again
+
+
+def test_a_run_knows_the_checkpoints_the_app_made_for_it(store, tmp_path):
+    folder = store.checkpoints_folder
+    assert folder == tmp_path / "checkpoints"
+    folder.mkdir()
+    first, second, shared = (folder / f"{name}.safetensors" for name in ("first", "second", "shared"))
+    mine = tmp_path / "my-model.safetensors"  # a file the user chose (train --out): never the app's to delete
+    for path in (first, second, shared, mine):
+        path.write_bytes(b"weights")
+    run = store.start_run(SEED.spec, FAST, "CPU", model_path=first)
+    store.continue_run(run, FAST, "CPU", model_path=second)  # continued into a new file: both are the run's
+    store.finish_run(run, None, "finished", model_path=shared)
+    other = store.start_run(SEED.spec, FAST, "CPU", model_path=shared)  # another run points to it: kept
+    users = store.start_run(SEED.spec, FAST, "CPU", model_path=mine)
+    gone = store.start_run(SEED.spec, FAST, "CPU", model_path=folder / "deleted.safetensors")
+    assert store.checkpoint_files([run]) == [first, second]
+    assert store.checkpoint_files([run, other]) == [first, second, shared]
+    assert store.checkpoint_files([users, gone]) == []
+    assert store.checkpoint_files([2**70]) == []
+
+
 def test_default_names_rename_and_delete(store):
     custom = store.start_run(CUSTOM, FAST, "CPU")
     named = store.start_run(SEED.spec, FAST, "CPU", name="baseline")
-    assert store.get_run(custom).name.startswith("custom ")
+    assert store.get_run(custom).name == "custom · Adam · 1"
     assert [run.id for run in store.list_runs()] == [named, custom]  # newest first
     store.rename(custom, "  wider  ")
     assert store.get_run(custom).name == "wider"
@@ -109,8 +164,20 @@ def test_default_names_rename_and_delete(store):
             action()
 
 
+def test_default_names_count_per_preset_and_optimizer(store):
+    names = [store.get_run(store.start_run(SEED.spec, FAST, "CPU")).name for _ in range(2)]
+    assert names == ["seed · Adam · 1", "seed · Adam · 2"]
+    # After the highest counter: a run deleted or renamed leaves no gap to fill, a name typed like ours counts.
+    store.start_run(SEED.spec, FAST, "CPU", name="seed · Adam · 7")
+    store.start_run(SEED.spec, FAST, "CPU", name="seed · Adam · x")
+    assert store.get_run(store.start_run(SEED.spec, FAST, "CPU")).name == "seed · Adam · 8"
+    sgd = store.start_run(SEED.spec, replace(FAST, optimizer="SGD"), "CPU")
+    assert store.get_run(sgd).name == "seed · SGD · 1"
+    assert store.get_run(store.start_run(CUSTOM, FAST, "CPU")).name == "custom · Adam · 1"
+
+
 def test_csv_export_has_one_row_per_epoch_with_the_run(store, tmp_path):
-    first = store.start_run(SEED.spec, FAST, "CPU", name="first")
+    first = store.start_run(SEED.spec, FAST, "CPU", name="first", dataset="fashion-mnist")
     second = store.start_run(SEED.spec, FAST, "CPU", name="second, with a comma")
     epochs = {first: [_epoch(1), _epoch(2)], second: [replace(_epoch(1), val_loss=None, val_accuracy=None)]}
     for run_id, metrics in epochs.items():
@@ -127,6 +194,23 @@ def test_csv_export_has_one_row_per_epoch_with_the_run(store, tmp_path):
     assert float(rows[1]["train_loss"]) == epochs[first][1].train_loss
     assert float(rows[0]["samples_per_second"]) == epochs[first][0].samples_per_second
     assert rows[2]["val_loss"] == "" and rows[2]["val_accuracy"] == ""
+    # Each row carries its run's settings and results, so a spreadsheet can group and compare runs.
+    store.finish_run(first, FitResult((), Evaluation(0.35, 0.875, ((1,),)), False, 2), "finished")
+    path = store.export_csv([first, second], tmp_path / "out" / "epochs.csv")
+    with path.open(newline="") as file:
+        first_row, _, second_row = csv.DictReader(file)
+    assert {key: first_row[key] for key in ("status", "dataset", "preset", "optimizer", "lr", "batch_size")} == {
+        "status": "finished",
+        "dataset": "fashion-mnist",
+        "preset": "seed",
+        "optimizer": "Adam",
+        "lr": str(FAST.lr),
+        "batch_size": "32",
+    }
+    assert (first_row["epochs_planned"], first_row["scheduler"], first_row["loss"]) == ("2", "none", FAST.loss)
+    assert (first_row["test_accuracy"], first_row["test_loss"], first_row["best_epoch"]) == ("0.875", "0.35", "2")
+    assert first_row["layers"].startswith("Flatten") and int(first_row["parameters"]) > 0
+    assert (second_row["status"], second_row["test_accuracy"], second_row["dataset"]) == ("running", "", "")
     with pytest.raises(RunStoreError, match="no run 999"):
         store.export_csv([999], tmp_path / "missing.csv")
 
@@ -164,7 +248,7 @@ def test_a_run_left_by_a_crashed_process_becomes_unfinished(tmp_path):
 import os, sys
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.runs import RunStore
-from fashion_desktop.core.metrics import EpochMetrics
+from fashion_desktop.core.metrics import EpochMetrics, Evaluation, FitResult
 assert "torch" not in sys.modules  # reading the history stays light
 preset = get_preset("seed")
 store = RunStore({str(path)!r})
@@ -399,7 +483,7 @@ def test_runs_with_a_missing_history_folder_creates_nothing(capsys, tmp_path):
 class _FakeTrainer:
     """What RecordRun reads from a trainer, without training: the recorder is what is tested."""
 
-    spec, config, history = SEED.spec, FAST, ()
+    spec, config, history, data_settings = SEED.spec, FAST, (), {"dataset": "fashion-mnist"}
 
 
 def _fit_info():
