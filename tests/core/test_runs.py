@@ -545,3 +545,16 @@ def test_a_run_stopped_before_its_first_epoch_leaves_no_checkpoint(fashion_root,
     model = tmp_path / "never.safetensors"
     train(SEED.spec, FAST, fashion_root, [StopAtOnce(), SaveCheckpoint(model)])
     assert not model.exists()
+
+
+@pytest.mark.slow
+def test_train_resume_goes_on_in_the_run_it_came_from(capsys, fashion_root, tmp_path):
+    out = tmp_path / "m.safetensors"
+    common = ("--data", fashion_root, "--val-size", 50, "--batch-size", 64)
+    assert _cli(capsys, "train", "--epochs", 1, "--out", out, *common)[0] == 0
+    assert _cli(capsys, "train", "--resume", out, "--epochs", 3, "--data", fashion_root)[0] == 0
+    with RunStore(resolve_runs_path()) as store:
+        (run,) = store.list_runs()
+        assert run.status == "finished" and run.epochs_done == 3 and run.config.epochs == 3
+        assert run.test_accuracy == Checkpoint.load(out).test.accuracy and run.dataset == "fashion-mnist"
+        assert [m.epoch for m in store.epochs(run.id)] == [1, 2, 3] and run.name == "seed · Adam · 1"

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QLineEdit, QMessageBox
 
 from fashion_desktop.core.metrics import EpochMetrics, Evaluation, FitResult
-from fashion_desktop.core.paths import resolve_runs_path
+from fashion_desktop.core.paths import checkpoints_dir, resolve_runs_path
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.runs import RunStore
 from fashion_desktop.gui.runs_panel import BEST_VAL, EPOCHS, NAME, NETWORK, OPTIMIZER, STATUS, TEST, RunsPanel
+from fashion_desktop.gui.runs_panel.panel import DeleteAnswer
 
 SHOTS = Path(__file__).resolve().parents[2] / "shots"
 SEED, D2L, CNN = get_preset("seed"), get_preset("d2l-mlp"), get_preset("small-cnn")
@@ -111,7 +112,7 @@ def test_two_runs_overlay_their_curves_and_list_the_settings_that_differ(panel, 
     assert len(pens) == 2  # each run its own colour
 
     assert not panel.diff_panel.isHidden()
-    table = panel.diff_table
+    table = panel.diff_panel.table
     rows = {
         table.item(row, 0).text(): (table.item(row, 1).text(), table.item(row, 2).text())
         for row in range(table.rowCount())
@@ -190,13 +191,13 @@ def test_renaming_through_the_model_refuses_an_empty_name(qtbot, panel, run_ids)
 def test_delete_asks_first_and_a_refusal_keeps_the_run(panel, run_ids):
     panel.refresh()
     questions = []
-    panel.confirm_delete = lambda names: questions.append(list(names)) or False
+    panel.confirm_delete = lambda names, files: questions.append(list(names)) or DeleteAnswer.CANCEL
     panel.select_runs([run_ids[1]])
     panel.delete_button.click()
     assert questions == [["seed, SGD 0.05"]]
     assert panel.proxy.rowCount() == 3 and len(panel.store.list_runs()) == 3
 
-    panel.confirm_delete = lambda names: questions.append(list(names)) or True
+    panel.confirm_delete = lambda names, files: questions.append(list(names)) or DeleteAnswer.KEEP_FILES
     panel.select_runs(run_ids[1:])
     panel.delete_button.click()
     assert questions[1] == ["small CNN, AdamW 1e-3", "seed, SGD 0.05"]
@@ -205,12 +206,61 @@ def test_delete_asks_first_and_a_refusal_keeps_the_run(panel, run_ids):
     assert not panel.curves.accuracy_curves
 
 
+def test_deleting_runs_offers_to_delete_the_checkpoints_the_app_saved_for_them(panel, monkeypatch, tmp_path):
+    folder = checkpoints_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    first, continued, shared = (folder / f"{name}.safetensors" for name in ("first", "continued", "shared"))
+    saved_elsewhere = tmp_path / "my-model.safetensors"  # a model the user chose where to save (train --out)
+    for path, size in ((first, 1_500_000), (continued, 2_000_000), (shared, 10), (saved_elsewhere, 10)):
+        path.write_bytes(bytes(size))
+    with RunStore(resolve_runs_path()) as store:
+        run = store.start_run(SEED.spec, SEED.config, "CPU", name="continued once", model_path=first)
+        store.continue_run(run, SEED.config, "CPU", model_path=continued)  # its second file
+        store.finish_run(run, None, "finished", model_path=shared)
+        keeper = store.start_run(SEED.spec, SEED.config, "CPU", name="keeper", model_path=shared)
+        users = store.start_run(SEED.spec, SEED.config, "CPU", name="user's file", model_path=saved_elsewhere)
+        for finished in (keeper, users):
+            store.finish_run(finished, None, "stopped")
+    questions, answers = [], []
+
+    def question(parent, title, text, buttons, default):
+        questions.append((text, buttons))
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    panel.refresh()
+    panel.select_runs([run])
+    answers.append(QMessageBox.StandardButton.Cancel)
+    panel.delete_button.click()
+    text, buttons = questions[-1]
+    assert "2 files (3.5 MB)" in text and buttons & QMessageBox.StandardButton.Cancel
+    assert panel.proxy.rowCount() == 3 and first.exists()  # cancelled: nothing deleted
+
+    answers.append(QMessageBox.StandardButton.Yes)
+    panel.delete_button.click()
+    assert [r.id for r in panel.store.list_runs()] == [users, keeper]
+    assert not first.exists() and not continued.exists()
+    assert shared.exists()  # another run still points to it
+
+    # The user's own file is never offered: the question is the plain one, and the file stays.
+    panel.select_runs([users])
+    answers.append(QMessageBox.StandardButton.Yes)
+    panel.delete_action.trigger()
+    assert "checkpoints" not in questions[-1][0] and saved_elsewhere.exists()
+    # No keeps the files: the last run pointing to the shared file goes, the file stays.
+    panel.select_runs([keeper])
+    answers.append(QMessageBox.StandardButton.No)
+    panel.delete_button.click()
+    assert "1 file (0.0 MB)" in questions[-1][0]
+    assert panel.store.list_runs() == [] and shared.exists()
+
+
 def test_a_run_still_training_is_not_deleted(panel, run_ids):
     with RunStore(resolve_runs_path()) as store:
         running = record(store, "training now", SEED.spec, SEED.config, 0.7, epochs=1, status="running")
     panel.refresh()
     assert cell(panel, 0, STATUS) == "running"  # this process is alive, so the run is not unfinished
-    panel.confirm_delete = lambda names: pytest.fail("asked to delete a running run")
+    panel.confirm_delete = lambda names, files: pytest.fail("asked to delete a running run")
     panel.select_runs([running])
     panel.delete_button.click()
     assert "still training" in panel.message_label.text()
@@ -285,7 +335,7 @@ panel = RunsPanel()
 panel.refresh()
 panel.select_runs({run_ids[:2]!r})
 panel.grab()
-assert panel.diff_table.rowCount() and len(panel.curves.accuracy_curves) == 2
+assert panel.diff_panel.table.rowCount() and len(panel.curves.accuracy_curves) == 2
 assert "torch" not in sys.modules, "the runs panel imported torch"
 del panel  # before the application: Python's exit may otherwise free them in the wrong order and crash
 """
