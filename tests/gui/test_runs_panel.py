@@ -16,7 +16,17 @@ from fashion_desktop.core.metrics import EpochMetrics, Evaluation, FitResult
 from fashion_desktop.core.paths import checkpoints_dir, resolve_runs_path
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.runs import RunStore
-from fashion_desktop.gui.runs_panel import BEST_VAL, EPOCHS, NAME, NETWORK, OPTIMIZER, STATUS, TEST, RunsPanel
+from fashion_desktop.gui.runs_panel import (
+    BEST_VAL,
+    COLUMNS,
+    EPOCHS,
+    NAME,
+    NETWORK,
+    OPTIMIZER,
+    STATUS,
+    TEST,
+    RunsPanel,
+)
 from fashion_desktop.gui.runs_panel.panel import DeleteAnswer
 
 SHOTS = Path(__file__).resolve().parents[2] / "shots"
@@ -383,3 +393,33 @@ def test_open_model_offers_only_a_run_whose_model_file_exists(qtbot, panel, tmp_
     with qtbot.waitSignal(panel.open_model_requested) as requested:
         panel.open_action.trigger()  # the table's context menu
     assert requested.args == [kept]
+
+
+@pytest.mark.parametrize("width", [470, 640, 1200])
+def test_the_table_fits_its_width_with_whole_names_and_the_hint_in_full(qtbot, panel, run_ids, width):
+    with RunStore(resolve_runs_path()) as store:
+        record(store, None, CNN.spec, replace(CNN.config, epochs=4, optimizer="RMSprop"), 0.8)  # a default name
+    panel.resize(width, 420)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.select_runs(run_ids[:1])
+    view, header = panel.view, panel.view.horizontalHeader()
+    qtbot.waitUntil(lambda: header.length() <= view.viewport().width())  # no sideways scrolling
+    names = column_texts(panel, NAME)
+    assert "small-cnn · RMSprop · 1" in names
+    longest = max(map(view.fontMetrics().horizontalAdvance, names))
+    assert view.columnWidth(NAME) >= longest + 20  # never elided while it fits
+    shown = [column for column in range(len(COLUMNS)) if not view.isColumnHidden(column)]
+    if width >= 1200:
+        assert shown == list(range(len(COLUMNS)))
+    else:
+        assert {NAME, STATUS, EPOCHS, TEST} <= set(shown) and NETWORK not in shown
+    for column in shown:  # each column's text fits it
+        texts = column_texts(panel, column)
+        assert max(map(view.fontMetrics().horizontalAdvance, texts)) < view.columnWidth(column)
+    # What a hidden column says is in the name's tooltip.
+    tip = panel.proxy.index(0, NAME).data(Qt.ItemDataRole.ToolTipRole)
+    assert "started" in tip and "lr" in tip and "epochs" in tip
+    hint = panel.hint_label
+    assert hint.text() and hint.isVisible() and hint.width() >= min(hint.sizeHint().width(), width - 20)
+    assert hint.height() >= hint.heightForWidth(hint.width())  # wrapped, not cut

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -31,6 +31,7 @@ class SettingDifferences(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setWordWrap(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # long values elide instead
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         header = self.table.horizontalHeader()
@@ -38,13 +39,22 @@ class SettingDifferences(QWidget):
         header.setTextElideMode(Qt.TextElideMode.ElideRight)  # run names are long: keep their beginnings
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(0, self.fontMetrics().horizontalAdvance("optimizer weight decay") + 12)
+        self._label_width = 0  # the widest setting name shown
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(self.title)
         layout.addWidget(self.table, 1)
         self.setMinimumWidth(200)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_label_column()
+
+    def _fit_label_column(self) -> None:
+        """The setting names as wide as they need, up to half the table: the two values share the rest."""
+        room = self.table.viewport().width() // 2
+        self.table.horizontalHeader().resizeSection(0, max(60, min(self._label_width, room)))
 
     def show_differences(
         self, a: RunRecord, b: RunRecord, differences: Sequence[tuple[str, Any, Any]], colors: dict[int, QColor]
@@ -58,15 +68,19 @@ class SettingDifferences(QWidget):
             header.setToolTip(run.name)
             table.setHorizontalHeaderItem(column, header)
         table.setHorizontalHeaderItem(0, QTableWidgetItem("Setting"))
+        widest = self.fontMetrics().horizontalAdvance("Setting") + 16
         for index, (name, value_a, value_b) in enumerate(differences):
             # The words of the training form ("optimizer weight decay"); the tooltip keeps the config's own name.
             label = QTableWidgetItem(name.replace("_options.", " ").replace("_", " "))
+            widest = max(widest, self.fontMetrics().horizontalAdvance(label.text()) + 16)
             label.setToolTip(name)
             table.setItem(index, 0, label)
             for column, value in ((1, format_setting(value_a)), (2, format_setting(value_b))):
                 item = QTableWidgetItem(value)
                 item.setToolTip(value)
                 table.setItem(index, column, item)
+        self._label_width = widest
+        self._fit_label_column()
         count = len(differences)
         if not count:
             self.title.setText("The two runs have the same settings")

@@ -16,17 +16,14 @@ from pathlib import Path
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
     QSplitter,
     QStackedLayout,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -38,19 +35,14 @@ from fashion_desktop.gui.runs_panel.colors import slot_color
 from fashion_desktop.gui.runs_panel.compare import SettingDifferences
 from fashion_desktop.gui.runs_panel.curves import RunCurves
 from fashion_desktop.gui.runs_panel.table import (
-    BEST_VAL,
     COLUMNS,
-    EPOCHS,
     NAME,
-    NETWORK,
-    OPTIMIZER,
     RUN_ID_ROLE,
     STARTED,
-    STATUS,
-    TEST,
     Row,
     RunsSortProxy,
     RunsTableModel,
+    RunsTableView,
 )
 
 
@@ -165,34 +157,23 @@ class RunsPanel(QWidget):
         self.open_button.setToolTip("open the selected run's model file, as File > Open model does")
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("read the history again, with runs recorded from the command line")
-        self.hint_label = QLabel()
+        # A line of its own over the curves, kept when empty, so that the layout does not jump as it comes and goes.
+        self.hint_label = QLabel(wordWrap=True)
         self.hint_label.setStyleSheet("color: palette(placeholder-text);")
-        self.hint_label.setMinimumWidth(40)  # it may shrink to nothing: the buttons matter more
+        self.hint_label.setMinimumHeight(self.fontMetrics().height())
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         for button in (self.open_button, self.rename_button, self.delete_button, self.export_button):
             buttons.addWidget(button)
-        buttons.addWidget(self.hint_label, 1)
+        buttons.addStretch(1)
         buttons.addWidget(self.refresh_button)
 
         self.message_label = QLabel(wordWrap=True, visible=False)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.view = QTableView()
+        self.view = RunsTableView()
         self.view.setModel(self.proxy)
-        self.view.setSortingEnabled(True)
         self.view.sortByColumn(STARTED, Qt.SortOrder.DescendingOrder)  # newest first
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setEditTriggers(
-            QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
-        )
-        self.view.setWordWrap(False)
-        self.view.setAlternatingRowColors(True)
-        self.view.verticalHeader().hide()
-        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        self.view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self._size_columns()
         self.delete_action = QAction("Delete...", self.view, shortcut=QKeySequence(QKeySequence.StandardKey.Delete))
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.rename_action = QAction("Rename", self.view)
@@ -210,9 +191,14 @@ class RunsPanel(QWidget):
         self.curves_placeholder = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.curves_placeholder.setStyleSheet("color: palette(placeholder-text);")
         curves_box = QWidget()
-        self.curves_pages = QStackedLayout(curves_box)
+        curves_layout = QVBoxLayout(curves_box)
+        curves_layout.setContentsMargins(0, 0, 0, 0)
+        curves_layout.setSpacing(0)
+        curves_layout.addWidget(self.hint_label)
+        self.curves_pages = QStackedLayout()
         self.curves_pages.addWidget(self.curves_placeholder)
         self.curves_pages.addWidget(self.curves)
+        curves_layout.addLayout(self.curves_pages, 1)
         self.lower_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.lower_splitter.addWidget(curves_box)
         self.lower_splitter.addWidget(self.diff_panel)
@@ -266,24 +252,6 @@ class RunsPanel(QWidget):
         self.open_action.triggered.connect(self._on_open_clicked)
         self.start_fresh_button.clicked.connect(self._on_start_fresh_clicked)
         self.retry_button.clicked.connect(self._on_retry_clicked)
-
-    def _size_columns(self) -> None:
-        """The name column takes what is left; the others fit their usual contents, and the user may resize them."""
-        metrics, header = self.fontMetrics(), self.view.horizontalHeader()
-        samples = {
-            STARTED: "2025-12-31 23:59",
-            STATUS: "unfinished",
-            NETWORK: "seed-no-dropout",
-            OPTIMIZER: "AdamW, lr 0.003",
-            EPOCHS: "100/100",
-            BEST_VAL: "Best val.",
-            TEST: "100.00%",
-        }
-        header.setStretchLastSection(False)
-        header.setMinimumSectionSize(40)
-        for column, sample in samples.items():
-            header.resizeSection(column, metrics.horizontalAdvance(sample) + 24)  # room for the sort arrow
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
 
     # -- opening the history --
     def _open_store(self) -> bool:
@@ -387,7 +355,11 @@ class RunsPanel(QWidget):
             self.diff_panel.hide()
             return
         self.diff_panel.show_differences(a.run, b.run, differences, colors)
-        self.diff_panel.show()
+        if self.diff_panel.isHidden():  # coming into view: a fair share beside the curves, however narrow the tab
+            total = self.lower_splitter.width()
+            share = min(total * 45 // 100, 360)
+            self.diff_panel.show()
+            self.lower_splitter.setSizes([total - share, share])
 
     def _update_hint(self, selected: int) -> None:
         if not self.model.rowCount():

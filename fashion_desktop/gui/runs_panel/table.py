@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
@@ -14,8 +15,8 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QIcon
-from PySide6.QtWidgets import QWidget
+from PySide6.QtGui import QColor, QIcon, QResizeEvent
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from fashion_desktop.core.metrics import EpochMetrics
 from fashion_desktop.core.runs import RunRecord, RunStore, RunStoreError, describe_layers, preset_name
@@ -34,6 +35,19 @@ _HEADER_TIPS = (
     "the accuracy on the test images, measured once the run ended",
 )
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+# What each column is sized for: its usual longest text.
+_SAMPLES = {
+    STARTED: "yesterday 23:59",
+    STATUS: "unfinished",
+    NETWORK: "seed-no-dropout",
+    OPTIMIZER: "AdamW, lr 0.003",
+    EPOCHS: "100/100",
+    BEST_VAL: "Best val.",
+    TEST: "100.00%",
+}
+# When the table is too narrow for every column, these go first (a default name already says the network and the
+# optimizer, and the name's tooltip shows them all); the name is never hidden, and is never cut while it fits.
+_HIDDEN_FIRST = (NETWORK, OPTIMIZER, STARTED, BEST_VAL, STATUS, EPOCHS, TEST)
 
 _STATUS_COLORS = {"failed": QColor(214, 39, 40), "unfinished": QColor(204, 102, 0), "running": QColor(31, 119, 180)}
 _STATUS_TIPS = {
@@ -123,7 +137,7 @@ class RunsTableModel(QAbstractTableModel):
         if column == NAME:
             return run.name
         if column == STARTED:
-            return f"{run.started_at.astimezone():%Y-%m-%d %H:%M}"
+            return _when(run.started_at)
         if column == STATUS:
             return run.status
         if column == NETWORK:
@@ -138,6 +152,15 @@ class RunsTableModel(QAbstractTableModel):
     @staticmethod
     def _tooltip(row: Row, column: int) -> str | None:
         run, config = row.run, row.run.config
+        if column == NAME:  # what the columns say, for those hidden on a narrow table
+            best = "–" if row.best_val_accuracy is None else f"{row.best_val_accuracy:.2%}"
+            test = "–" if run.test_accuracy is None else f"{run.test_accuracy:.2%}"
+            return (
+                f"{run.name}\n{run.status}, started {run.started_at.astimezone():%Y-%m-%d %H:%M}\n"
+                f"{row.network}; {config.optimizer}, lr {config.lr:g}\n"
+                f"{run.epochs_done} of {config.epochs} epochs; best validation accuracy {best}; test {test}\n"
+                "double-click (or F2) to rename"
+            )
         if column == STARTED:
             ended = f"\nended {run.finished_at.astimezone():%Y-%m-%d %H:%M:%S}" if run.finished_at else ""
             return f"started {run.started_at.astimezone():%Y-%m-%d %H:%M:%S}{ended}\non {run.device}"
@@ -224,3 +247,72 @@ class RunsSortProxy(QSortFilterProxyModel):
         model = self.sourceModel()
         assert isinstance(model, RunsTableModel)
         return model.sort_key(left.row(), left.column()) < model.sort_key(right.row(), right.column())
+
+
+class RunsTableView(QTableView):
+    """The runs' table, fitted to its width: every column's usual text shows in full and nothing scrolls sideways.
+
+    When the width is too small for every column, those in ``_HIDDEN_FIRST`` are hidden in turn; the name column
+    takes what is left, at least its longest name.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSortingEnabled(True)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.setWordWrap(False)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().hide()
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the columns are fitted instead
+        self._widths = {column: self.fontMetrics().horizontalAdvance(text) + 24 for column, text in _SAMPLES.items()}
+        header = self.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(40)
+
+    def setModel(self, model: Any) -> None:
+        super().setModel(model)
+        self.horizontalHeader().setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        for column, width in self._widths.items():
+            self.horizontalHeader().resizeSection(column, width)  # room for the text and the sort arrow
+        model.modelReset.connect(self.fit_columns)
+        model.dataChanged.connect(self.fit_columns)  # a rename
+        model.layoutChanged.connect(self.fit_columns)
+        self.fit_columns()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def name_width(self) -> int:
+        """The width the name column needs for its longest name, with the colour swatch and the margins."""
+        model, metrics = self.model(), self.fontMetrics()
+        names = (str(model.index(row, NAME).data()) for row in range(model.rowCount()))
+        longest = max(map(metrics.horizontalAdvance, names), default=0)
+        return max(longest + 40, metrics.horizontalAdvance("Name") + 24, 80)
+
+    def fit_columns(self) -> None:
+        if self.model() is None:
+            return
+        shown = set(self._widths)
+        room = self.viewport().width() - self.name_width()
+        for column in _HIDDEN_FIRST:
+            if sum(self._widths[c] for c in shown) <= room:
+                break
+            shown.discard(column)
+        for column in self._widths:
+            self.setColumnHidden(column, column not in shown)
+
+
+def _when(moment: datetime) -> str:
+    """A start time in few characters: "today 14:05", "yesterday 09:30", else the date."""
+    local = moment.astimezone()
+    days = (datetime.now().astimezone().date() - local.date()).days
+    if days == 0:
+        return f"today {local:%H:%M}"
+    if days == 1:
+        return f"yesterday {local:%H:%M}"
+    return f"{local:%Y-%m-%d}"
