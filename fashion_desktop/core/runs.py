@@ -508,6 +508,11 @@ class RunStore:
                 (run_id, snapshot.epoch, json.dumps(snapshot.to_dict(), allow_nan=True)),
             )
 
+    def has_activity(self, run_id: int) -> bool:
+        """Whether the run recorded its network's activity (runs of older versions, or without it, did not)."""
+        with self._transaction() as db:
+            return db.execute("SELECT 1 FROM epoch_activity WHERE run_id = ? LIMIT 1", (run_id,)).fetchone() is not None
+
     def activity(self, run_id: int) -> list[ActivitySnapshot]:
         """The network's activity at the end of each recorded epoch; a damaged record is left out."""
         from fashion_desktop.core.activity import ActivitySnapshot

@@ -423,3 +423,30 @@ def test_the_table_fits_its_width_with_whole_names_and_the_hint_in_full(qtbot, p
     hint = panel.hint_label
     assert hint.text() and hint.isVisible() and hint.width() >= min(hint.sizeHint().width(), width - 20)
     assert hint.height() >= hint.heightForWidth(hint.width())  # wrapped, not cut
+
+
+def test_a_runs_recorded_activity_opens_in_a_window_of_its_own(qtbot, panel, run_ids):
+    import torch
+
+    from fashion_desktop.core.activity import ActivitySnapshot, measure_layers
+    from fashion_desktop.core.builder import build_model
+
+    model = build_model(SEED.spec)
+    with RunStore(resolve_runs_path()) as store:
+        for epoch in (1, 2, 3):
+            layers = measure_layers(model, torch.randn(4, 1, 28, 28))
+            store.add_activity(run_ids[0], ActivitySnapshot(epoch, 5, 5, layers))
+    panel.refresh()
+    panel.select_runs([run_ids[1]])  # recorded no activity
+    assert not panel.inside_button.isEnabled() and not panel.inside_action.isEnabled()
+    panel.select_runs(run_ids[:2])
+    assert not panel.inside_button.isEnabled()  # one run at a time
+    panel.select_runs([run_ids[0]])
+    assert panel.inside_button.isEnabled()
+    qtbot.mouseClick(panel.inside_button, Qt.MouseButton.LeftButton)
+    window = panel.inside_window
+    assert window is not None and window.isVisible() and window.windowTitle().endswith("seed, Adam 3e-3")
+    assert [s.epoch for s in window.panel.snapshots] == [1, 2, 3] and "3 recorded epochs" in window.panel.note.text()
+    assert {"fc1", "fc2", "fc3"} <= {name for plot, name in window.panel._curves if plot == "std"}
+    panel.close()
+    assert not window.isVisible()

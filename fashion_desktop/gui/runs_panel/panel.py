@@ -34,6 +34,7 @@ from fashion_desktop.core.runs import RunStore, RunStoreError, remove_files
 from fashion_desktop.gui.runs_panel.colors import slot_color
 from fashion_desktop.gui.runs_panel.compare import SettingDifferences
 from fashion_desktop.gui.runs_panel.curves import RunCurves
+from fashion_desktop.gui.runs_panel.inside import RunInsideWindow
 from fashion_desktop.gui.runs_panel.table import (
     COLUMNS,
     NAME,
@@ -126,9 +127,9 @@ class RunsPanel(QWidget):
         buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
         if files:
             size = sum(_size(path) for path in files)
-            whose = "its model was" if len(names) == 1 else "their models were"
+            saved = "Its model is" if len(names) == 1 else "Their models are"
             question += (
-                f"\n\nThe app saved {whose} in {_files(len(files))} ({size / 1e6:.1f} MB) in the checkpoints folder. "
+                f"\n\n{saved} saved in {_files(len(files))} ({size / 1e6:.1f} MB) in the app's checkpoints folder. "
                 "Delete them too?\n\nYes deletes the files as well; No keeps them (File > Open model can still "
                 "open them); Cancel deletes nothing."
             )
@@ -161,6 +162,9 @@ class RunsPanel(QWidget):
         self.hint_label = QLabel(wordWrap=True)
         self.hint_label.setStyleSheet("color: palette(placeholder-text);")
         self.hint_label.setMinimumHeight(self.fontMetrics().height())
+        self.inside_button = QPushButton("Inside the network...")
+        self.inside_button.setToolTip("what each layer did during the selected run, epoch by epoch")
+        self.inside_window: RunInsideWindow | None = None  # made on first use
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         for button in (self.open_button, self.rename_button, self.delete_button, self.export_button):
@@ -179,7 +183,10 @@ class RunsPanel(QWidget):
         self.rename_action = QAction("Rename", self.view)
         self.export_action = QAction("Export CSV...", self.view)
         self.open_action = QAction("Open model", self.view)
-        self.view.addActions([self.open_action, self.rename_action, self.delete_action, self.export_action])
+        self.inside_action = QAction("Inside the network...", self.view)
+        self.view.addActions(
+            [self.open_action, self.inside_action, self.rename_action, self.delete_action, self.export_action]
+        )
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
         self.curves = RunCurves()
@@ -194,7 +201,10 @@ class RunsPanel(QWidget):
         curves_layout = QVBoxLayout(curves_box)
         curves_layout.setContentsMargins(0, 0, 0, 0)
         curves_layout.setSpacing(0)
-        curves_layout.addWidget(self.hint_label)
+        hint_row = QHBoxLayout()
+        hint_row.addWidget(self.hint_label, 1)
+        hint_row.addWidget(self.inside_button)
+        curves_layout.addLayout(hint_row)
         self.curves_pages = QStackedLayout()
         self.curves_pages.addWidget(self.curves_placeholder)
         self.curves_pages.addWidget(self.curves)
@@ -250,6 +260,8 @@ class RunsPanel(QWidget):
         self.refresh_button.clicked.connect(self._on_refresh_clicked)
         self.open_button.clicked.connect(self._on_open_clicked)
         self.open_action.triggered.connect(self._on_open_clicked)
+        self.inside_button.clicked.connect(self._on_inside_clicked)
+        self.inside_action.triggered.connect(self._on_inside_clicked)
         self.start_fresh_button.clicked.connect(self._on_start_fresh_clicked)
         self.retry_button.clicked.connect(self._on_retry_clicked)
 
@@ -316,6 +328,8 @@ class RunsPanel(QWidget):
             self.refresh()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.inside_window is not None:
+            self.inside_window.close()
         if self._store is not None:
             self._store.close()
             self._store = self.model.store = None
@@ -391,7 +405,10 @@ class RunsPanel(QWidget):
                 if path is not None
                 else "open the selected run's model file (select one run that has one)"
             )
+        inside = self._inside_run() is not None
         for widget, enabled in (
+            (self.inside_button, inside),
+            (self.inside_action, inside),
             (self.rename_button, count == 1),
             (self.rename_action, count == 1),
             (self.delete_button, count > 0),
@@ -414,6 +431,29 @@ class RunsPanel(QWidget):
         path = self.selected_model_path()
         if path is not None:
             self.open_model_requested.emit(path)
+
+    def _inside_run(self) -> Row | None:
+        """The one selected run, when it recorded what happened inside its network."""
+        ids = self.selected_run_ids() if self._store is not None else []
+        row = self.model.row_of(ids[0]) if len(ids) == 1 else None
+        try:
+            return row if row is not None and self._store is not None and self._store.has_activity(row.run.id) else None
+        except RunStoreError:
+            return None
+
+    @Slot()
+    def _on_inside_clicked(self) -> None:
+        row = self._inside_run()
+        if row is None or self._store is None:
+            return
+        try:
+            snapshots = self._store.activity(row.run.id)
+        except RunStoreError as error:
+            self._show_message(str(error), error=True)
+            return
+        if self.inside_window is None:
+            self.inside_window = RunInsideWindow(self)
+        self.inside_window.show_run(row.run.name, snapshots)
 
     @Slot()
     def _on_rename_clicked(self) -> None:
