@@ -1,4 +1,4 @@
-"""The run history: every training run, its settings and its per-epoch metrics, in a local SQLite database."""
+"""The run history's SQLite file: opening and checking it, recording runs, reading, editing and exporting them."""
 
 from __future__ import annotations
 
@@ -9,34 +9,27 @@ import os
 import re
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fashion_desktop.core.callbacks import Callback
 from fashion_desktop.core.config import TrainConfig
 from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.files import atomic_write, load_json, process_alive
-from fashion_desktop.core.layers import describe_shape
-from fashion_desktop.core.metrics import EpochMetrics, FitInfo, FitResult
-from fashion_desktop.core.params import resolve
+from fashion_desktop.core.metrics import EpochMetrics, FitResult
 from fashion_desktop.core.paths import RUNS_ENV_VAR
-from fashion_desktop.core.presets import PRESETS
-from fashion_desktop.core.spec import INIT_SCHEMES, INPUT_SHAPE, LayerSpec, ModelSpec
+from fashion_desktop.core.runs.describe import CSV_RUN_COLUMNS, csv_run_fields, preset_name, run_settings
+from fashion_desktop.core.runs.records import EPOCH_COLUMNS, STATUSES, RunRecord, RunStoreError
+from fashion_desktop.core.spec import ModelSpec
 
 if TYPE_CHECKING:
     from fashion_desktop.core.activity import ActivitySnapshot
-    from fashion_desktop.core.engine import Trainer
 
-STATUSES = ("running", "finished", "stopped", "failed", "unfinished")
 SCHEMA_VERSION = 1  # PRAGMA user_version
 APPLICATION_ID = int.from_bytes(b"FDrn", "big")  # PRAGMA application_id: tells our file from another app's SQLite file
 _SQLITE_INT = range(-(2**63), 2**63)  # what an INTEGER column holds; a bigger id is no run, not an OverflowError
-EPOCH_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "epoch_seconds", "samples_per_second")
 
 _SCHEMA = f"""
 BEGIN IMMEDIATE;
@@ -93,56 +86,6 @@ CREATE TABLE IF NOT EXISTS run_models (
 """
 NAME_SEPARATOR = " · "  # between the parts of a default run name: "seed · Adam · 3"
 CHECKPOINTS_FOLDER = "checkpoints"  # beside the history: the model files the app makes for its runs
-
-
-class RunStoreError(UserError):
-    """The run history cannot be opened or updated; ``path`` is its file."""
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
-        self.locked = False  # another process holds the database's lock: trying again later may succeed
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One recorded run. ``epochs_done`` counts the epochs recorded so far."""
-
-    id: int
-    name: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    spec: ModelSpec
-    config: TrainConfig
-    device: str
-    test_loss: float | None
-    test_accuracy: float | None
-    best_epoch: int | None
-    model_path: Path | None
-    error: str | None
-    epochs_done: int
-    dataset: str | None = None  # None: recorded by a version that did not say (Fashion-MNIST, most likely)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data, for ``fashion-desktop runs --json``."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "status": self.status,
-            "spec": self.spec.to_dict(),
-            "config": self.config.to_dict(),
-            "device": self.device,
-            "test_loss": self.test_loss,
-            "test_accuracy": self.test_accuracy,
-            "best_epoch": self.best_epoch,
-            "model_path": str(self.model_path) if self.model_path else None,
-            "error": self.error,
-            "epochs_done": self.epochs_done,
-            "dataset": self.dataset,
-        }
 
 
 class RunStore:
@@ -584,61 +527,6 @@ class RunStore:
         return [(key, a.get(key), b.get(key)) for key in keys if a.get(key) != b.get(key)]
 
 
-CSV_RUN_COLUMNS = (
-    "run_id",
-    "run_name",
-    "started_at",
-    "status",
-    "dataset",
-    "preset",
-    "layers",
-    "parameters",
-    "optimizer",
-    "lr",
-    "batch_size",
-    "epochs_planned",
-    "scheduler",
-    "loss",
-    "seed",
-    "augment",
-    "early_stopping_patience",
-    "keep_best",
-    "device",
-    "test_accuracy",
-    "test_loss",
-    "best_epoch",
-)
-
-
-def csv_run_fields(run: RunRecord) -> tuple[Any, ...]:
-    """The values of ``CSV_RUN_COLUMNS`` for one run, repeated on each of its epochs' rows in the CSV export."""
-    config = run.config
-    return (
-        run.id,
-        run.name,
-        run.started_at.isoformat(),
-        run.status,
-        run.dataset or "",
-        preset_name(run.spec) or "custom",
-        describe_layers(run.spec),
-        run.spec.summary().total,
-        config.optimizer,
-        config.lr,
-        config.batch_size,
-        config.epochs,
-        config.scheduler,
-        config.loss,
-        config.seed,
-        config.augment,
-        config.early_stopping_patience,
-        config.keep_best,
-        run.device,
-        "" if run.test_accuracy is None else run.test_accuracy,
-        "" if run.test_loss is None else run.test_loss,
-        "" if run.best_epoch is None else run.best_epoch,
-    )
-
-
 def remove_files(paths: Sequence[Path]) -> list[str]:
     """Delete these files (a run's checkpoints); a message for each one that could not be deleted."""
     failures = []
@@ -648,67 +536,6 @@ def remove_files(paths: Sequence[Path]) -> list[str]:
         except OSError as error:
             failures.append(f"{path.name}: {error.strerror or error}")
     return failures
-
-
-def run_settings(run: RunRecord) -> dict[str, Any]:
-    """A run's settings as flat name -> value: the training config, the device, then a summary of the network."""
-    config = run.config
-    options = {
-        "loss_options": config.resolved_loss_options(),
-        "optimizer_options": config.resolved_optimizer_options(),
-        "scheduler_options": config.resolved_scheduler_options(),
-    }
-    settings: dict[str, Any] = {}
-    for key, value in config.to_dict().items():
-        if key in options:
-            settings.update({f"{key}.{name}": option for name, option in options[key].items()})
-        else:
-            settings[key] = value
-    settings["device used"] = run.device
-    settings["layers"] = describe_layers(run.spec)
-    settings["parameters"] = run.spec.summary().total
-    settings["mean"], settings["std"] = run.spec.mean, run.spec.std
-    return settings
-
-
-def describe_layers(spec: ModelSpec) -> str:
-    """A one-line summary such as ``Flatten, Linear(256), ReLU, Dropout(0.25), Linear(10), LogSoftmax``.
-
-    Each layer shows its main option (units, channels, kernel size or dropout rate), then any other option or
-    initialisation that differs from the default. An input other than Fashion-MNIST's comes first: ``3x64x64 input``.
-    """
-    layers = [_describe_layer(layer) for layer in spec.layers]
-    if spec.input_shape != INPUT_SHAPE:
-        layers.insert(0, f"{describe_shape(spec.input_shape)} input")
-    return ", ".join(layers)
-
-
-def _describe_layer(layer: LayerSpec) -> str:
-    initialisation = [f"init={layer.init}"] if layer.init != "default" else []
-    if layer.bias_init != "default":
-        initialisation.append(f"bias_init={layer.bias_init}")
-    return layer.type.label(layer.options(), initialisation)
-
-
-def preset_name(spec: ModelSpec) -> str | None:
-    """The name of the first preset whose network is ``spec`` (options spelled out or left at their defaults)."""
-    canonical = _canonical(spec)
-    return next((name for name, preset in PRESETS.items() if _canonical(preset.spec) == canonical), None)
-
-
-def _canonical(spec: ModelSpec) -> tuple[Any, ...]:
-    """The spec with every option filled in, so that equal networks compare equal however they were written."""
-    layers = tuple(
-        (
-            layer.kind,
-            {p.name: layer.option(p.name) for p in layer.type.params},
-            layer.init,
-            resolve(INIT_SCHEMES.get(layer.init, ()), layer.init_params)[0],
-            layer.bias_init,
-        )
-        for layer in spec.layers
-    )
-    return layers, spec.mean, spec.std, spec.input_shape
 
 
 def _process_alive(pid: int) -> bool:
@@ -746,99 +573,3 @@ def _checked_config(data: Any) -> TrainConfig:
     config = TrainConfig.from_dict(data)
     config.check()
     return config
-
-
-class RecordRun(Callback):
-    """Records a Trainer's run in a RunStore: each epoch is committed as it ends, so a crash loses nothing done.
-
-    Recording is best-effort: training never waits long for the history. A write that finds the database locked
-    by another process is retried with backoff, then kept and written with the next epoch's (and at the end of
-    the run), so a lock that clears loses nothing. Any other failure (a full disk, a deleted history) stops the
-    recording; ``error`` says why, and the CLI and the GUI show it.
-    """
-
-    RETRY_DELAYS: tuple[float, ...] = (0.05, 0.2, 0.5)  # seconds, on top of SQLite's own busy timeout
-
-    def __init__(self, store: RunStore, model_path: str | Path | None = None, name: str | None = None) -> None:
-        self.store, self.model_path, self.name = store, model_path, name
-        self.run_id: int | None = None
-        self.error: str | None = None
-        self._pending: list[Callable[[], object]] = []  # writes not yet committed, in order
-        self._stopped = False
-
-    def on_fit_start(self, trainer: Trainer, info: FitInfo) -> None:
-        def start() -> None:
-            # A continued model goes on in the run it came from, when the history has that run: the one whose
-            # epochs are the model's. A model from elsewhere (another history, a file shared) starts a new run.
-            self.run_id = self.store.continued_run(trainer.history)
-            if self.run_id is not None:
-                self.store.continue_run(self.run_id, trainer.config, info.device, self.name, self.model_path)
-                return
-            dataset = (trainer.data_settings or {}).get("dataset")
-            self.run_id = self.store.start_run(
-                trainer.spec, trainer.config, info.device, self.name, self.model_path, dataset
-            )
-
-        self._record(start)
-        # The epochs a continued model had already done: a new run records them, and in the run it came from
-        # these writes find the same rows there.
-        for metrics in trainer.history:
-            self._record(self._epoch_writer(metrics))
-
-    def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
-        self._record(self._epoch_writer(metrics))
-
-    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
-        status = "stopped" if result.stopped else "finished"
-        self._record(lambda: self.store.finish_run(self._id(), result, status, self.model_path), final=True)
-
-    def on_exception(self, trainer: Trainer, error: BaseException) -> None:
-        if isinstance(error, KeyboardInterrupt):  # Ctrl+C or SIGTERM on the command line: the user stopped it
-            self._record(lambda: self.store.finish_run(self._id(), None, "stopped", error="interrupted"), final=True)
-            return
-        message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
-        self._record(lambda: self.store.finish_run(self._id(), None, "failed", error=message), final=True)
-
-    def record_activity(self, snapshot: ActivitySnapshot) -> None:
-        """Keep the network's activity at the end of each epoch (the measurements during it are for the plots)."""
-        if snapshot.ends_epoch:
-            self._record(lambda: self.store.add_activity(self._id(), snapshot))
-
-    def _epoch_writer(self, metrics: EpochMetrics) -> Callable[[], object]:
-        return lambda: self.store.add_epoch(self._id(), metrics)
-
-    def _id(self) -> int:
-        assert self.run_id is not None  # writes run in order, after the one that starts the run
-        return self.run_id
-
-    def _record(self, write: Callable[[], object], final: bool = False) -> None:
-        """Queue ``write`` and commit everything queued; ``final``: nothing comes after it, so a lock is a failure."""
-        if self._stopped:
-            return
-        self._pending.append(write)
-        delays = self.RETRY_DELAYS
-        while self._pending:
-            try:
-                self._with_retries(self._pending[0], delays)
-            except (RunStoreError, sqlite3.Error, OSError) as error:
-                if getattr(error, "locked", False) and not final:
-                    self.error = f"the run history is locked by another program ({error}); retrying with the next epoch"
-                    return
-                self._stopped, self._pending = True, []
-                self.error = f"the run history could not be written ({error}); training goes on without it"
-                return
-            self._pending.pop(0)
-        if self.error and self.error.startswith("the run history is locked"):
-            self.error = None  # the lock cleared and every epoch was written
-
-    @staticmethod
-    def _with_retries(write: Callable[[], object], delays: Sequence[float]) -> None:
-        for delay in delays:
-            try:
-                write()
-                return
-            except RunStoreError as error:
-                if not error.locked:
-                    raise
-            time.sleep(delay)
-        write()
