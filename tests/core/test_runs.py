@@ -558,3 +558,21 @@ def test_train_resume_goes_on_in_the_run_it_came_from(capsys, fashion_root, tmp_
         assert run.status == "finished" and run.epochs_done == 3 and run.config.epochs == 3
         assert run.test_accuracy == Checkpoint.load(out).test.accuracy and run.dataset == "fashion-mnist"
         assert [m.epoch for m in store.epochs(run.id)] == [1, 2, 3] and run.name == "seed · Adam · 1"
+
+
+def test_an_older_history_gains_the_dataset_column_and_the_model_files_table(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    model = tmp_path / "checkpoints" / "old.safetensors"
+    model.parent.mkdir()
+    model.write_bytes(b"weights")
+    with RunStore(path) as store:
+        old = store.start_run(SEED.spec, FAST, "CPU", model_path=model)
+    with sqlite3.connect(path) as db:  # as a file of the version before them
+        db.execute("DROP TABLE run_models")
+        db.execute("ALTER TABLE runs DROP COLUMN dataset")
+    db.close()
+    with RunStore(path) as store:
+        assert store.get_run(old).dataset is None
+        assert store.checkpoint_files([old]) == [model]  # an older run's one file is still known, by model_path
+        new = store.start_run(SEED.spec, FAST, "CPU", dataset="kmnist")
+        assert store.get_run(new).dataset == "kmnist"
