@@ -32,7 +32,7 @@ from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder_tab import BuilderTab
 from fashion_desktop.gui.forms import remember_folder, remembered_folder
 from fashion_desktop.gui.learn import LearnTab
-from fashion_desktop.gui.predict_tab import PredictTab
+from fashion_desktop.gui.predict import PredictTab
 from fashion_desktop.gui.training import TrainingTab
 
 if TYPE_CHECKING:

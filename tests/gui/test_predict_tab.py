@@ -18,7 +18,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from fashion_desktop.core.spec import CLASS_NAMES
-from fashion_desktop.gui.predict_tab import NO_MODEL_HINT, SALIENCY_CHOICES, TOP_BAR_COLOUR, PredictTab
+from fashion_desktop.gui.predict import PredictTab
+from fashion_desktop.gui.predict.chart import TOP_BAR_COLOUR
+from fashion_desktop.gui.predict.tab import NO_MODEL_HINT, SALIENCY_CHOICES
 
 
 def untrained(preset: str):
@@ -100,7 +102,7 @@ def shown_class(text: str) -> str | None:
 
 
 def test_importing_the_tab_does_not_import_torch():
-    code = "import sys, fashion_desktop.gui.predict_tab; sys.exit('torch' in sys.modules)"
+    code = "import sys, fashion_desktop.gui.predict; sys.exit('torch' in sys.modules)"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
 

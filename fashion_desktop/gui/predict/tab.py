@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-import math
 import random
 import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QColor,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QFont,
     QGuiApplication,
-    QImage,
     QKeySequence,
-    QPainter,
-    QPalette,
     QPixmap,
-    QResizeEvent,
 )
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -40,7 +31,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressDialog,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QStyle,
     QVBoxLayout,
@@ -48,16 +38,33 @@ from PySide6.QtWidgets import (
 )
 
 from fashion_desktop.core.errors import DataError, ImageError
-from fashion_desktop.core.imaging import (
-    IMAGE_SUFFIXES,
-    INVERT_MODES,
-    MODEL_SIZE,
-    PreprocessOptions,
-    list_image_files,
-)
+from fashion_desktop.core.imaging import IMAGE_SUFFIXES, INVERT_MODES, MODEL_SIZE, PreprocessOptions
 from fashion_desktop.core.spec import CLASS_NAMES
-from fashion_desktop.gui.forms import DATA_FOLDER_HINT, blend, is_dark, remember_folder, remembered_folder
-from fashion_desktop.gui.predict_worker import Prepared, PrepareQueue, Preview, Relay
+from fashion_desktop.gui.forms import DATA_FOLDER_HINT, remember_folder, remembered_folder
+from fashion_desktop.gui.predict.chart import ProbabilityChart
+from fashion_desktop.gui.predict.entries import (
+    Entry,
+    added_message,
+    count,
+    images_in,
+    no_images_message,
+    shown_name,
+    summary,
+)
+from fashion_desktop.gui.predict.views import (
+    DONE_STYLE,
+    ERROR_STYLE,
+    HINT_STYLE,
+    ICON_SIZE,
+    PixmapView,
+    grey_pixmap,
+    list_icon,
+    rgb_pixmap,
+    rgba_pixmap,
+    saliency_scale,
+    style_banner,
+)
+from fashion_desktop.gui.predict.worker import Prepared, PrepareQueue, Preview, Relay
 from fashion_desktop.resources import resource_path
 
 if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the window paints before torch loads
@@ -66,12 +73,6 @@ if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the windo
 
 CANNOT_READ = "Cannot read this file"  # the image views' words for an unreadable file; the error is beneath them
 NO_MODEL_HINT = "No model yet: train one in the Training tab or open a model file (File > Open model...)"
-ICON_SIZE = 56
-BAR_COLOUR = "#4c78a8"
-TOP_BAR_COLOUR = "#e45756"
-# Banner kinds by their tint, mixed into the palette's window colour under its text, so they read in a dark theme
-_HINT_STYLE, _ERROR_STYLE, _DONE_STYLE = "hint", "error", "done"
-_BANNER_TINTS = {_HINT_STYLE: QColor(255, 193, 7), _ERROR_STYLE: QColor(220, 53, 69), _DONE_STYLE: QColor(25, 135, 84)}
 SEEN_CAPTION = "What the model sees (28x28)"
 SALIENCY_CAPTION = "What drove the prediction"
 TOP_CLASS = -1  # the class chooser's "the top class" entry
@@ -98,125 +99,9 @@ SEPARATION_CHOICES: tuple[tuple[str, str, str], ...] = (
     ("none", "Off", "No separation: crop to the pixels brighter than the background, as before"),
 )
 SEPARATION_SETTING = "predict/separation"
-PREPARING = "Preparing..."
 CANCELLED = "Not prepared: cancelled. Change a switch or drop the file again to prepare it."
 LIST_CHUNK = 40  # images listed per turn of the event loop
 FLUSH_MS = 30  # results arriving within this long are classified together: one batch is far cheaper than many
-
-
-@dataclass(eq=False)  # compared by identity: list.index() finds a result's row among thousands at C speed
-class _Entry:
-    """One listed image and what became of it."""
-
-    name: str
-    key: int  # the tab's own identifier: results of the workers find their entry by it
-    path: Path | None = None  # the file; None for an image given as an array (a test image)
-    icon: QPixmap | None = None  # the thumbnail in the list, the only picture kept: never the decoded photo
-    seen: np.ndarray | None = None  # the 28x28 model input under the current options
-    pending: bool = False  # queued for the workers: its input is not ready yet
-    prediction: Prediction | None = None
-    error: str | None = None
-    true_label: str | None = None  # for test-set images
-    fixed_input: bool = False  # already in Fashion-MNIST form (a test image): the switches must not change it
-    heat: dict[str, np.ndarray] = field(default_factory=dict)  # saliency maps of the prediction, by method
-
-
-class PixmapView(QLabel):
-    """A pixmap scaled to fit with its aspect ratio kept; enlarged by whole pixels so small images stay sharp."""
-
-    def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
-        super().__init__(placeholder, parent)
-        self._placeholder = placeholder
-        self._text = placeholder  # shown while there is no pixmap
-        self._source = QPixmap()
-        self.setWordWrap(True)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)  # the pixmap follows the layout
-        self.setMinimumSize(110, 110)
-
-    def source(self) -> QPixmap:
-        """The pixmap at its own size, before scaling."""
-        return self._source
-
-    def set_source(self, pixmap: QPixmap | None, text: str | None = None) -> None:
-        """Show ``pixmap``; without one, ``text`` (why there is none), else the placeholder."""
-        self._source = pixmap if pixmap is not None else QPixmap()
-        self._text = text if text is not None else self._placeholder
-        self._rescale()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._rescale()
-
-    def _rescale(self) -> None:
-        if self._source.isNull():
-            self.setText(self._text)
-            return
-        room = self.contentsRect().size()
-        scale = min(room.width() / self._source.width(), room.height() / self._source.height())
-        mode = Qt.TransformationMode.SmoothTransformation
-        if scale >= 2:  # nearest neighbour at a whole factor: every model pixel shows as a crisp square
-            scale = math.floor(scale)
-            mode = Qt.TransformationMode.FastTransformation
-        size = QSize(max(1, round(self._source.width() * scale)), max(1, round(self._source.height() * scale)))
-        self.setPixmap(self._source.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode))
-
-
-class ProbabilityChart(pg.PlotWidget):
-    """Ten horizontal bars of class probabilities (0..1), the most likely class in another colour."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        palette = QGuiApplication.palette()
-        super().__init__(parent, background=palette.color(QPalette.ColorRole.Base))
-        self._class_names: tuple[str, ...] = CLASS_NAMES
-        plot = self.getPlotItem()
-        plot.setMouseEnabled(x=False, y=False)
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.showAxis("right")
-        plot.showGrid(x=True, y=False, alpha=0.3)
-        plot.invertY(True)  # the first class at the top, as in a table
-        plot.setXRange(0, 1, padding=0.02)  # a little room, so the ticks at 0 and 1 are drawn
-        plot.setYRange(-0.5, len(CLASS_NAMES) - 0.5, padding=0.02)
-        plot.setLabel("bottom", "probability")
-        text = palette.color(QPalette.ColorRole.Text)
-        for name in ("left", "bottom", "right"):
-            axis = plot.getAxis(name)
-            axis.setPen(text)
-            axis.setTextPen(text)
-        plot.getAxis("bottom").setTicks([[(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)]])
-        plot.getAxis("right").setWidth(60)  # room for "100.0%", so the bars do not move when the labels appear
-        rows = np.arange(len(CLASS_NAMES))
-        self.bars = pg.BarGraphItem(x0=0, y=rows, height=0.7, width=np.zeros(len(rows)), pen=pg.mkPen(None))
-        plot.addItem(self.bars)
-        self.clear_bars()
-
-    @property
-    def probabilities(self) -> tuple[float, ...]:
-        """The bar lengths shown, one per class."""
-        return tuple(float(w) for w in self.bars.opts["width"])
-
-    def show_prediction(self, prediction: Prediction) -> None:
-        self._draw(prediction.class_names, prediction.probabilities, prediction.top_index)
-
-    def clear_bars(self) -> None:
-        self._draw(self._class_names, (0.0,) * len(self._class_names), None)
-
-    def _draw(self, class_names: tuple[str, ...], probabilities: tuple[float, ...], top: int | None) -> None:
-        self._class_names = class_names
-        rows = np.arange(len(class_names))
-        colours = [TOP_BAR_COLOUR if i == top else BAR_COLOUR for i in rows]
-        self.bars.setOpts(y=rows, width=np.asarray(probabilities, dtype=float), brushes=colours)
-        plot = self.getPlotItem()
-        left = plot.getAxis("left")
-        left.setTicks([list(enumerate(class_names))])
-        # Wide enough for the longest name from the start: pyqtgraph widens the axis only after a paint, and
-        # until then drops every name that does not fit (a grab showed only "Coat", "Shirt" and "Bag").
-        metrics = self.fontMetrics()
-        left.setWidth(max(metrics.horizontalAdvance(name) for name in class_names) + metrics.height())
-        percentages = [f"{p:.1%}" if top is not None else "" for p in probabilities]
-        plot.getAxis("right").setTicks([list(enumerate(percentages))])
 
 
 class PredictTab(QWidget):
@@ -242,8 +127,8 @@ class PredictTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
-        self._entries: list[_Entry] = []  # in the rows of image_list
-        self._by_key: dict[int, _Entry] = {}  # the same entries by key, for the workers' results
+        self._entries: list[Entry] = []  # in the rows of image_list
+        self._by_key: dict[int, Entry] = {}  # the same entries by key, for the workers' results
         self._predictor: Predictor | None = None
         self._data_root: Path | None = None
         self._test_set: tuple[np.ndarray, np.ndarray] | None = None  # images and labels, loaded on first use
@@ -253,14 +138,14 @@ class PredictTab(QWidget):
         self._queued = 0  # images sent to the workers in this generation
         self._done = 0  # ... and back
         self._announce: list[int] = []  # keys of the images added since the last "Added ..." message
-        self._to_classify: list[_Entry] = []  # prepared, waiting for the next batched prediction
+        self._to_classify: list[Entry] = []  # prepared, waiting for the next batched prediction
         self._preview: tuple[int, QPixmap] | None = None  # the selected photo decoded again, by entry key
         self._preview_asked = 0  # the key whose preview is on its way
         self._relay = Relay(self)
         self._relay.prepared.connect(self._on_prepared)
         self._relay.previewed.connect(self._on_previewed)
         self._queue = PrepareQueue(self._relay)
-        self._to_list: list[_Entry] = []  # added, waiting for their turn to be listed
+        self._to_list: list[Entry] = []  # added, waiting for their turn to be listed
         self._select_row: int | None = None
         self._list_timer = QTimer(self)
         self._list_timer.setSingleShot(True)
@@ -292,8 +177,8 @@ class PredictTab(QWidget):
 
         self.model_label = QLabel("Model: none yet")
         self.model_label.setWordWrap(True)
-        self.model_hint = self._banner(NO_MODEL_HINT, _HINT_STYLE)
-        self.notice = self._banner("", _ERROR_STYLE)
+        self.model_hint = self._banner(NO_MODEL_HINT, HINT_STYLE)
+        self.notice = self._banner("", ERROR_STYLE)
         self.notice.hide()
         self.invert_box = QComboBox()
         self.invert_box.addItems(INVERT_MODES)
@@ -447,7 +332,7 @@ class PredictTab(QWidget):
         self._classify(self._entries)
         self._refresh_all()
         if self._predictor is not None and self._entries:
-            self.status_message.emit(f"Classified {_count(self._count_classified(), 'image')} with the new model")
+            self.status_message.emit(f"Classified {count(self._count_classified(), 'image')} with the new model")
 
     def set_data_root(self, root: Path) -> None:
         """Take random test images from the Fashion-MNIST in ``root`` from now on."""
@@ -475,7 +360,7 @@ class PredictTab(QWidget):
         if true_class is not None and not 0 <= true_class < len(CLASS_NAMES):
             raise ValueError(f"true_class must be a class index from 0 to {len(CLASS_NAMES) - 1}, not {true_class}")
         truth = CLASS_NAMES[int(true_class)] if true_class is not None else None
-        entry = _Entry(title, self._new_key(), icon=_icon(_grey_pixmap(pixels)), seen=pixels, true_label=truth)
+        entry = Entry(title, self._new_key(), icon=list_icon(grey_pixmap(pixels)), seen=pixels, true_label=truth)
         entry.fixed_input = True
         self.notice.hide()
         self._add_entries([entry])
@@ -572,9 +457,9 @@ class PredictTab(QWidget):
         self.notice.hide()
         # Listed before asking where to write, with the rules dropped folders follow: a folder with nothing to
         # predict is reported at once, and the progress dialog knows how many are coming.
-        files = _images_in(Path(folder))
+        files = images_in(Path(folder))
         if not files:
-            self._show_notice(_no_images_message(Path(folder)) + " Nothing was written.")
+            self._show_notice(no_images_message(Path(folder)) + " Nothing was written.")
             return
         csv_path, _ = QFileDialog.getSaveFileName(
             self, "Save the predictions as", str(Path(folder) / BATCH_CSV_NAME), "CSV files (*.csv);;All files (*)"
@@ -593,10 +478,10 @@ class PredictTab(QWidget):
             self._show_notice(f"Could not write {csv_path}: {error.strerror or error}. Choose another place.")
             return
         failed = sum(isinstance(result, ImageError) for _, result in rows)
-        message = f"Wrote {_count(len(rows) - failed, 'prediction')} to {csv_path}"
+        message = f"Wrote {count(len(rows) - failed, 'prediction')} to {csv_path}"
         if failed:
-            message += f"; {_count(failed, 'file')} could not be read (see the error column)"
-        self._show_notice(message, _DONE_STYLE)
+            message += f"; {count(failed, 'file')} could not be read (see the error column)"
+        self._show_notice(message, DONE_STYLE)
 
     @Slot()
     def _on_options_changed(self) -> None:
@@ -633,7 +518,7 @@ class PredictTab(QWidget):
         if entry is not None and entry.pending:
             entry.pending, entry.seen, entry.error = False, result.seen, result.error
             if result.thumbnail is not None:
-                entry.icon = _icon(_rgba_pixmap(result.thumbnail))
+                entry.icon = list_icon(rgba_pixmap(result.thumbnail))
             if entry.seen is not None:
                 self._to_classify.append(entry)
                 if not self._flush_timer.isActive():
@@ -650,7 +535,7 @@ class PredictTab(QWidget):
         row, entry = self._find(preview.key)
         if entry is None or preview.pixels is None:
             return
-        self._preview = (preview.key, _rgba_pixmap(preview.pixels))
+        self._preview = (preview.key, rgba_pixmap(preview.pixels))
         if row == self.image_list.currentRow():
             self.original_view.set_source(self._preview[1])
 
@@ -707,12 +592,12 @@ class PredictTab(QWidget):
         self._next_key += 1
         return self._next_key
 
-    def _find(self, key: int) -> tuple[int, _Entry | None]:
+    def _find(self, key: int) -> tuple[int, Entry | None]:
         """The row and entry of ``key``, or (-1, None) once it has been removed."""
         entry = self._by_key.get(key)
         return (self._entries.index(entry), entry) if entry is not None else (-1, None)
 
-    def _submit(self, entries: list[_Entry], thumbnails: bool) -> None:
+    def _submit(self, entries: list[Entry], thumbnails: bool) -> None:
         if not entries:
             return
         items = [(entry.key, entry.path) for entry in entries if entry.path is not None]
@@ -768,15 +653,15 @@ class PredictTab(QWidget):
             if path in models:
                 continue
             if path.is_dir():
-                found = _images_in(path)
+                found = images_in(path)
                 if not found:
-                    self._show_notice(_no_images_message(path))
-                files.extend((image, _shown_name(path, image)) for image in found)
+                    self._show_notice(no_images_message(path))
+                files.extend((image, shown_name(path, image)) for image in found)
             else:
                 files.append((path, path.name))
-        self._add_entries([_Entry(name, self._new_key(), path=path, pending=True) for path, name in files])
+        self._add_entries([Entry(name, self._new_key(), path=path, pending=True) for path, name in files])
 
-    def _add_entries(self, entries: list[_Entry]) -> None:
+    def _add_entries(self, entries: list[Entry]) -> None:
         """List the entries, photos saying "Preparing..." until the workers send their input back.
 
         They are listed ``LIST_CHUNK`` at a time, one chunk per turn of the event loop: a list item costs up to
@@ -820,12 +705,12 @@ class PredictTab(QWidget):
         if not entries:
             return
         failed = sum(entry.error is not None for entry in entries)
-        message = _added_message(len(entries), failed)
+        message = added_message(len(entries), failed)
         if self._predictor is None and failed < len(entries):
             message += " There is no model yet to classify them."
         self.status_message.emit(message)
 
-    def _classify(self, entries: list[_Entry]) -> None:
+    def _classify(self, entries: list[Entry]) -> None:
         for entry in entries:
             entry.prediction = None
             entry.heat.clear()  # the maps explain a prediction, so they go with it
@@ -842,7 +727,7 @@ class PredictTab(QWidget):
         """Predict the files one by one under a progress dialog; None when the user cancelled."""
         from fashion_desktop.core.explain import predict_folder
 
-        progress = QProgressDialog(f"Classifying {_count(len(files), 'image')}...", "Cancel", 0, len(files), self)
+        progress = QProgressDialog(f"Classifying {count(len(files), 'image')}...", "Cancel", 0, len(files), self)
         progress.setWindowTitle("Predict folder to CSV")
         progress.setWindowModality(Qt.WindowModality.WindowModal)  # the window repaints but takes no clicks
         progress.setMinimumDuration(500)  # a few images finish before a dialog would flash up
@@ -858,7 +743,7 @@ class PredictTab(QWidget):
             progress.deleteLater()
         return rows
 
-    def _saliency(self, entry: _Entry, method: str, target: int) -> np.ndarray:
+    def _saliency(self, entry: Entry, method: str, target: int) -> np.ndarray:
         """The entry's saliency map for class ``target``, computed once per prediction, method and class."""
         key = f"{method}:{target}"
         heat = entry.heat.get(key)
@@ -869,7 +754,7 @@ class PredictTab(QWidget):
             heat = entry.heat[key] = saliency(self._predictor, entry.seen, method, target)
         return heat
 
-    def _explained_class(self, entry: _Entry) -> int:
+    def _explained_class(self, entry: Entry) -> int:
         """The class the saliency view explains: the chosen one, or the entry's top class."""
         chosen = self.explain_class.currentData()
         assert entry.prediction is not None
@@ -901,7 +786,7 @@ class PredictTab(QWidget):
             self._refresh_item(self.image_list.item(row), entry)
         self._show_current()
 
-    def _refresh_item(self, item: QListWidgetItem, entry: _Entry) -> None:
+    def _refresh_item(self, item: QListWidgetItem, entry: Entry) -> None:
         if entry.error is not None:
             item.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
             item.setText(f"{entry.name}\n{entry.error}")
@@ -909,9 +794,9 @@ class PredictTab(QWidget):
             return
         if entry.icon is not None:  # none yet while a photo is first prepared (setting an empty one costs 0.6 ms)
             item.setIcon(entry.icon)
-        summary = _summary(entry)
-        item.setText(f"{entry.name}\n{summary}")
-        item.setToolTip(f"{entry.name}: {summary}")
+        said = summary(entry)
+        item.setText(f"{entry.name}\n{said}")
+        item.setToolTip(f"{entry.name}: {said}")
 
     def _show_current(self) -> None:
         row = self.image_list.currentRow()
@@ -919,7 +804,7 @@ class PredictTab(QWidget):
         unreadable = CANNOT_READ if entry is not None and entry.error is not None else None
         self.original_view.set_source(self._original(entry), unreadable)
         self.seen_view.set_source(
-            _grey_pixmap(entry.seen) if entry is not None and entry.seen is not None else None, unreadable
+            grey_pixmap(entry.seen) if entry is not None and entry.seen is not None else None, unreadable
         )
         self._show_saliency(entry)
         if entry is None:
@@ -927,18 +812,18 @@ class PredictTab(QWidget):
         elif entry.error is not None:
             self.result_label.setText(entry.error)
         else:
-            self.result_label.setText(_summary(entry))
+            self.result_label.setText(summary(entry))
         if entry is not None and entry.prediction is not None:
             self.chart.show_prediction(entry.prediction)
         else:
             self.chart.clear_bars()
 
-    def _original(self, entry: _Entry | None) -> QPixmap | None:
+    def _original(self, entry: Entry | None) -> QPixmap | None:
         """The selected image for the big view: the photo decoded again in the background, its thumbnail till then."""
         if entry is None or entry.error is not None:
             return None
         if entry.path is None:
-            return _grey_pixmap(entry.seen) if entry.seen is not None else None
+            return grey_pixmap(entry.seen) if entry.seen is not None else None
         if self._preview is not None and self._preview[0] == entry.key:
             return self._preview[1]
         if self._preview_asked != entry.key:
@@ -946,7 +831,7 @@ class PredictTab(QWidget):
             self._queue.preview(entry.key, entry.path)  # only the selected photo's pixels are ever held at this size
         return entry.icon
 
-    def _show_saliency(self, entry: _Entry | None) -> None:
+    def _show_saliency(self, entry: Entry | None) -> None:
         """Beside the 28x28 input: the same input tinted where its pixels drove the chosen class, when asked."""
         wanted = self.saliency_box.isChecked()
         for widget in (self.saliency_view, self.saliency_caption, self.saliency_scale):
@@ -961,7 +846,7 @@ class PredictTab(QWidget):
         from fashion_desktop.core.explain import overlay
 
         if self.saliency_scale.pixmap().isNull():
-            self.saliency_scale.setPixmap(_saliency_scale(overlay, self.fontMetrics().height()))
+            self.saliency_scale.setPixmap(saliency_scale(overlay, self.fontMetrics().height()))
         target = self._explained_class(entry)
         name = self._predictor.class_names[target]
         try:
@@ -974,9 +859,9 @@ class PredictTab(QWidget):
             self.saliency_caption.setText(f"What drove {name}: yellow most, red less")
         else:
             self.saliency_caption.setText(f"No pixel changed the {name} probability")
-        self.saliency_view.set_source(_rgb_pixmap(overlay(entry.seen, heat)))
+        self.saliency_view.set_source(rgb_pixmap(overlay(entry.seen, heat)))
 
-    def _show_notice(self, message: str, style: str = _ERROR_STYLE) -> None:
+    def _show_notice(self, message: str, style: str = ERROR_STYLE) -> None:
         self._banners[self.notice] = style
         self._style_banner(self.notice)
         self.notice.setText(message)
@@ -991,16 +876,7 @@ class PredictTab(QWidget):
         return label
 
     def _style_banner(self, label: QLabel) -> None:
-        palette = QWidget.palette(self)
-        window = palette.color(QPalette.ColorRole.Window)
-        tint = _BANNER_TINTS[self._banners[label]]
-        background = blend(window, tint, 0.3 if is_dark(palette) else 0.18)
-        border = blend(window, tint, 0.6)
-        text = palette.color(QPalette.ColorRole.WindowText)
-        label.setStyleSheet(
-            f"background: {background.name()}; color: {text.name()}; border: 1px solid {border.name()};"
-            " border-radius: 4px; padding: 6px;"
-        )
+        style_banner(label, self._banners[label], QWidget.palette(self))
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -1009,69 +885,11 @@ class PredictTab(QWidget):
                 self._style_banner(label)
 
 
-def _summary(entry: _Entry) -> str:
-    """The entry's result in words: top class and probability, or why there is none."""
-    truth = f"   true: {entry.true_label}" if entry.true_label else ""
-    if entry.pending:
-        return PREPARING + truth
-    prediction = entry.prediction
-    if prediction is None:
-        return "Not classified: no model yet" + truth
-    guess = f"{prediction.top_class} {prediction.top_probability:.1%}"
-    if getattr(prediction, "unsure", False):  # the model's confidence is below its calibrated threshold
-        return f"Not sure (perhaps {guess})" + truth
-    return guess + truth
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
-def _added_message(added: int, failed: int) -> str:
-    """What became of the files just added, in a sentence that fits every count."""
-    if not failed:
-        return f"Added {_count(added, 'image')}."
-    if failed == added:
-        return "Could not read the file." if added == 1 else f"Could not read any of the {added} files."
-    return f"Added {_count(added - failed, 'image')}; {_count(failed, 'file')} could not be read."
-
-
-def _no_images_message(folder: Path) -> str:
-    kinds = ", ".join(suffix.lstrip(".").upper() for suffix in IMAGE_SUFFIXES)
-    return f"{folder.name} holds no images ({kinds}), nor do its subfolders."
-
-
-def _shown_name(folder: Path, image: Path) -> str:
-    """An image's name in the list: with its class subfolder when it came from one."""
-    return image.name if image.parent == folder else f"{image.parent.name}/{image.name}"
-
-
 def _model_words(checkpoint: Checkpoint, source: str) -> str:
     epochs = f"{checkpoint.epoch} epoch" + ("" if checkpoint.epoch == 1 else "s")
     accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
     where = source or "the model trained on the Training tab"
     return f"Model: {where} ({epochs}{accuracy})"
-
-
-def _saliency_scale(overlay: object, height: int) -> QPixmap:
-    """The overlay's colours from no effect (grey) to the most (yellow), drawn by the core's own ``overlay``."""
-    grey = np.full((MODEL_SIZE, MODEL_SIZE), 128, np.uint8)
-    heat = np.tile(np.linspace(0.0, 1.0, MODEL_SIZE, dtype=np.float32), (MODEL_SIZE, 1))
-    row = overlay(grey, heat)[:1]  # type: ignore[operator]
-    strip = _rgb_pixmap(np.ascontiguousarray(np.repeat(row, 2, axis=0)))
-    strip = strip.scaled(
-        200, max(8, height // 2), Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
-    )
-    labelled = QPixmap(strip.width(), strip.height() + height + 2)
-    labelled.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(labelled)
-    painter.drawPixmap(0, 0, strip)
-    painter.setPen(QGuiApplication.palette().color(QPalette.ColorRole.WindowText))
-    below = labelled.rect().adjusted(0, strip.height() + 2, 0, 0)
-    painter.drawText(below, Qt.AlignmentFlag.AlignLeft, "no effect")
-    painter.drawText(below, Qt.AlignmentFlag.AlignRight, "the most")
-    painter.end()
-    return labelled
 
 
 def _accept_as_copy(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> None:
@@ -1085,44 +903,3 @@ def _local_paths(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[P
     if not mime.hasUrls():
         return []
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-
-
-def _images_in(folder: Path) -> list[Path]:
-    """The folder's images by the core's one rule (class subfolders included); none when it cannot be listed."""
-    try:
-        return list_image_files(folder)
-    except OSError:
-        return []
-
-
-def _icon(pixmap: QPixmap) -> QPixmap:
-    """The pixmap scaled into a square, centred, so that every item's text starts at the same place."""
-    icon = QPixmap(ICON_SIZE, ICON_SIZE)
-    icon.fill(Qt.GlobalColor.transparent)
-    scaled = pixmap.scaled(
-        ICON_SIZE, ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-    )
-    painter = QPainter(icon)
-    painter.drawPixmap((ICON_SIZE - scaled.width()) // 2, (ICON_SIZE - scaled.height()) // 2, scaled)
-    painter.end()
-    return icon
-
-
-def _grey_pixmap(pixels: np.ndarray) -> QPixmap:
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    height, width = pixels.shape
-    qimage = QImage(pixels.tobytes(), width, height, width, QImage.Format.Format_Grayscale8)
-    return QPixmap.fromImage(qimage.copy())
-
-
-def _rgb_pixmap(pixels: np.ndarray) -> QPixmap:
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    height, width, _ = pixels.shape
-    qimage = QImage(pixels.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(qimage.copy())
-
-
-def _rgba_pixmap(pixels: np.ndarray) -> QPixmap:
-    height, width, _ = pixels.shape
-    qimage = QImage(pixels.tobytes(), width, height, 4 * width, QImage.Format.Format_RGBA8888)
-    return QPixmap.fromImage(qimage.copy())  # copy: the QImage only borrows the bytes object
