@@ -172,6 +172,8 @@ class MainWindow(QMainWindow):
             "Save the model trained so far",
         )
         file_menu.addSeparator()
+        file_menu.addAction(self.predict.score_action)  # the Predict tab's: scores a folder of class subfolders
+        file_menu.addSeparator()
         self.export_action = self._action(
             file_menu,
             "&Export as Python...",

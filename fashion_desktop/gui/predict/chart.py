@@ -20,7 +20,12 @@ TOP_BAR_COLOUR = "#e45756"
 
 
 class ProbabilityChart(pg.PlotWidget):
-    """Ten horizontal bars of class probabilities (0..1), the most likely class in another colour."""
+    """One horizontal bar per class of the model (0..1), the most likely class in another colour.
+
+    The classes are Fashion-MNIST's ten until ``set_class_names`` gives a model's own.
+    """
+
+    MAX_ROWS_TALL = 12  # the chart asks room for at most this many names: a 100-class model must not fill a screen
 
     def __init__(self, parent: QWidget | None = None) -> None:
         palette = QGuiApplication.palette()
@@ -34,7 +39,6 @@ class ProbabilityChart(pg.PlotWidget):
         plot.showGrid(x=True, y=False, alpha=0.3)
         plot.invertY(True)  # the first class at the top, as in a table
         plot.setXRange(0, 1, padding=0.02)  # a little room, so the ticks at 0 and 1 are drawn
-        plot.setYRange(-0.5, len(CLASS_NAMES) - 0.5, padding=0.02)
         plot.setLabel("bottom", "probability")
         text = palette.color(QPalette.ColorRole.Text)
         for name in ("left", "bottom", "right"):
@@ -46,6 +50,14 @@ class ProbabilityChart(pg.PlotWidget):
         rows = np.arange(len(CLASS_NAMES))
         self.bars = pg.BarGraphItem(x0=0, y=rows, height=0.7, width=np.zeros(len(rows)), pen=pg.mkPen(None))
         plot.addItem(self.bars)
+        self.set_class_names(CLASS_NAMES)
+
+    def set_class_names(self, class_names: tuple[str, ...]) -> None:
+        """Bars for these classes from now on, empty until a prediction; tall enough for their names."""
+        self._class_names = tuple(class_names)
+        # The names must fit one above another, however large the font (QT_SCALE_FACTOR=2 overlapped them)
+        rows = min(len(class_names), self.MAX_ROWS_TALL)
+        self.setMinimumHeight(rows * self.fontMetrics().height() + 30)
         self.clear_bars()
 
     @property
@@ -65,6 +77,7 @@ class ProbabilityChart(pg.PlotWidget):
         colours = [TOP_BAR_COLOUR if i == top else BAR_COLOUR for i in rows]
         self.bars.setOpts(y=rows, width=np.asarray(probabilities, dtype=float), brushes=colours)
         plot = self.getPlotItem()
+        plot.setYRange(-0.5, len(class_names) - 0.5, padding=0.02)
         left = plot.getAxis("left")
         left.setTicks([list(enumerate(class_names))])
         # Wide enough for the longest name from the start: pyqtgraph widens the axis only after a paint, and

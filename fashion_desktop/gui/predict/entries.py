@@ -26,12 +26,13 @@ class Entry:
     key: int  # the tab's own identifier: results of the workers find their entry by it
     path: Path | None = None  # the file; None for an image given as an array (a test image)
     icon: QPixmap | None = None  # the thumbnail in the list, the only picture kept: never the decoded photo
-    seen: np.ndarray | None = None  # the 28x28 model input under the current options
+    seen: np.ndarray | None = None  # the model input under the current options (28x28 grey for Fashion-MNIST)
     pending: bool = False  # queued for the workers: its input is not ready yet
     prediction: Prediction | None = None
     error: str | None = None
     true_label: str | None = None  # for test-set images
-    fixed_input: bool = False  # already in Fashion-MNIST form (a test image): the switches must not change it
+    fixed_input: bool = False  # already in the model's input form (a test image): the switches must not change it
+    unfit: str | None = None  # why a fixed input cannot be classified: the model takes another size or colour
     heat: dict[str, np.ndarray] = field(default_factory=dict)  # saliency maps of the prediction, by method
 
 
@@ -42,15 +43,16 @@ def summary(entry: Entry) -> str:
         return PREPARING + truth
     prediction = entry.prediction
     if prediction is None:
-        return "Not classified: no model yet" + truth
+        return f"Not classified: {entry.unfit or 'no model yet'}" + truth
     guess = f"{prediction.top_class} {prediction.top_probability:.1%}"
     if getattr(prediction, "unsure", False):  # the model's confidence is below its calibrated threshold
         return f"Not sure (perhaps {guess})" + truth
     return guess + truth
 
 
-def count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
+def count(number: int, noun: str, plural: str = "") -> str:
+    """``number`` and ``noun``, in the plural (``plural``, else the noun and "s") unless it is one."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
 def added_message(added: int, failed: int) -> str:

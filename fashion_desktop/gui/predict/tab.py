@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QProgressBar,
     QProgressDialog,
     QPushButton,
     QSplitter,
@@ -37,9 +38,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fashion_desktop.core.errors import DataError, ImageError
-from fashion_desktop.core.imaging import IMAGE_SUFFIXES, INVERT_MODES, MODEL_SIZE, PreprocessOptions
-from fashion_desktop.core.spec import CLASS_NAMES
+from fashion_desktop.core.errors import DataError, ImageError, UserError
+from fashion_desktop.core.imaging import IMAGE_SUFFIXES, INVERT_MODES, PreprocessOptions
+from fashion_desktop.core.spec import CLASS_NAMES, INPUT_SHAPE
 from fashion_desktop.gui.forms import DATA_FOLDER_HINT, remember_folder, remembered_folder
 from fashion_desktop.gui.predict.chart import ProbabilityChart
 from fashion_desktop.gui.predict.entries import (
@@ -51,13 +52,14 @@ from fashion_desktop.gui.predict.entries import (
     shown_name,
     summary,
 )
+from fashion_desktop.gui.predict.scoring import FolderScorer, ScoreDialog, score_words
 from fashion_desktop.gui.predict.views import (
     DONE_STYLE,
     ERROR_STYLE,
     HINT_STYLE,
     ICON_SIZE,
     PixmapView,
-    grey_pixmap,
+    input_pixmap,
     list_icon,
     rgb_pixmap,
     rgba_pixmap,
@@ -69,11 +71,13 @@ from fashion_desktop.resources import resource_path
 
 if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the window paints before torch loads
     from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.explain import LabelledFolder, LabelledScore
+    from fashion_desktop.core.folders import FramingSettings
     from fashion_desktop.core.inference import Prediction, Predictor
 
 CANNOT_READ = "Cannot read this file"  # the image views' words for an unreadable file; the error is beneath them
 NO_MODEL_HINT = "No model yet: train one in the Training tab or open a model file (File > Open model...)"
-SEEN_CAPTION = "What the model sees (28x28)"
+SEEN_CAPTION = "What the model sees ({})"  # the input's size, and "colour" for a colour model
 SALIENCY_CAPTION = "What drove the prediction"
 TOP_CLASS = -1  # the class chooser's "the top class" entry
 MODEL_SUFFIXES = (".safetensors",)  # dropped with images, these open as the model instead
@@ -110,13 +114,15 @@ class PredictTab(QWidget):
     Attributes:
         image_list: One item per image: its thumbnail, name and top class, or why it could not be opened.
         original_view: The selected image as the user gave it.
-        seen_view: The 28x28 image the model is given, enlarged; tinted by a saliency map when ``saliency_box`` is on.
+        seen_view: The image the model is given (28x28 grey for Fashion-MNIST), enlarged.
         seen_caption: Says what ``seen_view`` shows.
-        saliency_box: Tints the 28x28 image where the pixels drove the top class most.
+        saliency_box: Shows the model's input tinted where the pixels drove the top class most.
         saliency_method: How that is measured (``explain.SALIENCY_METHODS``, in words).
         batch_button: Predicts every image of a folder and writes the results to a CSV file.
         result_label: The top class and its probability (and the true class of a test image).
-        chart: The ten class probabilities of the selected image.
+        chart: The class probabilities of the selected image, one bar per class of the model.
+        score_action: Scores a folder of class subfolders (also what dropping one does): in the background,
+            with ``score_progress`` and ``score_cancel_button``; the result opens in ``score_dialog``.
         model_hint: Shown while there is no model.
         notice: News that is not about one image: a missing test set, or what a batch prediction wrote.
     """
@@ -130,10 +136,19 @@ class PredictTab(QWidget):
         self._entries: list[Entry] = []  # in the rows of image_list
         self._by_key: dict[int, Entry] = {}  # the same entries by key, for the workers' results
         self._predictor: Predictor | None = None
+        self._framing: FramingSettings | None = None  # the model's own framing; None: Fashion-MNIST's
+        self._input_shape: tuple[int, int, int] = INPUT_SHAPE  # what the model takes: (channels, height, width)
+        self._scorer = FolderScorer(self)
+        self._scorer.progressed.connect(self._on_score_progressed)
+        self._scorer.scored.connect(self._on_scored)
+        self._scorer.failed.connect(self._on_score_failed)
+        self._scorer.cancelled.connect(self._on_score_cancelled)
+        self.score_dialog: ScoreDialog | None = None
         self._data_root: Path | None = None
         self._test_set: tuple[np.ndarray, np.ndarray] | None = None  # images and labels, loaded on first use
         self._banners: dict[QLabel, str] = {}  # each banner and its kind, restyled when the palette changes
         self._next_key = 0
+        self._core_ready = False
         self._generation = 0  # bumped by every switch change and clear: results of older ones are dropped
         self._queued = 0  # images sent to the workers in this generation
         self._done = 0  # ... and back
@@ -165,6 +180,20 @@ class PredictTab(QWidget):
         self.batch_button.setToolTip(
             "Classify every image in a folder with the current preprocessing and save the probabilities as CSV"
         )
+        self.score_action = QAction("Score a la&belled folder...", self)
+        self.score_action.setStatusTip(
+            "Predict every image of a folder of class subfolders and show the accuracy for each class"
+        )
+        self.score_button = QPushButton("Score a la&belled folder...")
+        self.score_button.setToolTip(
+            "Choose (or drop) a folder with one subfolder per class, named after the model's classes: see how "
+            "often the model is right for each"
+        )
+        self.score_progress = QProgressBar()
+        self.score_progress.setFormat("Scoring %v of %m images...")
+        self.score_cancel_button = QPushButton("Cancel scoring")
+        self.score_progress.hide()
+        self.score_cancel_button.hide()
         self.image_list = QListWidget()
         self.image_list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         self.image_list.setWordWrap(True)
@@ -199,8 +228,8 @@ class PredictTab(QWidget):
         self.progress_label.hide()
         self.cancel_button.hide()
         self.original_view = PixmapView("Drop images here\nor click Open...")
-        self.seen_view = PixmapView("28x28 model input")
-        self.seen_caption = QLabel(SEEN_CAPTION)
+        self.seen_view = PixmapView("The model's input")
+        self.seen_caption = QLabel(SEEN_CAPTION.format(_input_words(INPUT_SHAPE)))
         self.seen_caption.setWordWrap(True)
         self.saliency_view = PixmapView("Turn on \u201cShow what drove the prediction\u201d")
         self.saliency_caption = QLabel(SALIENCY_CAPTION)
@@ -209,7 +238,7 @@ class PredictTab(QWidget):
         self.saliency_scale.setToolTip("Grey: no effect on the class; red: some; yellow: the most")
         self.saliency_box = QCheckBox("&Show what drove the prediction")
         self.saliency_box.setToolTip(
-            "Beside the 28x28 input, tint it where its pixels drove the chosen class most: yellow most, red less"
+            "Beside the model's input, tint it where its pixels drove the chosen class most: yellow most, red less"
         )
         self.saliency_method = QComboBox()
         for row, (method, label, tip) in enumerate(SALIENCY_CHOICES):
@@ -230,14 +259,15 @@ class PredictTab(QWidget):
         font.setBold(True)
         self.result_label.setFont(font)
         self.chart = ProbabilityChart()
-        # Ten class names must fit one above another, however large the font (QT_SCALE_FACTOR=2 overlapped them).
-        self.chart.setMinimumHeight(len(CLASS_NAMES) * self.fontMetrics().height() + 30)
 
         self._lay_out()
         self.open_button.clicked.connect(self._on_open_clicked)
         self.random_button.clicked.connect(self._on_random_clicked)
         self.clear_button.clicked.connect(self._on_clear_clicked)
         self.batch_button.clicked.connect(self._on_batch_clicked)
+        self.score_action.triggered.connect(self._on_score_action_triggered)
+        self.score_button.clicked.connect(self.score_action.trigger)
+        self.score_cancel_button.clicked.connect(self._scorer.cancel)
         self.image_list.currentRowChanged.connect(self._on_image_list_current_row_changed)
         self.invert_box.currentIndexChanged.connect(self._on_options_changed)
         self.crop_box.toggled.connect(self._on_options_changed)
@@ -264,6 +294,11 @@ class PredictTab(QWidget):
         progress.addWidget(self.cancel_button)
         left_layout.addLayout(progress)
         left_layout.addWidget(self.batch_button)
+        left_layout.addWidget(self.score_button)
+        scoring = QHBoxLayout()
+        scoring.addWidget(self.score_progress, stretch=1)
+        scoring.addWidget(self.score_cancel_button)
+        left_layout.addLayout(scoring)
 
         options = QHBoxLayout()
         options.addWidget(QLabel("Invert:"))
@@ -319,7 +354,13 @@ class PredictTab(QWidget):
         from fashion_desktop.core.inference import Predictor
 
         try:
-            self._predictor = Predictor(checkpoint.build_model(), checkpoint.spec, checkpoint.class_names)
+            self._predictor = Predictor(
+                checkpoint.build_model(),
+                checkpoint.spec,
+                checkpoint.class_names,
+                checkpoint.framing,
+                checkpoint.calibration,
+            )
         except RuntimeError as error:  # load_state_dict's report of missing, unexpected or mis-shaped weights
             self._predictor = None
             detail = textwrap.shorten(str(error), 300)  # the full report lists every mismatched tensor
@@ -328,7 +369,13 @@ class PredictTab(QWidget):
             self.notice.hide()
         self.model_hint.setVisible(self._predictor is None)
         self.model_label.setText(_model_words(checkpoint, source) if self._predictor is not None else "Model: none")
-        self._name_classes(self._predictor.class_names if self._predictor is not None else CLASS_NAMES)
+        names = self._predictor.class_names if self._predictor is not None else CLASS_NAMES
+        self._name_classes(names)
+        self.chart.set_class_names(names)
+        self._follow_input(
+            checkpoint.framing if self._predictor is not None else None,
+            checkpoint.spec.input_shape if self._predictor is not None else INPUT_SHAPE,
+        )
         self._classify(self._entries)
         self._refresh_all()
         if self._predictor is not None and self._entries:
@@ -340,36 +387,57 @@ class PredictTab(QWidget):
             self._data_root = Path(root)
             self._test_set = None
 
-    def show_image(self, image: np.ndarray, title: str, true_class: int | None = None) -> None:
-        """Add an image already in Fashion-MNIST form to the list, select it and classify it as it is.
+    def show_image(
+        self,
+        image: np.ndarray,
+        title: str,
+        true_class: int | None = None,
+        class_names: tuple[str, ...] | None = None,
+    ) -> None:
+        """Add an image already in the model's input form to the list, select it and classify it as it is.
 
         The preprocessing switches do not apply: the image is exactly what the model sees, as a test image was
-        during evaluation.
+        during evaluation. One of another shape than the model takes is listed, saying so.
 
         Args:
-            image: A (28, 28) uint8 image, bright garment on black; copied, so the caller may reuse its array.
+            image: A uint8 image: (28, 28), bright garment on black, for a Fashion-MNIST model, or (H, W) grey or
+                (H, W, 3) colour; copied, so the caller may reuse its array.
             title: The image's name in the list, such as "Test image #17".
             true_class: Its class index, shown as "true: <class>", or None when it is not known.
+            class_names: What ``true_class`` indexes; None: the model's classes (Fashion-MNIST's without one).
 
         Raises:
-            ValueError: The image is not (28, 28) uint8, or the class is not a Fashion-MNIST class index.
+            ValueError: The image is not (H, W) or (H, W, 3) uint8, or the class is not an index of the classes.
         """
         pixels = np.array(image, copy=True)
-        if pixels.shape != (MODEL_SIZE, MODEL_SIZE) or pixels.dtype != np.uint8:
-            raise ValueError(f"expected a ({MODEL_SIZE}, {MODEL_SIZE}) uint8 image, not {pixels.shape} {pixels.dtype}")
-        if true_class is not None and not 0 <= true_class < len(CLASS_NAMES):
-            raise ValueError(f"true_class must be a class index from 0 to {len(CLASS_NAMES) - 1}, not {true_class}")
-        truth = CLASS_NAMES[int(true_class)] if true_class is not None else None
-        entry = Entry(title, self._new_key(), icon=list_icon(grey_pixmap(pixels)), seen=pixels, true_label=truth)
+        if pixels.dtype != np.uint8 or not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)):
+            raise ValueError(f"expected an (H, W) or (H, W, 3) uint8 image, not {pixels.shape} {pixels.dtype}")
+        names = class_names or (self._predictor.class_names if self._predictor is not None else CLASS_NAMES)
+        if true_class is not None and not 0 <= true_class < len(names):
+            raise ValueError(f"true_class must be a class index from 0 to {len(names) - 1}, not {true_class}")
+        truth = names[int(true_class)] if true_class is not None else None
+        entry = Entry(title, self._new_key(), icon=list_icon(input_pixmap(pixels)), seen=pixels, true_label=truth)
         entry.fixed_input = True
         self.notice.hide()
         self._add_entries([entry])
 
     def on_core_ready(self) -> None:
         """Torch and the core have loaded: enable what needs them."""
-        self.random_button.setEnabled(True)
+        self._core_ready = True
         self._queue.warm_up()  # after torch, which the window's first paint waited for; before the first drop
-        self.random_button.setToolTip("Classify a random image from the Fashion-MNIST test set")
+        self._update_random_button()
+
+    def _update_random_button(self) -> None:
+        """Fashion-MNIST test images are 28x28 grey: offered while the model takes those (or there is none)."""
+        if not self._core_ready:
+            return
+        fits = self._input_shape == INPUT_SHAPE
+        self.random_button.setEnabled(fits)
+        self.random_button.setToolTip(
+            "Classify a random image from the Fashion-MNIST test set"
+            if fits
+            else f"Fashion-MNIST test images are 28x28 grey; this model takes {_input_words(self._input_shape)} images"
+        )
 
     # Drag and drop: local files and folders only
 
@@ -429,7 +497,7 @@ class PredictTab(QWidget):
             self._show_notice(f"No test set for a random image: {error}. {DATA_FOLDER_HINT}")
             return
         index = random.randrange(len(images))
-        self.show_image(images[index], f"Test image #{index}", int(labels[index]))
+        self.show_image(images[index], f"Test image #{index}", int(labels[index]), CLASS_NAMES)
 
     @Slot()
     def _on_clear_clicked(self) -> None:
@@ -583,6 +651,102 @@ class PredictTab(QWidget):
         """Stop the background work and wait for it: called when the tab or the application closes."""
         self._stop_preparing()
         self._queue.shutdown()
+        self._scorer.shutdown()
+
+    def is_scoring(self) -> bool:
+        """Whether a labelled folder is being scored."""
+        return self._scorer.is_running()
+
+    def _follow_input(self, framing: FramingSettings | None, shape: tuple[int, int, int]) -> None:
+        """Prepare the listed photos again when the model takes another input than the last one."""
+        if (framing, shape) == (self._framing, self._input_shape):
+            return
+        self._framing, self._input_shape = framing, shape
+        self.seen_caption.setText(SEEN_CAPTION.format(_input_words(shape)))
+        self._update_random_button()
+        self._on_options_changed()
+
+    # Scoring a labelled folder
+
+    def _labelled(self, folder: Path) -> LabelledFolder | None:
+        """The class folders of ``folder`` that match the model's classes; None without a model or a match."""
+        if self._predictor is None:
+            return None
+        from fashion_desktop.core.explain import match_labelled_folder
+
+        try:
+            return match_labelled_folder(folder, self._predictor.class_names)
+        except UserError:  # no class subfolders, or none named after a class: a folder of images to list
+            return None
+
+    @Slot()
+    def _on_score_action_triggered(self) -> None:
+        if self._predictor is None:
+            self._show_notice(f"Cannot score a folder: {NO_MODEL_HINT[0].lower()}{NO_MODEL_HINT[1:]}.", HINT_STYLE)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Score a folder of class subfolders", self._images_folder())
+        if not folder:
+            return
+        remember_folder("images", folder)
+        from fashion_desktop.core.explain import match_labelled_folder
+
+        try:
+            found = match_labelled_folder(folder, self._predictor.class_names)
+        except UserError as error:
+            self._show_notice(f"Cannot score {Path(folder).name}: {error}.")
+            return
+        self._start_scoring(Path(folder), found)
+
+    def _start_scoring(self, folder: Path, found: LabelledFolder) -> None:
+        if self._scorer.is_running():
+            self._show_notice(f"Not scoring {folder.name}: another folder is being scored; cancel it or wait.")
+            return
+        assert self._predictor is not None
+        self.notice.hide()
+        self.score_progress.setRange(0, 0)  # busy until the images are listed
+        self.score_progress.show()
+        self.score_cancel_button.show()
+        self.score_action.setEnabled(False)
+        self.score_button.setEnabled(False)
+        self._scorer.start(self._predictor, folder, found, self._options())
+        self.status_message.emit(f"Scoring {folder.name}: {', '.join(found.folders)}")
+
+    def _scoring_done(self) -> None:
+        self.score_progress.hide()
+        self.score_cancel_button.hide()
+        self.score_action.setEnabled(True)
+        self.score_button.setEnabled(True)
+
+    @Slot(int, int)
+    def _on_score_progressed(self, done: int, total: int) -> None:
+        self.score_progress.setRange(0, total)
+        self.score_progress.setValue(done)
+
+    @Slot(object, object)
+    def _on_scored(self, score: LabelledScore, folder: Path) -> None:
+        self._scoring_done()
+        if self.score_dialog is not None:
+            self.score_dialog.close()
+            self.score_dialog.deleteLater()
+        self.score_dialog = ScoreDialog(score, folder, self)
+        self.score_dialog.images_requested.connect(self._on_score_images_requested)
+        self.score_dialog.show()
+        self._show_notice(score_words(score, folder) + " (see the score window).", DONE_STYLE)
+
+    @Slot(str)
+    def _on_score_failed(self, reason: str) -> None:
+        self._scoring_done()
+        self._show_notice(f"Could not score the folder: {reason}.")
+
+    @Slot()
+    def _on_score_cancelled(self) -> None:
+        self._scoring_done()
+        self.status_message.emit("Scoring was cancelled; nothing was counted")
+
+    @Slot(object, str)
+    def _on_score_images_requested(self, images: list[Path], what: str) -> None:
+        self._add_paths(images)
+        self.status_message.emit(f"Listed {what}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
@@ -602,7 +766,7 @@ class PredictTab(QWidget):
             return
         items = [(entry.key, entry.path) for entry in entries if entry.path is not None]
         self._queued += len(items)
-        self._queue.submit(self._generation, items, self._options(), thumbnails)
+        self._queue.submit(self._generation, items, self._options(), thumbnails, self._framing)
         self._update_progress()
 
     def _stop_preparing(self, keep_unlisted: bool = False) -> None:
@@ -652,7 +816,10 @@ class PredictTab(QWidget):
         for path in paths:
             if path in models:
                 continue
-            if path.is_dir():
+            labelled = self._labelled(path) if path.is_dir() else None
+            if labelled is not None:
+                self._start_scoring(path, labelled)
+            elif path.is_dir():
                 found = images_in(path)
                 if not found:
                     self._show_notice(no_images_message(path))
@@ -687,7 +854,7 @@ class PredictTab(QWidget):
             self.image_list.addItem(item)
         self._announce.extend(entry.key for entry in chunk)
         photos = [(entry.key, entry.path) for entry in chunk if entry.pending and entry.path is not None]
-        self._queue.submit(self._generation, photos, self._options(), thumbnails=True)
+        self._queue.submit(self._generation, photos, self._options(), True, self._framing)
         if self._select_row is not None and self._select_row < len(self._entries):
             self.image_list.setCurrentRow(self._select_row)
             self._select_row = None
@@ -712,10 +879,21 @@ class PredictTab(QWidget):
 
     def _classify(self, entries: list[Entry]) -> None:
         for entry in entries:
-            entry.prediction = None
+            entry.prediction = entry.unfit = None
             entry.heat.clear()  # the maps explain a prediction, so they go with it
-        ready = [entry for entry in entries if entry.seen is not None]
-        if not ready or self._predictor is None:
+        if self._predictor is None:
+            return
+        channels, height, width = self._input_shape
+        wanted = (height, width) if channels == 1 else (height, width, channels)
+        ready = []
+        for entry in entries:
+            if entry.seen is not None and entry.seen.shape == wanted:
+                ready.append(entry)
+            elif entry.seen is not None:  # a test image of another model
+                entry.unfit = (
+                    f"the model takes {_input_words(self._input_shape)} images, not {_array_words(entry.seen)}"
+                )
+        if not ready:
             return
         predictions = self._predictor.predict_array(np.stack([entry.seen for entry in ready]))  # one batch: faster
         for entry, prediction in zip(ready, predictions, strict=True):
@@ -804,7 +982,7 @@ class PredictTab(QWidget):
         unreadable = CANNOT_READ if entry is not None and entry.error is not None else None
         self.original_view.set_source(self._original(entry), unreadable)
         self.seen_view.set_source(
-            grey_pixmap(entry.seen) if entry is not None and entry.seen is not None else None, unreadable
+            input_pixmap(entry.seen) if entry is not None and entry.seen is not None else None, unreadable
         )
         self._show_saliency(entry)
         if entry is None:
@@ -823,7 +1001,7 @@ class PredictTab(QWidget):
         if entry is None or entry.error is not None:
             return None
         if entry.path is None:
-            return grey_pixmap(entry.seen) if entry.seen is not None else None
+            return input_pixmap(entry.seen) if entry.seen is not None else None
         if self._preview is not None and self._preview[0] == entry.key:
             return self._preview[1]
         if self._preview_asked != entry.key:
@@ -832,7 +1010,7 @@ class PredictTab(QWidget):
         return entry.icon
 
     def _show_saliency(self, entry: Entry | None) -> None:
-        """Beside the 28x28 input: the same input tinted where its pixels drove the chosen class, when asked."""
+        """Beside the model's input: the same input tinted where its pixels drove the chosen class, when asked."""
         wanted = self.saliency_box.isChecked()
         for widget in (self.saliency_view, self.saliency_caption, self.saliency_scale):
             widget.setVisible(wanted)
@@ -883,6 +1061,18 @@ class PredictTab(QWidget):
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_banners"):
             for label in self._banners:
                 self._style_banner(label)
+
+
+def _input_words(shape: tuple[int, int, int]) -> str:
+    """A model input in words: "28x28" (grey), "64x64 colour"."""
+    channels, height, width = shape
+    return f"{width}x{height}" + (" colour" if channels == 3 else "")
+
+
+def _array_words(pixels: np.ndarray) -> str:
+    """An image array's size in the same words, "28x28 grey" or "64x64 colour"."""
+    height, width = pixels.shape[:2]
+    return f"{width}x{height} " + ("grey" if pixels.ndim == 2 else "colour")
 
 
 def _model_words(checkpoint: Checkpoint, source: str) -> str:

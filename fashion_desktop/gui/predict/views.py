@@ -125,3 +125,8 @@ def style_banner(label: QLabel, kind: str, palette: QPalette) -> None:
         f"background: {background.name()}; color: {text.name()}; border: 1px solid {border.name()};"
         " border-radius: 4px; padding: 6px;"
     )
+
+
+def input_pixmap(pixels: np.ndarray) -> QPixmap:
+    """A model input as a pixmap: (H, W) grey or (H, W, 3) colour uint8."""
+    return grey_pixmap(pixels) if pixels.ndim == 2 else rgb_pixmap(pixels)
