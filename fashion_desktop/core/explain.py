@@ -118,7 +118,7 @@ def _occlusion(predictor: Predictor, image: np.ndarray, target: int | None) -> n
 
 
 def overlay(image: np.ndarray, heat: np.ndarray, strength: float = 0.75) -> np.ndarray:
-    """The image tinted by a heat map, for display: red where the heat is low, yellow where it is high.
+    """The image in grey tinted by a heat map, for display: red where the heat is low, yellow where it is high.
 
     Args:
         image: The (H, W) grey or (H, W, 3) colour uint8 image the map explains.
@@ -133,8 +133,9 @@ def overlay(image: np.ndarray, heat: np.ndarray, strength: float = 0.75) -> np.n
     if heat.shape != image.shape[:2]:
         raise ValueError(f"the heat map must be {image.shape[:2]}, like the image, not {heat.shape}")
     amount = np.clip(np.nan_to_num(heat), 0.0, 1.0)[..., None]
-    grey = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
-    grey = grey.astype(np.float32)
+    # A colour input is shown in grey under the tint (luminance, ITU-R 601), so the tint stays the only colour
+    luminance = image if image.ndim == 2 else image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = np.repeat(np.asarray(luminance, np.float32)[..., None], 3, axis=2)
     # Red-to-yellow stays readable on both the black background and the white garment, and on the grey image
     # no pixel is already red or yellow, so a tinted pixel is never mistaken for part of the photo.
     colour = np.concatenate([np.ones_like(amount), amount, np.zeros_like(amount)], axis=2) * 255

@@ -230,3 +230,14 @@ def test_predict_follows_a_model_of_other_classes_and_input(qtbot, tab, labelled
     seen = tab.seen_view.source().toImage()
     assert (seen.width(), seen.height()) == (28, 28) and len(tab.chart.probabilities) == 10
     assert tab.random_button.isEnabled()
+
+
+def test_the_overlay_of_a_colour_input_tints_its_grey_version():
+    colour = np.zeros((64, 64, 3), np.uint8)
+    colour[..., 1] = 200  # green
+    heat = np.zeros((64, 64), np.float32)
+    heat[0, 0] = 1.0
+    shown = explain.overlay(colour, heat)
+    assert shown.shape == (64, 64, 3)
+    assert (shown[1:, :, 0] == shown[1:, :, 1]).all() and (shown[1:, :, 1] == shown[1:, :, 2]).all()  # grey
+    assert shown[0, 0, 0] > shown[0, 0, 2]  # the tint where the heat is
