@@ -172,7 +172,7 @@ class MainWindow(QMainWindow):
             "Save the model trained so far",
         )
         file_menu.addSeparator()
-        file_menu.addAction(self.predict.score_action)  # the Predict tab's: scores a folder of class subfolders
+        file_menu.addAction(self.predict.scoring.action)  # the Predict tab's: scores a folder of class subfolders
         file_menu.addSeparator()
         self.export_action = self._action(
             file_menu,

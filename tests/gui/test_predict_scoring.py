@@ -64,8 +64,8 @@ def tab(qtbot):
     tab.show()
     qtbot.waitExposed(tab)
     yield tab
-    if tab.score_dialog is not None:
-        tab.score_dialog.close()
+    if tab.scoring.dialog is not None:
+        tab.scoring.dialog.close()
     tab.shutdown()
 
 
@@ -76,7 +76,7 @@ def drop_folder(tab: PredictTab, folder: Path) -> None:
 
 
 def wait_scored(qtbot, tab: PredictTab) -> None:
-    qtbot.waitUntil(lambda: not tab.is_scoring(), timeout=30_000)
+    qtbot.waitUntil(lambda: not tab.scoring.is_running(), timeout=30_000)
 
 
 def test_dropping_a_labelled_folder_scores_it_on_another_thread_and_shows_the_score(qtbot, tab, labelled, monkeypatch):
@@ -89,16 +89,16 @@ def test_dropping_a_labelled_folder_scores_it_on_another_thread_and_shows_the_sc
         yield from real(*args, **kwargs)
 
     monkeypatch.setattr(explain, "predict_folder", recording)
-    tab._scorer.progressed.connect(lambda done, total: progress.append((done, total)))
+    tab.scoring._scorer.progressed.connect(lambda done, total: progress.append((done, total)))
 
     drop_folder(tab, labelled)
-    assert tab.is_scoring() and tab.score_progress.isVisible() and tab.score_cancel_button.isVisible()
+    assert tab.scoring.is_running() and tab.scoring.progress.isVisible() and tab.scoring.cancel_button.isVisible()
     wait_scored(qtbot, tab)
 
     assert threads and threading.get_ident() not in threads  # predicted off the GUI thread
     assert progress[-1] == (5, 5) and [done for done, _ in progress] == [1, 2, 3, 4, 5]
-    assert not tab.score_progress.isVisible() and tab.image_list.count() == 0  # scored, not listed
-    dialog = tab.score_dialog
+    assert not tab.scoring.progress.isVisible() and tab.image_list.count() == 0  # scored, not listed
+    dialog = tab.scoring.dialog
     assert dialog is not None and dialog.isVisible()
     score = dialog.score
     assert score.folders == ("bags", "shoes") and score.counts == (1, 3) and score.unmatched == ("hats",)
@@ -122,10 +122,10 @@ def test_clicking_a_count_of_the_matrix_lists_those_images(qtbot, tab, labelled)
     tab.set_model(untrained("seed"))
     drop_folder(tab, labelled)
     wait_scored(qtbot, tab)
-    matrix = tab.score_dialog.matrix
+    matrix = tab.scoring.dialog.matrix
     row = 1  # shoes: three photos, all predicted as something
     column = next(c for c in range(10) if matrix.item(row, c).text() != "0")
-    expected = tab.score_dialog.score.images(row, column)
+    expected = tab.scoring.dialog.score.images(row, column)
 
     qtbot.mouseClick(
         matrix.viewport(), Qt.MouseButton.LeftButton, pos=matrix.visualItemRect(matrix.item(row, column)).center()
@@ -149,21 +149,21 @@ def test_scoring_can_be_cancelled_and_counts_nothing(qtbot, tab, labelled, monke
     messages = []
     tab.status_message.connect(messages.append)
     drop_folder(tab, labelled)
-    qtbot.waitUntil(tab.score_cancel_button.isVisible)
+    qtbot.waitUntil(tab.scoring.cancel_button.isVisible)
 
-    qtbot.mouseClick(tab.score_cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(tab.scoring.cancel_button, Qt.MouseButton.LeftButton)
     gate.set()
     wait_scored(qtbot, tab)
 
-    assert tab.score_dialog is None and not tab.score_progress.isVisible()
+    assert tab.scoring.dialog is None and not tab.scoring.progress.isVisible()
     assert messages[-1] == "Scoring was cancelled; nothing was counted"
-    assert tab.score_button.isEnabled() and tab.score_action.isEnabled()
+    assert tab.scoring.button.isEnabled() and tab.scoring.action.isEnabled()
 
 
 def test_the_score_action_asks_for_the_folder_and_says_why_one_cannot_be_scored(qtbot, tab, labelled, monkeypatch):
     chosen = []
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: chosen.pop())
-    tab.score_action.trigger()  # no model yet
+    tab.scoring.action.trigger()  # no model yet
     assert tab.notice.isVisible() and "train one in the Training tab" in tab.notice.text()
 
     tab.set_model(untrained("seed"))
@@ -171,20 +171,20 @@ def test_the_score_action_asks_for_the_folder_and_says_why_one_cannot_be_scored(
     plain.mkdir()
     photo(plain / "one.png", (200, 200, 200), 0)
     chosen.append(str(plain))
-    tab.score_action.trigger()
-    assert "Cannot score plain:" in tab.notice.text() and not tab.is_scoring()
+    tab.scoring.action.trigger()
+    assert "Cannot score plain:" in tab.notice.text() and not tab.scoring.is_running()
 
     chosen.append(str(labelled))
-    qtbot.mouseClick(tab.score_button, Qt.MouseButton.LeftButton)  # the button beside the list is the same action
+    qtbot.mouseClick(tab.scoring.button, Qt.MouseButton.LeftButton)  # the button beside the list is the same action
     wait_scored(qtbot, tab)
-    assert tab.score_dialog is not None and tab.score_dialog.score.folders == ("bags", "shoes")
+    assert tab.scoring.dialog is not None and tab.scoring.dialog.score.folders == ("bags", "shoes")
 
 
 def test_a_folder_whose_subfolders_match_no_class_is_listed_as_before(qtbot, tab, labelled):
     model = other_model(size=24)  # cat, dog, cup: none of shoes, bags, hats
     tab.set_model(model)
     drop_files(qtbot, tab, labelled)
-    assert not tab.is_scoring() and tab.score_dialog is None
+    assert not tab.scoring.is_running() and tab.scoring.dialog is None
     assert tab.image_list.count() == 6  # every image of the class folders, as a folder of photos is listed
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the windo
 
 
 PREPARING = "Preparing..."
+NO_MODEL_HINT = "No model yet: train one in the Training tab or open a model file (File > Open model...)"
 
 
 @dataclass(eq=False)  # compared by identity: list.index() finds a result's row among thousands at C speed

@@ -1,5 +1,7 @@
 """Scoring a labelled folder on the Predict tab: the images are predicted on a thread, the score shown in a dialog.
 
+``FolderScoring`` is what the tab holds: the action, button and progress row, and the result dialog.
+
 A folder of class subfolders (``core.explain.match_labelled_folder``) takes as long as predicting every photo in it,
 GrabCut included (30 s for the 341 photos of issue 11's study), so ``FolderScorer`` runs
 ``core.explain.score_labelled_folder`` on its own ``QThread`` and reports progress through queued signals; the
@@ -11,18 +13,22 @@ folders that matched no class and the files that could not be read.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
-from PySide6.QtGui import QColor, QResizeEvent
+from PySide6.QtGui import QAction, QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QHeaderView,
     QLabel,
     QListWidget,
+    QProgressBar,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -30,7 +36,9 @@ from PySide6.QtWidgets import (
 )
 
 from fashion_desktop.core.errors import UserError
-from fashion_desktop.gui.predict.entries import count
+from fashion_desktop.gui.forms import remember_folder
+from fashion_desktop.gui.predict.entries import NO_MODEL_HINT, count
+from fashion_desktop.gui.predict.views import DONE_STYLE, ERROR_STYLE, HINT_STYLE
 
 if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the window paints before torch loads
     from fashion_desktop.core.explain import LabelledFolder, LabelledScore
@@ -39,6 +47,7 @@ if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the windo
 
 RIGHT_COLOUR = QColor(31, 119, 180)  # a cell that counts as right for its folder
 WRONG_COLOUR = QColor(214, 39, 40)
+NO_MODEL_TO_SCORE = f"Cannot score a folder: {NO_MODEL_HINT[0].lower()}{NO_MODEL_HINT[1:]}."
 
 
 class _ScoreJob(QObject):
@@ -146,6 +155,150 @@ class FolderScorer(QObject):
     def _on_cancelled(self) -> None:
         self._finish()
         self.cancelled.emit()
+
+
+class FolderScoring(QObject):
+    """The Predict tab's scoring of labelled folders: its action and button, the progress row, the result dialog.
+
+    Attributes:
+        action: "Score a labelled folder...": asks for the folder (the File menu shows it too).
+        button: The same, under the tab's image list.
+        progress: Images scored so far, shown while scoring.
+        cancel_button: Stops the scoring, shown while scoring.
+        dialog: The last score's window, or None.
+
+    Signals:
+        notice: (a sentence for the tab's notice, its banner kind); an empty sentence hides the notice.
+        status_message: News for the status bar.
+        images_requested: The images of a matrix cell clicked in the dialog, to list on the tab.
+    """
+
+    notice = Signal(str, str)
+    status_message = Signal(str)
+    images_requested = Signal(object)  # list[Path]
+
+    def __init__(
+        self,
+        tab: QWidget,
+        predictor: Callable[[], Predictor | None],
+        options: Callable[[], PreprocessOptions],
+        start_folder: Callable[[], str],
+    ) -> None:
+        super().__init__(tab)
+        self._tab, self._predictor, self._options, self._start_folder = tab, predictor, options, start_folder
+        self._scorer = FolderScorer(self)
+        self._scorer.progressed.connect(self._on_progressed)
+        self._scorer.scored.connect(self._on_scored)
+        self._scorer.failed.connect(self._on_failed)
+        self._scorer.cancelled.connect(self._on_cancelled)
+        self.dialog: ScoreDialog | None = None
+        self.action = QAction("Score a la&belled folder...", tab)
+        self.action.setStatusTip("Predict every image of a folder of class subfolders and show the accuracy for each")
+        self.button = QPushButton("Score a la&belled folder...")
+        self.button.setToolTip(
+            "Choose (or drop) a folder with one subfolder per class, named after the model's classes: see how "
+            "often the model is right for each"
+        )
+        self.progress = QProgressBar()
+        self.progress.setFormat("Scoring %v of %m images...")
+        self.cancel_button = QPushButton("Cancel scoring")
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.action.triggered.connect(self._on_action_triggered)
+        self.button.clicked.connect(self.action.trigger)
+        self.cancel_button.clicked.connect(self._scorer.cancel)
+
+    def is_running(self) -> bool:
+        """Whether a labelled folder is being scored."""
+        return self._scorer.is_running()
+
+    def shutdown(self) -> None:
+        self._scorer.shutdown()
+
+    def labelled(self, folder: Path) -> LabelledFolder | None:
+        """The class folders of ``folder`` that match the model's classes; None without a model or a match."""
+        predictor = self._predictor()
+        if predictor is None:
+            return None
+        from fashion_desktop.core.explain import match_labelled_folder
+
+        try:
+            return match_labelled_folder(folder, predictor.class_names)
+        except UserError:  # no class subfolders, or none named after a class: a folder of images to list
+            return None
+
+    def start(self, folder: Path, found: LabelledFolder) -> None:
+        """Score ``found`` (of ``folder``) in the background with the tab's model and switches."""
+        predictor = self._predictor()
+        if predictor is None:
+            self.notice.emit(NO_MODEL_TO_SCORE, HINT_STYLE)
+            return
+        if self._scorer.is_running():
+            self.notice.emit(
+                f"Not scoring {folder.name}: another folder is being scored; cancel it or wait.", ERROR_STYLE
+            )
+            return
+        self.notice.emit("", ERROR_STYLE)
+        self.progress.setRange(0, 0)  # busy until the images are listed
+        self._show_busy(True)
+        self._scorer.start(predictor, folder, found, self._options())
+        self.status_message.emit(f"Scoring {folder.name}: {', '.join(found.folders)}")
+
+    @Slot()
+    def _on_action_triggered(self) -> None:
+        predictor = self._predictor()
+        if predictor is None:
+            self.notice.emit(NO_MODEL_TO_SCORE, HINT_STYLE)
+            return
+        folder = QFileDialog.getExistingDirectory(self._tab, "Score a folder of class subfolders", self._start_folder())
+        if not folder:
+            return
+        remember_folder("images", folder)
+        from fashion_desktop.core.explain import match_labelled_folder
+
+        try:
+            found = match_labelled_folder(folder, predictor.class_names)
+        except UserError as error:
+            self.notice.emit(f"Cannot score {Path(folder).name}: {error}.", ERROR_STYLE)
+            return
+        self.start(Path(folder), found)
+
+    def _show_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.action.setEnabled(not busy)
+        self.button.setEnabled(not busy)
+
+    @Slot(int, int)
+    def _on_progressed(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    @Slot(object, object)
+    def _on_scored(self, score: LabelledScore, folder: Path) -> None:
+        self._show_busy(False)
+        if self.dialog is not None:
+            self.dialog.close()
+            self.dialog.deleteLater()
+        self.dialog = ScoreDialog(score, folder, self._tab)
+        self.dialog.images_requested.connect(self._on_images_requested)
+        self.dialog.show()
+        self.notice.emit(score_words(score, folder) + " (see the score window).", DONE_STYLE)
+
+    @Slot(str)
+    def _on_failed(self, reason: str) -> None:
+        self._show_busy(False)
+        self.notice.emit(f"Could not score the folder: {reason}.", ERROR_STYLE)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self._show_busy(False)
+        self.status_message.emit("Scoring was cancelled; nothing was counted")
+
+    @Slot(object, str)
+    def _on_images_requested(self, images: list[Path], what: str) -> None:
+        self.images_requested.emit(images)
+        self.status_message.emit(f"Listed {what}")
 
 
 def score_words(score: LabelledScore, folder: Path) -> str:

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QProgressDialog,
     QPushButton,
     QSplitter,
@@ -38,12 +37,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fashion_desktop.core.errors import DataError, ImageError, UserError
+from fashion_desktop.core.errors import DataError, ImageError
 from fashion_desktop.core.imaging import IMAGE_SUFFIXES, INVERT_MODES, PreprocessOptions
 from fashion_desktop.core.spec import CLASS_NAMES, INPUT_SHAPE
 from fashion_desktop.gui.forms import DATA_FOLDER_HINT, remember_folder, remembered_folder
 from fashion_desktop.gui.predict.chart import ProbabilityChart
 from fashion_desktop.gui.predict.entries import (
+    NO_MODEL_HINT,
     Entry,
     added_message,
     count,
@@ -52,7 +52,7 @@ from fashion_desktop.gui.predict.entries import (
     shown_name,
     summary,
 )
-from fashion_desktop.gui.predict.scoring import FolderScorer, ScoreDialog, score_words
+from fashion_desktop.gui.predict.scoring import FolderScoring
 from fashion_desktop.gui.predict.views import (
     DONE_STYLE,
     ERROR_STYLE,
@@ -71,12 +71,10 @@ from fashion_desktop.resources import resource_path
 
 if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the window paints before torch loads
     from fashion_desktop.core.checkpoint import Checkpoint
-    from fashion_desktop.core.explain import LabelledFolder, LabelledScore
     from fashion_desktop.core.folders import FramingSettings
     from fashion_desktop.core.inference import Prediction, Predictor
 
 CANNOT_READ = "Cannot read this file"  # the image views' words for an unreadable file; the error is beneath them
-NO_MODEL_HINT = "No model yet: train one in the Training tab or open a model file (File > Open model...)"
 SEEN_CAPTION = "What the model sees ({})"  # the input's size, and "colour" for a colour model
 SALIENCY_CAPTION = "What drove the prediction"
 TOP_CLASS = -1  # the class chooser's "the top class" entry
@@ -121,8 +119,8 @@ class PredictTab(QWidget):
         batch_button: Predicts every image of a folder and writes the results to a CSV file.
         result_label: The top class and its probability (and the true class of a test image).
         chart: The class probabilities of the selected image, one bar per class of the model.
-        score_action: Scores a folder of class subfolders (also what dropping one does): in the background,
-            with ``score_progress`` and ``score_cancel_button``; the result opens in ``score_dialog``.
+        scoring: Scores a folder of class subfolders, chosen with its ``action`` or dropped, in the background;
+            its button and progress row sit under the list, the result opens in its ``dialog``.
         model_hint: Shown while there is no model.
         notice: News that is not about one image: a missing test set, or what a batch prediction wrote.
     """
@@ -138,12 +136,10 @@ class PredictTab(QWidget):
         self._predictor: Predictor | None = None
         self._framing: FramingSettings | None = None  # the model's own framing; None: Fashion-MNIST's
         self._input_shape: tuple[int, int, int] = INPUT_SHAPE  # what the model takes: (channels, height, width)
-        self._scorer = FolderScorer(self)
-        self._scorer.progressed.connect(self._on_score_progressed)
-        self._scorer.scored.connect(self._on_scored)
-        self._scorer.failed.connect(self._on_score_failed)
-        self._scorer.cancelled.connect(self._on_score_cancelled)
-        self.score_dialog: ScoreDialog | None = None
+        self.scoring = FolderScoring(self, lambda: self._predictor, self._options, self._images_folder)
+        self.scoring.notice.connect(self._on_scoring_notice)
+        self.scoring.status_message.connect(self.status_message)
+        self.scoring.images_requested.connect(self._add_paths)
         self._data_root: Path | None = None
         self._test_set: tuple[np.ndarray, np.ndarray] | None = None  # images and labels, loaded on first use
         self._banners: dict[QLabel, str] = {}  # each banner and its kind, restyled when the palette changes
@@ -180,20 +176,6 @@ class PredictTab(QWidget):
         self.batch_button.setToolTip(
             "Classify every image in a folder with the current preprocessing and save the probabilities as CSV"
         )
-        self.score_action = QAction("Score a la&belled folder...", self)
-        self.score_action.setStatusTip(
-            "Predict every image of a folder of class subfolders and show the accuracy for each class"
-        )
-        self.score_button = QPushButton("Score a la&belled folder...")
-        self.score_button.setToolTip(
-            "Choose (or drop) a folder with one subfolder per class, named after the model's classes: see how "
-            "often the model is right for each"
-        )
-        self.score_progress = QProgressBar()
-        self.score_progress.setFormat("Scoring %v of %m images...")
-        self.score_cancel_button = QPushButton("Cancel scoring")
-        self.score_progress.hide()
-        self.score_cancel_button.hide()
         self.image_list = QListWidget()
         self.image_list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         self.image_list.setWordWrap(True)
@@ -265,9 +247,6 @@ class PredictTab(QWidget):
         self.random_button.clicked.connect(self._on_random_clicked)
         self.clear_button.clicked.connect(self._on_clear_clicked)
         self.batch_button.clicked.connect(self._on_batch_clicked)
-        self.score_action.triggered.connect(self._on_score_action_triggered)
-        self.score_button.clicked.connect(self.score_action.trigger)
-        self.score_cancel_button.clicked.connect(self._scorer.cancel)
         self.image_list.currentRowChanged.connect(self._on_image_list_current_row_changed)
         self.invert_box.currentIndexChanged.connect(self._on_options_changed)
         self.crop_box.toggled.connect(self._on_options_changed)
@@ -294,10 +273,10 @@ class PredictTab(QWidget):
         progress.addWidget(self.cancel_button)
         left_layout.addLayout(progress)
         left_layout.addWidget(self.batch_button)
-        left_layout.addWidget(self.score_button)
+        left_layout.addWidget(self.scoring.button)
         scoring = QHBoxLayout()
-        scoring.addWidget(self.score_progress, stretch=1)
-        scoring.addWidget(self.score_cancel_button)
+        scoring.addWidget(self.scoring.progress, stretch=1)
+        scoring.addWidget(self.scoring.cancel_button)
         left_layout.addLayout(scoring)
 
         options = QHBoxLayout()
@@ -651,11 +630,14 @@ class PredictTab(QWidget):
         """Stop the background work and wait for it: called when the tab or the application closes."""
         self._stop_preparing()
         self._queue.shutdown()
-        self._scorer.shutdown()
+        self.scoring.shutdown()
 
-    def is_scoring(self) -> bool:
-        """Whether a labelled folder is being scored."""
-        return self._scorer.is_running()
+    @Slot(str, str)
+    def _on_scoring_notice(self, message: str, style: str) -> None:
+        if message:
+            self._show_notice(message, style)
+        else:
+            self.notice.hide()
 
     def _follow_input(self, framing: FramingSettings | None, shape: tuple[int, int, int]) -> None:
         """Prepare the listed photos again when the model takes another input than the last one."""
@@ -665,88 +647,6 @@ class PredictTab(QWidget):
         self.seen_caption.setText(SEEN_CAPTION.format(_input_words(shape)))
         self._update_random_button()
         self._on_options_changed()
-
-    # Scoring a labelled folder
-
-    def _labelled(self, folder: Path) -> LabelledFolder | None:
-        """The class folders of ``folder`` that match the model's classes; None without a model or a match."""
-        if self._predictor is None:
-            return None
-        from fashion_desktop.core.explain import match_labelled_folder
-
-        try:
-            return match_labelled_folder(folder, self._predictor.class_names)
-        except UserError:  # no class subfolders, or none named after a class: a folder of images to list
-            return None
-
-    @Slot()
-    def _on_score_action_triggered(self) -> None:
-        if self._predictor is None:
-            self._show_notice(f"Cannot score a folder: {NO_MODEL_HINT[0].lower()}{NO_MODEL_HINT[1:]}.", HINT_STYLE)
-            return
-        folder = QFileDialog.getExistingDirectory(self, "Score a folder of class subfolders", self._images_folder())
-        if not folder:
-            return
-        remember_folder("images", folder)
-        from fashion_desktop.core.explain import match_labelled_folder
-
-        try:
-            found = match_labelled_folder(folder, self._predictor.class_names)
-        except UserError as error:
-            self._show_notice(f"Cannot score {Path(folder).name}: {error}.")
-            return
-        self._start_scoring(Path(folder), found)
-
-    def _start_scoring(self, folder: Path, found: LabelledFolder) -> None:
-        if self._scorer.is_running():
-            self._show_notice(f"Not scoring {folder.name}: another folder is being scored; cancel it or wait.")
-            return
-        assert self._predictor is not None
-        self.notice.hide()
-        self.score_progress.setRange(0, 0)  # busy until the images are listed
-        self.score_progress.show()
-        self.score_cancel_button.show()
-        self.score_action.setEnabled(False)
-        self.score_button.setEnabled(False)
-        self._scorer.start(self._predictor, folder, found, self._options())
-        self.status_message.emit(f"Scoring {folder.name}: {', '.join(found.folders)}")
-
-    def _scoring_done(self) -> None:
-        self.score_progress.hide()
-        self.score_cancel_button.hide()
-        self.score_action.setEnabled(True)
-        self.score_button.setEnabled(True)
-
-    @Slot(int, int)
-    def _on_score_progressed(self, done: int, total: int) -> None:
-        self.score_progress.setRange(0, total)
-        self.score_progress.setValue(done)
-
-    @Slot(object, object)
-    def _on_scored(self, score: LabelledScore, folder: Path) -> None:
-        self._scoring_done()
-        if self.score_dialog is not None:
-            self.score_dialog.close()
-            self.score_dialog.deleteLater()
-        self.score_dialog = ScoreDialog(score, folder, self)
-        self.score_dialog.images_requested.connect(self._on_score_images_requested)
-        self.score_dialog.show()
-        self._show_notice(score_words(score, folder) + " (see the score window).", DONE_STYLE)
-
-    @Slot(str)
-    def _on_score_failed(self, reason: str) -> None:
-        self._scoring_done()
-        self._show_notice(f"Could not score the folder: {reason}.")
-
-    @Slot()
-    def _on_score_cancelled(self) -> None:
-        self._scoring_done()
-        self.status_message.emit("Scoring was cancelled; nothing was counted")
-
-    @Slot(object, str)
-    def _on_score_images_requested(self, images: list[Path], what: str) -> None:
-        self._add_paths(images)
-        self.status_message.emit(f"Listed {what}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
@@ -816,9 +716,9 @@ class PredictTab(QWidget):
         for path in paths:
             if path in models:
                 continue
-            labelled = self._labelled(path) if path.is_dir() else None
+            labelled = self.scoring.labelled(path) if path.is_dir() else None
             if labelled is not None:
-                self._start_scoring(path, labelled)
+                self.scoring.start(path, labelled)
             elif path.is_dir():
                 found = images_in(path)
                 if not found:
