@@ -194,7 +194,9 @@ def test_predict_follows_a_model_of_other_classes_and_input(qtbot, tab, labelled
     tab.set_model(other_model())
     assert not tab.random_button.isEnabled() and "64x64 colour" in tab.random_button.toolTip()
     assert tab.seen_caption.text() == "What the model sees (64x64 colour)"
-    assert [tab.explain_class.itemText(i) for i in range(1, tab.explain_class.count())] == list(OTHER_CLASSES)
+    assert [tab.saliency.explain_class.itemText(i) for i in range(1, tab.saliency.explain_class.count())] == list(
+        OTHER_CLASSES
+    )
 
     drop_files(qtbot, tab, labelled / "shoes" / "shoes0.png")
     text = item_texts(tab)[0]
@@ -205,12 +207,12 @@ def test_predict_follows_a_model_of_other_classes_and_input(qtbot, tab, labelled
     seen = tab.seen_view.source().toImage()
     assert (seen.width(), seen.height()) == (64, 64)
 
-    tab.saliency_box.click()
-    for method in range(tab.saliency_method.count()):
-        tab.saliency_method.setCurrentIndex(method)
-        shown = tab.saliency_view.source()
+    tab.saliency.box.click()
+    for method in range(tab.saliency.method.count()):
+        tab.saliency.method.setCurrentIndex(method)
+        shown = tab.saliency.view.source()
         assert not shown.isNull() and (shown.width(), shown.height()) == (64, 64)
-        assert any(name in tab.saliency_caption.text() for name in OTHER_CLASSES)
+        assert any(name in tab.saliency.caption.text() for name in OTHER_CLASSES)
 
     # A Fashion-MNIST test image does not fit this model: listed, saying why
     tab.show_image(np.zeros((28, 28), np.uint8), "Test image #3")

@@ -52,6 +52,7 @@ from fashion_desktop.gui.predict.entries import (
     shown_name,
     summary,
 )
+from fashion_desktop.gui.predict.saliency import SaliencyView
 from fashion_desktop.gui.predict.scoring import FolderScoring
 from fashion_desktop.gui.predict.views import (
     DONE_STYLE,
@@ -61,9 +62,7 @@ from fashion_desktop.gui.predict.views import (
     PixmapView,
     input_pixmap,
     list_icon,
-    rgb_pixmap,
     rgba_pixmap,
-    saliency_scale,
     style_banner,
 )
 from fashion_desktop.gui.predict.worker import Prepared, PrepareQueue, Preview, Relay
@@ -76,23 +75,7 @@ if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the windo
 
 CANNOT_READ = "Cannot read this file"  # the image views' words for an unreadable file; the error is beneath them
 SEEN_CAPTION = "What the model sees ({})"  # the input's size, and "colour" for a colour model
-SALIENCY_CAPTION = "What drove the prediction"
-TOP_CLASS = -1  # the class chooser's "the top class" entry
 MODEL_SUFFIXES = (".safetensors",)  # dropped with images, these open as the model instead
-# explain.SALIENCY_METHODS with the words the user reads; spelt out here because explain imports torch, which must
-# not load before the window paints (a test checks that the two lists agree)
-SALIENCY_CHOICES: tuple[tuple[str, str, str], ...] = (
-    (
-        "gradient_x_input",
-        "gradient \u00d7 input",
-        "How strongly each pixel pushed the class's score: one backward pass, sharp but noisy",
-    ),
-    (
-        "occlusion",
-        "occlusion",
-        "How much the class's probability drops when each 4x4 patch is blacked out: smoother, easier to trust",
-    ),
-)
 BATCH_CSV_NAME = "predictions.csv"
 # segment.SEPARATIONS in the user's words; GrabCut is the most accurate and costs 50-100 ms a photo
 SEPARATION_CHOICES: tuple[tuple[str, str, str], ...] = (
@@ -114,8 +97,7 @@ class PredictTab(QWidget):
         original_view: The selected image as the user gave it.
         seen_view: The image the model is given (28x28 grey for Fashion-MNIST), enlarged.
         seen_caption: Says what ``seen_view`` shows.
-        saliency_box: Shows the model's input tinted where the pixels drove the top class most.
-        saliency_method: How that is measured (``explain.SALIENCY_METHODS``, in words).
+        saliency: Beside the model's input, the same input tinted where its pixels drove a class, when asked.
         batch_button: Predicts every image of a folder and writes the results to a CSV file.
         result_label: The top class and its probability (and the true class of a test image).
         chart: The class probabilities of the selected image, one bar per class of the model.
@@ -213,26 +195,9 @@ class PredictTab(QWidget):
         self.seen_view = PixmapView("The model's input")
         self.seen_caption = QLabel(SEEN_CAPTION.format(_input_words(INPUT_SHAPE)))
         self.seen_caption.setWordWrap(True)
-        self.saliency_view = PixmapView("Turn on \u201cShow what drove the prediction\u201d")
-        self.saliency_caption = QLabel(SALIENCY_CAPTION)
-        self.saliency_caption.setWordWrap(True)
-        self.saliency_scale = QLabel()  # the overlay's colours, from no effect to the most
-        self.saliency_scale.setToolTip("Grey: no effect on the class; red: some; yellow: the most")
-        self.saliency_box = QCheckBox("&Show what drove the prediction")
-        self.saliency_box.setToolTip(
-            "Beside the model's input, tint it where its pixels drove the chosen class most: yellow most, red less"
-        )
-        self.saliency_method = QComboBox()
-        for row, (method, label, tip) in enumerate(SALIENCY_CHOICES):
-            self.saliency_method.addItem(label, method)
-            self.saliency_method.setItemData(row, tip, Qt.ItemDataRole.ToolTipRole)
-        self.saliency_method.setEnabled(False)  # until the overlay is on
-        self.explain_class = QComboBox()
-        self.explain_class.setToolTip("The class to explain: why the model does (or does not) see this class here")
-        self.explain_class.addItem("the top class", TOP_CLASS)
-        for index, name in enumerate(CLASS_NAMES):
-            self.explain_class.addItem(name, index)
-        self.explain_class.setEnabled(False)
+        self.saliency = SaliencyView(self)
+        self.saliency.changed.connect(self._show_current)
+        self.saliency.failed.connect(self._show_notice)
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -253,9 +218,6 @@ class PredictTab(QWidget):
         self.contrast_box.toggled.connect(self._on_options_changed)
         self.separation_box.currentIndexChanged.connect(self._on_separation_changed)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
-        self.saliency_box.toggled.connect(self._on_saliency_box_toggled)
-        self.saliency_method.currentIndexChanged.connect(self._on_saliency_method_changed)
-        self.explain_class.currentIndexChanged.connect(self._on_saliency_method_changed)
         self.remove_action.triggered.connect(self._on_remove_action_triggered)
         self._show_current()
 
@@ -290,16 +252,16 @@ class PredictTab(QWidget):
         images = QGridLayout()
         images.addWidget(QLabel("Image"), 0, 0)
         images.addWidget(self.seen_caption, 0, 1)
-        images.addWidget(self.saliency_caption, 0, 2)
+        images.addWidget(self.saliency.caption, 0, 2)
         images.addWidget(self.original_view, 1, 0)
         images.addWidget(self.seen_view, 1, 1)
-        images.addWidget(self.saliency_view, 1, 2)
-        images.addWidget(self.saliency_scale, 2, 2)
+        images.addWidget(self.saliency.view, 1, 2)
+        images.addWidget(self.saliency.scale, 2, 2)
         saliency = QHBoxLayout()
-        saliency.addWidget(self.saliency_box)
-        saliency.addWidget(self.saliency_method)
+        saliency.addWidget(self.saliency.box)
+        saliency.addWidget(self.saliency.method)
         saliency.addWidget(QLabel("for"))
-        saliency.addWidget(self.explain_class)
+        saliency.addWidget(self.saliency.explain_class)
         saliency.addStretch()
         images.addLayout(saliency, 3, 0, 1, 3)
         images.setRowStretch(1, 1)
@@ -349,7 +311,7 @@ class PredictTab(QWidget):
         self.model_hint.setVisible(self._predictor is None)
         self.model_label.setText(_model_words(checkpoint, source) if self._predictor is not None else "Model: none")
         names = self._predictor.class_names if self._predictor is not None else CLASS_NAMES
-        self._name_classes(names)
+        self.saliency.set_class_names(names)
         self.chart.set_class_names(names)
         self._follow_input(
             checkpoint.framing if self._predictor is not None else None,
@@ -602,16 +564,6 @@ class PredictTab(QWidget):
         if not self.is_preparing():
             self._report_added()
 
-    @Slot(bool)
-    def _on_saliency_box_toggled(self, checked: bool) -> None:
-        self.saliency_method.setEnabled(checked)
-        self.explain_class.setEnabled(checked)
-        self._show_current()
-
-    @Slot(int)
-    def _on_saliency_method_changed(self, _index: int) -> None:
-        self._show_current()
-
     # Work
 
     def _options(self) -> PreprocessOptions:
@@ -695,17 +647,6 @@ class PredictTab(QWidget):
             self.progress_label.setText(f"Preparing {self._done + 1} of {self._queued}...")
         elif self._queued:
             self._queued = self._done = 0  # all back: the next drop counts from one again
-
-    def _name_classes(self, names: tuple[str, ...]) -> None:
-        """The class chooser lists the model's own classes."""
-        current = self.explain_class.currentData()
-        self.explain_class.blockSignals(True)
-        self.explain_class.clear()
-        self.explain_class.addItem("the top class", TOP_CLASS)
-        for index, name in enumerate(names):
-            self.explain_class.addItem(name, index)
-        self.explain_class.setCurrentIndex(max(0, self.explain_class.findData(current)))
-        self.explain_class.blockSignals(False)
 
     def _add_paths(self, paths: list[Path]) -> None:
         self.notice.hide()
@@ -821,24 +762,6 @@ class PredictTab(QWidget):
             progress.deleteLater()
         return rows
 
-    def _saliency(self, entry: Entry, method: str, target: int) -> np.ndarray:
-        """The entry's saliency map for class ``target``, computed once per prediction, method and class."""
-        key = f"{method}:{target}"
-        heat = entry.heat.get(key)
-        if heat is None:
-            from fashion_desktop.core.explain import saliency
-
-            assert self._predictor is not None and entry.seen is not None
-            heat = entry.heat[key] = saliency(self._predictor, entry.seen, method, target)
-        return heat
-
-    def _explained_class(self, entry: Entry) -> int:
-        """The class the saliency view explains: the chosen one, or the entry's top class."""
-        chosen = self.explain_class.currentData()
-        assert entry.prediction is not None
-        # The top class is the class shown, even where a tie could resolve otherwise.
-        return entry.prediction.top_index if chosen == TOP_CLASS else int(chosen)
-
     def _load_test_set(self) -> tuple[np.ndarray, np.ndarray]:
         if self._test_set is None:
             from fashion_desktop.core.data import load_arrays
@@ -884,7 +807,7 @@ class PredictTab(QWidget):
         self.seen_view.set_source(
             input_pixmap(entry.seen) if entry is not None and entry.seen is not None else None, unreadable
         )
-        self._show_saliency(entry)
+        self.saliency.show_entry(entry, self._predictor)
         if entry is None:
             self.result_label.setText("Drop image files or folders anywhere on this tab, or click Open...")
         elif entry.error is not None:
@@ -908,36 +831,6 @@ class PredictTab(QWidget):
             self._preview_asked = entry.key
             self._queue.preview(entry.key, entry.path)  # only the selected photo's pixels are ever held at this size
         return entry.icon
-
-    def _show_saliency(self, entry: Entry | None) -> None:
-        """Beside the model's input: the same input tinted where its pixels drove the chosen class, when asked."""
-        wanted = self.saliency_box.isChecked()
-        for widget in (self.saliency_view, self.saliency_caption, self.saliency_scale):
-            widget.setVisible(wanted)
-        self.saliency_caption.setText(SALIENCY_CAPTION)
-        if not wanted:
-            return
-        if entry is None or entry.seen is None or entry.prediction is None or self._predictor is None:
-            why = "No model yet to explain" if self._predictor is None else "Nothing to explain"
-            self.saliency_view.set_source(None, why)
-            return
-        from fashion_desktop.core.explain import overlay
-
-        if self.saliency_scale.pixmap().isNull():
-            self.saliency_scale.setPixmap(saliency_scale(overlay, self.fontMetrics().height()))
-        target = self._explained_class(entry)
-        name = self._predictor.class_names[target]
-        try:
-            heat = self._saliency(entry, self.saliency_method.currentData(), target)
-        except RuntimeError as error:  # autograd refusing an unusual network: show the input, say why
-            self._show_notice(f"Cannot show what drove this prediction: {textwrap.shorten(str(error), 200)}")
-            self.saliency_view.set_source(None, "Cannot explain this network")
-            return
-        if heat.any():
-            self.saliency_caption.setText(f"What drove {name}: yellow most, red less")
-        else:
-            self.saliency_caption.setText(f"No pixel changed the {name} probability")
-        self.saliency_view.set_source(rgb_pixmap(overlay(entry.seen, heat)))
 
     def _show_notice(self, message: str, style: str = ERROR_STYLE) -> None:
         self._banners[self.notice] = style
