@@ -6,7 +6,8 @@ import csv
 import io
 import itertools
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ CSV_FIXED_COLUMNS: tuple[str, ...] = ("file", "top_class", "top_probability")
 
 
 def saliency(
-    predictor: Predictor, image28: np.ndarray, method: str = "gradient_x_input", target: int | None = None
+    predictor: Predictor, image: np.ndarray, method: str = "gradient_x_input", target: int | None = None
 ) -> np.ndarray:
     """Which pixels made the model choose a class.
 
@@ -45,21 +46,25 @@ def saliency(
 
     Args:
         predictor: The trained model.
-        image28: A (28, 28) uint8 image in Fashion-MNIST form (bright garment on black), e.g. ``Prediction.seen``.
+        image: The uint8 image the model was given, e.g. ``Prediction.seen``: (28, 28) in Fashion-MNIST form
+            (bright garment on black) for a Fashion-MNIST model, (H, W) grey or (H, W, 3) colour as the model's
+            input shape says for an image-folder model.
         method: ``"gradient_x_input"``: |input x gradient of the class's log-probability|, one backward pass,
-            sharp but noisy. ``"occlusion"``: how much the class's probability drops when a 4x4 patch of the pixels
-            is blacked out, patch by patch with stride 2 (169 images in one forward pass); smoother and easier to
-            trust, blurred over a few pixels.
+            sharp but noisy (summed over the colour channels). ``"occlusion"``: how much the class's probability
+            drops when a patch of the pixels is blacked out, patch by patch (4x4 with stride 2 at 28x28, 169 images
+            in one forward pass; patches grow with the input so the count stays about the same); smoother and
+            easier to trust, blurred over a few pixels.
         target: The class to explain; None explains the model's top class.
 
     Returns:
-        A (28, 28) float32 map in [0, 1], scaled so that its strongest pixel is 1; all zeros when no pixel
+        An (H, W) float32 map in [0, 1], scaled so that its strongest pixel is 1; all zeros when no pixel
         matters (a black image, for instance).
 
     Raises:
-        ValueError: The image is not (28, 28) uint8, the method is unknown or the target is not a class index.
+        ValueError: The image is not uint8 of the model's input shape, the method is unknown or the target is not
+            a class index.
     """
-    image = _check_image(image28)
+    image = _check_input(predictor.spec, image)
     if method not in SALIENCY_METHODS:
         raise ValueError(f"unknown saliency method {method!r}; choose one of {', '.join(SALIENCY_METHODS)}")
     if target is not None and not 0 <= target < len(predictor.class_names):
@@ -73,8 +78,7 @@ def _gradient_x_input(predictor: Predictor, image: np.ndarray, target: int | Non
     # inference_mode(False) first: enable_grad alone does not leave an enclosing inference mode, and tensors made
     # inside inference mode can never require grad. The input is made here, from numpy, so it is a normal tensor.
     with torch.inference_mode(False), torch.enable_grad():
-        pixels = torch.from_numpy(image).to(predictor.device, torch.float32).view(1, 1, MODEL_SIZE, MODEL_SIZE)
-        pixels.requires_grad_(True)
+        pixels = _as_tensor(predictor, image[None]).requires_grad_(True)
         output = predictor.model(normalize(pixels, predictor.spec.mean, predictor.spec.std))
         log_probabilities = _log_probabilities(predictor.spec, output)[0]
         chosen = int(log_probabilities.argmax()) if target is None else target
@@ -85,47 +89,53 @@ def _gradient_x_input(predictor: Predictor, image: np.ndarray, target: int | Non
     # with z = (x / 255 - mean) / std, grad_z * (z - z_black) = grad_x * x for the pixel value x, so both
     # readings give the same map, and a black pixel, which carries no garment, gets exactly 0. Multiplying by the
     # normalised input instead would light up the whole empty background.
-    attribution = (gradient * pixels).abs()[0, 0]
+    attribution = (gradient * pixels).abs()[0].sum(dim=0)  # a colour pixel's three channels together
     return _to_unit(attribution.detach().cpu().numpy(), floor=0.0)
 
 
 def _occlusion(predictor: Predictor, image: np.ndarray, target: int | None) -> np.ndarray:
-    starts = range(0, MODEL_SIZE - OCCLUSION_PATCH + 1, OCCLUSION_STRIDE)
-    patches = list(itertools.product(starts, starts))
+    height, width = image.shape[:2]
+    # Patches grow with the input (9x9 with stride 4 at 64x64): the same share of the garment, about as many images
+    patch = max(OCCLUSION_PATCH, round(OCCLUSION_PATCH * max(height, width) / MODEL_SIZE))
+    stride = max(OCCLUSION_STRIDE, patch // 2)
+    patches = list(itertools.product(range(0, height - patch + 1, stride), range(0, width - patch + 1, stride)))
     batch = np.repeat(image[None], len(patches) + 1, axis=0)  # row 0 stays whole: the reference probability
     for row, (top, left) in enumerate(patches, start=1):
-        batch[row, top : top + OCCLUSION_PATCH, left : left + OCCLUSION_PATCH] = 0  # black: the training background
+        batch[row, top : top + patch, left : left + patch] = 0  # black: the training background
     probabilities = _probabilities_of_images(predictor, batch)
     chosen = int(probabilities[0].argmax()) if target is None else target
     # Only drops count: a patch whose removal raises the class's probability was evidence against the class,
     # and the map shows what the class was recognised by.
     drops = (probabilities[0, chosen] - probabilities[1:, chosen]).clamp_min(0).cpu().numpy()
-    total = np.zeros((MODEL_SIZE, MODEL_SIZE), np.float64)
-    covered = np.zeros((MODEL_SIZE, MODEL_SIZE), np.float64)
+    total = np.zeros((height, width), np.float64)
+    covered = np.zeros((height, width), np.float64)
     for drop, (top, left) in zip(drops, patches, strict=True):
-        total[top : top + OCCLUSION_PATCH, left : left + OCCLUSION_PATCH] += drop
-        covered[top : top + OCCLUSION_PATCH, left : left + OCCLUSION_PATCH] += 1
-    # Averaging over the patches that cover a pixel keeps the border, covered by fewer patches, comparable
-    return _to_unit(total / covered, floor=_OCCLUSION_NOISE)
+        total[top : top + patch, left : left + patch] += drop
+        covered[top : top + patch, left : left + patch] += 1
+    # Averaging over the patches that cover a pixel keeps the border, covered by fewer patches, comparable; a
+    # strip the stride leaves uncovered (at most a few pixels of an odd size) counts as no effect
+    return _to_unit(np.divide(total, covered, out=np.zeros_like(total), where=covered > 0), floor=_OCCLUSION_NOISE)
 
 
-def overlay(image28: np.ndarray, heat: np.ndarray, strength: float = 0.75) -> np.ndarray:
-    """The grey image tinted by a heat map, for display: red where the heat is low, yellow where it is high.
+def overlay(image: np.ndarray, heat: np.ndarray, strength: float = 0.75) -> np.ndarray:
+    """The image in grey tinted by a heat map, for display: red where the heat is low, yellow where it is high.
 
     Args:
-        image28: The (28, 28) uint8 image the map explains.
-        heat: A (28, 28) map in [0, 1], as returned by ``saliency``.
+        image: The (H, W) grey or (H, W, 3) colour uint8 image the map explains.
+        heat: An (H, W) map in [0, 1], as returned by ``saliency``.
         strength: How far the hottest pixels move from grey to the heat colour (0: the plain image, 1: pure colour).
 
     Returns:
-        A new (28, 28, 3) uint8 RGB image.
+        A new (H, W, 3) uint8 RGB image.
     """
-    image = _check_image(image28)
+    image = _check_image(image)
     heat = np.asarray(heat, dtype=np.float32)
-    if heat.shape != image.shape:
-        raise ValueError(f"the heat map must be {image.shape}, like the image, not {heat.shape}")
+    if heat.shape != image.shape[:2]:
+        raise ValueError(f"the heat map must be {image.shape[:2]}, like the image, not {heat.shape}")
     amount = np.clip(np.nan_to_num(heat), 0.0, 1.0)[..., None]
-    grey = np.repeat(image[..., None].astype(np.float32), 3, axis=2)
+    # A colour input is shown in grey under the tint (luminance, ITU-R 601), so the tint stays the only colour
+    luminance = image if image.ndim == 2 else image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = np.repeat(np.asarray(luminance, np.float32)[..., None], 3, axis=2)
     # Red-to-yellow stays readable on both the black background and the white garment, and on the grey image
     # no pixel is already red or yellow, so a tinted pixel is never mistaken for part of the photo.
     colour = np.concatenate([np.ones_like(amount), amount, np.zeros_like(amount)], axis=2) * 255
@@ -269,11 +279,26 @@ def write_predictions_csv(
 # -- helpers --
 
 
-def _check_image(image28: np.ndarray) -> np.ndarray:
-    image = np.asarray(image28)
-    if image.shape != (MODEL_SIZE, MODEL_SIZE) or image.dtype != np.uint8:
-        raise ValueError(f"expected a ({MODEL_SIZE}, {MODEL_SIZE}) uint8 image, not {image.shape} {image.dtype}")
-    return np.ascontiguousarray(image)
+def _check_image(image: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """The image as a C-contiguous uint8 (H, W) or (H, W, 3) array, of ``shape`` when given."""
+    pixels = np.asarray(image)
+    wanted = shape if shape is not None else pixels.shape
+    if pixels.dtype != np.uint8 or pixels.shape != wanted or not (pixels.ndim == 2 or pixels.shape[2:] == (3,)):
+        expected = f"a {shape}" if shape is not None else "an (H, W) or (H, W, 3)"
+        raise ValueError(f"expected {expected} uint8 image, not {pixels.shape} {pixels.dtype}")
+    return np.ascontiguousarray(pixels)
+
+
+def _check_input(spec: ModelSpec, image: np.ndarray) -> np.ndarray:
+    """The image, checked against the model's input: (H, W) for one channel, (H, W, 3) for three."""
+    channels, height, width = spec.input_shape
+    return _check_image(image, (height, width) if channels == 1 else (height, width, channels))
+
+
+def _as_tensor(predictor: Predictor, images: np.ndarray) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, 3) uint8 images as the (N, C, H, W) float tensor the model takes, not normalised."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(predictor.device, torch.float32)
+    return x.permute(0, 3, 1, 2).contiguous() if x.ndim == 4 else x.unsqueeze(1)
 
 
 def _log_probabilities(spec: ModelSpec, output: torch.Tensor) -> torch.Tensor:
@@ -284,10 +309,9 @@ def _log_probabilities(spec: ModelSpec, output: torch.Tensor) -> torch.Tensor:
 
 
 def _probabilities_of_images(predictor: Predictor, images: np.ndarray) -> torch.Tensor:
-    """Probabilities for (N, 28, 28) uint8 images, normalised as the model was trained."""
+    """Probabilities for a batch of the model's uint8 inputs, normalised as the model was trained."""
     with torch.inference_mode():
-        x = torch.from_numpy(images).to(predictor.device, torch.float32).unsqueeze(1)
-        x = normalize(x, predictor.spec.mean, predictor.spec.std)
+        x = normalize(_as_tensor(predictor, images), predictor.spec.mean, predictor.spec.std)
         return predictor.probabilities(predictor.model(x)).float()
 
 
@@ -345,6 +369,27 @@ FASHION_FOLDER_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
+class ScoringCancelled(Exception):
+    """Scoring a labelled folder was cancelled; nothing was counted."""
+
+
+@dataclass(frozen=True)
+class LabelledFolder:
+    """A folder of class subfolders matched against a model's classes, before any image is predicted.
+
+    Attributes:
+        class_root: The folder holding the class folders: the folder given, or its ``train/``.
+        folders: The class folders whose names match classes of the model, one row each of the score.
+        accepted: For each folder, the model's class indices that count as right for it.
+        unmatched: Class folders whose names match none of the model's classes (left out of every figure).
+    """
+
+    class_root: Path
+    folders: tuple[str, ...]
+    accepted: tuple[tuple[int, ...], ...]
+    unmatched: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class LabelledScore:
     """A model scored on a folder of class subfolders, over the subfolders whose names match its classes.
@@ -355,6 +400,8 @@ class LabelledScore:
         confusion: One row per folder, one column per model class: how often its images were predicted as that.
         unmatched: Class folders whose names match none of the model's classes (left out of every figure).
         failed: Images that could not be read, with the reason.
+        predicted: For each folder, every image read with the class index it was predicted as.
+        class_names: The model's classes, the confusion matrix's columns.
     """
 
     folders: tuple[str, ...]
@@ -362,6 +409,8 @@ class LabelledScore:
     confusion: tuple[tuple[int, ...], ...]
     unmatched: tuple[str, ...]
     failed: tuple[tuple[Path, str], ...]
+    predicted: tuple[tuple[tuple[Path, int], ...], ...] = ()
+    class_names: tuple[str, ...] = CLASS_NAMES
 
     @property
     def correct(self) -> tuple[int, ...]:
@@ -378,6 +427,10 @@ class LabelledScore:
     @property
     def per_class_accuracy(self) -> dict[str, float]:
         return {f: c / max(1, n) for f, c, n in zip(self.folders, self.correct, self.counts, strict=True)}
+
+    def images(self, row: int, column: int) -> list[Path]:
+        """The images of folder ``row`` predicted as class ``column``: one cell of the confusion matrix."""
+        return [path for path, predicted in self.predicted[row] if predicted == column] if self.predicted else []
 
 
 def match_folder(folder: str, class_names: Sequence[str]) -> tuple[int, ...]:
@@ -399,21 +452,19 @@ def match_folder(folder: str, class_names: Sequence[str]) -> tuple[int, ...]:
     return tuple(CLASS_NAMES.index(name) for name in aliases.get(plain(folder), ()))
 
 
-def score_labelled_folder(
-    predictor: Predictor, root: str | Path, options: PreprocessOptions | None = None
-) -> LabelledScore:
-    """Predict every image of ``root``'s class subfolders and score the folders that match the model's classes.
+def match_labelled_folder(root: str | Path, class_names: Sequence[str]) -> LabelledFolder:
+    """Which class folders of ``root`` a model of ``class_names`` can be scored on; quick: no image is opened.
 
     Raises:
-        UserError: ``root`` is no folder of class subfolders, or none of them matches a class of the model.
+        UserError: ``root`` is no folder of class subfolders (a ``DataError`` saying why), or none of them
+            matches a class of the model.
     """
     from fashion_desktop.core.folders import discover_layout
 
     layout = discover_layout(root)
-    folder_root = layout.split_folders["train"]  # the class folders, directly under root or under root/train
     folders, accepted, unmatched = [], [], []
     for name in layout.class_names:
-        classes = match_folder(name, predictor.class_names)
+        classes = match_folder(name, class_names)
         if classes:
             folders.append(name)
             accepted.append(classes)
@@ -422,15 +473,58 @@ def score_labelled_folder(
     if not folders:
         raise UserError(
             f"none of the class folders of {root} ({', '.join(layout.class_names[:6])}) matches a class of the model "
-            f"({', '.join(predictor.class_names[:6])}); name the folders after the model's classes"
+            f"({', '.join(class_names[:6])}); name the folders after the model's classes"
         )
-    confusion, failed = [], []
-    for name in folders:
-        row = [0] * len(predictor.class_names)
-        for path, result in predict_folder(predictor, folder_root / name, options):
+    # the class folders are directly under root or under root/train
+    return LabelledFolder(layout.split_folders["train"], tuple(folders), tuple(accepted), tuple(unmatched))
+
+
+def score_labelled_folder(
+    predictor: Predictor,
+    root: str | Path | LabelledFolder,
+    options: PreprocessOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> LabelledScore:
+    """Predict every image of ``root``'s class subfolders and score the folders that match the model's classes.
+
+    Args:
+        predictor: The trained model.
+        root: The folder, or what ``match_labelled_folder`` found in it.
+        options: How photos are turned into model inputs; the defaults when None.
+        progress: Called on the calling thread with (images done, images in all), after each image.
+        cancel: Set from any thread to stop after the image being predicted.
+
+    Raises:
+        UserError: ``root`` is no folder of class subfolders, or none of them matches a class of the model.
+        ImageError: A class folder cannot be listed.
+        ScoringCancelled: ``cancel`` was set.
+    """
+    found = root if isinstance(root, LabelledFolder) else match_labelled_folder(root, predictor.class_names)
+    files = [list(_image_paths(found.class_root / name)) for name in found.folders]
+    total, done = sum(map(len, files)), 0
+    confusion, predicted, failed = [], [], []
+    for paths in files:
+        row, results = [0] * len(predictor.class_names), []
+        for path, result in predict_folder(predictor, paths, options):
             if isinstance(result, ImageError):
                 failed.append((path, str(result)))
             else:
                 row[result.top_index] += 1
+                results.append((path, result.top_index))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            if cancel is not None and cancel.is_set():
+                raise ScoringCancelled(f"scoring was cancelled after {done} of {total} images")
         confusion.append(tuple(row))
-    return LabelledScore(tuple(folders), tuple(accepted), tuple(confusion), tuple(unmatched), tuple(failed))
+        predicted.append(tuple(results))
+    return LabelledScore(
+        found.folders,
+        found.accepted,
+        tuple(confusion),
+        found.unmatched,
+        tuple(failed),
+        tuple(predicted),
+        predictor.class_names,
+    )

@@ -32,7 +32,7 @@ from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder_tab import BuilderTab
 from fashion_desktop.gui.forms import remember_folder, remembered_folder
 from fashion_desktop.gui.learn import LearnTab
-from fashion_desktop.gui.predict_tab import PredictTab
+from fashion_desktop.gui.predict import PredictTab
 from fashion_desktop.gui.training import TrainingTab
 
 if TYPE_CHECKING:
@@ -171,6 +171,8 @@ class MainWindow(QMainWindow):
             QKeySequence.StandardKey.Save,
             "Save the model trained so far",
         )
+        file_menu.addSeparator()
+        file_menu.addAction(self.predict.scoring.action)  # the Predict tab's: scores a folder of class subfolders
         file_menu.addSeparator()
         self.export_action = self._action(
             file_menu,

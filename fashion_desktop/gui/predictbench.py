@@ -26,7 +26,7 @@ from PySide6.QtCore import QElapsedTimer, QMimeData, QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from fashion_desktop.gui.predict_tab import PredictTab
+from fashion_desktop.gui.predict import PredictTab
 
 ROUNDS = 20
 WARM_UP = 2

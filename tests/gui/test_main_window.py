@@ -83,7 +83,15 @@ def test_title_tabs_and_menus(window):
     menus = {action.text().replace("&", ""): action.menu() for action in window.menuBar().actions()}
     assert list(menus) == ["File", "Edit", "Help"]
     file_actions = [a.text().replace("&", "") for a in menus["File"].actions() if not a.isSeparator()]
-    assert file_actions == ["New", "Open model...", "Save model...", "Export as Python...", "Export model", "Quit"]
+    assert file_actions == [
+        "New",
+        "Open model...",
+        "Save model...",
+        "Score a labelled folder...",
+        "Export as Python...",
+        "Export model",
+        "Quit",
+    ]
     export_menu = next(a.menu() for a in menus["File"].actions() if a.text().replace("&", "") == "Export model")
     assert [a.text().replace("&", "") for a in export_menu.actions()] == [
         "As ONNX...",

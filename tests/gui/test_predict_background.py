@@ -11,8 +11,9 @@ import pytest
 from PIL import Image, ImageDraw
 from PySide6.QtCore import QMimeData, QSettings, Qt, QUrl
 
-from fashion_desktop.gui import predict_worker
-from fashion_desktop.gui.predict_tab import CANCELLED, PredictTab, _Entry, _summary
+from fashion_desktop.gui.predict import PredictTab, worker
+from fashion_desktop.gui.predict.entries import Entry, summary
+from fashion_desktop.gui.predict.tab import CANCELLED
 from tests.gui.test_predict_tab import drag, drop_files, item_texts, settle, shown_class, untrained
 
 
@@ -42,13 +43,13 @@ def photos(folder: Path, count: int) -> list[Path]:
 def framing_threads(monkeypatch):
     """Records the thread of every call to the framing function (``to_model_input``) the workers make."""
     threads: list[threading.Thread] = []
-    real = predict_worker.to_model_input
+    real = worker.to_model_input
 
     def recording(*args, **kwargs):
         threads.append(threading.current_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(predict_worker, "to_model_input", recording)
+    monkeypatch.setattr(worker, "to_model_input", recording)
     return threads
 
 
@@ -67,8 +68,8 @@ def test_photos_are_framed_on_worker_threads_never_on_the_gui_thread(qtbot, tab,
 
 def test_the_list_fills_as_results_arrive_with_a_progress_line(qtbot, tab, tmp_path, monkeypatch):
     gate = threading.Event()  # holds every worker until the test has looked at the "Preparing" state
-    real = predict_worker.to_model_input
-    monkeypatch.setattr(predict_worker, "to_model_input", lambda *a, **k: gate.wait(10) and real(*a, **k))
+    real = worker.to_model_input
+    monkeypatch.setattr(worker, "to_model_input", lambda *a, **k: gate.wait(10) and real(*a, **k))
     paths = photos(tmp_path / "photos", 4)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
@@ -85,8 +86,8 @@ def test_the_list_fills_as_results_arrive_with_a_progress_line(qtbot, tab, tmp_p
 
 def test_cancel_stops_the_waiting_images_and_says_so(qtbot, tab, tmp_path, monkeypatch):
     gate = threading.Event()
-    real = predict_worker.to_model_input
-    monkeypatch.setattr(predict_worker, "to_model_input", lambda *a, **k: gate.wait(10) and real(*a, **k))
+    real = worker.to_model_input
+    monkeypatch.setattr(worker, "to_model_input", lambda *a, **k: gate.wait(10) and real(*a, **k))
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path)) for path in photos(tmp_path / "photos", 8)])
     drag(tab, mime)
@@ -154,7 +155,7 @@ class _UnsurePrediction:
 
 
 def test_an_unsure_prediction_reads_not_sure():
-    entry = _Entry("photo.png", 1, prediction=_UnsurePrediction((0.1,) * 10, unsure=True))  # type: ignore[arg-type]
-    assert _summary(entry) == "Not sure (perhaps Shirt 31.0%)"
-    sure = _Entry("photo.png", 2, prediction=_UnsurePrediction((0.1,) * 10, unsure=False))  # type: ignore[arg-type]
-    assert _summary(sure) == "Shirt 31.0%"
+    entry = Entry("photo.png", 1, prediction=_UnsurePrediction((0.1,) * 10, unsure=True))  # type: ignore[arg-type]
+    assert summary(entry) == "Not sure (perhaps Shirt 31.0%)"
+    sure = Entry("photo.png", 2, prediction=_UnsurePrediction((0.1,) * 10, unsure=False))  # type: ignore[arg-type]
+    assert summary(sure) == "Shirt 31.0%"

@@ -18,7 +18,10 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from fashion_desktop.core.spec import CLASS_NAMES
-from fashion_desktop.gui.predict_tab import NO_MODEL_HINT, SALIENCY_CHOICES, TOP_BAR_COLOUR, PredictTab
+from fashion_desktop.gui.predict import PredictTab
+from fashion_desktop.gui.predict.chart import TOP_BAR_COLOUR
+from fashion_desktop.gui.predict.saliency import SALIENCY_CHOICES
+from fashion_desktop.gui.predict.tab import NO_MODEL_HINT
 
 
 def untrained(preset: str):
@@ -100,7 +103,7 @@ def shown_class(text: str) -> str | None:
 
 
 def test_importing_the_tab_does_not_import_torch():
-    code = "import sys, fashion_desktop.gui.predict_tab; sys.exit('torch' in sys.modules)"
+    code = "import sys, fashion_desktop.gui.predict; sys.exit('torch' in sys.modules)"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
 
@@ -286,36 +289,36 @@ def test_saliency_tints_the_model_input_for_the_top_class(qtbot, tab, images, pr
     drop_files(qtbot, tab, images["shirt"])
     plain = shown_rgb(tab)
     assert np.array_equal(plain[..., 0], plain[..., 1]) and np.array_equal(plain[..., 1], plain[..., 2])  # grey
-    assert not tab.saliency_method.isEnabled()
+    assert not tab.saliency.method.isEnabled()
 
-    assert not tab.saliency_view.isVisible()
+    assert not tab.saliency.view.isVisible()
 
-    tab.saliency_box.click()
-    assert tab.saliency_method.isEnabled() and tab.explain_class.isEnabled()
-    assert tab.saliency_view.isVisible() and tab.saliency_scale.isVisible()  # beside the input, with its scale
-    assert not tab.saliency_scale.pixmap().isNull()
+    tab.saliency.box.click()
+    assert tab.saliency.method.isEnabled() and tab.saliency.explain_class.isEnabled()
+    assert tab.saliency.view.isVisible() and tab.saliency.scale.isVisible()  # beside the input, with its scale
+    assert not tab.saliency.scale.pixmap().isNull()
     top = int(np.argmax(tab.chart.probabilities))
     overlays = {}
     for row, (method, _, _) in enumerate(SALIENCY_CHOICES):
-        tab.saliency_method.setCurrentIndex(row)
-        overlays[method] = shown_rgb(tab, tab.saliency_view)
+        tab.saliency.method.setCurrentIndex(row)
+        overlays[method] = shown_rgb(tab, tab.saliency.view)
         assert np.array_equal(shown_rgb(tab), plain)  # the input itself stays plain beside the overlay
         assert not np.array_equal(overlays[method], plain)
         assert (overlays[method][..., 0] != overlays[method][..., 1]).any()  # coloured, not grey
         assert np.array_equal(overlays[method], expected_overlay(model, plain[..., 0], method, top))
-        assert CLASS_NAMES[top] in tab.saliency_caption.text()
+        assert CLASS_NAMES[top] in tab.saliency.caption.text()
     assert not np.array_equal(overlays["gradient_x_input"], overlays["occlusion"])  # the method matters
 
     other = (top + 1) % len(CLASS_NAMES)  # any class can be explained, not only the top one
-    tab.explain_class.setCurrentIndex(tab.explain_class.findData(other))
-    assert CLASS_NAMES[other] in tab.saliency_caption.text()
+    tab.saliency.explain_class.setCurrentIndex(tab.saliency.explain_class.findData(other))
+    assert CLASS_NAMES[other] in tab.saliency.caption.text()
     assert np.array_equal(
-        shown_rgb(tab, tab.saliency_view), expected_overlay(model, plain[..., 0], SALIENCY_CHOICES[-1][0], other)
+        shown_rgb(tab, tab.saliency.view), expected_overlay(model, plain[..., 0], SALIENCY_CHOICES[-1][0], other)
     )
 
-    tab.saliency_box.click()
+    tab.saliency.box.click()
     assert np.array_equal(shown_rgb(tab), plain)
-    assert not tab.saliency_view.isVisible() and not tab.saliency_method.isEnabled()
+    assert not tab.saliency.view.isVisible() and not tab.saliency.method.isEnabled()
 
 
 def test_saliency_follows_the_selection_model_and_switches_computing_only_the_shown_image(
@@ -328,13 +331,13 @@ def test_saliency_follows_the_selection_model_and_switches_computing_only_the_sh
     monkeypatch.setattr(explain, "saliency", lambda *args: calls.append(args[2]) or real_saliency(*args))
     seed, cnn = untrained("seed"), untrained("small-cnn")
     tab.set_model(seed)
-    tab.saliency_box.setChecked(True)
+    tab.saliency.box.setChecked(True)
     drop_files(qtbot, tab, images["shirt"], images["trousers"], images["corrupt"])
     assert calls == ["gradient_x_input"]  # the selected image only, not every listed one
 
     def check(model) -> np.ndarray:
         """The overlay shown, checked against the core's functions on the plain input."""
-        shown = shown_rgb(tab, tab.saliency_view)
+        shown = shown_rgb(tab, tab.saliency.view)
         seen = shown_rgb(tab)[..., 0]
         top = int(np.argmax(tab.chart.probabilities))
         assert np.array_equal(shown, expected_overlay(model, seen, "gradient_x_input", top, real_saliency))
@@ -345,9 +348,9 @@ def test_saliency_follows_the_selection_model_and_switches_computing_only_the_sh
     trousers = check(seed)
     assert not np.array_equal(trousers, shirt)
     tab.image_list.setCurrentRow(0)
-    assert np.array_equal(shown_rgb(tab, tab.saliency_view), shirt) and len(calls) == 2  # kept: costs nothing
+    assert np.array_equal(shown_rgb(tab, tab.saliency.view), shirt) and len(calls) == 2  # kept: costs nothing
     tab.image_list.setCurrentRow(2)  # the corrupt file: nothing to explain, no 28x28 image
-    assert tab.seen_view.source().isNull() and tab.saliency_view.source().isNull() and len(calls) == 2
+    assert tab.seen_view.source().isNull() and tab.saliency.view.source().isNull() and len(calls) == 2
 
     tab.image_list.setCurrentRow(0)
     tab.crop_box.setChecked(False)
@@ -361,9 +364,9 @@ def test_saliency_follows_the_selection_model_and_switches_computing_only_the_sh
 def test_saliency_without_a_model_shows_the_plain_input(qtbot, tab, images):
     drop_files(qtbot, tab, images["shirt"])
     plain = shown_rgb(tab)
-    tab.saliency_box.setChecked(True)
+    tab.saliency.box.setChecked(True)
     assert np.array_equal(shown_rgb(tab), plain)
-    assert tab.saliency_view.source().isNull() and "No model" in tab.saliency_view.text()
+    assert tab.saliency.view.source().isNull() and "No model" in tab.saliency.view.text()
 
 
 # Batch prediction to CSV

@@ -173,6 +173,6 @@ def test_predict_looks(qtbot, look, shots):
     predict.set_model(Checkpoint(spec, build_model(spec, seed=0).state_dict(), SEED.config), source="seed.safetensors")
     predict._add_paths([resource_path("samples", "dress.png")])
     qtbot.waitUntil(lambda: not predict.is_preparing(), timeout=30_000)
-    predict.saliency_box.setChecked(True)
+    predict.saliency.box.setChecked(True)
     predict.image_list.setCurrentRow(0)
     save(qtbot, window, shots, f"predict-{suffix}", size)

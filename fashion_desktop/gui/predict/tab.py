@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-import math
 import random
 import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QColor,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QFont,
     QGuiApplication,
-    QImage,
     QKeySequence,
-    QPainter,
-    QPalette,
     QPixmap,
-    QResizeEvent,
 )
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -40,7 +31,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressDialog,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QStyle,
     QVBoxLayout,
@@ -48,48 +38,44 @@ from PySide6.QtWidgets import (
 )
 
 from fashion_desktop.core.errors import DataError, ImageError
-from fashion_desktop.core.imaging import (
-    IMAGE_SUFFIXES,
-    INVERT_MODES,
-    MODEL_SIZE,
-    PreprocessOptions,
-    list_image_files,
+from fashion_desktop.core.imaging import IMAGE_SUFFIXES, INVERT_MODES, PreprocessOptions
+from fashion_desktop.core.spec import CLASS_NAMES, INPUT_SHAPE
+from fashion_desktop.gui.forms import DATA_FOLDER_HINT, remember_folder, remembered_folder
+from fashion_desktop.gui.predict.chart import ProbabilityChart
+from fashion_desktop.gui.predict.entries import (
+    NO_MODEL_HINT,
+    Entry,
+    added_message,
+    count,
+    images_in,
+    no_images_message,
+    shown_name,
+    summary,
 )
-from fashion_desktop.core.spec import CLASS_NAMES
-from fashion_desktop.gui.forms import DATA_FOLDER_HINT, blend, is_dark, remember_folder, remembered_folder
-from fashion_desktop.gui.predict_worker import Prepared, PrepareQueue, Preview, Relay
+from fashion_desktop.gui.predict.saliency import SaliencyView
+from fashion_desktop.gui.predict.scoring import FolderScoring
+from fashion_desktop.gui.predict.views import (
+    DONE_STYLE,
+    ERROR_STYLE,
+    HINT_STYLE,
+    ICON_SIZE,
+    PixmapView,
+    input_pixmap,
+    list_icon,
+    rgba_pixmap,
+    style_banner,
+)
+from fashion_desktop.gui.predict.worker import Prepared, PrepareQueue, Preview, Relay
 from fashion_desktop.resources import resource_path
 
 if TYPE_CHECKING:  # torch-backed modules: imported inside methods, so the window paints before torch loads
     from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.folders import FramingSettings
     from fashion_desktop.core.inference import Prediction, Predictor
 
 CANNOT_READ = "Cannot read this file"  # the image views' words for an unreadable file; the error is beneath them
-NO_MODEL_HINT = "No model yet: train one in the Training tab or open a model file (File > Open model...)"
-ICON_SIZE = 56
-BAR_COLOUR = "#4c78a8"
-TOP_BAR_COLOUR = "#e45756"
-# Banner kinds by their tint, mixed into the palette's window colour under its text, so they read in a dark theme
-_HINT_STYLE, _ERROR_STYLE, _DONE_STYLE = "hint", "error", "done"
-_BANNER_TINTS = {_HINT_STYLE: QColor(255, 193, 7), _ERROR_STYLE: QColor(220, 53, 69), _DONE_STYLE: QColor(25, 135, 84)}
-SEEN_CAPTION = "What the model sees (28x28)"
-SALIENCY_CAPTION = "What drove the prediction"
-TOP_CLASS = -1  # the class chooser's "the top class" entry
+SEEN_CAPTION = "What the model sees ({})"  # the input's size, and "colour" for a colour model
 MODEL_SUFFIXES = (".safetensors",)  # dropped with images, these open as the model instead
-# explain.SALIENCY_METHODS with the words the user reads; spelt out here because explain imports torch, which must
-# not load before the window paints (a test checks that the two lists agree)
-SALIENCY_CHOICES: tuple[tuple[str, str, str], ...] = (
-    (
-        "gradient_x_input",
-        "gradient \u00d7 input",
-        "How strongly each pixel pushed the class's score: one backward pass, sharp but noisy",
-    ),
-    (
-        "occlusion",
-        "occlusion",
-        "How much the class's probability drops when each 4x4 patch is blacked out: smoother, easier to trust",
-    ),
-)
 BATCH_CSV_NAME = "predictions.csv"
 # segment.SEPARATIONS in the user's words; GrabCut is the most accurate and costs 50-100 ms a photo
 SEPARATION_CHOICES: tuple[tuple[str, str, str], ...] = (
@@ -98,125 +84,9 @@ SEPARATION_CHOICES: tuple[tuple[str, str, str], ...] = (
     ("none", "Off", "No separation: crop to the pixels brighter than the background, as before"),
 )
 SEPARATION_SETTING = "predict/separation"
-PREPARING = "Preparing..."
 CANCELLED = "Not prepared: cancelled. Change a switch or drop the file again to prepare it."
 LIST_CHUNK = 40  # images listed per turn of the event loop
 FLUSH_MS = 30  # results arriving within this long are classified together: one batch is far cheaper than many
-
-
-@dataclass(eq=False)  # compared by identity: list.index() finds a result's row among thousands at C speed
-class _Entry:
-    """One listed image and what became of it."""
-
-    name: str
-    key: int  # the tab's own identifier: results of the workers find their entry by it
-    path: Path | None = None  # the file; None for an image given as an array (a test image)
-    icon: QPixmap | None = None  # the thumbnail in the list, the only picture kept: never the decoded photo
-    seen: np.ndarray | None = None  # the 28x28 model input under the current options
-    pending: bool = False  # queued for the workers: its input is not ready yet
-    prediction: Prediction | None = None
-    error: str | None = None
-    true_label: str | None = None  # for test-set images
-    fixed_input: bool = False  # already in Fashion-MNIST form (a test image): the switches must not change it
-    heat: dict[str, np.ndarray] = field(default_factory=dict)  # saliency maps of the prediction, by method
-
-
-class PixmapView(QLabel):
-    """A pixmap scaled to fit with its aspect ratio kept; enlarged by whole pixels so small images stay sharp."""
-
-    def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
-        super().__init__(placeholder, parent)
-        self._placeholder = placeholder
-        self._text = placeholder  # shown while there is no pixmap
-        self._source = QPixmap()
-        self.setWordWrap(True)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)  # the pixmap follows the layout
-        self.setMinimumSize(110, 110)
-
-    def source(self) -> QPixmap:
-        """The pixmap at its own size, before scaling."""
-        return self._source
-
-    def set_source(self, pixmap: QPixmap | None, text: str | None = None) -> None:
-        """Show ``pixmap``; without one, ``text`` (why there is none), else the placeholder."""
-        self._source = pixmap if pixmap is not None else QPixmap()
-        self._text = text if text is not None else self._placeholder
-        self._rescale()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._rescale()
-
-    def _rescale(self) -> None:
-        if self._source.isNull():
-            self.setText(self._text)
-            return
-        room = self.contentsRect().size()
-        scale = min(room.width() / self._source.width(), room.height() / self._source.height())
-        mode = Qt.TransformationMode.SmoothTransformation
-        if scale >= 2:  # nearest neighbour at a whole factor: every model pixel shows as a crisp square
-            scale = math.floor(scale)
-            mode = Qt.TransformationMode.FastTransformation
-        size = QSize(max(1, round(self._source.width() * scale)), max(1, round(self._source.height() * scale)))
-        self.setPixmap(self._source.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode))
-
-
-class ProbabilityChart(pg.PlotWidget):
-    """Ten horizontal bars of class probabilities (0..1), the most likely class in another colour."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        palette = QGuiApplication.palette()
-        super().__init__(parent, background=palette.color(QPalette.ColorRole.Base))
-        self._class_names: tuple[str, ...] = CLASS_NAMES
-        plot = self.getPlotItem()
-        plot.setMouseEnabled(x=False, y=False)
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.showAxis("right")
-        plot.showGrid(x=True, y=False, alpha=0.3)
-        plot.invertY(True)  # the first class at the top, as in a table
-        plot.setXRange(0, 1, padding=0.02)  # a little room, so the ticks at 0 and 1 are drawn
-        plot.setYRange(-0.5, len(CLASS_NAMES) - 0.5, padding=0.02)
-        plot.setLabel("bottom", "probability")
-        text = palette.color(QPalette.ColorRole.Text)
-        for name in ("left", "bottom", "right"):
-            axis = plot.getAxis(name)
-            axis.setPen(text)
-            axis.setTextPen(text)
-        plot.getAxis("bottom").setTicks([[(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)]])
-        plot.getAxis("right").setWidth(60)  # room for "100.0%", so the bars do not move when the labels appear
-        rows = np.arange(len(CLASS_NAMES))
-        self.bars = pg.BarGraphItem(x0=0, y=rows, height=0.7, width=np.zeros(len(rows)), pen=pg.mkPen(None))
-        plot.addItem(self.bars)
-        self.clear_bars()
-
-    @property
-    def probabilities(self) -> tuple[float, ...]:
-        """The bar lengths shown, one per class."""
-        return tuple(float(w) for w in self.bars.opts["width"])
-
-    def show_prediction(self, prediction: Prediction) -> None:
-        self._draw(prediction.class_names, prediction.probabilities, prediction.top_index)
-
-    def clear_bars(self) -> None:
-        self._draw(self._class_names, (0.0,) * len(self._class_names), None)
-
-    def _draw(self, class_names: tuple[str, ...], probabilities: tuple[float, ...], top: int | None) -> None:
-        self._class_names = class_names
-        rows = np.arange(len(class_names))
-        colours = [TOP_BAR_COLOUR if i == top else BAR_COLOUR for i in rows]
-        self.bars.setOpts(y=rows, width=np.asarray(probabilities, dtype=float), brushes=colours)
-        plot = self.getPlotItem()
-        left = plot.getAxis("left")
-        left.setTicks([list(enumerate(class_names))])
-        # Wide enough for the longest name from the start: pyqtgraph widens the axis only after a paint, and
-        # until then drops every name that does not fit (a grab showed only "Coat", "Shirt" and "Bag").
-        metrics = self.fontMetrics()
-        left.setWidth(max(metrics.horizontalAdvance(name) for name in class_names) + metrics.height())
-        percentages = [f"{p:.1%}" if top is not None else "" for p in probabilities]
-        plot.getAxis("right").setTicks([list(enumerate(percentages))])
 
 
 class PredictTab(QWidget):
@@ -225,13 +95,14 @@ class PredictTab(QWidget):
     Attributes:
         image_list: One item per image: its thumbnail, name and top class, or why it could not be opened.
         original_view: The selected image as the user gave it.
-        seen_view: The 28x28 image the model is given, enlarged; tinted by a saliency map when ``saliency_box`` is on.
+        seen_view: The image the model is given (28x28 grey for Fashion-MNIST), enlarged.
         seen_caption: Says what ``seen_view`` shows.
-        saliency_box: Tints the 28x28 image where the pixels drove the top class most.
-        saliency_method: How that is measured (``explain.SALIENCY_METHODS``, in words).
+        saliency: Beside the model's input, the same input tinted where its pixels drove a class, when asked.
         batch_button: Predicts every image of a folder and writes the results to a CSV file.
         result_label: The top class and its probability (and the true class of a test image).
-        chart: The ten class probabilities of the selected image.
+        chart: The class probabilities of the selected image, one bar per class of the model.
+        scoring: Scores a folder of class subfolders, chosen with its ``action`` or dropped, in the background;
+            its button and progress row sit under the list, the result opens in its ``dialog``.
         model_hint: Shown while there is no model.
         notice: News that is not about one image: a missing test set, or what a batch prediction wrote.
     """
@@ -242,25 +113,32 @@ class PredictTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
-        self._entries: list[_Entry] = []  # in the rows of image_list
-        self._by_key: dict[int, _Entry] = {}  # the same entries by key, for the workers' results
+        self._entries: list[Entry] = []  # in the rows of image_list
+        self._by_key: dict[int, Entry] = {}  # the same entries by key, for the workers' results
         self._predictor: Predictor | None = None
+        self._framing: FramingSettings | None = None  # the model's own framing; None: Fashion-MNIST's
+        self._input_shape: tuple[int, int, int] = INPUT_SHAPE  # what the model takes: (channels, height, width)
+        self.scoring = FolderScoring(self, lambda: self._predictor, self._options, self._images_folder)
+        self.scoring.notice.connect(self._on_scoring_notice)
+        self.scoring.status_message.connect(self.status_message)
+        self.scoring.images_requested.connect(self._add_paths)
         self._data_root: Path | None = None
         self._test_set: tuple[np.ndarray, np.ndarray] | None = None  # images and labels, loaded on first use
         self._banners: dict[QLabel, str] = {}  # each banner and its kind, restyled when the palette changes
         self._next_key = 0
+        self._core_ready = False
         self._generation = 0  # bumped by every switch change and clear: results of older ones are dropped
         self._queued = 0  # images sent to the workers in this generation
         self._done = 0  # ... and back
         self._announce: list[int] = []  # keys of the images added since the last "Added ..." message
-        self._to_classify: list[_Entry] = []  # prepared, waiting for the next batched prediction
+        self._to_classify: list[Entry] = []  # prepared, waiting for the next batched prediction
         self._preview: tuple[int, QPixmap] | None = None  # the selected photo decoded again, by entry key
         self._preview_asked = 0  # the key whose preview is on its way
         self._relay = Relay(self)
         self._relay.prepared.connect(self._on_prepared)
         self._relay.previewed.connect(self._on_previewed)
         self._queue = PrepareQueue(self._relay)
-        self._to_list: list[_Entry] = []  # added, waiting for their turn to be listed
+        self._to_list: list[Entry] = []  # added, waiting for their turn to be listed
         self._select_row: int | None = None
         self._list_timer = QTimer(self)
         self._list_timer.setSingleShot(True)
@@ -292,8 +170,8 @@ class PredictTab(QWidget):
 
         self.model_label = QLabel("Model: none yet")
         self.model_label.setWordWrap(True)
-        self.model_hint = self._banner(NO_MODEL_HINT, _HINT_STYLE)
-        self.notice = self._banner("", _ERROR_STYLE)
+        self.model_hint = self._banner(NO_MODEL_HINT, HINT_STYLE)
+        self.notice = self._banner("", ERROR_STYLE)
         self.notice.hide()
         self.invert_box = QComboBox()
         self.invert_box.addItems(INVERT_MODES)
@@ -314,29 +192,12 @@ class PredictTab(QWidget):
         self.progress_label.hide()
         self.cancel_button.hide()
         self.original_view = PixmapView("Drop images here\nor click Open...")
-        self.seen_view = PixmapView("28x28 model input")
-        self.seen_caption = QLabel(SEEN_CAPTION)
+        self.seen_view = PixmapView("The model's input")
+        self.seen_caption = QLabel(SEEN_CAPTION.format(_input_words(INPUT_SHAPE)))
         self.seen_caption.setWordWrap(True)
-        self.saliency_view = PixmapView("Turn on \u201cShow what drove the prediction\u201d")
-        self.saliency_caption = QLabel(SALIENCY_CAPTION)
-        self.saliency_caption.setWordWrap(True)
-        self.saliency_scale = QLabel()  # the overlay's colours, from no effect to the most
-        self.saliency_scale.setToolTip("Grey: no effect on the class; red: some; yellow: the most")
-        self.saliency_box = QCheckBox("&Show what drove the prediction")
-        self.saliency_box.setToolTip(
-            "Beside the 28x28 input, tint it where its pixels drove the chosen class most: yellow most, red less"
-        )
-        self.saliency_method = QComboBox()
-        for row, (method, label, tip) in enumerate(SALIENCY_CHOICES):
-            self.saliency_method.addItem(label, method)
-            self.saliency_method.setItemData(row, tip, Qt.ItemDataRole.ToolTipRole)
-        self.saliency_method.setEnabled(False)  # until the overlay is on
-        self.explain_class = QComboBox()
-        self.explain_class.setToolTip("The class to explain: why the model does (or does not) see this class here")
-        self.explain_class.addItem("the top class", TOP_CLASS)
-        for index, name in enumerate(CLASS_NAMES):
-            self.explain_class.addItem(name, index)
-        self.explain_class.setEnabled(False)
+        self.saliency = SaliencyView(self)
+        self.saliency.changed.connect(self._show_current)
+        self.saliency.failed.connect(self._show_notice)
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -345,8 +206,6 @@ class PredictTab(QWidget):
         font.setBold(True)
         self.result_label.setFont(font)
         self.chart = ProbabilityChart()
-        # Ten class names must fit one above another, however large the font (QT_SCALE_FACTOR=2 overlapped them).
-        self.chart.setMinimumHeight(len(CLASS_NAMES) * self.fontMetrics().height() + 30)
 
         self._lay_out()
         self.open_button.clicked.connect(self._on_open_clicked)
@@ -359,9 +218,6 @@ class PredictTab(QWidget):
         self.contrast_box.toggled.connect(self._on_options_changed)
         self.separation_box.currentIndexChanged.connect(self._on_separation_changed)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
-        self.saliency_box.toggled.connect(self._on_saliency_box_toggled)
-        self.saliency_method.currentIndexChanged.connect(self._on_saliency_method_changed)
-        self.explain_class.currentIndexChanged.connect(self._on_saliency_method_changed)
         self.remove_action.triggered.connect(self._on_remove_action_triggered)
         self._show_current()
 
@@ -379,6 +235,11 @@ class PredictTab(QWidget):
         progress.addWidget(self.cancel_button)
         left_layout.addLayout(progress)
         left_layout.addWidget(self.batch_button)
+        left_layout.addWidget(self.scoring.button)
+        scoring = QHBoxLayout()
+        scoring.addWidget(self.scoring.progress, stretch=1)
+        scoring.addWidget(self.scoring.cancel_button)
+        left_layout.addLayout(scoring)
 
         options = QHBoxLayout()
         options.addWidget(QLabel("Invert:"))
@@ -391,16 +252,16 @@ class PredictTab(QWidget):
         images = QGridLayout()
         images.addWidget(QLabel("Image"), 0, 0)
         images.addWidget(self.seen_caption, 0, 1)
-        images.addWidget(self.saliency_caption, 0, 2)
+        images.addWidget(self.saliency.caption, 0, 2)
         images.addWidget(self.original_view, 1, 0)
         images.addWidget(self.seen_view, 1, 1)
-        images.addWidget(self.saliency_view, 1, 2)
-        images.addWidget(self.saliency_scale, 2, 2)
+        images.addWidget(self.saliency.view, 1, 2)
+        images.addWidget(self.saliency.scale, 2, 2)
         saliency = QHBoxLayout()
-        saliency.addWidget(self.saliency_box)
-        saliency.addWidget(self.saliency_method)
+        saliency.addWidget(self.saliency.box)
+        saliency.addWidget(self.saliency.method)
         saliency.addWidget(QLabel("for"))
-        saliency.addWidget(self.explain_class)
+        saliency.addWidget(self.saliency.explain_class)
         saliency.addStretch()
         images.addLayout(saliency, 3, 0, 1, 3)
         images.setRowStretch(1, 1)
@@ -434,7 +295,13 @@ class PredictTab(QWidget):
         from fashion_desktop.core.inference import Predictor
 
         try:
-            self._predictor = Predictor(checkpoint.build_model(), checkpoint.spec, checkpoint.class_names)
+            self._predictor = Predictor(
+                checkpoint.build_model(),
+                checkpoint.spec,
+                checkpoint.class_names,
+                checkpoint.framing,
+                checkpoint.calibration,
+            )
         except RuntimeError as error:  # load_state_dict's report of missing, unexpected or mis-shaped weights
             self._predictor = None
             detail = textwrap.shorten(str(error), 300)  # the full report lists every mismatched tensor
@@ -443,11 +310,17 @@ class PredictTab(QWidget):
             self.notice.hide()
         self.model_hint.setVisible(self._predictor is None)
         self.model_label.setText(_model_words(checkpoint, source) if self._predictor is not None else "Model: none")
-        self._name_classes(self._predictor.class_names if self._predictor is not None else CLASS_NAMES)
+        names = self._predictor.class_names if self._predictor is not None else CLASS_NAMES
+        self.saliency.set_class_names(names)
+        self.chart.set_class_names(names)
+        self._follow_input(
+            checkpoint.framing if self._predictor is not None else None,
+            checkpoint.spec.input_shape if self._predictor is not None else INPUT_SHAPE,
+        )
         self._classify(self._entries)
         self._refresh_all()
         if self._predictor is not None and self._entries:
-            self.status_message.emit(f"Classified {_count(self._count_classified(), 'image')} with the new model")
+            self.status_message.emit(f"Classified {count(self._count_classified(), 'image')} with the new model")
 
     def set_data_root(self, root: Path) -> None:
         """Take random test images from the Fashion-MNIST in ``root`` from now on."""
@@ -455,36 +328,57 @@ class PredictTab(QWidget):
             self._data_root = Path(root)
             self._test_set = None
 
-    def show_image(self, image: np.ndarray, title: str, true_class: int | None = None) -> None:
-        """Add an image already in Fashion-MNIST form to the list, select it and classify it as it is.
+    def show_image(
+        self,
+        image: np.ndarray,
+        title: str,
+        true_class: int | None = None,
+        class_names: tuple[str, ...] | None = None,
+    ) -> None:
+        """Add an image already in the model's input form to the list, select it and classify it as it is.
 
         The preprocessing switches do not apply: the image is exactly what the model sees, as a test image was
-        during evaluation.
+        during evaluation. One of another shape than the model takes is listed, saying so.
 
         Args:
-            image: A (28, 28) uint8 image, bright garment on black; copied, so the caller may reuse its array.
+            image: A uint8 image: (28, 28), bright garment on black, for a Fashion-MNIST model, or (H, W) grey or
+                (H, W, 3) colour; copied, so the caller may reuse its array.
             title: The image's name in the list, such as "Test image #17".
             true_class: Its class index, shown as "true: <class>", or None when it is not known.
+            class_names: What ``true_class`` indexes; None: the model's classes (Fashion-MNIST's without one).
 
         Raises:
-            ValueError: The image is not (28, 28) uint8, or the class is not a Fashion-MNIST class index.
+            ValueError: The image is not (H, W) or (H, W, 3) uint8, or the class is not an index of the classes.
         """
         pixels = np.array(image, copy=True)
-        if pixels.shape != (MODEL_SIZE, MODEL_SIZE) or pixels.dtype != np.uint8:
-            raise ValueError(f"expected a ({MODEL_SIZE}, {MODEL_SIZE}) uint8 image, not {pixels.shape} {pixels.dtype}")
-        if true_class is not None and not 0 <= true_class < len(CLASS_NAMES):
-            raise ValueError(f"true_class must be a class index from 0 to {len(CLASS_NAMES) - 1}, not {true_class}")
-        truth = CLASS_NAMES[int(true_class)] if true_class is not None else None
-        entry = _Entry(title, self._new_key(), icon=_icon(_grey_pixmap(pixels)), seen=pixels, true_label=truth)
+        if pixels.dtype != np.uint8 or not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)):
+            raise ValueError(f"expected an (H, W) or (H, W, 3) uint8 image, not {pixels.shape} {pixels.dtype}")
+        names = class_names or (self._predictor.class_names if self._predictor is not None else CLASS_NAMES)
+        if true_class is not None and not 0 <= true_class < len(names):
+            raise ValueError(f"true_class must be a class index from 0 to {len(names) - 1}, not {true_class}")
+        truth = names[int(true_class)] if true_class is not None else None
+        entry = Entry(title, self._new_key(), icon=list_icon(input_pixmap(pixels)), seen=pixels, true_label=truth)
         entry.fixed_input = True
         self.notice.hide()
         self._add_entries([entry])
 
     def on_core_ready(self) -> None:
         """Torch and the core have loaded: enable what needs them."""
-        self.random_button.setEnabled(True)
+        self._core_ready = True
         self._queue.warm_up()  # after torch, which the window's first paint waited for; before the first drop
-        self.random_button.setToolTip("Classify a random image from the Fashion-MNIST test set")
+        self._update_random_button()
+
+    def _update_random_button(self) -> None:
+        """Fashion-MNIST test images are 28x28 grey: offered while the model takes those (or there is none)."""
+        if not self._core_ready:
+            return
+        fits = self._input_shape == INPUT_SHAPE
+        self.random_button.setEnabled(fits)
+        self.random_button.setToolTip(
+            "Classify a random image from the Fashion-MNIST test set"
+            if fits
+            else f"Fashion-MNIST test images are 28x28 grey; this model takes {_input_words(self._input_shape)} images"
+        )
 
     # Drag and drop: local files and folders only
 
@@ -544,7 +438,7 @@ class PredictTab(QWidget):
             self._show_notice(f"No test set for a random image: {error}. {DATA_FOLDER_HINT}")
             return
         index = random.randrange(len(images))
-        self.show_image(images[index], f"Test image #{index}", int(labels[index]))
+        self.show_image(images[index], f"Test image #{index}", int(labels[index]), CLASS_NAMES)
 
     @Slot()
     def _on_clear_clicked(self) -> None:
@@ -572,9 +466,9 @@ class PredictTab(QWidget):
         self.notice.hide()
         # Listed before asking where to write, with the rules dropped folders follow: a folder with nothing to
         # predict is reported at once, and the progress dialog knows how many are coming.
-        files = _images_in(Path(folder))
+        files = images_in(Path(folder))
         if not files:
-            self._show_notice(_no_images_message(Path(folder)) + " Nothing was written.")
+            self._show_notice(no_images_message(Path(folder)) + " Nothing was written.")
             return
         csv_path, _ = QFileDialog.getSaveFileName(
             self, "Save the predictions as", str(Path(folder) / BATCH_CSV_NAME), "CSV files (*.csv);;All files (*)"
@@ -593,10 +487,10 @@ class PredictTab(QWidget):
             self._show_notice(f"Could not write {csv_path}: {error.strerror or error}. Choose another place.")
             return
         failed = sum(isinstance(result, ImageError) for _, result in rows)
-        message = f"Wrote {_count(len(rows) - failed, 'prediction')} to {csv_path}"
+        message = f"Wrote {count(len(rows) - failed, 'prediction')} to {csv_path}"
         if failed:
-            message += f"; {_count(failed, 'file')} could not be read (see the error column)"
-        self._show_notice(message, _DONE_STYLE)
+            message += f"; {count(failed, 'file')} could not be read (see the error column)"
+        self._show_notice(message, DONE_STYLE)
 
     @Slot()
     def _on_options_changed(self) -> None:
@@ -633,7 +527,7 @@ class PredictTab(QWidget):
         if entry is not None and entry.pending:
             entry.pending, entry.seen, entry.error = False, result.seen, result.error
             if result.thumbnail is not None:
-                entry.icon = _icon(_rgba_pixmap(result.thumbnail))
+                entry.icon = list_icon(rgba_pixmap(result.thumbnail))
             if entry.seen is not None:
                 self._to_classify.append(entry)
                 if not self._flush_timer.isActive():
@@ -650,7 +544,7 @@ class PredictTab(QWidget):
         row, entry = self._find(preview.key)
         if entry is None or preview.pixels is None:
             return
-        self._preview = (preview.key, _rgba_pixmap(preview.pixels))
+        self._preview = (preview.key, rgba_pixmap(preview.pixels))
         if row == self.image_list.currentRow():
             self.original_view.set_source(self._preview[1])
 
@@ -670,16 +564,6 @@ class PredictTab(QWidget):
         if not self.is_preparing():
             self._report_added()
 
-    @Slot(bool)
-    def _on_saliency_box_toggled(self, checked: bool) -> None:
-        self.saliency_method.setEnabled(checked)
-        self.explain_class.setEnabled(checked)
-        self._show_current()
-
-    @Slot(int)
-    def _on_saliency_method_changed(self, _index: int) -> None:
-        self._show_current()
-
     # Work
 
     def _options(self) -> PreprocessOptions:
@@ -698,6 +582,23 @@ class PredictTab(QWidget):
         """Stop the background work and wait for it: called when the tab or the application closes."""
         self._stop_preparing()
         self._queue.shutdown()
+        self.scoring.shutdown()
+
+    @Slot(str, str)
+    def _on_scoring_notice(self, message: str, style: str) -> None:
+        if message:
+            self._show_notice(message, style)
+        else:
+            self.notice.hide()
+
+    def _follow_input(self, framing: FramingSettings | None, shape: tuple[int, int, int]) -> None:
+        """Prepare the listed photos again when the model takes another input than the last one."""
+        if (framing, shape) == (self._framing, self._input_shape):
+            return
+        self._framing, self._input_shape = framing, shape
+        self.seen_caption.setText(SEEN_CAPTION.format(_input_words(shape)))
+        self._update_random_button()
+        self._on_options_changed()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
@@ -707,17 +608,17 @@ class PredictTab(QWidget):
         self._next_key += 1
         return self._next_key
 
-    def _find(self, key: int) -> tuple[int, _Entry | None]:
+    def _find(self, key: int) -> tuple[int, Entry | None]:
         """The row and entry of ``key``, or (-1, None) once it has been removed."""
         entry = self._by_key.get(key)
         return (self._entries.index(entry), entry) if entry is not None else (-1, None)
 
-    def _submit(self, entries: list[_Entry], thumbnails: bool) -> None:
+    def _submit(self, entries: list[Entry], thumbnails: bool) -> None:
         if not entries:
             return
         items = [(entry.key, entry.path) for entry in entries if entry.path is not None]
         self._queued += len(items)
-        self._queue.submit(self._generation, items, self._options(), thumbnails)
+        self._queue.submit(self._generation, items, self._options(), thumbnails, self._framing)
         self._update_progress()
 
     def _stop_preparing(self, keep_unlisted: bool = False) -> None:
@@ -747,17 +648,6 @@ class PredictTab(QWidget):
         elif self._queued:
             self._queued = self._done = 0  # all back: the next drop counts from one again
 
-    def _name_classes(self, names: tuple[str, ...]) -> None:
-        """The class chooser lists the model's own classes."""
-        current = self.explain_class.currentData()
-        self.explain_class.blockSignals(True)
-        self.explain_class.clear()
-        self.explain_class.addItem("the top class", TOP_CLASS)
-        for index, name in enumerate(names):
-            self.explain_class.addItem(name, index)
-        self.explain_class.setCurrentIndex(max(0, self.explain_class.findData(current)))
-        self.explain_class.blockSignals(False)
-
     def _add_paths(self, paths: list[Path]) -> None:
         self.notice.hide()
         models = [path for path in paths if path.suffix.lower() in MODEL_SUFFIXES and path.is_file()]
@@ -767,16 +657,19 @@ class PredictTab(QWidget):
         for path in paths:
             if path in models:
                 continue
-            if path.is_dir():
-                found = _images_in(path)
+            labelled = self.scoring.labelled(path) if path.is_dir() else None
+            if labelled is not None:
+                self.scoring.start(path, labelled)
+            elif path.is_dir():
+                found = images_in(path)
                 if not found:
-                    self._show_notice(_no_images_message(path))
-                files.extend((image, _shown_name(path, image)) for image in found)
+                    self._show_notice(no_images_message(path))
+                files.extend((image, shown_name(path, image)) for image in found)
             else:
                 files.append((path, path.name))
-        self._add_entries([_Entry(name, self._new_key(), path=path, pending=True) for path, name in files])
+        self._add_entries([Entry(name, self._new_key(), path=path, pending=True) for path, name in files])
 
-    def _add_entries(self, entries: list[_Entry]) -> None:
+    def _add_entries(self, entries: list[Entry]) -> None:
         """List the entries, photos saying "Preparing..." until the workers send their input back.
 
         They are listed ``LIST_CHUNK`` at a time, one chunk per turn of the event loop: a list item costs up to
@@ -802,7 +695,7 @@ class PredictTab(QWidget):
             self.image_list.addItem(item)
         self._announce.extend(entry.key for entry in chunk)
         photos = [(entry.key, entry.path) for entry in chunk if entry.pending and entry.path is not None]
-        self._queue.submit(self._generation, photos, self._options(), thumbnails=True)
+        self._queue.submit(self._generation, photos, self._options(), True, self._framing)
         if self._select_row is not None and self._select_row < len(self._entries):
             self.image_list.setCurrentRow(self._select_row)
             self._select_row = None
@@ -820,17 +713,28 @@ class PredictTab(QWidget):
         if not entries:
             return
         failed = sum(entry.error is not None for entry in entries)
-        message = _added_message(len(entries), failed)
+        message = added_message(len(entries), failed)
         if self._predictor is None and failed < len(entries):
             message += " There is no model yet to classify them."
         self.status_message.emit(message)
 
-    def _classify(self, entries: list[_Entry]) -> None:
+    def _classify(self, entries: list[Entry]) -> None:
         for entry in entries:
-            entry.prediction = None
+            entry.prediction = entry.unfit = None
             entry.heat.clear()  # the maps explain a prediction, so they go with it
-        ready = [entry for entry in entries if entry.seen is not None]
-        if not ready or self._predictor is None:
+        if self._predictor is None:
+            return
+        channels, height, width = self._input_shape
+        wanted = (height, width) if channels == 1 else (height, width, channels)
+        ready = []
+        for entry in entries:
+            if entry.seen is not None and entry.seen.shape == wanted:
+                ready.append(entry)
+            elif entry.seen is not None:  # a test image of another model
+                entry.unfit = (
+                    f"the model takes {_input_words(self._input_shape)} images, not {_array_words(entry.seen)}"
+                )
+        if not ready:
             return
         predictions = self._predictor.predict_array(np.stack([entry.seen for entry in ready]))  # one batch: faster
         for entry, prediction in zip(ready, predictions, strict=True):
@@ -842,7 +746,7 @@ class PredictTab(QWidget):
         """Predict the files one by one under a progress dialog; None when the user cancelled."""
         from fashion_desktop.core.explain import predict_folder
 
-        progress = QProgressDialog(f"Classifying {_count(len(files), 'image')}...", "Cancel", 0, len(files), self)
+        progress = QProgressDialog(f"Classifying {count(len(files), 'image')}...", "Cancel", 0, len(files), self)
         progress.setWindowTitle("Predict folder to CSV")
         progress.setWindowModality(Qt.WindowModality.WindowModal)  # the window repaints but takes no clicks
         progress.setMinimumDuration(500)  # a few images finish before a dialog would flash up
@@ -857,24 +761,6 @@ class PredictTab(QWidget):
             progress.close()
             progress.deleteLater()
         return rows
-
-    def _saliency(self, entry: _Entry, method: str, target: int) -> np.ndarray:
-        """The entry's saliency map for class ``target``, computed once per prediction, method and class."""
-        key = f"{method}:{target}"
-        heat = entry.heat.get(key)
-        if heat is None:
-            from fashion_desktop.core.explain import saliency
-
-            assert self._predictor is not None and entry.seen is not None
-            heat = entry.heat[key] = saliency(self._predictor, entry.seen, method, target)
-        return heat
-
-    def _explained_class(self, entry: _Entry) -> int:
-        """The class the saliency view explains: the chosen one, or the entry's top class."""
-        chosen = self.explain_class.currentData()
-        assert entry.prediction is not None
-        # The top class is the class shown, even where a tie could resolve otherwise.
-        return entry.prediction.top_index if chosen == TOP_CLASS else int(chosen)
 
     def _load_test_set(self) -> tuple[np.ndarray, np.ndarray]:
         if self._test_set is None:
@@ -901,7 +787,7 @@ class PredictTab(QWidget):
             self._refresh_item(self.image_list.item(row), entry)
         self._show_current()
 
-    def _refresh_item(self, item: QListWidgetItem, entry: _Entry) -> None:
+    def _refresh_item(self, item: QListWidgetItem, entry: Entry) -> None:
         if entry.error is not None:
             item.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
             item.setText(f"{entry.name}\n{entry.error}")
@@ -909,9 +795,9 @@ class PredictTab(QWidget):
             return
         if entry.icon is not None:  # none yet while a photo is first prepared (setting an empty one costs 0.6 ms)
             item.setIcon(entry.icon)
-        summary = _summary(entry)
-        item.setText(f"{entry.name}\n{summary}")
-        item.setToolTip(f"{entry.name}: {summary}")
+        said = summary(entry)
+        item.setText(f"{entry.name}\n{said}")
+        item.setToolTip(f"{entry.name}: {said}")
 
     def _show_current(self) -> None:
         row = self.image_list.currentRow()
@@ -919,26 +805,26 @@ class PredictTab(QWidget):
         unreadable = CANNOT_READ if entry is not None and entry.error is not None else None
         self.original_view.set_source(self._original(entry), unreadable)
         self.seen_view.set_source(
-            _grey_pixmap(entry.seen) if entry is not None and entry.seen is not None else None, unreadable
+            input_pixmap(entry.seen) if entry is not None and entry.seen is not None else None, unreadable
         )
-        self._show_saliency(entry)
+        self.saliency.show_entry(entry, self._predictor)
         if entry is None:
             self.result_label.setText("Drop image files or folders anywhere on this tab, or click Open...")
         elif entry.error is not None:
             self.result_label.setText(entry.error)
         else:
-            self.result_label.setText(_summary(entry))
+            self.result_label.setText(summary(entry))
         if entry is not None and entry.prediction is not None:
             self.chart.show_prediction(entry.prediction)
         else:
             self.chart.clear_bars()
 
-    def _original(self, entry: _Entry | None) -> QPixmap | None:
+    def _original(self, entry: Entry | None) -> QPixmap | None:
         """The selected image for the big view: the photo decoded again in the background, its thumbnail till then."""
         if entry is None or entry.error is not None:
             return None
         if entry.path is None:
-            return _grey_pixmap(entry.seen) if entry.seen is not None else None
+            return input_pixmap(entry.seen) if entry.seen is not None else None
         if self._preview is not None and self._preview[0] == entry.key:
             return self._preview[1]
         if self._preview_asked != entry.key:
@@ -946,37 +832,7 @@ class PredictTab(QWidget):
             self._queue.preview(entry.key, entry.path)  # only the selected photo's pixels are ever held at this size
         return entry.icon
 
-    def _show_saliency(self, entry: _Entry | None) -> None:
-        """Beside the 28x28 input: the same input tinted where its pixels drove the chosen class, when asked."""
-        wanted = self.saliency_box.isChecked()
-        for widget in (self.saliency_view, self.saliency_caption, self.saliency_scale):
-            widget.setVisible(wanted)
-        self.saliency_caption.setText(SALIENCY_CAPTION)
-        if not wanted:
-            return
-        if entry is None or entry.seen is None or entry.prediction is None or self._predictor is None:
-            why = "No model yet to explain" if self._predictor is None else "Nothing to explain"
-            self.saliency_view.set_source(None, why)
-            return
-        from fashion_desktop.core.explain import overlay
-
-        if self.saliency_scale.pixmap().isNull():
-            self.saliency_scale.setPixmap(_saliency_scale(overlay, self.fontMetrics().height()))
-        target = self._explained_class(entry)
-        name = self._predictor.class_names[target]
-        try:
-            heat = self._saliency(entry, self.saliency_method.currentData(), target)
-        except RuntimeError as error:  # autograd refusing an unusual network: show the input, say why
-            self._show_notice(f"Cannot show what drove this prediction: {textwrap.shorten(str(error), 200)}")
-            self.saliency_view.set_source(None, "Cannot explain this network")
-            return
-        if heat.any():
-            self.saliency_caption.setText(f"What drove {name}: yellow most, red less")
-        else:
-            self.saliency_caption.setText(f"No pixel changed the {name} probability")
-        self.saliency_view.set_source(_rgb_pixmap(overlay(entry.seen, heat)))
-
-    def _show_notice(self, message: str, style: str = _ERROR_STYLE) -> None:
+    def _show_notice(self, message: str, style: str = ERROR_STYLE) -> None:
         self._banners[self.notice] = style
         self._style_banner(self.notice)
         self.notice.setText(message)
@@ -991,16 +847,7 @@ class PredictTab(QWidget):
         return label
 
     def _style_banner(self, label: QLabel) -> None:
-        palette = QWidget.palette(self)
-        window = palette.color(QPalette.ColorRole.Window)
-        tint = _BANNER_TINTS[self._banners[label]]
-        background = blend(window, tint, 0.3 if is_dark(palette) else 0.18)
-        border = blend(window, tint, 0.6)
-        text = palette.color(QPalette.ColorRole.WindowText)
-        label.setStyleSheet(
-            f"background: {background.name()}; color: {text.name()}; border: 1px solid {border.name()};"
-            " border-radius: 4px; padding: 6px;"
-        )
+        style_banner(label, self._banners[label], QWidget.palette(self))
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -1009,41 +856,16 @@ class PredictTab(QWidget):
                 self._style_banner(label)
 
 
-def _summary(entry: _Entry) -> str:
-    """The entry's result in words: top class and probability, or why there is none."""
-    truth = f"   true: {entry.true_label}" if entry.true_label else ""
-    if entry.pending:
-        return PREPARING + truth
-    prediction = entry.prediction
-    if prediction is None:
-        return "Not classified: no model yet" + truth
-    guess = f"{prediction.top_class} {prediction.top_probability:.1%}"
-    if getattr(prediction, "unsure", False):  # the model's confidence is below its calibrated threshold
-        return f"Not sure (perhaps {guess})" + truth
-    return guess + truth
+def _input_words(shape: tuple[int, int, int]) -> str:
+    """A model input in words: "28x28" (grey), "64x64 colour"."""
+    channels, height, width = shape
+    return f"{width}x{height}" + (" colour" if channels == 3 else "")
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
-def _added_message(added: int, failed: int) -> str:
-    """What became of the files just added, in a sentence that fits every count."""
-    if not failed:
-        return f"Added {_count(added, 'image')}."
-    if failed == added:
-        return "Could not read the file." if added == 1 else f"Could not read any of the {added} files."
-    return f"Added {_count(added - failed, 'image')}; {_count(failed, 'file')} could not be read."
-
-
-def _no_images_message(folder: Path) -> str:
-    kinds = ", ".join(suffix.lstrip(".").upper() for suffix in IMAGE_SUFFIXES)
-    return f"{folder.name} holds no images ({kinds}), nor do its subfolders."
-
-
-def _shown_name(folder: Path, image: Path) -> str:
-    """An image's name in the list: with its class subfolder when it came from one."""
-    return image.name if image.parent == folder else f"{image.parent.name}/{image.name}"
+def _array_words(pixels: np.ndarray) -> str:
+    """An image array's size in the same words, "28x28 grey" or "64x64 colour"."""
+    height, width = pixels.shape[:2]
+    return f"{width}x{height} " + ("grey" if pixels.ndim == 2 else "colour")
 
 
 def _model_words(checkpoint: Checkpoint, source: str) -> str:
@@ -1051,27 +873,6 @@ def _model_words(checkpoint: Checkpoint, source: str) -> str:
     accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
     where = source or "the model trained on the Training tab"
     return f"Model: {where} ({epochs}{accuracy})"
-
-
-def _saliency_scale(overlay: object, height: int) -> QPixmap:
-    """The overlay's colours from no effect (grey) to the most (yellow), drawn by the core's own ``overlay``."""
-    grey = np.full((MODEL_SIZE, MODEL_SIZE), 128, np.uint8)
-    heat = np.tile(np.linspace(0.0, 1.0, MODEL_SIZE, dtype=np.float32), (MODEL_SIZE, 1))
-    row = overlay(grey, heat)[:1]  # type: ignore[operator]
-    strip = _rgb_pixmap(np.ascontiguousarray(np.repeat(row, 2, axis=0)))
-    strip = strip.scaled(
-        200, max(8, height // 2), Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
-    )
-    labelled = QPixmap(strip.width(), strip.height() + height + 2)
-    labelled.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(labelled)
-    painter.drawPixmap(0, 0, strip)
-    painter.setPen(QGuiApplication.palette().color(QPalette.ColorRole.WindowText))
-    below = labelled.rect().adjusted(0, strip.height() + 2, 0, 0)
-    painter.drawText(below, Qt.AlignmentFlag.AlignLeft, "no effect")
-    painter.drawText(below, Qt.AlignmentFlag.AlignRight, "the most")
-    painter.end()
-    return labelled
 
 
 def _accept_as_copy(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> None:
@@ -1085,44 +886,3 @@ def _local_paths(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[P
     if not mime.hasUrls():
         return []
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-
-
-def _images_in(folder: Path) -> list[Path]:
-    """The folder's images by the core's one rule (class subfolders included); none when it cannot be listed."""
-    try:
-        return list_image_files(folder)
-    except OSError:
-        return []
-
-
-def _icon(pixmap: QPixmap) -> QPixmap:
-    """The pixmap scaled into a square, centred, so that every item's text starts at the same place."""
-    icon = QPixmap(ICON_SIZE, ICON_SIZE)
-    icon.fill(Qt.GlobalColor.transparent)
-    scaled = pixmap.scaled(
-        ICON_SIZE, ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-    )
-    painter = QPainter(icon)
-    painter.drawPixmap((ICON_SIZE - scaled.width()) // 2, (ICON_SIZE - scaled.height()) // 2, scaled)
-    painter.end()
-    return icon
-
-
-def _grey_pixmap(pixels: np.ndarray) -> QPixmap:
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    height, width = pixels.shape
-    qimage = QImage(pixels.tobytes(), width, height, width, QImage.Format.Format_Grayscale8)
-    return QPixmap.fromImage(qimage.copy())
-
-
-def _rgb_pixmap(pixels: np.ndarray) -> QPixmap:
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    height, width, _ = pixels.shape
-    qimage = QImage(pixels.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(qimage.copy())
-
-
-def _rgba_pixmap(pixels: np.ndarray) -> QPixmap:
-    height, width, _ = pixels.shape
-    qimage = QImage(pixels.tobytes(), width, height, 4 * width, QImage.Format.Format_RGBA8888)
-    return QPixmap.fromImage(qimage.copy())  # copy: the QImage only borrows the bytes object

@@ -2,8 +2,9 @@
 
 GrabCut costs 50-100 ms a photo, so 341 dropped photos framed on the GUI thread froze the window for half a minute
 (issue 11), and keeping every decoded photo added 3.6 GB for 5,000 of them (issue 14). Each job here decodes one
-file, frames it and hands back only what the tab's view needs: the 28x28 model input and a small thumbnail. The
-decoded photo is dropped on the worker thread.
+file, frames it as the model was trained (Fashion-MNIST's 28x28 grey, or an image-folder model's own size, colour and
+framing) and hands back only what the tab's view needs: the model input and a small thumbnail. The decoded photo is
+dropped on the worker thread.
 
 Results travel to the GUI thread through a queued signal (the relay lives on the GUI thread, the job emits on a
 pool thread). Every batch carries the tab's generation number: a result of a superseded switch setting, or of a
@@ -15,6 +16,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -22,6 +24,10 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
 from fashion_desktop.core.errors import ImageError
 from fashion_desktop.core.imaging import PREVIEW_SIZE, PreprocessOptions, open_image, to_model_input
+from fashion_desktop.core.segment import frame_photo
+
+if TYPE_CHECKING:
+    from fashion_desktop.core.folders import FramingSettings
 
 THUMBNAIL_SIDE = 64  # the list's icons are 56 px: a thumbnail this big is all the list ever draws
 PREVIEW_MAX_SIDE = 1024  # the selected photo is shown at most this big, so huge PNGs do not hold huge pixmaps
@@ -35,7 +41,7 @@ class Prepared:
         generation: The tab's generation when the job was queued; stale ones are dropped.
         key: The tab's identifier of the listed image.
         path: The file.
-        seen: The (28, 28) uint8 model input, or None when the file could not be opened.
+        seen: The uint8 model input, (28, 28) for a Fashion-MNIST model, or None when the file could not be opened.
         thumbnail: An RGBA uint8 array at most ``THUMBNAIL_SIDE`` a side, or None when only the input changed.
         error: The ImageError's message for a file that could not be opened.
     """
@@ -74,16 +80,18 @@ class _PrepareJob(QRunnable):
         options: PreprocessOptions,
         thumbnail: bool,
         cancelled: threading.Event,
+        framing: FramingSettings | None,
     ) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._relay, self._generation, self._key, self._path = relay, generation, key, path
-        self._options, self._thumbnail, self._cancelled = options, thumbnail, cancelled
+        self._options, self._thumbnail, self._cancelled, self._framing = options, thumbnail, cancelled, framing
 
     def run(self) -> None:
         if self._cancelled.is_set():  # cancelled or superseded while it waited in the queue: no work, no signal
             return
-        self._relay.prepared.emit(prepare(self._generation, self._key, self._path, self._options, self._thumbnail))
+        prepared = prepare(self._generation, self._key, self._path, self._options, self._thumbnail, self._framing)
+        self._relay.prepared.emit(prepared)
 
 
 class _PreviewJob(QRunnable):
@@ -108,11 +116,28 @@ class _WarmUpJob(QRunnable):
         import cv2  # noqa: F401
 
 
-def prepare(generation: int, key: int, path: Path, options: PreprocessOptions, thumbnail: bool) -> Prepared:
-    """Decode and frame one file (on a worker thread); only the 28x28 input and a thumbnail outlive the call."""
+def prepare(
+    generation: int,
+    key: int,
+    path: Path,
+    options: PreprocessOptions,
+    thumbnail: bool,
+    framing: FramingSettings | None = None,
+) -> Prepared:
+    """Decode and frame one file (on a worker thread); only the model input and a thumbnail outlive the call.
+
+    ``framing`` is an image-folder model's (``Checkpoint.framing``): its size, colour and framing, with the
+    separation of ``options``, as ``Predictor.predict`` frames a photo; None is Fashion-MNIST's preprocessing.
+    """
     try:
-        image = open_image(path, draft_size=PREVIEW_SIZE)  # big JPEGs decode at a reduced, faster scale
-        seen = to_model_input(image, options)
+        # big JPEGs decode at a reduced, faster scale, never below the model's input
+        image = open_image(path, draft_size=max(PREVIEW_SIZE, framing.size if framing is not None else 0))
+        if framing is None:
+            seen = to_model_input(image, options)
+        else:
+            seen = frame_photo(
+                image, separation=options.separation, size=framing.size, color=framing.color, framing=framing.framing
+            )
     except ImageError as error:
         return Prepared(generation, key, path, None, None, str(error))
     small = rgba_array(image, THUMBNAIL_SIDE) if thumbnail else None
@@ -140,11 +165,16 @@ class PrepareQueue:
         self._cancelled = threading.Event()
 
     def submit(
-        self, generation: int, items: list[tuple[int, Path]], options: PreprocessOptions, thumbnails: bool
+        self,
+        generation: int,
+        items: list[tuple[int, Path]],
+        options: PreprocessOptions,
+        thumbnails: bool,
+        framing: FramingSettings | None = None,
     ) -> None:
-        """Queue one framing job per ``(key, path)``, in order."""
+        """Queue one framing job per ``(key, path)``, in order; ``framing`` as ``prepare`` takes it."""
         for key, path in items:
-            job = _PrepareJob(self._relay, generation, key, path, options, thumbnails, self._cancelled)
+            job = _PrepareJob(self._relay, generation, key, path, options, thumbnails, self._cancelled, framing)
             self._pool.start(job)
 
     def warm_up(self) -> None:
