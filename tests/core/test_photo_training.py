@@ -114,13 +114,17 @@ def test_a_network_whose_input_differs_from_the_folders_framing_is_refused_befor
         request.check()
 
 
-def test_a_version_1_file_from_the_old_writer_still_predicts_exactly_the_same():
+def test_a_version_1_file_from_the_old_writer_still_predicts_the_same():
     predictor = Predictor.from_file(DATA / "v1-linear.safetensors")  # written by main before format 2
     assert predictor.class_names == CLASS_NAMES and predictor.framing is None and predictor.calibration is None
     images = np.load(DATA / "v1-linear-inputs.npy")
-    expected = json.loads((DATA / "v1-linear-probabilities.json").read_text())
-    got = [list(p.probabilities) for p in predictor.predict_array(images)]
-    assert got == expected and not any(p.unsure for p in predictor.predict_array(images))
+    expected = np.array(json.loads((DATA / "v1-linear-probabilities.json").read_text()))
+    predictions = predictor.predict_array(images)
+    got = np.array([p.probabilities for p in predictions])
+    # The same classes and probabilities to float32 rounding: CPUs with other vector units (AVX2, AVX-512) sum
+    # the matrix products in another order, which moves the last bits (about 1e-8 was seen between machines).
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert (got.argmax(1) == expected.argmax(1)).all() and not any(p.unsure for p in predictions)
 
 
 def test_a_version_2_file_round_trips_classes_data_and_calibration(tmp_path):
