@@ -21,7 +21,7 @@ class SpecNetwork(nn.Sequential):
     """The network a ModelSpec describes: an ``nn.Sequential`` whose children are named fc1, relu1, ..."""
 
     def __init__(self, spec: ModelSpec) -> None:
-        spec.check()
+        spec.check(classes=None)  # any class count: the trainer checks the head against its data's
         super().__init__(OrderedDict(_modules(spec)))
         self.spec = spec
 
@@ -105,7 +105,7 @@ def activation_curve(kind: str, params: dict[str, float] | None = None, points: 
 
 def to_python(spec: ModelSpec, class_name: str = "FashionNetwork") -> str:
     """The spec as a standalone, readable PyTorch module, runnable with only torch installed."""
-    spec.check()
+    spec.check(classes=None)  # an image folder's network has its own class count
     outputs = [row.output_shape or () for row in spec.summary().rows]
     layer_lines, forward_lines = [], []
     layers = zip(spec.module_names(), spec.layers, _input_shapes(spec), outputs, strict=True)
