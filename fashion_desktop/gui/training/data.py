@@ -10,6 +10,7 @@ message, and the tab's problem rule keeps Start disabled with it.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,7 @@ SAMPLES_PER_CLASS = 4
 SAMPLE_SIDE = 30  # pixels each sample is drawn at in the class table
 STRIP_WIDTH = SAMPLES_PER_CLASS * (SAMPLE_SIDE + 2) - 2  # the samples of a class side by side, 2 pixels apart
 SCAN_DELAY_MS = 250  # a burst of changes (typing a size, toggling colour) reads the folder once
+FRESH_WEIGHTS = "fresh weights"
 MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
 
 SETTINGS_DATASET = "data/dataset"
@@ -104,7 +106,7 @@ class FolderImport:
         splits = tuple(tuple(c[name] for c in counts) for name in data.class_names)
         return cls(
             splits=splits,  # type: ignore[arg-type]  # three counts each
-            skipped=tuple((display_name(s.path), s.reason) for s in data.skipped),
+            skipped=tuple((display_name(os.path.relpath(s.path, data.root)), s.reason) for s in data.skipped),
             cached=data.cached,
             total=len(data.train_labels) + len(data.val_labels) + len(data.test_labels),
         )
@@ -259,7 +261,7 @@ class DataSection(QWidget):
             self.dataset_combo.addItem(f"{title} ({what})", key)
         self.dataset_combo.addItem("Image folder (your own photos)", FOLDER)
         self.dataset_combo.setToolTip("what the network learns from")
-        self.images_edit = QLineEdit(placeholderText="a folder with one subfolder of photos per class")
+        self.images_edit = QLineEdit(placeholderText="one subfolder of photos per class")
         self.images_edit.setToolTip(
             "one subfolder per class (shirt/, shoes/...), or train/, validation/ and test/ folders that hold them"
         )
@@ -278,7 +280,9 @@ class DataSection(QWidget):
         self.message_label = QLabel(wordWrap=True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.class_table = QTableWidget(0, 3)
-        self.class_table.setHorizontalHeaderLabels(("Class", "Images", "What the network sees"))
+        self.class_table.setHorizontalHeaderLabels(("Class", "Images", "As the network sees them"))
+        self.class_table.horizontalHeaderItem(2).setToolTip("the first photos of each class, framed for the network")
+        self.class_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.class_table.verticalHeader().hide()
         self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.class_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -294,6 +298,11 @@ class DataSection(QWidget):
         self.skipped_button.setAutoRaise(True)
         self.skipped_list = QListWidget(visible=False)
         self.skipped_list.setMaximumHeight(110)
+        self.skipped_list.setWordWrap(True)  # a long name and its reason wrap instead of scrolling sideways
+        self.skipped_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for combo in (self.dataset_combo, self.framing_combo):  # long choices must not widen the settings column
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(16)
 
         self.folder_panel = QWidget()
         form = QFormLayout(self.folder_panel)
@@ -323,7 +332,7 @@ class DataSection(QWidget):
 
         # "Start from a model": a row of its own, which the settings panel places at the end of its Data group
         self.init_row = QWidget()
-        self.init_label = QLabel("nothing: fresh weights", wordWrap=True)
+        self.init_label = QLabel(FRESH_WEIGHTS, wordWrap=True)
         self.init_button = QPushButton("Choose...", enabled=False)
         self.init_button.setToolTip("start from the weights of a model file whose layers fit (fine-tuning)")
         self.init_clear_button = QPushButton("Clear", enabled=False)
@@ -659,7 +668,7 @@ class DataSection(QWidget):
     @Slot()
     def _on_init_clear_button_clicked(self) -> None:
         self._init_from, self._init_name = None, ""
-        self.init_label.setText("nothing: fresh weights")
+        self.init_label.setText(FRESH_WEIGHTS)
         self.init_label.setToolTip("")
         self.init_clear_button.setEnabled(False)
         self.changed.emit()
