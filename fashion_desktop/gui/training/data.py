@@ -432,6 +432,7 @@ class DataSection(QWidget):
         assert root is not None and settings is not None
         self._scanned, self._state = (root, settings), _FolderState()
         self._show_state()
+        self._emit_shape()  # the class count is not known until the folder is listed
         worker = FolderScanWorker(root, settings)
         worker.listed.connect(self._on_listed)
         worker.sampled.connect(self._on_sampled)
@@ -477,6 +478,7 @@ class DataSection(QWidget):
             return
         self._thread.wait()
         self._thread = self._worker = None
+        self._state.progress = None  # a cancelled import's count would go stale
         if self._rescan or not self._describes_shown():
             self._rescan = False
             self.scan()

@@ -117,10 +117,12 @@ class TrainingTab(QWidget):
         self.controller.stop()
         self.stop_button.setEnabled(False)
         self.pause_button.setEnabled(False)
-        if self.controller.is_training_model():
-            self.status_message.emit("Stopping after the current batch...")
+        if not self.controller.is_training():
+            self.status_message.emit("Stopping the download...")
+        elif not self.controller.is_training_model() and self.settings.data.is_folder():
+            self.status_message.emit("Stopping the import of the photos...")
         else:
-            self.status_message.emit("Stopping the import..." if self.settings.data.is_folder() else "Stopping...")
+            self.status_message.emit("Stopping after the current batch...")
 
     def wait_for_stop(self, timeout_ms: int) -> bool:
         """Process events until the worker thread has finished; True if it did within ``timeout_ms``."""
