@@ -208,7 +208,8 @@ def test_the_data_choices_are_remembered(qtbot, photos, monkeypatch):
     data.framing_combo.setCurrentIndex(2)
     tab.save_settings()
     assert QSettings().value("data/dataset") == "folder"
-    again = make_tab(qtbot).settings.data
+    again_tab = make_tab(qtbot)  # kept: a tab collected while its folder scan runs would take a running QThread
+    again = again_tab.settings.data
     assert again.dataset() == "folder" and again.images() == photos
     assert again.framing() == replace(data.framing()) and again.framing().size == 48 and again.framing().color
     qtbot.waitUntil(lambda: not again.is_scanning() and not data.is_scanning(), timeout=30_000)

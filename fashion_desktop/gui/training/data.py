@@ -67,6 +67,7 @@ FRAMING_CHOICES = (
 SAMPLES_PER_CLASS = 4
 SAMPLE_SIDE = 30  # pixels each sample is drawn at in the class table
 STRIP_WIDTH = SAMPLES_PER_CLASS * (SAMPLE_SIDE + 2) - 2  # the samples of a class side by side, 2 pixels apart
+SKIPPED_HEIGHT = 110  # pixels, at most, for the list of skipped files; it scrolls beyond
 SCAN_DELAY_MS = 250  # a burst of changes (typing a size, toggling colour) reads the folder once
 FRESH_WEIGHTS = "fresh weights"
 MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
@@ -297,7 +298,6 @@ class DataSection(QWidget):
         self.skipped_button.setArrowType(Qt.ArrowType.RightArrow)
         self.skipped_button.setAutoRaise(True)
         self.skipped_list = QListWidget(visible=False)
-        self.skipped_list.setMaximumHeight(110)
         self.skipped_list.setWordWrap(True)  # a long name and its reason wrap instead of scrolling sideways
         self.skipped_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         for combo in (self.dataset_combo, self.framing_combo):  # long choices must not widen the settings column
@@ -530,6 +530,7 @@ class DataSection(QWidget):
         self.skipped_list.clear()
         self.skipped_list.addItems([f"{name}: {reason}" for name, reason in skipped])
         self.skipped_list.setVisible(bool(skipped) and self.skipped_button.isChecked())
+        self._fit_skipped_list()
         if listing is None:
             self.class_table.setRowCount(0)
             return
@@ -556,6 +557,11 @@ class DataSection(QWidget):
             table.setRowHeight(row, SAMPLE_SIDE + 6)
         rows = min(len(listing.class_names), 8)
         table.setFixedHeight(table.horizontalHeader().height() + rows * (SAMPLE_SIDE + 6) + 2 * table.frameWidth())
+
+    def _fit_skipped_list(self) -> None:
+        """As tall as its rows, up to SKIPPED_HEIGHT: one skipped file must not leave a tall empty box."""
+        rows = sum(self.skipped_list.sizeHintForRow(row) for row in range(self.skipped_list.count()))
+        self.skipped_list.setFixedHeight(min(SKIPPED_HEIGHT, rows + 2 * self.skipped_list.frameWidth() + 4))
 
     def _status_text(self) -> str:
         state = self._state
@@ -645,6 +651,7 @@ class DataSection(QWidget):
     def _on_skipped_button_toggled(self, shown: bool) -> None:
         self.skipped_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
         self.skipped_list.setVisible(shown)
+        self._fit_skipped_list()  # the rows have their width, so their wrapped height, once shown
 
     @Slot()
     def _on_init_button_clicked(self) -> None:
