@@ -57,6 +57,7 @@ def choose_folder(qtbot, data, folder: Path, monkeypatch) -> None:
     qtbot.waitUntil(lambda: not data.is_scanning(), timeout=30_000)
 
 
+@pytest.mark.slow
 def test_an_image_folder_shows_its_classes_and_samples_then_trains_a_model_with_its_class_names(
     qtbot, photos, monkeypatch
 ):
@@ -73,27 +74,18 @@ def test_an_image_folder_shows_its_classes_and_samples_then_trains_a_model_with_
     assert not tab.settings.folder_edit.isVisibleTo(tab)  # the Fashion-MNIST folder is not this run's
     assert tab.start_button.isEnabled(), tab.problem_label.text()
 
-    shown = []
+    shown, requests = [], []
     tab.controller.import_progress.connect(lambda progress: shown.append(tab.progress.run_bar.format()))
+    start = tab.controller.start_training
+    monkeypatch.setattr(tab.controller, "start_training", lambda request: (requests.append(request), start(request)))
     with qtbot.waitSignal(tab.training_finished, timeout=60_000) as finished:
         tab.start_button.click()
     assert finished.args[0] is not None and not tab.warnings, tab.warnings
     assert shown and shown[-1] == "Preparing photos 21/21"
-    model = tab.checkpoint()
-    assert model.class_names == tuple(CLASSES) and model.data["dataset"] == "folder"
-
-
-def test_the_run_saves_a_model_file_with_the_folders_class_names(qtbot, photos, monkeypatch):
-    tab = make_tab(qtbot)
-    choose_folder(qtbot, tab.settings.data, photos, monkeypatch)
-    requests = []
-    start = tab.controller.start_training
-    monkeypatch.setattr(tab.controller, "start_training", lambda request: (requests.append(request), start(request)))
-    with qtbot.waitSignal(tab.training_finished, timeout=60_000):
-        tab.start_button.click()
     (request,) = requests
     assert request.dataset == "folder" and request.images == photos and request.framing.size == 28
-    assert Checkpoint.load(request.model_path).class_names == tuple(CLASSES)
+    assert tab.checkpoint().class_names == tuple(CLASSES) and tab.checkpoint().data["dataset"] == "folder"
+    assert Checkpoint.load(request.model_path).class_names == tuple(CLASSES)  # the model file keeps them
 
 
 @pytest.mark.parametrize(
@@ -120,6 +112,7 @@ def test_a_bad_folder_shows_the_cores_message_and_start_says_why_it_is_disabled(
     assert words in tab.problem_label.text()
 
 
+@pytest.mark.slow
 def test_skipped_files_are_counted_and_listed_when_expanded(qtbot, photos, monkeypatch):
     (photos / "shirts" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     tab = make_tab(qtbot)
@@ -131,6 +124,7 @@ def test_skipped_files_are_counted_and_listed_when_expanded(qtbot, photos, monke
     assert data.skipped_list.isVisibleTo(tab) and "broken.png" in data.skipped_list.item(0).text()
 
 
+@pytest.mark.slow
 def test_the_builder_checks_the_network_against_the_folders_classes_and_input(qtbot, photos, monkeypatch, fashion_root):
     window = MainWindow()
     qtbot.addWidget(window)
@@ -182,6 +176,7 @@ def test_stop_during_the_import_cancels_it(qtbot, tmp_path, monkeypatch):
     assert formats[-1] < 450 and tab.start_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_start_from_a_model_copies_its_fitting_weights_and_says_so(qtbot, photos, monkeypatch, tmp_path, fashion_root):
     source = engine_train(SEED.spec, replace(FAST, val_size=50), fashion_root).checkpoint()
     path = source.save(tmp_path / "fashion.safetensors")
@@ -199,6 +194,7 @@ def test_start_from_a_model_copies_its_fitting_weights_and_says_so(qtbot, photos
     assert data.init_from() == (None, "")
 
 
+@pytest.mark.slow
 def test_the_data_choices_are_remembered(qtbot, photos, monkeypatch):
     tab = make_tab(qtbot)
     data = tab.settings.data
@@ -243,3 +239,23 @@ def test_start_asks_before_downloading_and_a_failed_download_leaves_nothing_and_
     assert list(empty.iterdir()) == []  # no empty FashionMNIST/raw/ left behind
     assert tab.checkpoint() is opened and tab.results.results_label.text() == shown
     assert len(tab.epoch_plots.epochs) == len(opened.history)
+
+
+@pytest.mark.slow
+def test_opening_a_folder_model_shows_its_data_and_the_builder_keeps_its_input(qtbot, tmp_path):
+    from fashion_desktop.core.builder import build_model
+
+    spec = replace(THREE_WAY, input_shape=(3, 32, 32))
+    data = {"dataset": "folder", "size": 32, "color": True, "framing": "whole", "separation": "none"}
+    path = Checkpoint(spec, build_model(spec, seed=0).state_dict(), class_names=("a", "b", "c"), data=data).save(
+        tmp_path / "photos.safetensors"
+    )
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.on_core_ready()
+    assert window.open_model(path)
+    section = window.training.settings.data
+    assert section.dataset() == "folder" and section.framing().size == 32 and section.framing().color
+    assert section.framing().framing == "whole"
+    assert window.builder.spec() == spec  # the opened network, not one refitted to the data shown before
+    assert "belongs to this network" in window.builder.model_note.text()
