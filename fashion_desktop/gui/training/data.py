@@ -118,7 +118,7 @@ class FolderScanWorker(QObject):
 
     Signals:
         listed: the FolderListing.
-        sampled: per class, a list of framed samples (uint8 (H, W) or (H, W, 3)).
+        sampled: (class index, its framed samples: uint8 (H, W) or (H, W, 3)), class by class as they are made.
         progress: (done, total) photos of the import.
         imported: the FolderImport.
         failed: the core's message for a folder it refuses.
@@ -126,7 +126,7 @@ class FolderScanWorker(QObject):
     """
 
     listed = Signal(object)
-    sampled = Signal(object)
+    sampled = Signal(int, object)
     progress = Signal(int, int)
     imported = Signal(object)
     failed = Signal(str)
@@ -144,7 +144,8 @@ class FolderScanWorker(QObject):
         try:
             listing, files = _list_folder(self.root)
             self.listed.emit(listing)
-            self.sampled.emit([_frame_samples(paths, self.settings, self.cancel) for paths in files])
+            for index, paths in enumerate(files):  # a row at a time: GrabCut takes a while on a big photo
+                self.sampled.emit(index, _frame_samples(paths, self.settings, self.cancel))
             if self.cancel.is_set():
                 return
             last = [-1]
@@ -222,7 +223,7 @@ class _FolderState:
     """What the data section knows of the image folder shown; replaced for every new scan."""
 
     listing: FolderListing | None = None
-    samples: list[list[np.ndarray]] = field(default_factory=list)
+    strips: dict[int, QPixmap] = field(default_factory=dict)  # class index -> its framed samples, side by side
     imported: FolderImport | None = None
     error: str = ""
     progress: tuple[int, int] | None = None
@@ -492,15 +493,16 @@ class DataSection(QWidget):
         self._emit_shape()
         self.changed.emit()
 
-    @Slot(object)
-    def _on_sampled(self, samples: list[list[np.ndarray]]) -> None:
-        self._state.samples = samples
-        self._show_state()
+    @Slot(int, object)
+    def _on_sampled(self, index: int, samples: list[np.ndarray]) -> None:
+        if samples:
+            self._state.strips[index] = _strip(samples)
+            self._show_state()
 
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
         self._state.progress = (done, total)
-        self._show_state()
+        self.status_label.setText(self._status_text())  # only the count changes
 
     @Slot(object)
     def _on_imported(self, imported: FolderImport) -> None:
@@ -550,8 +552,8 @@ class DataSection(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 table.setItem(row, column, item)
             strip = QTableWidgetItem()
-            if row < len(state.samples) and state.samples[row]:
-                strip.setData(Qt.ItemDataRole.DecorationRole, _strip(state.samples[row]))
+            if row in state.strips:
+                strip.setData(Qt.ItemDataRole.DecorationRole, state.strips[row])
                 strip.setToolTip(f"the first photos of {name}, framed as the network will see them")
             table.setItem(row, 2, strip)
             table.setRowHeight(row, SAMPLE_SIDE + 6)
