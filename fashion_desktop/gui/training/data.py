@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QSettings, QSignalBlocker, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QRect, QSettings, QSignalBlocker, QSize, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -562,8 +562,15 @@ class DataSection(QWidget):
 
     def _fit_skipped_list(self) -> None:
         """As tall as its rows, up to SKIPPED_HEIGHT: one skipped file must not leave a tall empty box."""
-        rows = sum(self.skipped_list.sizeHintForRow(row) for row in range(self.skipped_list.count()))
-        self.skipped_list.setFixedHeight(min(SKIPPED_HEIGHT, rows + 2 * self.skipped_list.frameWidth() + 4))
+        listing = self.skipped_list
+        # The rows wrap at the list's width, which is the class table's (the list may not be laid out yet)
+        width = max(100, self.class_table.width() - 2 * listing.frameWidth() - 8)
+        metrics, wrap = listing.fontMetrics(), Qt.TextFlag.TextWordWrap
+        rows = sum(
+            metrics.boundingRect(QRect(0, 0, width, 10_000), wrap, listing.item(row).text()).height() + 2
+            for row in range(listing.count())
+        )
+        listing.setFixedHeight(min(SKIPPED_HEIGHT, rows + 2 * listing.frameWidth() + 4))
 
     def _status_text(self) -> str:
         state = self._state
