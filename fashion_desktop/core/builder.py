@@ -105,7 +105,7 @@ def activation_curve(kind: str, params: dict[str, float] | None = None, points: 
 
 def to_python(spec: ModelSpec, class_name: str = "FashionNetwork") -> str:
     """The spec as a standalone, readable PyTorch module, runnable with only torch installed."""
-    spec.check()
+    spec.check(classes=None)  # an image folder's network has its own class count
     outputs = [row.output_shape or () for row in spec.summary().rows]
     layer_lines, forward_lines = [], []
     layers = zip(spec.module_names(), spec.layers, _input_shapes(spec), outputs, strict=True)

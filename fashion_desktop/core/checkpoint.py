@@ -270,7 +270,8 @@ class Checkpoint:
         train_config = TrainConfig.from_dict(config) if config else None
         if train_config is not None:
             train_config.check()
-        spec.check()  # buildable; a head that does not suit the loss is for training to refuse
+        # Buildable; a head that does not suit the loss or the class count is for training to refuse
+        spec.check(classes=None)
         return cls(
             spec=spec,
             weights=weights,

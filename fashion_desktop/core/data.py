@@ -18,6 +18,7 @@ import hashlib
 import math
 import os
 import struct
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -381,7 +382,7 @@ def download(
                     break
                 reason = f"{url} does not match its published checksum"
             except (OSError, HTTPException, ValueError) as error:  # ValueError: a malformed URL
-                reason = f"{url}: {getattr(error, 'reason', None) or error}"
+                reason = _download_failure(url, error)
             finally:
                 if tmp and os.path.exists(tmp):
                     os.remove(tmp)
@@ -391,23 +392,54 @@ def download(
     return Path(root)
 
 
+def _download_failure(url: str, error: Exception) -> str:
+    """Why fetching ``url`` failed, in words: offline, it is that the server could not be reached."""
+    cause = getattr(error, "reason", None)  # urllib's URLError wraps the socket's error
+    if isinstance(cause, OSError) or isinstance(error, (ConnectionError, TimeoutError)):
+        host = urllib.parse.urlsplit(url).hostname or url
+        return f"{host} could not be reached: no internet connection?"
+    return f"{url}: {cause or error}"
+
+
 def ensure_data(
     root: Path,
     allow_download: bool = True,
     progress: Callable[[int, int], None] | None = None,
     dataset: str = DEFAULT_DATASET,
 ) -> Path:
-    """Return ``root`` once it holds the four files, downloading them first when they are missing and allowed."""
+    """Return ``root`` once it holds the four files, downloading them first when they are missing and allowed.
+
+    A download that fails or is stopped (the progress callback raised) leaves nothing behind: the folders it
+    created (``root``, ``root/<folder>``, ``root/<folder>/raw``) are removed with the files it wrote in them.
+    Folders that were there before are left as they were, with any complete file it fetched into them.
+    """
     try:
         find_raw_files(root, dataset)
     except DataError:
         if not allow_download:
             raise
-        if dataset == DEFAULT_DATASET:
-            download(root, progress)  # the call as it was, for code that replaces download with its own
-        else:
-            download(root, progress, dataset=dataset)
+        raw = _raw_dir(root, dataset)
+        created = [folder for folder in (raw, raw.parent, Path(root)) if not folder.exists()]  # deepest first
+        try:
+            if dataset == DEFAULT_DATASET:
+                download(root, progress)  # the call as it was, for code that replaces download with its own
+            else:
+                download(root, progress, dataset=dataset)
+        except BaseException:
+            _remove_created(created, {name for name in _GZ_SIZES})
+            raise
     return Path(root)
+
+
+def _remove_created(folders: Sequence[Path], names: set[str]) -> None:
+    """Remove ``folders`` (deepest first) and the download's files in them; anything else found keeps a folder."""
+    for folder in folders:
+        for name in names:
+            (folder / name).unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty (something else was put there meanwhile) or already gone: leave it
 
 
 def normalize(pixels: torch.Tensor, mean: float, std: float) -> torch.Tensor:

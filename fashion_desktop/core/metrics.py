@@ -60,7 +60,9 @@ class Evaluation:
         return tuple(row[i] / max(1, sum(row)) for i, row in enumerate(self.confusion))
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "per_class_accuracy": dict(zip(CLASS_NAMES, self.per_class_accuracy, strict=True))}
+        # Keyed by Fashion-MNIST's names for its ten classes, by class index for another class count (a folder's)
+        names = CLASS_NAMES if len(self.confusion) == len(CLASS_NAMES) else tuple(map(str, range(len(self.confusion))))
+        return {**asdict(self), "per_class_accuracy": dict(zip(names, self.per_class_accuracy, strict=True))}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evaluation:

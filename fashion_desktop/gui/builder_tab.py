@@ -56,7 +56,7 @@ from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
 from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, LayerType
 from fashion_desktop.core.params import Options, Param, resolve
 from fashion_desktop.core.presets import PRESETS
-from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, LayerSpec, ModelSpec, Problem
+from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, NUM_CLASSES, LayerSpec, ModelSpec, Problem
 from fashion_desktop.gui.forms import (
     OptionsForm,
     blend,
@@ -91,6 +91,9 @@ class BuilderTab(QWidget):
         super().__init__(parent)
         self._spec = PRESETS["seed"].spec
         self._loss: str | None = None  # the training loss, for the head-against-loss checks
+        # The training data's input shape and class count (None: not known yet), set by the Training tab
+        self._input_shape: tuple[int, int, int] | None = None
+        self._classes: int | None = NUM_CLASSES
         self._core_ready = False
         self._shown_layer: LayerSpec | None = None  # the layer whose options the properties panel holds
         self._plot = None  # pyqtgraph is imported only when the first activation is shown
@@ -171,6 +174,16 @@ class BuilderTab(QWidget):
         if loss != self._loss:
             self._loss = loss
             self._refresh_checks()
+
+    def set_data(self, input_shape: tuple[int, int, int], classes: int | None) -> None:
+        """Check the network against the training data: its input shape and its class count.
+
+        Every network shown takes the data's input shape, presets and undo steps too; ``classes`` None: not known
+        yet, and not checked.
+        """
+        if (input_shape, classes) != (self._input_shape, self._classes):
+            self._input_shape, self._classes = input_shape, classes
+            self._show_spec(self._spec, max(self.layer_list.currentRow(), 0))
 
     def on_core_ready(self) -> None:
         """PyTorch has loaded: the code view and activation plots can now be drawn."""
@@ -501,9 +514,15 @@ class BuilderTab(QWidget):
             self._apply_settings(document.settings)
         self._show_spec(document.spec, select)
 
+    def _fitted(self, spec: ModelSpec) -> ModelSpec:
+        """``spec`` taking the training data's input shape (the data decides it, not the network)."""
+        if self._input_shape is None or spec.input_shape == self._input_shape:
+            return spec
+        return replace(spec, input_shape=self._input_shape)
+
     def _show_spec(self, spec: ModelSpec, select: int) -> None:
-        """Make ``spec`` the current network, select layer ``select`` and tell the other tabs."""
-        self._spec = spec
+        """Make ``spec`` (on the training data's input) the current network, select layer ``select``, tell the tabs."""
+        self._spec = spec = self._fitted(spec)
         self._refresh_list()
         with QSignalBlocker(self.layer_list):
             self.layer_list.setCurrentRow(min(max(select, 0), len(spec.layers) - 1))
@@ -525,7 +544,7 @@ class BuilderTab(QWidget):
 
     def _refresh_checks(self) -> None:
         """The summary table, the totals and the problems, with invalid layers marked in the list and table."""
-        problems = self._spec.validate(self._loss)
+        problems = self._spec.validate(self._loss, classes=self._classes)
         by_layer: dict[int, Problem] = {}
         for problem in problems:  # an error outranks a warning on the same layer
             if problem.layer is not None and (problem.layer not in by_layer or problem.severity == "error"):
@@ -652,7 +671,7 @@ class BuilderTab(QWidget):
         return self._icon(pixmap)
 
     def _refresh_code(self) -> None:
-        errors = self._spec.errors()
+        errors = self._spec.errors(classes=self._classes)
         if not self._core_ready:
             text = "# The PyTorch code for this network appears here once PyTorch has loaded."
         elif errors:
@@ -799,7 +818,7 @@ class BuilderTab(QWidget):
     @Slot(int)
     def _on_preset_combo_activated(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
-        if name == self._preset_name and self._spec == PRESETS[name].spec:
+        if name == self._preset_name and self._spec == self._fitted(PRESETS[name].spec):
             return  # the same preset again: nothing to load, and no settings to overwrite
         self.load_preset(name)
 

@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._restore_settings()
         self._connect_tabs()
+        self.builder.set_data(*self.training.data_shape())  # the network takes the data's input; then the spec
         self.training.set_spec(self.builder.spec())  # both were restored from the settings before the wiring
         self.builder.set_loss(self.training.config().loss)
         self._update_model_note()
@@ -232,6 +233,8 @@ class MainWindow(QMainWindow):
         self.training.open_model_requested.connect(self._on_training_open_model_requested)
         # The Builder checks the network's head against the loss (NLLLoss needs LogSoftmax), as it changes.
         self.training.settings.loss_changed.connect(self.builder.set_loss)
+        # ... and against the data: its input shape (an image folder's size and colour) and its class count.
+        self.training.data_shape_changed.connect(self.builder.set_data)
         self.learn.optimizer_chosen.connect(self._on_learn_optimizer_chosen)
         self.learn.init_chosen.connect(self._on_learn_init_chosen)
 
@@ -278,6 +281,7 @@ class MainWindow(QMainWindow):
             return False
         remember_folder("models", path)
         self._opened = checkpoint
+        self.training.settings.data.follow_model(checkpoint)  # first: the Builder fits the network to the data
         self.builder.set_spec(checkpoint.spec, text=f"Open {Path(path).name}")
         if checkpoint.config is not None:
             self._apply_training_config(checkpoint.config)
@@ -324,7 +328,7 @@ class MainWindow(QMainWindow):
         spec = self._network_to_export()
         if spec is None:
             return None
-        errors = spec.errors()
+        errors = spec.errors(classes=None)  # any class count: an image folder's network has its own
         if errors:
             QMessageBox.warning(
                 self, "Cannot export the network", "Fix these first:\n\n" + "\n".join(f"• {p.message}" for p in errors)
@@ -523,6 +527,7 @@ class MainWindow(QMainWindow):
                 return
         self._save_settings()
         self.predict.shutdown()  # its photo workers must not outlive the window
+        self.training.shutdown()  # nor the image-folder scan
         event.accept()
 
     def _stop_training(self) -> bool:
@@ -565,6 +570,7 @@ class MainWindow(QMainWindow):
         if self.core_thread is not None:
             self.core_thread.wait()  # importing PyTorch cannot be cut short, and ends soon
         self.predict.shutdown()
+        self.training.shutdown()
 
     # -- slots --
     @Slot(str)

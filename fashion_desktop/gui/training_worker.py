@@ -39,10 +39,11 @@ BATCH_SIGNAL_INTERVAL = 0.25
 
 @dataclass(frozen=True)
 class DataProgress:
-    """Bytes of the Fashion-MNIST download done so far, out of ``total``."""
+    """Bytes of a dataset's download done so far, out of ``total`` (or photos of an image folder's import)."""
 
     done: int
     total: int
+    title: str = "Fashion-MNIST"  # what is downloading
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class DownloadOutcome:
     downloaded: bool  # False: it was there already, or the download failed or was stopped
     stopped: bool = False
     failure: Failure | None = None
+    title: str = "Fashion-MNIST"  # the dataset's name, for messages
 
 
 def start_in_thread(worker: QObject, on_finished: Callable[[], None]) -> QThread:
@@ -79,8 +81,8 @@ def start_in_thread(worker: QObject, on_finished: Callable[[], None]) -> QThread
 class _DownloadReporter:
     """Turns the download's progress callback (every 64 KiB) into at most one signal per percent."""
 
-    def __init__(self, signal: SignalInstance) -> None:
-        self.signal = signal
+    def __init__(self, signal: SignalInstance, title: str = "Fashion-MNIST") -> None:
+        self.signal, self.title = signal, title
         self.percent_sent = -1
         self.reported = False
 
@@ -88,7 +90,7 @@ class _DownloadReporter:
         percent = 100 * done // max(1, total)
         if percent != self.percent_sent:
             self.percent_sent, self.reported = percent, True
-            self.signal.emit(DataProgress(done, total))
+            self.signal.emit(DataProgress(done, total, self.title))
 
 
 class DataWorker(QObject):
@@ -102,32 +104,34 @@ class DataWorker(QObject):
     data_progress = Signal(object)
     finished = Signal(object)
 
-    def __init__(self, data_root: Path) -> None:
+    def __init__(self, data_root: Path, dataset: str = "fashion-mnist") -> None:
         super().__init__()
         self.data_root = Path(data_root)
+        self.dataset = dataset
         self._control = TrainingControl()  # only its stop: a download has nothing to pause
 
     @Slot()
     def run(self) -> None:
-        from fashion_desktop.core.data import ensure_data
+        from fashion_desktop.core.data import dataset_info, ensure_data
 
-        reporter = _DownloadReporter(self.data_progress)
+        title = dataset_info(self.dataset).title
+        reporter = _DownloadReporter(self.data_progress, title)
 
         def progress(done: int, total: int) -> None:
             self._control.check_stop()  # raising abandons the download
             reporter(done, total)
 
-        outcome = DownloadOutcome(self.data_root, downloaded=False)
+        outcome = DownloadOutcome(self.data_root, downloaded=False, title=title)
         try:
-            ensure_data(self.data_root, True, progress)
+            ensure_data(self.data_root, True, progress, self.dataset)
             self._control.check_stop()
-            outcome = DownloadOutcome(self.data_root, downloaded=reporter.reported)
+            outcome = DownloadOutcome(self.data_root, downloaded=reporter.reported, title=title)
         except TrainingStopped:
-            outcome = DownloadOutcome(self.data_root, downloaded=False, stopped=True)
+            outcome = DownloadOutcome(self.data_root, downloaded=False, stopped=True, title=title)
         except Exception as error:  # every failure reaches the user as a message
             _log_unexpected(error)
             failure = Failure(describe_error(error, "this machine"), type(error).__name__)
-            outcome = DownloadOutcome(self.data_root, downloaded=False, failure=failure)
+            outcome = DownloadOutcome(self.data_root, downloaded=False, failure=failure, title=title)
         finally:
             self.finished.emit(outcome)
 
@@ -144,6 +148,7 @@ class TrainingWorker(QObject):
 
     Signals:
         data_progress: a DataProgress while the data downloads.
+        import_progress: a DataProgress of photos while an image folder is imported.
         fit_started: the FitInfo, once the data is loaded.
         batches_finished: a tuple of BatchMetrics, every batch exactly once, at most every
             BATCH_SIGNAL_INTERVAL seconds and at epoch end.
@@ -153,6 +158,7 @@ class TrainingWorker(QObject):
     """
 
     data_progress = Signal(object)
+    import_progress = Signal(object)
     fit_started = Signal(object)
     batches_finished = Signal(object)
     epoch_finished = Signal(object)
@@ -190,6 +196,13 @@ class TrainingWorker(QObject):
         self._control.resume()
 
 
+def _title(dataset: str) -> str:
+    """The dataset's name for the download's progress (the worker runs after torch has loaded)."""
+    from fashion_desktop.core.data import DATASETS
+
+    return DATASETS[dataset].title if dataset in DATASETS else dataset
+
+
 def _log_unexpected(error: BaseException) -> None:
     """A bug, or torch out of memory: keep the traceback in the log; a UserError's message says it all."""
     if not isinstance(error, UserError):
@@ -201,12 +214,16 @@ class _SignalObserver(TrainingObserver):
 
     def __init__(self, worker: TrainingWorker) -> None:
         self.worker = worker
-        self.download = _DownloadReporter(worker.data_progress)
+        self.download = _DownloadReporter(worker.data_progress, _title(worker.request.dataset))
+        self.imported = _DownloadReporter(worker.import_progress, "photos")
         self.pending: list[BatchMetrics] = []
         self.last_sent = 0.0
 
     def on_download_progress(self, done: int, total: int) -> None:
         self.download(done, total)
+
+    def on_import_progress(self, done: int, total: int) -> None:
+        self.imported(done, total)
 
     def on_warning(self, message: str) -> None:
         self.worker.warned.emit(message)

@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import struct
+import urllib.error
 from dataclasses import replace
 from pathlib import Path
 
@@ -314,6 +315,36 @@ def test_ensure_data_downloads_when_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "download", lambda root, progress: download(root, progress, [mirror], resources))
     assert ensure_data(tmp_path / "dest") == tmp_path / "dest"
     assert len(load_arrays(tmp_path / "dest").test_labels) == 100
+
+
+def test_a_failed_download_leaves_no_folders_it_created_and_keeps_those_that_were_there(tmp_path, monkeypatch):
+    mirror, resources = _mirror(tmp_path)
+    offline = [(tmp_path / "nowhere").as_uri()]
+    monkeypatch.setattr(data, "download", lambda root, progress: download(root, progress, offline, resources))
+    with pytest.raises(DataError, match="could not download"):
+        ensure_data(tmp_path / "new" / "data")
+    assert not (tmp_path / "new" / "data").exists() and (tmp_path / "new").is_dir()  # only what it created
+    kept = tmp_path / "kept"
+    (kept / "FashionMNIST").mkdir(parents=True)
+    (kept / "FashionMNIST" / "notes.txt").write_text("mine")
+    with pytest.raises(DataError):
+        ensure_data(kept)
+    assert sorted(p.name for p in (kept / "FashionMNIST").iterdir()) == ["notes.txt"]  # raw/ was the download's
+
+    def stopped(done: int, total: int) -> None:
+        raise KeyboardInterrupt  # a stop raised from the progress callback, as the GUI's Stop does
+
+    monkeypatch.setattr(data, "download", lambda root, progress: download(root, progress, [mirror], resources))
+    with pytest.raises(KeyboardInterrupt):
+        ensure_data(tmp_path / "stopped", progress=stopped)
+    assert not (tmp_path / "stopped").exists()
+
+
+def test_an_unreachable_mirror_is_said_in_plain_words():
+    offline = urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+    assert data._download_failure("https://example.org/a.gz", offline) == (
+        "example.org could not be reached: no internet connection?"
+    )
 
 
 @pytest.mark.real_data

@@ -176,3 +176,24 @@ def test_predict_looks(qtbot, look, shots):
     predict.saliency.box.setChecked(True)
     predict.image_list.setCurrentRow(0)
     save(qtbot, window, shots, f"predict-{suffix}", size)
+
+
+def test_training_data_looks(qtbot, look, shots, tmp_path, monkeypatch):
+    """The data section with an image folder: its classes, framed samples and skipped files, at each look."""
+    from tests.core.test_folders import make_classes
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    window, size, suffix = look
+    window.welcome_button.click()
+    window.tabs.setCurrentWidget(window.training)
+    photos = tmp_path / "photos"
+    make_classes(photos / "train", {name: 6 for name in ("bag", "dress", "pullover", "shoes", "shorts", "t-shirt")})
+    (photos / "train" / "dress" / "torn.jpg").write_bytes(b"\xff\xd8\xff not a photo")
+    data = window.training.settings.data
+    data.dataset_combo.setCurrentIndex(data.dataset_combo.findData("folder"))
+    data.images_edit.setText(str(photos))
+    data.size_combo.setCurrentIndex(data.size_combo.findData(64))
+    data.color_check.setChecked(True)
+    qtbot.waitUntil(lambda: not data.is_scanning(), timeout=30_000)
+    data.skipped_button.click()
+    save(qtbot, window, shots, f"training-data-{suffix}", size)

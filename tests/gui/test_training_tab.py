@@ -306,7 +306,8 @@ def test_a_failed_download_says_where_to_choose_another_folder(qtbot, tab, tmp_p
 
     monkeypatch.setattr("fashion_desktop.core.data.download", download)
     tab.settings.folder_edit.setText(str(tmp_path))
-    with qtbot.waitSignal(tab.training_finished, timeout=30_000):  # Start fetches missing data first
+    tab._ask_download = lambda title, folder: True  # Start asks, then fetches the missing data first
+    with qtbot.waitSignal(tab.training_finished, timeout=30_000):
         tab.start_button.click()
     (warning,) = tab.warnings
     assert "could not download" in warning and "Browse... on the Training tab" in warning and "--data" not in warning

@@ -28,6 +28,7 @@ class TrainingController(QObject):
     """
 
     data_progress = Signal(object)
+    import_progress = Signal(object)  # the TrainingWorker's: photos of an image folder framed so far
     fit_started = Signal(object)
     batches_finished = Signal(object)
     epoch_finished = Signal(object)
@@ -68,6 +69,7 @@ class TrainingController(QObject):
     # -- starting --
     def start_training(self, request: TrainingRequest) -> None:
         worker = TrainingWorker(request)
+        worker.import_progress.connect(self.import_progress)
         worker.fit_started.connect(self.fit_started)
         worker.batches_finished.connect(self.batches_finished)
         worker.epoch_finished.connect(self.epoch_finished)
@@ -76,8 +78,8 @@ class TrainingController(QObject):
         self.info, self._paused_since, self._paused_seconds = None, None, 0.0
         self._start(worker)
 
-    def start_download(self, data_root: Path) -> None:
-        self._start(DataWorker(data_root))
+    def start_download(self, data_root: Path, dataset: str = "fashion-mnist") -> None:
+        self._start(DataWorker(data_root, dataset))
 
     def _start(self, worker: TrainingWorker | DataWorker) -> None:
         assert self._thread is None, "one worker at a time"

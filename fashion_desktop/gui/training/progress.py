@@ -39,7 +39,8 @@ class ProgressPanel(QGroupBox):
     def show_download(self, progress: DataProgress) -> None:
         self.run_bar.setRange(0, 1000)
         self.run_bar.setValue(progress.done * 1000 // max(1, progress.total))
-        self.run_bar.setFormat(f"Downloading Fashion-MNIST: {progress.done / 1e6:.1f} of {progress.total / 1e6:.1f} MB")
+        megabytes = f"{progress.done / 1e6:.1f} of {progress.total / 1e6:.1f} MB"
+        self.run_bar.setFormat(f"Downloading {progress.title}: {megabytes}")
 
     def show_fit_start(self, info: FitInfo) -> None:
         self.epoch_bar.setRange(0, info.train_size)

@@ -1,4 +1,4 @@
-"""The Training tab's settings: the data folder and every TrainConfig field, in and out of QSettings.
+"""The Training tab's settings: the data (``data.DataSection``), every TrainConfig field, in and out of QSettings.
 
 Every training setting is one row of ``SETTINGS``: its editor, how it reads and fills a TrainConfig, its change
 signal and its name in messages. ``set_config``, ``config``, the change wiring and ``SETTING_WORDS`` are all
@@ -44,6 +44,7 @@ from fashion_desktop.core.params import Param, Value, resolve
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.gui.forms import INVALID_STYLE, OptionsForm
 from fashion_desktop.gui.plots import LearningRatePreview
+from fashion_desktop.gui.training.data import DataSection
 
 SETTINGS_CONFIG = "training/config"
 SETTINGS_DATA_FOLDER = "data/folder"
@@ -299,6 +300,7 @@ class SettingsPanel(QWidget):
         self.lr_preview.setMinimumHeight(150)
         self.lr_preview.setMaximumHeight(190)
         self.lr_preview_note = QLabel(wordWrap=True, visible=False)
+        self.data = DataSection()
         layout = QVBoxLayout(self)
         layout.addWidget(self._data_group())
         layout.addWidget(self._form_group("Hyperparameters"))
@@ -306,7 +308,9 @@ class SettingsPanel(QWidget):
         for editor in self.editors.values():
             _changed(editor).connect(self._on_settings_edited)
         self.editors["loss"].changed.connect(self._on_loss_edited)  # type: ignore[attr-defined]
+        self.data.changed.connect(self._on_data_changed)
         self._restore()
+        self._on_data_changed()
 
     # -- building --
     def _data_group(self) -> QGroupBox:
@@ -321,8 +325,12 @@ class SettingsPanel(QWidget):
         group = self._form_group("Data")
         form = group.layout()
         assert isinstance(form, QFormLayout)
-        form.insertRow(0, "Folder", self.folder_edit)
-        form.insertRow(1, "", buttons)
+        self._data_form = form
+        form.insertRow(0, self.data)
+        form.insertRow(1, "Folder", self.folder_edit)
+        form.insertRow(2, "", buttons)
+        self._download_row = buttons
+        form.addRow("Start from", self.data.init_row)
         self.browse_button.clicked.connect(self._on_browse_clicked)
         self.download_button.clicked.connect(self.download_requested)
         self.folder_edit.editingFinished.connect(self._on_folder_edit_editing_finished)
@@ -369,7 +377,8 @@ class SettingsPanel(QWidget):
     # -- problems --
     def problems(self) -> list[str]:
         """What is wrong with the folder and settings, in words (the network's problems are the tab's)."""
-        problems = [] if self.has_data_folder() else ["choose a data folder"]
+        problems = [] if self.has_data_folder() or self.data.is_folder() else ["choose a data folder"]
+        problems += self.data.problems()
         config_problems = self.config().problems()
         if self._lr_is_not_a_number():
             text = self.editors["lr"].text()  # type: ignore[attr-defined]
@@ -400,6 +409,7 @@ class SettingsPanel(QWidget):
         from fashion_desktop.core.runtime import available_devices
 
         self._core_ready = True
+        self.data.on_core_ready()
         combo = self.editors["device"]
         assert isinstance(combo, QComboBox)
         current = combo.currentData()
@@ -435,6 +445,7 @@ class SettingsPanel(QWidget):
         if not config.problems() and not self.option_problems():
             settings.setValue(SETTINGS_CONFIG, json.dumps(config.to_dict()))
         settings.setValue(SETTINGS_DATA_FOLDER, self.folder_edit.text().strip())
+        self.data.save_settings()
 
     def commit_data_root(self) -> None:
         """Remember the folder and tell the window, once per change."""
@@ -453,6 +464,17 @@ class SettingsPanel(QWidget):
         self.changed.emit()
         if self._core_ready:
             self._preview_timer.start()
+
+    @Slot()
+    def _on_data_changed(self) -> None:
+        """The data folder's rows are for the IDX datasets; an image folder splits its own validation images."""
+        idx = not self.data.is_folder()
+        for row in (self.folder_edit, self._download_row, self.editors["val_size"]):
+            self._data_form.setRowVisible(row, idx)
+        title, folder = self.data.title(), self.data.idx_folder()
+        self.folder_edit.setToolTip(f"{title} is read from {folder}/raw inside this folder")
+        self.download_button.setToolTip(f"Download {title} into this folder, if it is not there")
+        self.changed.emit()
 
     @Slot()
     def _on_loss_edited(self) -> None:

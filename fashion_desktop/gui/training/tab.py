@@ -8,6 +8,7 @@ This class lays them out, decides when Start and Continue may run, and draws wha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.layers import describe_shape
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, FitInfo
 from fashion_desktop.core.session import TrainingOutcome, TrainingRequest
 from fashion_desktop.core.spec import ModelSpec
@@ -36,7 +38,7 @@ from fashion_desktop.gui.training.inside import InsidePanel
 from fashion_desktop.gui.training.progress import ProgressPanel
 from fashion_desktop.gui.training.results import ResultsPanel
 from fashion_desktop.gui.training.settings import SettingsPanel, changed_setting_words
-from fashion_desktop.gui.training_worker import DownloadOutcome
+from fashion_desktop.gui.training_worker import DataProgress, DownloadOutcome
 
 if TYPE_CHECKING:  # torch-dependent, imported where used so the window paints before torch loads
     from fashion_desktop.core.checkpoint import Checkpoint
@@ -56,6 +58,8 @@ class TrainingTab(QWidget):
     predict_requested = Signal(object)  # TestImage: a test image chosen in the mistakes gallery, to try it
     open_model_requested = Signal(object)  # Path: a run's model file, chosen on the Runs page, to open it
     worker_finished = Signal()  # a training or download thread has ended and the tab is idle again
+    # (input_shape, classes) of the data chosen: the Builder checks the network against them; classes None: unknown
+    data_shape_changed = Signal(object, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -90,6 +94,14 @@ class TrainingTab(QWidget):
         """Remember the settings and data folder the controls show, for the next launch."""
         self.settings.save_settings()
 
+    def data_shape(self) -> tuple[tuple[int, int, int], int | None]:
+        """(input_shape, classes) of the data chosen, as ``data_shape_changed`` reports them."""
+        return self.settings.data.input_shape(), self.settings.data.classes()
+
+    def shutdown(self) -> None:
+        """Stop the image-folder scan and wait for it: before the window closes."""
+        self.settings.data.shutdown()
+
     def is_training(self) -> bool:
         """True while a worker thread runs: training, or a download."""
         return self.controller.is_running()
@@ -105,8 +117,12 @@ class TrainingTab(QWidget):
         self.controller.stop()
         self.stop_button.setEnabled(False)
         self.pause_button.setEnabled(False)
-        training = self.controller.is_training()
-        self.status_message.emit("Stopping after the current batch..." if training else "Stopping the download...")
+        if not self.controller.is_training():
+            self.status_message.emit("Stopping the download...")
+        elif not self.controller.is_training_model() and self.settings.data.is_folder():
+            self.status_message.emit("Stopping the import of the photos...")
+        else:
+            self.status_message.emit("Stopping after the current batch...")
 
     def wait_for_stop(self, timeout_ms: int) -> bool:
         """Process events until the worker thread has finished; True if it did within ``timeout_ms``."""
@@ -228,6 +244,7 @@ class TrainingTab(QWidget):
         self.settings.changed.connect(self._update_problems)
         self.settings.data_root_changed.connect(self.data_root_changed)
         self.settings.download_requested.connect(self._on_download_requested)
+        self.settings.data.shape_changed.connect(self.data_shape_changed)
         self.results.predict_requested.connect(self.predict_requested)
         self.results.status_message.connect(self.status_message)
         self.results.warning.connect(self._on_part_warning)
@@ -235,6 +252,7 @@ class TrainingTab(QWidget):
         self.runs_panel.open_model_requested.connect(self.open_model_requested)
         controller = self.controller
         controller.data_progress.connect(self.progress.show_download)
+        controller.import_progress.connect(self._on_import_progress)
         controller.fit_started.connect(self._on_fit_started)
         controller.batches_finished.connect(self.batch_plot.append)  # drawn as they come: the worker throttles
         controller.batches_finished.connect(self._on_batches_finished)
@@ -254,7 +272,13 @@ class TrainingTab(QWidget):
         if spec is None:
             problems.append("build or choose a network in the Builder tab first")
         else:
-            problems += [f"the network: {p.message}" for p in spec.errors(self.config().loss)]
+            input_shape, classes = self.data_shape()
+            problems += [f"the network: {p.message}" for p in spec.errors(self.config().loss, classes)]
+            if spec.input_shape != input_shape:
+                problems.append(
+                    f"the network takes {describe_shape(spec.input_shape)} images but the data gives "
+                    f"{describe_shape(input_shape)}: set the data's input size and colour to the network's"
+                )
         return problems + self.settings.problems()
 
     @Slot()
@@ -309,11 +333,14 @@ class TrainingTab(QWidget):
             self.show_warning("Cannot start training", "Fix these first:\n" + "\n".join(f"- {p}" for p in problems))
             return
         assert self._spec is not None  # _problems() says so otherwise
+        allow_download = self._missing_data_may_download()
+        if allow_download is None:
+            return
         self.batch_plot.clear()
         self.epoch_plots.clear()
         self.results.set_matrices((), None)
         self.results.set_text("Training...")
-        self._start_training(self._spec, None)
+        self._start_training(self._spec, None, allow_download)
 
     @Slot()
     def _on_continue_clicked(self) -> None:
@@ -338,15 +365,58 @@ class TrainingTab(QWidget):
         self.results.set_text(f"Continuing from epoch {resume.epoch}...")
         self._start_training(resume.spec, resume)
 
-    def _start_training(self, spec: ModelSpec, resume_from: Checkpoint | None) -> None:
+    def _missing_data_may_download(self) -> bool | None:
+        """Whether a run may download its dataset: False when it is there, True when it is not and the user agrees.
+
+        None: it is missing and the user said no. An image folder is never downloaded.
+        """
+        from fashion_desktop.core.data import find_raw_files
+        from fashion_desktop.core.errors import DataError
+
+        data = self.settings.data
+        if data.is_folder():
+            return False
+        try:
+            find_raw_files(self.settings.data_root(), data.dataset())
+        except DataError:
+            return True if self._ask_download(data.title(), self.settings.data_root()) else None
+        return False
+
+    def _ask_download(self, title: str, folder: Path) -> bool:
+        """Whether to download the missing dataset into ``folder``; a method of its own so tests can answer it."""
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self,
+            "Download the data?",
+            f"{title} is not in {folder}.\n\nDownload it there now (about 30 MB, needs the internet)? To use a copy "
+            "you already have, choose No, then its folder with Browse... next to Folder.",
+            buttons.Yes | buttons.No,
+            buttons.Yes,
+        )
+        return answer == buttons.Yes
+
+    def _start_training(self, spec: ModelSpec, resume_from: Checkpoint | None, allow_download: bool = False) -> None:
         """Train ``spec`` with the settings shown, from scratch or on from ``resume_from``, on a worker thread."""
         from fashion_desktop.core.paths import new_checkpoint_path
 
         self.settings.commit_data_root()
         self.settings.save_settings()
         self.progress.show_busy()  # while the data loads
+        data = self.settings.data
+        data.cancel_scan()  # the run imports the folder itself, from what the scan has cached
+        init_from, init_name = data.init_from() if resume_from is None else (None, "")
         request = TrainingRequest(
-            spec, self.config(), self.settings.data_root(), resume_from, model_path=new_checkpoint_path()
+            spec,
+            self.config(),
+            self.settings.data_root(),
+            resume_from,
+            allow_download=allow_download,
+            model_path=new_checkpoint_path(),
+            dataset=data.dataset(),
+            images=data.images(),
+            framing=data.framing(),
+            init_from=init_from,
+            init_from_name=init_name,
         )
         self.controller.start_training(request)
         self.inside.clear()
@@ -362,8 +432,9 @@ class TrainingTab(QWidget):
             return
         self.settings.commit_data_root()
         self.progress.show_busy()  # until the first progress report
-        self.status_message.emit(f"Looking for Fashion-MNIST in {self.settings.data_root()}...")
-        self.controller.start_download(self.settings.data_root())
+        data = self.settings.data
+        self.status_message.emit(f"Looking for {data.title()} in {self.settings.data_root()}...")
+        self.controller.start_download(self.settings.data_root(), data.dataset())
         self._set_busy(True)
 
     @Slot(bool)
@@ -395,6 +466,13 @@ class TrainingTab(QWidget):
         )
 
     @Slot(object)
+    def _on_import_progress(self, progress: DataProgress) -> None:
+        bar = self.progress.run_bar
+        bar.setRange(0, max(1, progress.total))
+        bar.setValue(progress.done)
+        bar.setFormat(f"Preparing photos {progress.done:,}/{progress.total:,}")
+
+    @Slot(object)
     def _on_batches_finished(self, batches: Sequence[BatchMetrics]) -> None:
         """The progress the batches make (the plot draws them itself), and the speed and time left."""
         info = self.controller.info
@@ -419,6 +497,9 @@ class TrainingTab(QWidget):
             self._checkpoint = model
             self.results.set_model(model, outcome.test_predictions)
             self.model_ready.emit(model)
+        elif self.controller.info is None and self._checkpoint is not None:
+            self.set_checkpoint(self._checkpoint)  # it never began to train: the model shown before comes back
+        self.settings.data.rescan_if_incomplete()
         if outcome.run_id is not None:
             self.runs_panel.refresh()
         self._show_result(outcome)
@@ -442,6 +523,8 @@ class TrainingTab(QWidget):
     def _show_result(self, outcome: TrainingOutcome) -> None:
         """The test results, the best epoch and the run's speed, or that there are none."""
         result = outcome.result
+        if result is None and self.controller.info is None and self._checkpoint is not None:
+            return  # the model shown before the run is back, with its results
         if self.controller.info is not None:
             self.progress.show_trained(self.controller.training_seconds())
         if result is None:
@@ -478,7 +561,7 @@ class TrainingTab(QWidget):
         self.progress.reset()
         if outcome.failure is None and not outcome.stopped:
             verb = "downloaded into" if outcome.downloaded else "is already in"
-            self.status_message.emit(f"Fashion-MNIST {verb} {outcome.data_root}")
+            self.status_message.emit(f"{outcome.title} {verb} {outcome.data_root}")
         self.worker_finished.emit()
         if outcome.failure is not None:
             hint = f"\n\n{DATA_FOLDER_HINT}" if outcome.failure.error_type == "DataError" else ""
@@ -504,6 +587,7 @@ class TrainingTab(QWidget):
         it has stopped: a QThread destroyed while it runs aborts the process, and ``quit()`` cannot end a thread
         busy in a Python loop.
         """
+        self.shutdown()
         if self.is_training():
             self.request_stop()
             if not self.wait_for_stop(STOP_TIMEOUT_MS):

@@ -1,0 +1,719 @@
+"""The Training tab's data section: the dataset, an image folder's framing, and the model a run starts from.
+
+Fashion-MNIST, MNIST and KMNIST come from the data folder (the settings panel's Folder row). An image folder (one
+subfolder per class, or train/validation/test holding them) is read on a worker thread in three steps, each
+reported as soon as it is done: its classes and image counts (a quick listing), a few photos of each class framed
+as the model will see them (the core's ``frame_photo``), then the whole import (``load_image_folder``, cached, so
+that Start finds it ready) with the exact splits and the skipped files. A folder the core refuses shows the core's
+message, and the tab's problem rule keeps Start disabled with it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, QRect, QSettings, QSignalBlocker, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fashion_desktop.core.errors import UserError
+from fashion_desktop.core.folders import FramingSettings, display_name
+from fashion_desktop.core.spec import INPUT_SHAPE, NUM_CLASSES
+from fashion_desktop.gui.forms import error_text_colour, remember_folder, remembered_folder
+from fashion_desktop.gui.training_worker import start_in_thread
+
+if TYPE_CHECKING:  # torch-dependent, loaded where used
+    from fashion_desktop.core.checkpoint import Checkpoint
+    from fashion_desktop.core.folders import ImageFolderData
+
+FOLDER = "folder"  # TrainingRequest.dataset for an image folder
+# key: (name, its folder under the data folder: torchvision's, as core.data.DATASETS has it, what it holds)
+IDX_DATASETS = {
+    "fashion-mnist": ("Fashion-MNIST", "FashionMNIST", "clothing"),
+    "mnist": ("MNIST", "MNIST", "handwritten digits"),
+    "kmnist": ("KMNIST", "KMNIST", "Japanese characters"),
+}
+INPUT_SIZES = (28, 32, 48, 64, 96, 128)
+# (framing, separation, label): FramingSettings' choices as a person picks them
+FRAMING_CHOICES = (
+    ("garment", "grabcut", "Garment, cut out of the background"),
+    ("garment", "border", "Garment, faster cut-out (plain backgrounds)"),
+    ("whole", "none", "Whole photo, padded to a square"),
+    ("squash", "none", "Whole photo, squashed to a square (no framing)"),
+)
+SAMPLES_PER_CLASS = 4
+SAMPLE_SIDE = 30  # pixels each sample is drawn at in the class table
+STRIP_WIDTH = SAMPLES_PER_CLASS * (SAMPLE_SIDE + 2) - 2  # the samples of a class side by side, 2 pixels apart
+SKIPPED_HEIGHT = 110  # pixels, at most, for the list of skipped files; it scrolls beyond
+SCAN_DELAY_MS = 250  # a burst of changes (typing a size, toggling colour) reads the folder once
+FRESH_WEIGHTS = "fresh weights"
+MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
+
+SETTINGS_DATASET = "data/dataset"
+SETTINGS_IMAGES = "data/images"
+SETTINGS_SIZE = "data/input_size"
+SETTINGS_COLOR = "data/color"
+SETTINGS_FRAMING = "data/framing"  # "garment/grabcut": the framing and separation of FRAMING_CHOICES
+
+
+# -- the worker ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """The classes of an image folder and how many images each holds (all splits), from a quick listing."""
+
+    root: Path
+    class_names: tuple[str, ...]
+    counts: tuple[int, ...]
+    split_folders: tuple[str, ...]  # "train" and, in the nested layout, "validation" and "test" where present
+
+
+@dataclass(frozen=True)
+class FolderImport:
+    """What the whole import found: per class its (train, validation, test) counts, and the skipped files."""
+
+    splits: tuple[tuple[int, int, int], ...]
+    skipped: tuple[tuple[str, str], ...]  # (file name to show, reason)
+    cached: int
+    total: int
+
+    @classmethod
+    def of(cls, data: ImageFolderData) -> FolderImport:
+        counts = [data.class_counts(split) for split in ("train", "validation", "test")]
+        splits = tuple(tuple(c[name] for c in counts) for name in data.class_names)
+        return cls(
+            splits=splits,  # type: ignore[arg-type]  # three counts each
+            skipped=tuple((display_name(os.path.relpath(s.path, data.root)), s.reason) for s in data.skipped),
+            cached=data.cached,
+            total=len(data.train_labels) + len(data.val_labels) + len(data.test_labels),
+        )
+
+
+class FolderScanWorker(QObject):
+    """Reads one image folder with one framing on a worker thread: listing, samples, then the whole import.
+
+    Signals:
+        listed: the FolderListing.
+        sampled: (class index, its framed samples: uint8 (H, W) or (H, W, 3)), class by class as they are made.
+        progress: (done, total) photos of the import.
+        imported: the FolderImport.
+        failed: the core's message for a folder it refuses.
+        finished: emitted once at the end, however it ended.
+    """
+
+    listed = Signal(object)
+    sampled = Signal(int, object)
+    progress = Signal(int, int)
+    imported = Signal(object)
+    failed = Signal(str)
+    finished = Signal()
+
+    def __init__(self, root: Path, settings: FramingSettings) -> None:
+        super().__init__()
+        self.root, self.settings = root, settings
+        self.cancel = threading.Event()
+
+    @Slot()
+    def run(self) -> None:
+        from fashion_desktop.core.folders import ImportCancelled, load_image_folder
+
+        try:
+            listing, files = _list_folder(self.root)
+            self.listed.emit(listing)
+            for index, paths in enumerate(files):  # a row at a time: GrabCut takes a while on a big photo
+                self.sampled.emit(index, _frame_samples(paths, self.settings, self.cancel))
+            if self.cancel.is_set():
+                return
+            last = [-1]
+
+            def progress(done: int, total: int) -> None:
+                percent = 100 * done // max(1, total)
+                if percent != last[0]:  # at most one signal a percent: the GUI thread draws each
+                    last[0] = percent
+                    self.progress.emit(done, total)
+
+            data = load_image_folder(self.root, self.settings, progress=progress, cancel=self.cancel)
+            self.imported.emit(FolderImport.of(data))
+        except ImportCancelled:
+            pass
+        except UserError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # a hostile folder must never end the app; the message says what happened
+            self.failed.emit(f"the folder could not be read ({type(error).__name__}: {error})")
+        finally:
+            self.finished.emit()
+
+
+def _list_folder(root: Path) -> tuple[FolderListing, list[list[Path]]]:
+    """The layout (the core's checks and messages) and, per class, its training images and its image count."""
+    from fashion_desktop.core.folders import discover_layout
+    from fashion_desktop.core.imaging import list_image_files
+
+    layout = discover_layout(root)
+    counts, train_files = [], []
+    for name in layout.class_names:
+        total = 0
+        for split, folder in layout.split_folders.items():
+            try:
+                found = list_image_files(folder / name) if (folder / name).is_dir() else []
+            except OSError:
+                found = []  # the import lists it among the skipped files, with the reason
+            total += len(found)
+            if split == "train":
+                train_files.append(found)
+        counts.append(total)
+    listing = FolderListing(layout.root, layout.class_names, tuple(counts), tuple(layout.split_folders))
+    return listing, train_files
+
+
+def _frame_samples(paths: list[Path], settings: FramingSettings, cancel: threading.Event) -> list[np.ndarray]:
+    """The first few photos that frame, framed exactly as the import frames them."""
+    from fashion_desktop.core.imaging import PREVIEW_SIZE, open_image
+    from fashion_desktop.core.segment import frame_photo
+
+    samples: list[np.ndarray] = []
+    for path in paths:
+        if len(samples) == SAMPLES_PER_CLASS or cancel.is_set():
+            break
+        try:
+            image = open_image(path, draft_size=max(PREVIEW_SIZE, settings.size))
+            samples.append(
+                frame_photo(
+                    image,
+                    separation=settings.separation,
+                    size=settings.size,
+                    color=settings.color,
+                    framing=settings.framing,
+                )
+            )
+        except Exception:  # an unreadable photo is left out here; the import lists it
+            continue
+    return samples
+
+
+# -- the section ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _FolderState:
+    """What the data section knows of the image folder shown; replaced for every new scan."""
+
+    listing: FolderListing | None = None
+    strips: dict[int, QPixmap] = field(default_factory=dict)  # class index -> its framed samples, side by side
+    imported: FolderImport | None = None
+    error: str = ""
+    progress: tuple[int, int] | None = None
+
+
+class DataSection(QWidget):
+    """The dataset picker and the image folder's choices, classes, preview and skipped files.
+
+    Signals:
+        changed: anything that the tab's problems or the run's request depend on.
+        shape_changed: (input_shape, classes) whenever the data's input shape or class count changes; classes is
+            None while an image folder's classes are not known.
+    """
+
+    changed = Signal()
+    shape_changed = Signal(object, object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: FolderScanWorker | None = None
+        self._rescan = False  # a scan was asked for while one ran: start it once that one has ended
+        self._state = _FolderState()
+        self._scanned: tuple[Path, FramingSettings] | None = None  # what _state describes
+        self._shape: tuple[object, object] | None = None  # the last (input_shape, classes) emitted
+        self._init_from: Checkpoint | None = None
+        self._init_name = ""
+        self._scan_timer = QTimer(self, singleShot=True, interval=SCAN_DELAY_MS)
+        self._scan_timer.timeout.connect(self.scan)
+        self._build_ui()
+        self.restore_settings()
+
+    # -- building --
+    def _build_ui(self) -> None:
+        self.dataset_combo = QComboBox()
+        for key, (title, _, what) in IDX_DATASETS.items():
+            self.dataset_combo.addItem(f"{title} ({what})", key)
+        self.dataset_combo.addItem("Image folder (your own photos)", FOLDER)
+        self.dataset_combo.setToolTip("what the network learns from")
+        self.images_edit = QLineEdit(placeholderText="one subfolder of photos per class")
+        self.images_edit.setToolTip(
+            "one subfolder per class (shirt/, shoes/...), or train/, validation/ and test/ folders that hold them"
+        )
+        self.images_button = QPushButton("Browse...")
+        self.size_combo = QComboBox()
+        for size in INPUT_SIZES:
+            self.size_combo.addItem(f"{size} x {size}", size)
+        self.size_combo.setToolTip("the side of the square image the network takes; 28 x 28 is Fashion-MNIST's")
+        self.color_check = QCheckBox("Colour")
+        self.color_check.setToolTip("three colour channels instead of one grey channel")
+        self.framing_combo = QComboBox()
+        for framing, separation, label in FRAMING_CHOICES:
+            self.framing_combo.addItem(label, f"{framing}/{separation}")
+        self.framing_combo.setToolTip("how each photo becomes the network's input")
+        self.status_label = QLabel(wordWrap=True)
+        self.message_label = QLabel(wordWrap=True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.class_table = QTableWidget(0, 3)
+        self.class_table.setHorizontalHeaderLabels(("Class", "Images", "As the network sees them"))
+        self.class_table.horizontalHeaderItem(2).setToolTip("the first photos of each class, framed for the network")
+        self.class_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.class_table.verticalHeader().hide()
+        self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.class_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        header = self.class_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.class_table.setIconSize(QSize(STRIP_WIDTH, SAMPLE_SIDE))
+        self.class_table.setMinimumHeight(120)
+        self.skipped_button = QToolButton(checkable=True)
+        self.skipped_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.skipped_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.skipped_button.setAutoRaise(True)
+        self.skipped_list = QListWidget(visible=False)
+        self.skipped_list.setWordWrap(True)  # a long name and its reason wrap instead of scrolling sideways
+        self.skipped_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for combo in (self.dataset_combo, self.framing_combo):  # long choices must not widen the settings column
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(16)
+
+        self.folder_panel = QWidget()
+        form = QFormLayout(self.folder_panel)
+        form.setContentsMargins(0, 0, 0, 0)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.images_edit, 1)
+        folder_row.addWidget(self.images_button)
+        form.addRow("Photos", folder_row)
+        shape_row = QHBoxLayout()
+        shape_row.addWidget(self.size_combo)
+        shape_row.addWidget(self.color_check)
+        shape_row.addStretch(1)
+        form.addRow("Input size", shape_row)
+        form.addRow("Framing", self.framing_combo)
+        column = QVBoxLayout()
+        column.addWidget(self.status_label)
+        column.addWidget(self.message_label)
+        column.addWidget(self.class_table)
+        column.addWidget(self.skipped_button)
+        column.addWidget(self.skipped_list)
+        form.addRow(column)
+
+        layout = QFormLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addRow("Dataset", self.dataset_combo)
+        layout.addRow(self.folder_panel)
+
+        # "Start from a model": a row of its own, which the settings panel places at the end of its Data group
+        self.init_row = QWidget()
+        self.init_label = QLabel(FRESH_WEIGHTS, wordWrap=True)
+        self.init_button = QPushButton("Choose...", enabled=False)
+        self.init_button.setToolTip("start from the weights of a model file whose layers fit (fine-tuning)")
+        self.init_clear_button = QPushButton("Clear", enabled=False)
+        init_layout = QHBoxLayout(self.init_row)
+        init_layout.setContentsMargins(0, 0, 0, 0)
+        init_layout.addWidget(self.init_label, 1)
+        init_layout.addWidget(self.init_button)
+        init_layout.addWidget(self.init_clear_button)
+
+        self.dataset_combo.currentIndexChanged.connect(self._on_choice_changed)
+        self.size_combo.currentIndexChanged.connect(self._on_choice_changed)
+        self.color_check.toggled.connect(self._on_choice_changed)
+        self.framing_combo.currentIndexChanged.connect(self._on_choice_changed)
+        self.images_edit.editingFinished.connect(self._on_choice_changed)
+        self.images_button.clicked.connect(self._on_images_button_clicked)
+        self.skipped_button.toggled.connect(self._on_skipped_button_toggled)
+        self.init_button.clicked.connect(self._on_init_button_clicked)
+        self.init_clear_button.clicked.connect(self._on_init_clear_button_clicked)
+        self.message_label.setStyleSheet(f"color: {error_text_colour().name()};")
+
+    # -- what the run trains on --
+    def dataset(self) -> str:
+        """fashion-mnist, mnist, kmnist or "folder"."""
+        return str(self.dataset_combo.currentData())
+
+    def is_folder(self) -> bool:
+        return self.dataset() == FOLDER
+
+    def title(self) -> str:
+        """The dataset's name in messages: "Fashion-MNIST", or "the image folder"."""
+        return IDX_DATASETS[self.dataset()][0] if not self.is_folder() else "the image folder"
+
+    def idx_folder(self) -> str:
+        """The IDX dataset's folder under the data folder ("FashionMNIST"); "" for an image folder."""
+        return IDX_DATASETS[self.dataset()][1] if not self.is_folder() else ""
+
+    def images(self) -> Path | None:
+        """The image folder, for an image-folder run; None otherwise."""
+        text = self.images_edit.text().strip()
+        return Path(text).expanduser() if self.is_folder() and text else None
+
+    def framing(self) -> FramingSettings | None:
+        """How the folder's photos are framed, for an image-folder run; None otherwise."""
+        if not self.is_folder():
+            return None
+        framing, separation = str(self.framing_combo.currentData()).split("/")
+        return FramingSettings(
+            size=int(self.size_combo.currentData()),
+            color=self.color_check.isChecked(),
+            framing=framing,
+            separation=separation,
+        )
+
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images the network will take."""
+        settings = self.framing()
+        return INPUT_SHAPE if settings is None else (settings.channels, settings.size, settings.size)
+
+    def classes(self) -> int | None:
+        """The data's class count; None while an image folder's classes are not known."""
+        if not self.is_folder():
+            return NUM_CLASSES
+        listing = self._state.listing if self._describes_shown() else None
+        return len(listing.class_names) if listing is not None and not self._state.error else None
+
+    def init_from(self) -> tuple[Checkpoint | None, str]:
+        """The model whose fitting weights a new run starts from, and its file name; (None, "") for fresh weights."""
+        return self._init_from, self._init_name
+
+    def problems(self) -> list[str]:
+        """What keeps a run on this data from starting, in words (none for the IDX datasets: see the folder row)."""
+        if not self.is_folder():
+            return []
+        if self.images() is None:
+            return ["choose an image folder: one subfolder of photos per class"]
+        if self._state.error:
+            return [self._state.error]
+        if self._state.listing is None or not self._describes_shown():
+            return ["the image folder is still being read"]
+        return []
+
+    # -- reading the folder --
+    def on_core_ready(self) -> None:
+        self.init_button.setEnabled(True)
+
+    @Slot()
+    def scan(self) -> None:
+        """Read the folder shown with the framing shown, on a worker thread (after the one running, if any)."""
+        self._scan_timer.stop()
+        if not self.is_folder() or self.images() is None:
+            return
+        if self._thread is not None:
+            self._rescan = True
+            self.cancel_scan()
+            return
+        root, settings = self.images(), self.framing()
+        assert root is not None and settings is not None
+        self._scanned, self._state = (root, settings), _FolderState()
+        self._show_state()
+        self._emit_shape()  # the class count is not known until the folder is listed
+        worker = FolderScanWorker(root, settings)
+        worker.listed.connect(self._on_listed)
+        worker.sampled.connect(self._on_sampled)
+        worker.progress.connect(self._on_progress)
+        worker.imported.connect(self._on_imported)
+        worker.failed.connect(self._on_failed)
+        self._worker = worker
+        self._thread = start_in_thread(worker, self._on_thread_finished)
+        self.changed.emit()
+
+    def is_scanning(self) -> bool:
+        """True while the folder is being read, or about to be (a change waits SCAN_DELAY_MS for the next)."""
+        return self._thread is not None or self._scan_timer.isActive()
+
+    def cancel_scan(self) -> None:
+        """Stop the running scan soon (what it framed stays in the cache); returns at once."""
+        if self._worker is not None:
+            self._worker.cancel.set()
+
+    def shutdown(self) -> None:
+        """Stop the scan and wait for its thread: before the window closes (a running QThread must not die)."""
+        self._scan_timer.stop()
+        self._rescan = False
+        thread = self._thread
+        if thread is not None:
+            self.cancel_scan()
+            thread.wait()
+            self._thread = self._worker = None
+
+    def rescan_if_incomplete(self) -> None:
+        """Read the folder again when its import was cut short (by Start): from the cache, it is quick."""
+        if self.is_folder() and self._state.imported is None and not self._state.error:
+            self._scan_timer.start()
+
+    def _describes_shown(self) -> bool:
+        """Whether the scan state is of the folder and framing the controls show now."""
+        root = self.images()
+        return root is not None and self._scanned == (root, self.framing())
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if self._thread is None:  # shutdown() has waited for it already
+            return
+        self._thread.wait()
+        self._thread = self._worker = None
+        self._state.progress = None  # a cancelled import's count would go stale
+        if self._rescan or not self._describes_shown():
+            self._rescan = False
+            self.scan()
+        else:
+            self._show_state()
+
+    @Slot(object)
+    def _on_listed(self, listing: FolderListing) -> None:
+        self._state.listing = listing
+        self._show_state()
+        self._emit_shape()
+        self.changed.emit()
+
+    @Slot(int, object)
+    def _on_sampled(self, index: int, samples: list[np.ndarray]) -> None:
+        if samples:
+            self._state.strips[index] = _strip(samples)
+            self._show_state()
+
+    @Slot(int, int)
+    def _on_progress(self, done: int, total: int) -> None:
+        self._state.progress = (done, total)
+        self.status_label.setText(self._status_text())  # only the count changes
+
+    @Slot(object)
+    def _on_imported(self, imported: FolderImport) -> None:
+        self._state.imported, self._state.progress = imported, None
+        self._show_state()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._state.error = message
+        self._show_state()
+        self._emit_shape()
+        self.changed.emit()
+
+    # -- showing what is known --
+    def _show_state(self) -> None:
+        state, folder = self._state, self.is_folder()
+        self.folder_panel.setVisible(folder)
+        listing = state.listing
+        self.message_label.setText(_sentence(state.error))
+        self.message_label.setVisible(bool(state.error))
+        self.class_table.setVisible(listing is not None and not state.error)
+        self.status_label.setText(self._status_text())
+        self.status_label.setVisible(bool(self.status_label.text()))
+        skipped = state.imported.skipped if state.imported is not None and not state.error else ()
+        self.skipped_button.setVisible(bool(skipped))
+        self.skipped_button.setText(f"{len(skipped)} file{'' if len(skipped) == 1 else 's'} skipped")
+        self.skipped_list.clear()
+        self.skipped_list.addItems([f"{name}: {reason}" for name, reason in skipped])
+        self.skipped_list.setVisible(bool(skipped) and self.skipped_button.isChecked())
+        self._fit_skipped_list()
+        if listing is None:
+            self.class_table.setRowCount(0)
+            return
+        table = self.class_table
+        table.setRowCount(len(listing.class_names))
+        for row, (name, count) in enumerate(zip(listing.class_names, listing.counts, strict=True)):
+            if state.imported is not None:
+                train, val, test = state.imported.splits[row]
+                images = f"{train + val + test:,}"
+                tip = f"{train:,} to train on, {val:,} to validate, {test:,} to test"
+            else:
+                images, tip = f"{count:,}", "images found; the exact split follows once the photos are read"
+            for column, text in enumerate((name, images)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(tip if column else name)
+                if column:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                table.setItem(row, column, item)
+            strip = QTableWidgetItem()
+            if row in state.strips:
+                strip.setData(Qt.ItemDataRole.DecorationRole, state.strips[row])
+                strip.setToolTip(f"the first photos of {name}, framed as the network will see them")
+            table.setItem(row, 2, strip)
+            table.setRowHeight(row, SAMPLE_SIDE + 6)
+        rows = min(len(listing.class_names), 8)
+        table.setFixedHeight(table.horizontalHeader().height() + rows * (SAMPLE_SIDE + 6) + 2 * table.frameWidth())
+
+    def _fit_skipped_list(self) -> None:
+        """As tall as its rows, up to SKIPPED_HEIGHT: one skipped file must not leave a tall empty box."""
+        listing = self.skipped_list
+        # The rows wrap at the list's width, which is the class table's (the list may not be laid out yet)
+        width = max(100, self.class_table.width() - 2 * listing.frameWidth() - 8)
+        metrics, wrap = listing.fontMetrics(), Qt.TextFlag.TextWordWrap
+        rows = sum(
+            metrics.boundingRect(QRect(0, 0, width, 10_000), wrap, listing.item(row).text()).height() + 2
+            for row in range(listing.count())
+        )
+        listing.setFixedHeight(min(SKIPPED_HEIGHT, rows + 2 * listing.frameWidth() + 4))
+
+    def _status_text(self) -> str:
+        state = self._state
+        if state.error or self.images() is None:
+            return ""
+        if state.listing is None:
+            return "Reading the folder..."
+        listing = state.listing
+        found = f"{len(listing.class_names)} classes, {sum(listing.counts):,} images"
+        if len(listing.split_folders) > 1:
+            found += f" in {', '.join(f'{name}/' for name in listing.split_folders)}"
+        if state.imported is not None:
+            cached = " (from the cache)" if state.imported.cached == state.imported.total else ""
+            return f"{found}: ready to train{cached}."
+        if state.progress is not None:
+            done, total = state.progress
+            return f"{found}. Preparing photos {done:,}/{total:,}..."
+        return f"{found}. Preparing the photos..." if self.is_scanning() else f"{found}."
+
+    def _emit_shape(self) -> None:
+        shape = (self.input_shape(), self.classes())
+        if shape != self._shape:
+            self._shape = shape
+            self.shape_changed.emit(*shape)
+
+    # -- settings --
+    def restore_settings(self) -> None:
+        settings = QSettings()
+        blockers = [QSignalBlocker(w) for w in (self.dataset_combo, self.size_combo, self.color_check)]
+        blockers.append(QSignalBlocker(self.framing_combo))
+        self.dataset_combo.setCurrentIndex(max(0, self.dataset_combo.findData(settings.value(SETTINGS_DATASET))))
+        self.images_edit.setText(str(settings.value(SETTINGS_IMAGES, "") or ""))
+        size = self.size_combo.findData(int(settings.value(SETTINGS_SIZE, 28) or 28))
+        self.size_combo.setCurrentIndex(max(0, size))
+        self.color_check.setChecked(settings.value(SETTINGS_COLOR, False, type=bool))
+        self.framing_combo.setCurrentIndex(max(0, self.framing_combo.findData(settings.value(SETTINGS_FRAMING))))
+        del blockers
+        self._on_choice_changed()
+
+    def save_settings(self) -> None:
+        settings = QSettings()
+        settings.setValue(SETTINGS_DATASET, self.dataset())
+        settings.setValue(SETTINGS_IMAGES, self.images_edit.text().strip())
+        settings.setValue(SETTINGS_SIZE, int(self.size_combo.currentData()))
+        settings.setValue(SETTINGS_COLOR, self.color_check.isChecked())
+        settings.setValue(SETTINGS_FRAMING, self.framing_combo.currentData())
+
+    def follow_model(self, checkpoint: Checkpoint) -> None:
+        """Show the data a model file was trained on (its dataset, and a folder model's size, colour and framing)."""
+        data = dict(checkpoint.data or {})
+        dataset = str(data.get("dataset", "fashion-mnist"))
+        if self.dataset_combo.findData(dataset) < 0:
+            return
+        with QSignalBlocker(self.dataset_combo), QSignalBlocker(self.size_combo), QSignalBlocker(self.color_check):
+            self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(dataset))
+            if dataset == FOLDER:
+                channels, size, _ = checkpoint.spec.input_shape
+                if self.size_combo.findData(size) < 0:
+                    self.size_combo.addItem(f"{size} x {size}", size)
+                self.size_combo.setCurrentIndex(self.size_combo.findData(size))
+                self.color_check.setChecked(channels == 3)
+                key = f"{data.get('framing', 'garment')}/{data.get('separation', 'grabcut')}"
+                if self.framing_combo.findData(key) >= 0:
+                    with QSignalBlocker(self.framing_combo):
+                        self.framing_combo.setCurrentIndex(self.framing_combo.findData(key))
+        self._on_choice_changed()
+
+    # -- reactions --
+    @Slot()
+    def _on_choice_changed(self) -> None:
+        self._show_state()
+        self._emit_shape()
+        if self.is_folder() and self.images() is not None and not self._describes_shown():
+            self._scan_timer.start()
+        self.changed.emit()
+
+    @Slot()
+    def _on_images_button_clicked(self) -> None:
+        start = self.images_edit.text() or remembered_folder("images")
+        folder = QFileDialog.getExistingDirectory(self, "Choose the folder of photos (one subfolder per class)", start)
+        if folder:
+            remember_folder("images", folder)
+            self.images_edit.setText(folder)
+            self._on_choice_changed()
+
+    @Slot(bool)
+    def _on_skipped_button_toggled(self, shown: bool) -> None:
+        self.skipped_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.skipped_list.setVisible(shown)
+        self._fit_skipped_list()  # the rows have their width, so their wrapped height, once shown
+
+    @Slot()
+    def _on_init_button_clicked(self) -> None:
+        from fashion_desktop.core.checkpoint import Checkpoint
+
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Start from the weights of a model", remembered_folder("models"), MODEL_FILTER
+        )
+        if not name:
+            return
+        try:
+            checkpoint = Checkpoint.load(name)
+        except UserError as error:
+            QMessageBox.critical(self, "Cannot start from this model", _sentence(str(error)))
+            return
+        remember_folder("models", name)
+        self._init_from, self._init_name = checkpoint, Path(name).name
+        self.init_label.setText(self._init_name)
+        self.init_label.setToolTip(f"{name}: its layers whose shapes fit are copied; the others start fresh")
+        self.init_clear_button.setEnabled(True)
+        self.changed.emit()
+
+    @Slot()
+    def _on_init_clear_button_clicked(self) -> None:
+        self._init_from, self._init_name = None, ""
+        self.init_label.setText(FRESH_WEIGHTS)
+        self.init_label.setToolTip("")
+        self.init_clear_button.setEnabled(False)
+        self.changed.emit()
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def _strip(samples: list[np.ndarray]) -> QPixmap:
+    """The samples side by side, each drawn SAMPLE_SIDE pixels square, 2 pixels apart."""
+    side, gap = SAMPLE_SIDE, 2
+    strip = QPixmap(STRIP_WIDTH, side)
+    strip.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(strip)
+    for index, pixels in enumerate(samples):
+        pixels = np.ascontiguousarray(pixels)
+        height, width = pixels.shape[:2]
+        colour = pixels.ndim == 3
+        image = QImage(
+            pixels.data,
+            width,
+            height,
+            width * (3 if colour else 1),
+            QImage.Format.Format_RGB888 if colour else QImage.Format.Format_Grayscale8,
+        )
+        scaled = image.scaled(side, side)  # nearest pixel: the pixels as the network gets them
+        painter.drawImage(index * (side + gap), 0, scaled)
+    painter.end()
+    return strip
