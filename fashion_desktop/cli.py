@@ -33,6 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--self-test", action="store_true", help="check the installation headlessly and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    def folder_options(command: argparse.ArgumentParser, what: str) -> None:
+        command.add_argument("--images", type=Path, metavar="DIR", help=what)
+        command.add_argument(
+            "--input-size", type=int, metavar="N", help="--images: frame to NxN (default: the network's)"
+        )
+        command.add_argument(
+            "--color",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="--images: three colour channels (default: the network's)",
+        )
+        command.add_argument(  # core.folders.FRAMINGS, spelt out so --help loads nothing
+            "--framing",
+            choices=("garment", "whole", "squash"),
+            help="--images: crop to the garment (default), pad the whole photo to a square, or squash it",
+        )
+
     def spec_source(command: argparse.ArgumentParser) -> None:
         group = command.add_mutually_exclusive_group()
         group.add_argument("--preset", default=None, help="a built-in network (default: seed)")
@@ -51,20 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("fashion-mnist", "mnist", "kmnist"),
         help="a torchvision dataset, in the --data folder (default fashion-mnist)",
     )
-    train.add_argument(
-        "--images", type=Path, metavar="DIR", help="train on an image folder: one subfolder per class, or train/ ..."
-    )
-    train.add_argument("--input-size", type=int, metavar="N", help="--images: frame to NxN (default: the network's)")
-    train.add_argument(
-        "--color",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="--images: three colour channels (default: the network's)",
-    )
-    train.add_argument(  # core.folders.FRAMINGS, spelt out so --help loads nothing
-        "--framing",
-        choices=("garment", "whole", "squash"),
-        help="--images: crop to the garment (default), pad the whole photo to a square, or squash it",
+    folder_options(
+        train,
+        "train on an image folder: one subfolder per class, or train/ ...; a preset's last layer "
+        "gets one output per class",
     )
     train.add_argument("--init-from", type=Path, metavar="MODEL", help="start from this model file's weights")
     train.add_argument("--epochs", type=int)
@@ -118,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="layer-by-layer output shapes and parameter counts")
     spec_source(summary)
+    folder_options(summary, "check the network against this image folder's classes and framing, as train would")
     summary.add_argument("--json", action="store_true")
 
     spec = commands.add_parser("spec", help="print a preset's network as JSON")
@@ -353,7 +361,7 @@ def _train_request(args: argparse.Namespace) -> Any:
     out = args.resume if args.resume and args.out == Path("model.safetensors") else args.out
     dataset, images, framing = _data_choice(args, spec, resumed)
     if images is not None:
-        spec = replace(spec, input_shape=(framing.channels, framing.size, framing.size))
+        spec, _ = _fit_to_folder(args, spec, images, framing, resumed)
     return TrainingRequest(
         spec,
         asked,
@@ -375,8 +383,9 @@ def _train_request(args: argparse.Namespace) -> Any:
 def _data_choice(args: argparse.Namespace, spec: Any, resumed: Any) -> tuple[str, Path | None, Any]:
     """(dataset, image folder, framing) from --dataset, --images, --input-size, --color and --framing.
 
-    A continued run keeps the data it was trained on; the folder options without --images are refused, as they
-    would silently do nothing.
+    A continued run keeps the data it was trained on: an image-folder model's own folder and framing unless
+    --images names the folder's new place. The folder options without a folder are refused, as they would
+    silently do nothing.
     """
     from fashion_desktop.core.errors import ConfigError
     from fashion_desktop.core.folders import FramingSettings
@@ -386,22 +395,81 @@ def _data_choice(args: argparse.Namespace, spec: Any, resumed: Any) -> tuple[str
         for option, value in (("--input-size", args.input_size), ("--color", args.color), ("--framing", args.framing))
         if value is not None
     ]
-    if args.images is None:
+    saved = dict(resumed.data) if resumed is not None and resumed.data else {}
+    images = args.images
+    if images is None and saved.get("dataset") == "folder" and not getattr(args, "dataset", None):
+        images = _recorded_folder(args.resume, saved)
+    if images is None:
         if folder_options:
             raise ConfigError(f"{', '.join(folder_options)} frame the photos of an image folder; add --images DIR")
-        saved = dict(resumed.data) if resumed is not None and resumed.data else {}
-        return args.dataset or saved.get("dataset", "fashion-mnist"), None, None
-    if args.dataset:
+        return getattr(args, "dataset", None) or saved.get("dataset", "fashion-mnist"), None, None
+    if getattr(args, "dataset", None):
         raise ConfigError("--images trains on an image folder and --dataset on a torchvision set; give one of them")
-    if not args.images.is_dir():
-        raise ConfigError(f"the image folder {args.images} does not exist or is not a folder; check the path")
+    if not images.is_dir():
+        raise ConfigError(f"the image folder {images} does not exist or is not a folder; check the path")
     channels, size, _ = spec.input_shape
+    trained = resumed.framing if resumed is not None else None  # continuing: the photos framed as before
     framing = FramingSettings(
         size=args.input_size or size,
         color=args.color if args.color is not None else channels == 3,
-        framing=args.framing or "garment",
+        framing=args.framing or (trained.framing if trained else "garment"),
+        separation=trained.separation if trained else "grabcut",
     )
-    return "folder", args.images, framing
+    return "folder", images, framing
+
+
+def _recorded_folder(model: Path, saved: dict[str, Any]) -> Path:
+    """The image folder a model file says it was trained on, when it is still there."""
+    from fashion_desktop.core.errors import ConfigError
+
+    folder = saved.get("images")
+    if not isinstance(folder, str) or not folder:
+        raise ConfigError(
+            f"{model} was trained on an image folder but does not say which (it was saved before models recorded "
+            "it); give that folder with --images DIR"
+        )
+    if not Path(folder).is_dir():
+        raise ConfigError(
+            f"{model} was trained on the image folder {folder}, which is no longer there; if it was moved, give "
+            "its new place with --images DIR (the same class folders)"
+        )
+    return Path(folder)
+
+
+def _fit_to_folder(args: argparse.Namespace, spec: Any, images: Path, framing: Any, resumed: Any) -> tuple[Any, Any]:
+    """The network for an image folder and the folder's classes (read from its subfolders, no image decoded).
+
+    The network takes the framing's input shape. A preset's last Linear layer gets one output per class (a spec
+    file is the user's own: the check says what to change); a continued model must see the classes it learnt.
+    """
+    from dataclasses import replace
+
+    from fashion_desktop.core.errors import ConfigError
+    from fashion_desktop.core.folders import discover_layout
+
+    classes = discover_layout(images).class_names
+    spec = replace(spec, input_shape=(framing.channels, framing.size, framing.size))
+    if resumed is not None:
+        if classes != resumed.class_names:
+            raise ConfigError(
+                f"{args.resume} was trained on the classes {', '.join(resumed.class_names)} but {images} holds "
+                f"{', '.join(classes)}; continue on the folder it was trained on, or start a new run "
+                "(without --resume, --init-from MODEL keeps what fits)"
+            )
+    elif not args.spec:
+        spec = _with_classes(spec, len(classes))
+    return spec, classes
+
+
+def _with_classes(spec: Any, classes: int) -> Any:
+    """``spec`` with its last Linear layer's out_features set to ``classes``: a preset made for ten classes."""
+    from dataclasses import replace
+
+    last = max((i for i, layer in enumerate(spec.layers) if layer.kind == "Linear"), default=None)
+    if last is None:
+        return spec
+    layer = spec.layers[last]
+    return spec.replaced(last, replace(layer, params={**layer.params, "out_features": classes}))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -554,9 +622,20 @@ def _show_prediction(args: argparse.Namespace, path: Path, result: Any) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    """The network's layers and problems; with --images, the network ``train --images`` would build for that folder.
+
+    There it is checked against the folder's class count and framed input shape, as the trainer checks it.
+    """
+    from fashion_desktop.core.layers import describe_shape
+    from fashion_desktop.core.spec import NUM_CLASSES
+
     spec, config = _load_spec(args)
+    classes: tuple[str, ...] = ()
+    _, images, framing = _data_choice(args, spec, None)
+    if images is not None:
+        spec, classes = _fit_to_folder(args, spec, images, framing, None)
     summary = spec.summary()
-    problems = spec.validate(config.loss)
+    problems = spec.validate(config.loss, classes=len(classes) if classes else NUM_CLASSES)
     if args.json:
         rows = [
             {
@@ -575,10 +654,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
                 "trainable": summary.trainable,
                 "non_trainable": summary.non_trainable,
                 "size_mb": summary.size_mb,
+                "input_shape": list(spec.input_shape),
+                **({"classes": list(classes)} if classes else {}),
                 "problems": [p.message for p in problems],
             }
         )
     else:
+        if classes:
+            shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+            print(f"{images}: {len(classes)} classes ({shown}), framed to {describe_shape(spec.input_shape)}")
         print(summary.table())
         for problem in problems:
             print(f"{problem.severity}: {problem.message}")

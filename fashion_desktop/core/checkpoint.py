@@ -270,7 +270,9 @@ class Checkpoint:
         train_config = TrainConfig.from_dict(config) if config else None
         if train_config is not None:
             train_config.check()
-        spec.check()  # buildable; a head that does not suit the loss is for training to refuse
+        # Buildable; a head that does not suit the loss is for training to refuse, and the output size is checked
+        # against the class names in _check_fits.
+        spec.check(classes=None)
         return cls(
             spec=spec,
             weights=weights,
