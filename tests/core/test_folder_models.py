@@ -22,7 +22,13 @@ from fashion_desktop.cli import main
 from fashion_desktop.core.builder import build_model
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.data import DATASETS
-from fashion_desktop.core.export import export_onnx, export_python, export_torchscript, export_training_script
+from fashion_desktop.core.export import (
+    export_onnx,
+    export_python,
+    export_torchscript,
+    export_training_script,
+    training_script,
+)
 from fashion_desktop.core.metrics import Evaluation
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import CLASS_NAMES
@@ -222,3 +228,13 @@ def test_mnist_and_kmnist_train_from_idx_files_and_the_model_names_their_classes
     assert list(model.test.to_dict()["per_class_accuracy"]) == list(DATASETS[dataset].class_names)
     code, _, err = run(capsys, "train", "--resume", out, "--epochs", 2, "--data", root, "--no-record")
     assert code == 0 and Checkpoint.load(out).data == {"dataset": dataset}, err  # continued on the same data
+
+
+def test_the_training_script_of_an_mnist_model_reads_mnist():
+    info = DATASETS["kmnist"]
+    script = training_script(
+        get_preset("seed").spec, get_preset("seed").config, info.class_names, {"dataset": "kmnist"}
+    )
+    compile(script, "train_kmnist.py", "exec")
+    assert "datasets.KMNIST(" in script and '"KMNIST" / "raw"' in script and "FashionMNIST" not in script
+    assert script.startswith('"""Train a network on KMNIST') and f"CLASS_NAMES = {list(info.class_names)!r}" in script
