@@ -7,12 +7,14 @@ file load into either.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from fashion_desktop.core.errors import SpecError
 from fashion_desktop.core.layers import LAYER_TYPES, LOGITS_WORDS, Shape, TorchModule
+from fashion_desktop.core.metrics import default_class_names
 from fashion_desktop.core.params import resolve
 from fashion_desktop.core.spec import CLASS_NAMES, INIT_SCHEMES, INPUT_CHANNELS, LayerSpec, ModelSpec
 
@@ -21,7 +23,7 @@ class SpecNetwork(nn.Sequential):
     """The network a ModelSpec describes: an ``nn.Sequential`` whose children are named fc1, relu1, ..."""
 
     def __init__(self, spec: ModelSpec) -> None:
-        spec.check(classes=None)  # any output size builds: a folder model's head fits its classes, not ten
+        spec.check(classes=None)  # the output size is the spec's own: the data's class count is checked in training
         super().__init__(OrderedDict(_modules(spec)))
         self.spec = spec
 
@@ -103,10 +105,16 @@ def activation_curve(kind: str, params: dict[str, float] | None = None, points: 
     return x.detach().tolist(), y.detach().tolist(), grad.tolist()
 
 
-def to_python(spec: ModelSpec, class_name: str = "FashionNetwork") -> str:
-    """The spec as a standalone, readable PyTorch module, runnable with only torch installed."""
-    spec.check(classes=None)  # an image folder's network has its own class count
+def to_python(spec: ModelSpec, class_name: str = "FashionNetwork", class_names: Sequence[str] | None = None) -> str:
+    """The spec as a standalone, readable PyTorch module, runnable with only torch installed.
+
+    ``class_names`` (the model's, in label order; None: Fashion-MNIST's for ten outputs, else the class numbers)
+    go into the code as a list literal, never as source text.
+    """
+    spec.check(classes=None if class_names is None else len(class_names))
     outputs = [row.output_shape or () for row in spec.summary().rows]
+    if class_names is None:
+        class_names = default_class_names(outputs[-1][0] if len(outputs[-1]) == 1 else len(CLASS_NAMES))
     layer_lines, forward_lines = [], []
     layers = zip(spec.module_names(), spec.layers, _input_shapes(spec), outputs, strict=True)
     for name, layer_spec, shape, output in layers:
@@ -125,13 +133,13 @@ def to_python(spec: ModelSpec, class_name: str = "FashionNetwork") -> str:
 
 Input: a batch of {images} images, scaled to [0, 1] and normalised with
 mean {spec.mean:g} and std {spec.std:g}, i.e. transforms.Normalize({mean}, {std}).
-Output: {output_words} for the 10 Fashion-MNIST classes.
+Output: {output_words} for the {len(class_names)} classes of CLASS_NAMES, in that order.
 """
 
 import torch
 from torch import nn
 
-CLASS_NAMES = {list(CLASS_NAMES)!r}
+CLASS_NAMES = {class_names_literal(class_names)}
 INPUT_SHAPE = {tuple(spec.input_shape)!r}  # channels, height, width
 
 
@@ -160,6 +168,13 @@ if __name__ == "__main__":
     print("parameters:", sum(p.numel() for p in model.parameters()))
     print("output shape:", tuple(model(torch.zeros(2, *INPUT_SHAPE)).shape))
 '''
+
+
+def class_names_literal(class_names: Sequence[str]) -> str:
+    """The class names as a list literal; anything but texts is refused rather than written into code."""
+    if not all(isinstance(name, str) for name in class_names):
+        raise SpecError(f"class names must be texts, not {list(class_names)!r:.60}")
+    return repr(list(class_names))
 
 
 def _per_channel(value: float, channels: int) -> str:

@@ -13,10 +13,10 @@ Layout of a ``.safetensors`` model file:
   non-tensor state).
 
 Format version 2 adds ``input_shape`` (channels, height, width; also inside ``spec``), ``data`` (the dataset,
-and for an image folder its framing: size, colour, framing, separation) and ``calibration`` (the temperature and
-the unsure rule's thresholds, :class:`~fashion_desktop.core.calibration.Calibration`); its class names may be
-any 2 to 100 texts (an image folder's). A version-1 file has none of them: it is read as Fashion-MNIST, 28x28
-grey, uncalibrated, and predicts exactly as it did.
+and for an image folder its path ``images`` and framing: size, colour, framing, separation) and ``calibration``
+(the temperature and the unsure rule's thresholds, :class:`~fashion_desktop.core.calibration.Calibration`); its
+class names may be any 2 to 100 texts (an image folder's). A version-1 file has none of them: it is read as
+Fashion-MNIST, 28x28 grey, uncalibrated, and predicts exactly as it did.
 
 No random-number state is stored: the engine seeds every epoch's generators from (seed, epoch), both saved.
 """
@@ -270,7 +270,8 @@ class Checkpoint:
         train_config = TrainConfig.from_dict(config) if config else None
         if train_config is not None:
             train_config.check()
-        # Buildable; a head that does not suit the loss or the class count is for training to refuse
+        # Buildable; a head that does not suit the loss is for training to refuse, and the output size is checked
+        # against the class names in _check_fits.
         spec.check(classes=None)
         return cls(
             spec=spec,

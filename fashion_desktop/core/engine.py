@@ -287,7 +287,7 @@ class Trainer:
         matrix = confusion.view(classes, classes).tolist()
         count = max(1, len(targets))
         correct = sum(matrix[i][i] for i in range(classes))
-        return Evaluation(total_loss.item() / count, correct / count, tuple(map(tuple, matrix)))
+        return Evaluation(total_loss.item() / count, correct / count, tuple(map(tuple, matrix)), self.class_names)
 
     # -- checkpoints --
     def checkpoint(self) -> Checkpoint:

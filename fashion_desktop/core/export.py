@@ -7,19 +7,22 @@ import io
 import json
 import tempfile
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import torch
 from torch import nn
 
-from fashion_desktop.core.builder import to_python
+from fashion_desktop.core.builder import class_names_literal, to_python
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.config import TrainConfig
+from fashion_desktop.core.data import DEFAULT_DATASET, dataset_info
 from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.files import atomic_write
+from fashion_desktop.core.folders import FramingSettings
 from fashion_desktop.core.optim import OneHotLoss, make_loss, optimizer_kwargs
 from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
 
@@ -32,9 +35,10 @@ class ExportError(UserError):
 
 
 def export_onnx(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write the network as ONNX: input ``image`` (N, *spec.input_shape) normalised float32, output (N, 10).
+    """Write the network as ONNX: input ``image`` (N, *spec.input_shape) normalised float32, output (N, classes).
 
-    The batch dimension is dynamic. The file's metadata holds the class names and the normalisation.
+    The batch dimension is dynamic. The file's metadata holds the class names, the input shape, the normalisation
+    and, for an image-folder model, how its photos are framed.
 
     Raises:
         ExportError: the ``onnx`` package, which torch's exporter needs, is not installed.
@@ -59,25 +63,36 @@ def export_onnx(checkpoint: Checkpoint, path: str | Path) -> Path:
             dynamic_axes={"image": {0: "batch"}, "output": {0: "batch"}},
         )
         proto = onnx.load_model(exported)
-    metadata = {
-        "class_names": json.dumps(list(checkpoint.class_names)),
-        "normalization": json.dumps({"mean": checkpoint.spec.mean, "std": checkpoint.spec.std}),
-        "spec": json.dumps(checkpoint.spec.to_dict()),
-    }
+    metadata = {**_description(checkpoint), "spec": json.dumps(checkpoint.spec.to_dict())}
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     return atomic_write(Path(path), proto.SerializeToString())
 
 
 def export_torchscript(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write the network as TorchScript, loadable with ``torch.jit.load`` without this app or the class code."""
+    """Write the network as TorchScript, loadable with ``torch.jit.load`` without this app or the class code.
+
+    The archive's extra files (``torch.jit.load(path, _extra_files={"class_names": ""})``) hold the same
+    description as the ONNX metadata: class names, input shape, normalisation and framing.
+    """
     buffer = io.BytesIO()
     # Scripting rather than tracing keeps dropout and batch norm switching with train() and eval().
     # torch marks TorchScript deprecated; it is still what C++ (libtorch) and older runtimes load.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.save(torch.jit.script(checkpoint.build_model()), buffer)
+        torch.jit.save(torch.jit.script(checkpoint.build_model()), buffer, _extra_files=_description(checkpoint))
     return atomic_write(Path(path), buffer.getvalue())
+
+
+def _description(checkpoint: Checkpoint) -> dict[str, str]:
+    """What a runtime needs besides the network, as JSON texts: the classes and how an image becomes the input."""
+    framing = checkpoint.framing
+    return {
+        "class_names": json.dumps(list(checkpoint.class_names)),
+        "input_shape": json.dumps(list(checkpoint.spec.input_shape)),
+        "normalization": json.dumps({"mean": checkpoint.spec.mean, "std": checkpoint.spec.std}),
+        **({"framing": json.dumps(asdict(framing))} if framing is not None else {}),
+    }
 
 
 def export_python(checkpoint: Checkpoint, path: str | Path) -> Path:
@@ -85,7 +100,7 @@ def export_python(checkpoint: Checkpoint, path: str | Path) -> Path:
 
     A model trained here also gets ``make_loss()``, the loss it was trained with, to fine-tune it the same way.
     """
-    code = to_python(checkpoint.spec, NETWORK_CLASS)
+    code = to_python(checkpoint.spec, NETWORK_CLASS, checkpoint.class_names)
     if checkpoint.config is not None:
         main = '\n\nif __name__ == "__main__":'
         helpers = _loss_helpers(checkpoint.config).strip("\n")
@@ -105,22 +120,50 @@ def export_training_script(checkpoint: Checkpoint, path: str | Path) -> Path:
             "this model file holds no training settings, so there is no run to reproduce; "
             "export the network alone with the python format"
         )
-    return atomic_write(Path(path), training_script(checkpoint.spec, checkpoint.config).encode())
+    script = training_script(checkpoint.spec, checkpoint.config, checkpoint.class_names, checkpoint.data)
+    return atomic_write(Path(path), script.encode())
 
 
-def training_script(spec: ModelSpec, config: TrainConfig) -> str:
-    """A standalone script (torch and torchvision only) that trains ``spec`` with ``config`` on Fashion-MNIST.
+def training_script(
+    spec: ModelSpec,
+    config: TrainConfig,
+    class_names: Sequence[str] = CLASS_NAMES,
+    data: Mapping[str, Any] | None = None,
+) -> str:
+    """A standalone script (torch and torchvision only) that trains ``spec`` with ``config`` on its data again.
 
-    Every value goes into the code as a Python literal (``repr`` of a checked int, float or bool), never as
+    ``data`` is the model file's data settings: a torchvision dataset (Fashion-MNIST when None) or an image
+    folder with its framing, which the script reads with ``torchvision.datasets.ImageFolder``.
+
+    Every value goes into the code as a Python literal (``repr`` of a checked int, float, bool or text), never as
     text pasted into source, so no model file can put code into the script.
 
     Raises:
         ConfigError, SpecError: the settings or the network are not valid.
     """
     config.check()
-    spec.check()
+    spec.check(classes=len(class_names))
+    data = dict(data or {})
+    if data.get("dataset") == "folder":
+        framing = FramingSettings(**{k: v for k, v in data.items() if k in FramingSettings.__dataclass_fields__})
+        garment = (
+            framing.framing == "garment"
+        )  # the app's crop needs OpenCV's GrabCut: the script frames the whole photo
+        intro = _FOLDER_INTRO + (_GARMENT_NOTE if garment else "")
+        data_code = _FOLDER_DATA.substitute(
+            size=_literal(framing.size, int),
+            color=_literal(framing.color, bool),
+            framing=repr("squash" if framing.framing == "squash" else "whole"),
+            garment_note="  (not the app's garment crop: see above)" if garment else "",
+        )
+    else:
+        title = dataset_info(str(data.get("dataset", DEFAULT_DATASET))).folder  # a registry name, never user text
+        intro = _TORCHVISION_INTRO.substitute(dataset=title)
+        data_code = _TORCHVISION_DATA.substitute(dataset=title)
     return _SCRIPT.substitute(
-        network=_class_code(spec),
+        intro=intro,
+        data_code=data_code.strip("\n"),
+        network=_class_code(spec, class_names),
         epochs=_literal(config.epochs, int),
         batch_size=_literal(config.batch_size, int),
         seed=_literal(config.seed, int),
@@ -130,7 +173,7 @@ def training_script(spec: ModelSpec, config: TrainConfig) -> str:
         augment=_literal(config.augment, bool),
         keep_best=_literal(config.keep_best, bool),
         patience=_literal(config.early_stopping_patience, int),
-        class_names=repr(list(CLASS_NAMES)),
+        class_names=class_names_literal(class_names),
         loss=_loss_code(config),
         loss_helpers=_loss_helpers(config),
         optimizer=_optimizer_code(config),
@@ -149,9 +192,9 @@ def _literal(value: object, kind: type) -> str:
     return repr(float(value) if kind is float else value)  # type: ignore[arg-type]
 
 
-def _class_code(spec: ModelSpec) -> str:
+def _class_code(spec: ModelSpec, class_names: Sequence[str]) -> str:
     """The network class from the readable export, without that module's docstring, loader and demo."""
-    code = to_python(spec, NETWORK_CLASS)
+    code = to_python(spec, NETWORK_CLASS, class_names)
     node = next(n for n in ast.parse(code).body if isinstance(n, ast.ClassDef))
     segment = ast.get_source_segment(code, node)
     assert segment is not None
@@ -242,12 +285,200 @@ def default_export_path(model_path: str | Path, format_name: str) -> Path:
     return model_path.with_name(model_path.stem + EXPORT_FORMATS[format_name].suffix)
 
 
-_SCRIPT = Template('''"""Train a network on Fashion-MNIST with plain PyTorch and torchvision, as a Fashion Desktop run.
+_TORCHVISION_INTRO = Template(
+    """Train a network on $dataset with plain PyTorch and torchvision, as a Fashion Desktop run.
 
 Options: --data DIR (downloaded there unless it is already there, unpacked or as the four .gz files), --epochs N,
---out FILE; the defaults are the exported run's settings.
+--out FILE; the defaults are the exported run's settings."""
+)
+
+_FOLDER_INTRO = """Train a network on a labelled photo folder with PyTorch and torchvision, as a Fashion Desktop run.
+
+Options: --data DIR (required: one subfolder per class, or train/ with optional validation/ and test/ folders that
+hold the class subfolders, as torchvision.datasets.ImageFolder reads them), --epochs N, --out FILE; the defaults
+are the exported run's settings. Each photo is framed as the app frames it: transparency onto white, negated
+(bright on black, like Fashion-MNIST; a grey image on a dark background is kept as it is), area-resampled to
+the input size. Without a validation/ or test/ folder, a seeded tenth of each class is held out for each, the
+same shares as the app's, not the same images."""
+
+# Said in the script's docstring when the model was trained on garment-cropped photos.
+_GARMENT_NOTE = """
+
+NOT REPRODUCED: the app trained this model on photos cropped to the garment, separated from the background with
+OpenCV's GrabCut (seeded rectangle, clean-up, largest parts kept), which is too long to repeat in a short script.
+This script frames the whole photo, padded to a square, instead: expect somewhat different accuracy, and predict
+on photos framed the same way."""
+
+_TORCHVISION_DATA = Template('''
+def unpack_gz_files(root):
+    """Unpack the .gz files that are already in ROOT/$dataset/raw/.
+
+    torchvision uses the unpacked files when they are there. Without them it downloads the .gz files again unless
+    their checksums match its list, which recompressed copies of the same data do not (and offline it fails).
+    """
+    raw = Path(root) / "$dataset" / "raw"
+    for packed in sorted(raw.glob("*-ubyte.gz")):
+        unpacked = packed.with_suffix("")  # train-images-idx3-ubyte.gz -> train-images-idx3-ubyte
+        if unpacked.exists():
+            continue
+        print(f"unpacking {packed}", flush=True)
+        partial = unpacked.with_name(unpacked.name + ".part")  # renamed when complete: never half a file
+        try:
+            target = open(partial, "wb")
+        except OSError as error:
+            raise SystemExit(f"cannot unpack {packed} beside it ({error.strerror}): copy the data folder "
+                             "somewhere writable and pass that copy with --data") from None
+        with gzip.open(packed) as source, target:
+            shutil.copyfileobj(source, target)
+        os.replace(partial, unpacked)
+
+
+DATA_HELP = "$dataset folder in torchvision's layout, downloaded there when missing (default: data)"
+DATA_DEFAULT = "data"
+
+
+def load_data(root):
+    """The training, validation and test sets, normalised as the network expects."""
+    unpack_gz_files(root)
+    normalise = [transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]
+    augment = [transforms.RandomHorizontalFlip(), transforms.RandomAffine(0, translate=(2 / 28, 2 / 28))]
+    train_files = datasets.$dataset(
+        root, train=True, download=True, transform=transforms.Compose((augment if AUGMENT else []) + normalise)
+    )
+    val_files = datasets.$dataset(root, train=True, transform=transforms.Compose(normalise))
+    test_set = datasets.$dataset(root, train=False, download=True, transform=transforms.Compose(normalise))
+    # The same seeded permutation as Fashion Desktop, so the validation images are the app's. Batches are drawn
+    # and augmented in another order, so the numbers come out close to the app's, not bit-for-bit the same.
+    order = torch.randperm(len(train_files), generator=torch.Generator().manual_seed(SEED)).tolist()
+    return Subset(train_files, order[VAL_SIZE:]), Subset(val_files, order[:VAL_SIZE]), test_set
+''')
+
+_FOLDER_DATA = Template('''
+IMAGE_SIZE = $size  # pixels on each side of the square input
+COLOR = $color  # three RGB channels; False: one grey channel
+FRAMING = $framing  # "whole": padded to a square, aspect kept; "squash": resized to a square$garment_note
+HOLD_OUT = 0.1  # each class's share held out for validation, and another for the test set, when no folder has them
+LIGHT = 128  # a border whose median grey level reaches this is a light background
+SPLIT_FOLDERS = {
+    "train": ("train", "training"),
+    "validation": ("validation", "val", "valid"),
+    "test": ("test", "testing"),
+}
+DATA_HELP = "the image folder: one subfolder per class, or train/ (and validation/, test/) holding them"
+DATA_DEFAULT = None
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def open_photo(path):
+    """An RGB copy of a photo, transparency flattened onto white (ImageFolder's own loader puts it on black)."""
+    with Image.open(path) as image:
+        image.load()
+        if "A" in image.getbands() or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            white = Image.new("RGB", image.size, (255, 255, 255))
+            white.paste(rgba, mask=rgba.getchannel("A"))
+            return white
+        return image.convert("RGB")
+
+
+def readable(path):
+    """An image file that opens; the others are skipped and named, as the app skips them."""
+    if not path.lower().endswith(IMAGE_SUFFIXES):
+        return False
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except Exception as error:
+        print(f"skipped {path}: {error}", flush=True)
+        return False
+
+
+def border_level(image):
+    """The median grey level of a 2% ring round the image, where a product photo shows its background."""
+    grey = transforms.functional.pil_to_tensor(image.convert("L"))[0].float()
+    height, width = grey.shape
+    dy, dx = max(1, round(height * 0.02)), max(1, round(width * 0.02))
+    ring = torch.cat([grey[:dy].flatten(), grey[-dy:].flatten(), grey[:, :dx].flatten(), grey[:, -dx:].flatten()])
+    return float(ring.median())
+
+
+def frame(image):
+    """A photo as the network's input: negated (unless it is grey on dark already), then squared and resized."""
+    red, green, blue = image.split()
+    grey_on_dark = red.tobytes() == green.tobytes() == blue.tobytes() and border_level(image) < LIGHT
+    tones = image if grey_on_dark else ImageOps.invert(image)
+    pixels = tones if COLOR else tones.convert("L")
+    side = (IMAGE_SIZE, IMAGE_SIZE)
+    if FRAMING == "squash":
+        return pixels.resize(side, Image.Resampling.BOX)
+    level = border_level(pixels)
+    fill = 0 if level < LIGHT else round(level)
+    return ImageOps.pad(pixels, side, Image.Resampling.BOX, color=(fill,) * 3 if COLOR else fill)
+
+
+class ClassFolder(datasets.ImageFolder):
+    """ImageFolder with the model's class numbers, so a validation folder that lacks a class still labels right."""
+
+    def find_classes(self, directory):
+        present = {entry.name for entry in os.scandir(directory) if entry.is_dir()}
+        names = [name for name in CLASS_NAMES if name in present]
+        return names, {name: CLASS_NAMES.index(name) for name in names}
+
+
+def split_folder(root, split):
+    """ROOT's subfolder for a split (train, validation or test), whatever its case, or None."""
+    names = {entry.name.lower(): entry.name for entry in os.scandir(root) if entry.is_dir()}
+    found = next((names[name] for name in SPLIT_FOLDERS[split] if name in names), None)
+    return os.path.join(root, found) if found else None
+
+
+def held_out(count):
+    """Images of a class to hold out for one split, as the app counts them: never all, none below three."""
+    return 0 if count < 3 else min(count - 2, max(1, round(count * HOLD_OUT)))
+
+
+def load_data(root):
+    """The training, validation and test sets, framed and normalised as the network expects."""
+    channels = 3 if COLOR else 1
+    normalise = [frame, transforms.ToTensor(), transforms.Normalize((MEAN,) * channels, (STD,) * channels)]
+    augment = [transforms.RandomHorizontalFlip(), transforms.RandomAffine(0, translate=(2 / IMAGE_SIZE,) * 2)]
+    train_folder = split_folder(root, "train")
+    folders = {"train": train_folder or root}
+    if train_folder:
+        folders.update({s: f for s in ("validation", "test") if (f := split_folder(root, s)) is not None})
+    present = sorted(e.name for e in os.scandir(folders["train"]) if e.is_dir() and not e.name.startswith("."))
+    if present != sorted(CLASS_NAMES):
+        raise SystemExit(f"{folders['train']} holds the classes {present}, but the network was trained on "
+                         f"{CLASS_NAMES}: give the folder it was trained on")
+
+    def read(folder, steps):
+        return ClassFolder(folder, transform=transforms.Compose(steps), loader=open_photo, is_valid_file=readable)
+
+    train_files = read(folders["train"], (augment if AUGMENT else []) + normalise)
+    plain_files = read(folders["train"], normalise)  # the same files, never augmented, for the held-out images
+    generator = torch.Generator().manual_seed(SEED)
+    train, held = [], {"validation": [], "test": []}
+    for label in range(len(CLASS_NAMES)):
+        members = [i for i, target in enumerate(train_files.targets) if target == label]
+        order = [members[i] for i in torch.randperm(len(members), generator=generator).tolist()]
+        for split in held:
+            cut = 0 if split in folders else held_out(len(members))
+            held[split] += order[:cut]
+            order = order[cut:]
+        train += order
+    splits = [
+        read(folders[split], normalise) if split in folders else Subset(plain_files, sorted(held[split]))
+        for split in ("validation", "test")
+    ]
+    return Subset(train_files, sorted(train)), splits[0], splits[1]
+''')
+
+_SCRIPT = Template('''"""$intro
+
 Load the saved weights with: model = FashionNetwork(); model.load_state_dict(torch.load(FILE, weights_only=True))
 """
+
 
 import argparse
 import copy
@@ -257,6 +488,7 @@ import shutil
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageOps
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
@@ -287,43 +519,7 @@ def make_scheduler(optimizer, epochs):
     return $scheduler
 
 
-def unpack_gz_files(root):
-    """Unpack Fashion-MNIST .gz files that are already in ROOT/FashionMNIST/raw/.
-
-    torchvision uses the unpacked files when they are there. Without them it downloads the .gz files again unless
-    their checksums match its list, which recompressed copies of the same data do not (and offline it fails).
-    """
-    raw = Path(root) / "FashionMNIST" / "raw"
-    for packed in sorted(raw.glob("*-ubyte.gz")):
-        unpacked = packed.with_suffix("")  # train-images-idx3-ubyte.gz -> train-images-idx3-ubyte
-        if unpacked.exists():
-            continue
-        print(f"unpacking {packed}", flush=True)
-        partial = unpacked.with_name(unpacked.name + ".part")  # renamed when complete: never half a file
-        try:
-            target = open(partial, "wb")
-        except OSError as error:
-            raise SystemExit(f"cannot unpack {packed} beside it ({error.strerror}): copy the data folder "
-                             "somewhere writable and pass that copy with --data") from None
-        with gzip.open(packed) as source, target:
-            shutil.copyfileobj(source, target)
-        os.replace(partial, unpacked)
-
-
-def load_data(root):
-    """The training, validation and test sets, normalised as the network expects."""
-    unpack_gz_files(root)
-    normalise = [transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]
-    augment = [transforms.RandomHorizontalFlip(), transforms.RandomAffine(0, translate=(2 / 28, 2 / 28))]
-    train_files = datasets.FashionMNIST(
-        root, train=True, download=True, transform=transforms.Compose((augment if AUGMENT else []) + normalise)
-    )
-    val_files = datasets.FashionMNIST(root, train=True, transform=transforms.Compose(normalise))
-    test_set = datasets.FashionMNIST(root, train=False, download=True, transform=transforms.Compose(normalise))
-    # The same seeded permutation as Fashion Desktop, so the validation images are the app's. Batches are drawn
-    # and augmented in another order, so the numbers come out close to the app's, not bit-for-bit the same.
-    order = torch.randperm(len(train_files), generator=torch.Generator().manual_seed(SEED)).tolist()
-    return Subset(train_files, order[VAL_SIZE:]), Subset(val_files, order[:VAL_SIZE]), test_set
+$data_code
 
 
 @torch.no_grad()
@@ -341,8 +537,8 @@ def evaluate(model, loader, loss_fn, device):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Train FashionNetwork on Fashion-MNIST.")
-    parser.add_argument("--data", default="data", help="Fashion-MNIST folder in torchvision's layout (default: data)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=DATA_DEFAULT, required=DATA_DEFAULT is None, help=DATA_HELP)
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"default: {EPOCHS}")
     parser.add_argument("--out", default="fashion_network.pt", help="where to save the trained weights")
     args = parser.parse_args()

@@ -8,6 +8,11 @@ from typing import Any
 from fashion_desktop.core.spec import CLASS_NAMES
 
 
+def default_class_names(count: int) -> tuple[str, ...]:
+    """Names for ``count`` classes whose own names are not known: Fashion-MNIST's for ten, else the numbers."""
+    return CLASS_NAMES if count == len(CLASS_NAMES) else tuple(str(label) for label in range(count))
+
+
 @dataclass(frozen=True)
 class FitInfo:
     """Told to callbacks when a run starts."""
@@ -54,19 +59,34 @@ class Evaluation:
     loss: float
     accuracy: float
     confusion: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted class
+    class_names: tuple[str, ...] = ()  # in label order; () for Fashion-MNIST's when there are ten rows
 
     @property
     def per_class_accuracy(self) -> tuple[float, ...]:
         return tuple(row[i] / max(1, sum(row)) for i, row in enumerate(self.confusion))
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """One name per class: the data's, else Fashion-MNIST's for ten classes, else the class numbers."""
+        if len(self.class_names) == len(self.confusion):
+            return self.class_names
+        return default_class_names(len(self.confusion))
+
     def to_dict(self) -> dict[str, Any]:
-        # Keyed by Fashion-MNIST's names for its ten classes, by class index for another class count (a folder's)
-        names = CLASS_NAMES if len(self.confusion) == len(CLASS_NAMES) else tuple(map(str, range(len(self.confusion))))
-        return {**asdict(self), "per_class_accuracy": dict(zip(names, self.per_class_accuracy, strict=True))}
+        """Loss, accuracy, confusion and the per-class accuracy keyed by class name (the names travel in the keys)."""
+        return {
+            "loss": self.loss,
+            "accuracy": self.accuracy,
+            "confusion": [list(row) for row in self.confusion],
+            "per_class_accuracy": dict(zip(self.names, self.per_class_accuracy, strict=True)),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evaluation:
-        return cls(float(data["loss"]), float(data["accuracy"]), tuple(map(tuple, data["confusion"])))
+        confusion = tuple(map(tuple, data["confusion"]))
+        per_class = data.get("per_class_accuracy")
+        names = tuple(per_class) if isinstance(per_class, dict) and len(per_class) == len(confusion) else ()
+        return cls(float(data["loss"]), float(data["accuracy"]), confusion, names)
 
 
 @dataclass(frozen=True)

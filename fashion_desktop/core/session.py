@@ -313,7 +313,9 @@ def run_training(
             run.warn(_copy_fitting_weights(trainer, request.init_from, request.init_from_name))
         if request.dataset == "folder":
             data = folder.to_fashion_data(trainer.device, request.spec.mean, request.spec.std)
-            trainer.data_settings = {"dataset": "folder", **asdict(folder.settings)}
+            # The folder too, so that continuing the model finds its photos without being told again
+            images = str(folder.root.resolve())
+            trainer.data_settings = {"dataset": "folder", "images": images, **asdict(folder.settings)}
             del folder  # the uint8 copy: the device copy is what trains
         else:
             data = trainer.load_data(root, request.dataset)

@@ -33,17 +33,18 @@ SPEC = replace(get_preset("seed").spec, input_shape=(1, 16, 16))
 CONFIG = replace(get_preset("seed").config, epochs=2, batch_size=16, device="cpu")
 
 
-def write_folder(root: Path, per_class: int = 8) -> Path:
-    """Ten class folders of 24x24 photos: a bright bar on a dark ground whose height tells the class."""
+def write_folder(root: Path, per_class: int = 8, classes: tuple[str, ...] = CLASSES) -> Path:
+    """A class folder of 24x24 photos per class: a bright bar on a dark ground whose height tells the class."""
     rng = np.random.default_rng(0)
-    for c, name in enumerate(CLASSES):
+    for c, name in enumerate(classes):
         folder = root / name
         folder.mkdir(parents=True)
+        row = 1 + c * 20 // len(classes)
         for i in range(per_class):
             pixels = rng.integers(0, 30, (24, 24, 3)).astype(np.uint8)
-            pixels[2 * c + 1 : 2 * c + 4, 3:21] = 220
+            pixels[row : row + 3, 3:21] = 220
             Image.fromarray(pixels).save(folder / f"{i}.png")
-    (root / CLASSES[0] / "broken.png").write_bytes(b"not a png")
+    (root / classes[0] / "broken.png").write_bytes(b"not a png")
     return root
 
 
