@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressDialog,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -79,11 +80,15 @@ class MainWindow(QMainWindow):
         self.training = TrainingTab()
         self.predict = PredictTab()
         self.learn = LearnTab()
-        self.tabs = QTabWidget()
+        self.tabs = PageTabs()
         self.tabs.setDocumentMode(True)
-        for tab, name in ((self.builder, "Builder"), (self.training, "Training"), (self.predict, "Predict")):
-            self.tabs.addTab(tab, name)
-        self.tabs.addTab(self.learn, "Learn")
+        for tab, name in (
+            (self.builder, "Builder"),
+            (self.training, "Training"),
+            (self.predict, "Predict"),
+            (self.learn, "Learn"),
+        ):
+            self.tabs.add_page(tab, name)
         self.welcome = self._welcome_banner()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -648,6 +653,35 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_about_action_triggered(self) -> None:
         QMessageBox.about(self, "About Fashion Desktop", self.about_text())
+
+
+class PageTabs(QTabWidget):
+    """Tabs whose pages scroll when the window is smaller than a page needs, so no page holds the window larger
+    than the screen (a page 985 pixels wide did on a 1600x1000 screen at scale factor 2).
+
+    The scroll area around each page stays out of the way: ``currentWidget``, ``setCurrentWidget``, ``indexOf``
+    and ``widget`` deal in the pages themselves.
+    """
+
+    def add_page(self, page: QWidget, name: str) -> int:
+        scroll = QScrollArea()
+        scroll.setWidget(page)
+        scroll.setWidgetResizable(True)  # as big as the window allows, never smaller than the page's minimum
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        return self.addTab(scroll, name)
+
+    def widget(self, index: int) -> QWidget | None:
+        scroll = super().widget(index)
+        return scroll.widget() if isinstance(scroll, QScrollArea) else scroll
+
+    def currentWidget(self) -> QWidget | None:
+        return self.widget(self.currentIndex())
+
+    def indexOf(self, page: QWidget) -> int:
+        return next((i for i in range(self.count()) if self.widget(i) is page), -1)
+
+    def setCurrentWidget(self, page: QWidget) -> None:
+        self.setCurrentIndex(self.indexOf(page))
 
 
 def _model_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -42,6 +43,9 @@ if TYPE_CHECKING:  # torch-dependent, imported where used so the window paints b
     from fashion_desktop.core.checkpoint import Checkpoint
 
 SETTINGS_WIDTH = 390  # pixels; the plots take the rest
+SIDE_BY_SIDE_SIZES = (380, 500)  # the batch-loss plot and the results, where they fit beside one another
+STACKED_SIZES = (200, 320)  # the same, one above the other
+BATCH_PLOT_HEIGHT = 150  # pixels, the least: lower, its loss labels ran into one another
 STOP_TIMEOUT_MS = 10_000  # closing the tab on its own waits this long for the worker, then closes once it has stopped
 
 
@@ -177,6 +181,10 @@ class TrainingTab(QWidget):
         left_layout.addWidget(self.problem_label)
 
         self.batch_plot = BatchLossPlot()
+        # A plot view does not pass on its plot's minimum size: the splitter squeezed this one to 110 px and cut
+        # its title at 1024x768.
+        least = self.batch_plot.plot_item.effectiveSizeHint(Qt.SizeHint.MinimumSize).toSize()
+        self.batch_plot.setMinimumSize(least.width(), max(least.height(), BATCH_PLOT_HEIGHT))
         self.epoch_plots = EpochPlots()
         self.results_tabs = QTabWidget()
         self.results_tabs.addTab(self.results, "Results")
@@ -184,28 +192,52 @@ class TrainingTab(QWidget):
         self.results_tabs.setTabToolTip(1, "every training run, with its settings and results")
         self.results_tabs.addTab(self.inside, "Inside")
         self.results_tabs.setTabToolTip(2, "each layer while it trains: gradients, dead units, activations, weights")
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.batch_plot)
-        top.addWidget(self.results_tabs)
-        top.setSizes([380, 500])
+        self.top_splitter = QSplitter(Qt.Orientation.Horizontal)  # turned vertical where both do not fit side by side
+        self.top_splitter.addWidget(self.batch_plot)
+        self.top_splitter.addWidget(self.results_tabs)
+        self.top_splitter.setSizes(list(SIDE_BY_SIDE_SIZES))
+        self.top_splitter.setChildrenCollapsible(False)
         plots = QSplitter(Qt.Orientation.Vertical)
-        plots.addWidget(top)
+        plots.addWidget(self.top_splitter)
         plots.addWidget(self.epoch_plots)
         plots.setSizes([420, 260])
+        plots.setChildrenCollapsible(False)  # collapsed, the epoch plots were a strip at scale factor 2
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.progress)
         right_layout.addWidget(plots, 1)
+        # Where the window is smaller than the plots and the matrix need (a small screen, scale factor 2), they
+        # scroll rather than lose columns or collapse; the settings and the buttons stay in view.
+        self.plots_scroll = QScrollArea()
+        self.plots_scroll.setWidget(right)
+        self.plots_scroll.setWidgetResizable(True)
+        self.plots_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.plots_scroll.viewport().installEventFilter(self)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(right)
+        splitter.addWidget(self.plots_scroll)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(0, False)
         splitter.setSizes([SETTINGS_WIDTH, 10_000])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.plots_scroll.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_plots_to(self.plots_scroll.viewport().width())
+        return super().eventFilter(watched, event)
+
+    def _fit_plots_to(self, width: int) -> None:
+        """The batch-loss plot beside the results where both fit in ``width`` pixels, above them where not."""
+        needed = self.batch_plot.minimumWidth() + self.top_splitter.handleWidth()
+        needed += self.results_tabs.minimumSizeHint().width()
+        orientation = Qt.Orientation.Horizontal if width >= needed else Qt.Orientation.Vertical
+        if orientation != self.top_splitter.orientation():
+            self.top_splitter.setOrientation(orientation)
+            sizes = SIDE_BY_SIDE_SIZES if orientation == Qt.Orientation.Horizontal else STACKED_SIZES
+            self.top_splitter.setSizes(list(sizes))  # in proportion to the room there is
 
     def _buttons(self) -> QHBoxLayout:
         self.start_button = QPushButton("Start")
