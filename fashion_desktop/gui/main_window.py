@@ -656,11 +656,11 @@ class MainWindow(QMainWindow):
 
 
 class PageTabs(QTabWidget):
-    """Tabs whose pages scroll when the window is smaller than a page needs, so no page holds the window larger
-    than the screen (a page 985 pixels wide did on a 1600x1000 screen at scale factor 2).
+    """Tabs whose pages scroll when the window is smaller than a page needs.
 
-    The scroll area around each page stays out of the way: ``currentWidget``, ``setCurrentWidget``, ``indexOf``
-    and ``widget`` deal in the pages themselves.
+    No page holds the window larger than the screen then (pages 985 pixels wide did, at scale factor 2). The
+    scroll area around each page stays out of the way: ``currentWidget``, ``setCurrentWidget``, ``indexOf`` and
+    ``widget`` deal in the pages themselves.
     """
 
     def add_page(self, page: QWidget, name: str) -> int:

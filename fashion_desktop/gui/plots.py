@@ -492,8 +492,9 @@ class ConfusionMatrixView(QTableWidget):
         self.cellClicked.connect(self._on_cell_clicked)
 
     def _fit_counts(self, digits: int) -> None:
-        """Columns wide enough for counts of ``digits`` digits in this font (at 30 pixels 1000 showed as "1..."),
-        and the view wide enough for every column: the splitter beside it must not clip the accuracies.
+        """Columns wide enough for counts of ``digits`` digits in this font, and the view for every column.
+
+        At 30 pixels a count of 1000 showed as "1..."; the splitter beside the view must not clip the accuracies.
         """
         header = self.horizontalHeader()
         header.setMinimumSectionSize(max(30, self.fontMetrics().horizontalAdvance("0" * digits) + 8))
