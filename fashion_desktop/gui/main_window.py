@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from fashion_desktop import __version__
 from fashion_desktop.core.errors import SpecError, UserError
 from fashion_desktop.core.learn import OptimizerChoice, with_weight_init
+from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder_tab import BuilderTab
 from fashion_desktop.gui.forms import remember_folder, remembered_folder
@@ -49,6 +50,7 @@ WELCOME = (
     "3. Drop a photo of a garment on the Predict tab to see what the network makes of it."
 )
 STATUS_TIMEOUT_MS = 6000
+LAST_MODEL_KEY = "model/last_file"  # the model file open when the app closed, opened again at the next launch
 # Quitting waits this long for the training to stop before it shows a "Stopping..." dialog; it never gives up
 # while the thread runs, because a QThread destroyed while it runs aborts the process.
 QUICK_STOP_MS = 1000
@@ -125,7 +127,28 @@ class MainWindow(QMainWindow):
         for tab in (self.builder, self.training, self.predict, self.learn):
             tab.on_core_ready()
         self.statusBar().showMessage("Ready", STATUS_TIMEOUT_MS)
+        self._reopen_last_model()
         self.core_ready.emit()
+
+    def _reopen_last_model(self) -> None:
+        """Show the model that was open when the app last closed; a file gone since is skipped with a word."""
+        from fashion_desktop.core.checkpoint import Checkpoint
+
+        name = str(QSettings().value(LAST_MODEL_KEY, "") or "")
+        if not name or self.training.is_training():
+            return
+        path = Path(name)
+        try:
+            if not path.is_file():
+                raise UserError("the file is no longer there")
+            checkpoint = Checkpoint.load(path)
+        except UserError as error:
+            QSettings().remove(LAST_MODEL_KEY)
+            self._on_tab_status_message(f"The last model, {path.name}, was not opened again: {error}")
+            return
+        # The network and settings came back from the settings as they were left; the model joins them.
+        self._show_model(checkpoint, path)
+        self._on_tab_status_message(f"Opened the last model again: {_model_words(checkpoint, path)}")
 
     @Slot(str)
     def on_core_failed(self, message: str) -> None:
@@ -280,17 +303,20 @@ class MainWindow(QMainWindow):
             )
             return False
         remember_folder("models", path)
-        self._opened = checkpoint
         self.builder.set_spec(checkpoint.spec, text=f"Open {Path(path).name}")
         if checkpoint.config is not None:
             self._apply_training_config(checkpoint.config)
-        self.predict.set_model(checkpoint, source=Path(path).name)
+        self._show_model(checkpoint, Path(path))
+        self._on_tab_status_message(f"Opened {_model_words(checkpoint, Path(path))}")
+        return True
+
+    def _show_model(self, checkpoint: Checkpoint, path: Path) -> None:
+        """Make a model from a file the one Predict, Save, Export and Continue use, and remember its file."""
+        self._opened = checkpoint
+        self.predict.set_model(checkpoint, source=path.name)
         self.training.set_checkpoint(checkpoint)  # its curves and results, and Continue
         self._update_model_note()
-        epochs = f"{checkpoint.epoch} epoch" + ("" if checkpoint.epoch == 1 else "s")
-        accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
-        self._on_tab_status_message(f"Opened {Path(path).name}: {epochs} trained{accuracy}")
-        return True
+        _remember_last_model(path)
 
     def _model_to_save(self) -> Checkpoint | None:
         """The model File > Save would save: the one trained last, else the one opened."""
@@ -312,6 +338,7 @@ class MainWindow(QMainWindow):
         remember_folder("models", path)
         try:
             checkpoint.save(path)
+            _remember_last_model(path)
         except OSError as error:
             QMessageBox.critical(self, "Cannot save the model", f"Cannot write {path}: {error.strerror or error}")
             return None
@@ -420,8 +447,9 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self,
             "New network",
-            "Start again from the seed network and its training settings?\n\n"
-            "Edit > Undo brings back the network and the settings you have now.",
+            "Start again from the seed network and its training settings, and clear the curves and results?\n\n"
+            "Edit > Undo brings back the network and the settings you have now. A trained model stays in the Runs "
+            "list (and a saved one in its file), from where you can open it again.",
             buttons.Yes | buttons.Cancel,
             buttons.Cancel,
         )
@@ -582,6 +610,9 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_training_model_ready(self, checkpoint: Checkpoint) -> None:
         self._opened = None  # the model trained now is the one Save, Export and Predict use
+        path = self.training.model_path()
+        if path is not None and path.is_file():  # the run's own model file, saved after every epoch
+            _remember_last_model(path)
         self._update_model_note()
         accuracy = f" (test accuracy {checkpoint.test.accuracy:.1%})" if checkpoint.test else ""
         self._on_tab_status_message(f"The model is ready to try on the Predict tab{accuracy}")
@@ -631,10 +662,25 @@ class MainWindow(QMainWindow):
         if self.builder.is_locked():
             QMessageBox.information(self, "New network", "A training is running. Stop it first, then start again.")
             return
-        if not self._ask_start_new():
+        if self._has_work_to_lose() and not self._ask_start_new():
             return
         self.builder.load_preset("seed")  # one undo step, which brings back the training settings too
+        # The model and its curves belong to the old network: a new start shows none (the run stays in Runs).
+        self.training.clear_results()
+        self._opened = None
+        QSettings().remove(LAST_MODEL_KEY)
+        self._update_model_note()
         self._on_tab_status_message("Started again from the seed network (Edit > Undo brings the old one back)")
+
+    def _has_work_to_lose(self) -> bool:
+        """Whether File > New would change anything: a model or curves shown, or another network or settings."""
+        seed = PRESETS["seed"]
+        return (
+            self._model_to_save() is not None
+            or self.training.has_results()
+            or self.builder.spec() != seed.spec
+            or self.training.config() != seed.config
+        )
 
     @Slot()
     def _on_open_action_triggered(self) -> None:
@@ -682,6 +728,17 @@ class PageTabs(QTabWidget):
 
     def setCurrentWidget(self, page: QWidget) -> None:
         self.setCurrentIndex(self.indexOf(page))
+
+
+def _model_words(checkpoint: Checkpoint, path: Path) -> str:
+    """``model.safetensors: 3 epochs trained, test accuracy 85.2%``."""
+    epochs = f"{checkpoint.epoch} epoch" + ("" if checkpoint.epoch == 1 else "s")
+    accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
+    return f"{path.name}: {epochs} trained{accuracy}"
+
+
+def _remember_last_model(path: Path) -> None:
+    QSettings().setValue(LAST_MODEL_KEY, str(path.absolute()))
 
 
 def _model_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:

@@ -8,6 +8,7 @@ This class lays them out, decides when Start and Continue may run, and draws wha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal, Slot
@@ -35,7 +36,7 @@ from fashion_desktop.gui.runs_panel import RunsPanel
 from fashion_desktop.gui.training.controller import TrainingController
 from fashion_desktop.gui.training.inside import InsidePanel
 from fashion_desktop.gui.training.progress import ProgressPanel
-from fashion_desktop.gui.training.results import ResultsPanel
+from fashion_desktop.gui.training.results import NO_RESULTS, ResultsPanel
 from fashion_desktop.gui.training.settings import SettingsPanel, changed_setting_words
 from fashion_desktop.gui.training_worker import DownloadOutcome
 
@@ -66,6 +67,7 @@ class TrainingTab(QWidget):
         self._spec: ModelSpec | None = None
         self._core_ready = False
         self._checkpoint: Checkpoint | None = None
+        self._model_path: Path | None = None  # the last run's model file, saved after every epoch
         self.settings = SettingsPanel()
         self.results = ResultsPanel(self.settings.data_root)
         self.runs_panel = RunsPanel()
@@ -120,6 +122,32 @@ class TrainingTab(QWidget):
         """The model trained so far (kept through stops and failures), or None before any training."""
         return self._checkpoint
 
+    def model_path(self) -> Path | None:
+        """The file the last run saved its model to; None before a run, or for a model opened from a file."""
+        return self._model_path
+
+    def has_results(self) -> bool:
+        """Whether the tab shows a model, or curves of a run (a failed run leaves its curves but no model)."""
+        return self._checkpoint is not None or bool(self.epoch_plots.epochs) or self.batch_plot.points > 0
+
+    def clear_results(self) -> None:
+        """Forget the model and clear its curves and results, as before any training (File > New).
+
+        Does nothing while a training runs: the run owns them until it ends.
+        """
+        if self.is_training():
+            return
+        self._checkpoint = self._model_path = None
+        self.batch_plot.clear()
+        self.epoch_plots.clear()
+        self.results.set_model(None)
+        self.results.set_matrices((), None)
+        self.results.set_text(NO_RESULTS)
+        self.progress.reset()
+        self.progress.speed_label.clear()
+        self.inside.clear()
+        self._update_problems()
+
     def set_checkpoint(self, checkpoint: Checkpoint) -> bool:
         """Show a model opened from a file (its curves, best epoch and test results) and let Continue train it on.
 
@@ -128,7 +156,7 @@ class TrainingTab(QWidget):
         """
         if self.is_training():
             return False
-        self._checkpoint = checkpoint
+        self._checkpoint, self._model_path = checkpoint, None
         self.results.set_model(checkpoint)
         self.progress.reset()
         self.progress.speed_label.clear()
@@ -448,7 +476,7 @@ class TrainingTab(QWidget):
         self._set_busy(False)
         model = outcome.new_model
         if model is not None:
-            self._checkpoint = model
+            self._checkpoint, self._model_path = model, outcome.model_path
             self.results.set_model(model, outcome.test_predictions)
             self.model_ready.emit(model)
         if outcome.run_id is not None:
