@@ -228,6 +228,13 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.builder.undo_action)
         edit_menu.addAction(self.builder.redo_action)
 
+        # Start, Continue, Pause and Stop with their shortcuts (Ctrl+Return, ...), which work in every tab.
+        training_menu = self.menuBar().addMenu("&Training")
+        training = self.training
+        training_menu.addActions([training.start_action, training.continue_action, training.pause_action])
+        training_menu.addSeparator()
+        training_menu.addAction(training.stop_action)
+
         help_menu = self.menuBar().addMenu("&Help")
         self.about_action = self._action(help_menu, "&About Fashion Desktop", self._on_about_action_triggered)
 

@@ -117,3 +117,50 @@ def test_no_tab_holds_the_window_wider_than_a_small_screen(qtbot):
     assert window.minimumSizeHint().width() <= 800 and window.minimumSizeHint().height() <= 500
     window.resize(1024, 768)
     assert window.width() == 1024
+
+
+@pytest.mark.slow
+def test_start_pause_and_stop_answer_their_shortcuts_with_the_focus_in_a_settings_box(qtbot, fashion_root):
+    from tests.gui.test_main_window import ENDLESS
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.on_core_ready()
+    tab = window.training
+    tab.set_config(ENDLESS)
+    tab.settings.folder_edit.setText(str(fashion_root))
+    window.tabs.setCurrentWidget(tab)
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Training")
+    assert [a.text() for a in menu.actions() if not a.isSeparator()] == ["&Start", "&Continue", "&Pause", "St&op"]
+    assert "(Ctrl+Return)" in tab.start_button.toolTip() and "(Ctrl+.)" in tab.stop_button.toolTip()
+    box = tab.settings.editors["epochs"]
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus)
+
+    qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert tab.is_training()
+    qtbot.waitUntil(lambda: tab.batch_plot.points > 0, timeout=30_000)
+    plot = tab.batch_plot  # the settings are disabled while training: the focus goes to the curves
+    plot.setFocus()
+    qtbot.waitUntil(plot.hasFocus)
+    qtbot.keyClick(plot, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    assert tab.pause_button.isChecked() and tab.pause_action.text() == "&Resume"
+    qtbot.keyClick(plot, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
+    assert tab.wait_for_stop(30_000)
+    assert not tab.is_training() and tab.checkpoint() is not None
+
+
+def test_the_training_buttons_have_mnemonics(qtbot):
+    from fashion_desktop.gui.training import TrainingTab
+
+    tab = TrainingTab()
+    qtbot.addWidget(tab)
+    assert [b.text() for b in (tab.start_button, tab.continue_button, tab.pause_button, tab.stop_button)] == [
+        "&Start",
+        "&Continue",
+        "&Pause",
+        "St&op",
+    ]
+    assert not tab.start_action.isEnabled()  # PyTorch has not loaded: the action follows its button

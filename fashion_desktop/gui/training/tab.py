@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -47,6 +47,8 @@ SETTINGS_WIDTH = 390  # pixels; the plots take the rest
 SIDE_BY_SIDE_SIZES = (380, 500)  # the batch-loss plot and the results, where they fit beside one another
 STACKED_SIZES = (200, 320)  # the same, one above the other
 BATCH_PLOT_HEIGHT = 150  # pixels, the least: lower, its loss labels ran into one another
+PAUSE_TEXT, RESUME_TEXT = "&Pause", "&Resume"
+STOP_TIP = "stop after the current batch, keeping the model trained so far"
 STOP_TIMEOUT_MS = 10_000  # closing the tab on its own waits this long for the worker, then closes once it has stopped
 
 
@@ -111,6 +113,7 @@ class TrainingTab(QWidget):
         self.controller.stop()
         self.stop_button.setEnabled(False)
         self.pause_button.setEnabled(False)
+        self._sync_actions()
         training = self.controller.is_training()
         self.status_message.emit("Stopping after the current batch..." if training else "Stopping the download...")
 
@@ -268,17 +271,42 @@ class TrainingTab(QWidget):
             self.top_splitter.setSizes(list(sizes))  # in proportion to the room there is
 
     def _buttons(self) -> QHBoxLayout:
-        self.start_button = QPushButton("Start")
+        # Mnemonics clear of the menus' (File, Edit, Training, Help): Alt+S, Alt+C, Alt+P (Alt+R), Alt+O.
+        self.start_button = QPushButton("&Start")
         self.start_button.setDefault(True)
-        self.start_button.setToolTip("train a new network from the first epoch")
-        self.continue_button = QPushButton("Continue", enabled=False)
-        self.pause_button = QPushButton("Pause", checkable=True, enabled=False)
-        self.stop_button = QPushButton("Stop", enabled=False)
-        self.stop_button.setToolTip("stop after the current batch, keeping the model trained so far")
+        self.continue_button = QPushButton("&Continue", enabled=False)
+        self.pause_button = QPushButton(PAUSE_TEXT, checkable=True, enabled=False)
+        self.stop_button = QPushButton("St&op", enabled=False)
+        # The same controls as actions with shortcuts, for the window's Training menu. Added to the tab too, so
+        # that the shortcuts work wherever the focus is in the window (a spin box, a plot), and on the tab alone.
+        self.start_action = self._control_action(self.start_button, "Ctrl+Return")
+        self.continue_action = self._control_action(self.continue_button, "Ctrl+Shift+Return")
+        self.pause_action = self._control_action(self.pause_button, "Ctrl+P")
+        self.stop_action = self._control_action(self.stop_button, "Ctrl+.")
+        self.stop_button.setToolTip(_with_shortcut(STOP_TIP, self.stop_action))
+        self.pause_button.setToolTip(_with_shortcut("pause after the current batch, or resume", self.pause_action))
         row = QHBoxLayout()
         for button in (self.start_button, self.continue_button, self.pause_button, self.stop_button):
             row.addWidget(button)
         return row
+
+    def _control_action(self, button: QPushButton, shortcut: str) -> QAction:
+        """An action that clicks ``button``, with its text and ``shortcut``; enabled with it (see _sync_actions)."""
+        action = QAction(button.text(), self, shortcut=QKeySequence(shortcut), enabled=button.isEnabled())
+        action.triggered.connect(button.click)  # a click on a disabled button does nothing
+        self.addAction(action)
+        return action
+
+    def _sync_actions(self) -> None:
+        """The actions follow their buttons: enabled with them, and Pause says Resume while paused."""
+        for button, action in (
+            (self.start_button, self.start_action),
+            (self.continue_button, self.continue_action),
+            (self.pause_button, self.pause_action),
+            (self.stop_button, self.stop_action),
+        ):
+            action.setEnabled(button.isEnabled())
+            action.setText(button.text())
 
     def _connect_parts(self) -> None:
         self.start_button.clicked.connect(self._on_start_clicked)
@@ -328,17 +356,19 @@ class TrainingTab(QWidget):
         self.problem_label.setText("\n".join(f"- {p}" for p in problems))
         self.start_button.setEnabled(not self.is_training() and not problems)
         self.start_button.setToolTip(
-            f"Start is not available: {problems[0]}" if problems else "train a new network from the first epoch"
+            f"Start is not available: {problems[0]}"
+            if problems
+            else _with_shortcut("train a new network from the first epoch", self.start_action)
         )
         cannot_continue = self._continue_problem()
         self.continue_button.setEnabled(cannot_continue is None)
         if cannot_continue is None:
             assert self._checkpoint is not None
-            self.continue_button.setToolTip(
-                f"train on from epoch {self._checkpoint.epoch} to epoch {self.config().epochs}, adding to the curves"
-            )
+            tip = f"train on from epoch {self._checkpoint.epoch} to epoch {self.config().epochs}, adding to the curves"
+            self.continue_button.setToolTip(_with_shortcut(tip, self.continue_action))
         else:
             self.continue_button.setToolTip(f"Continue is not available: {cannot_continue}")
+        self._sync_actions()
 
     def _continue_problem(self) -> str | None:
         """Why Continue cannot train the current model on, in words; None when it can."""
@@ -432,7 +462,8 @@ class TrainingTab(QWidget):
             return
         self.controller.set_paused(paused)
         self.status_message.emit("Paused after the current batch" if paused else "Training resumed")
-        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setText(RESUME_TEXT if paused else PAUSE_TEXT)
+        self._sync_actions()
         # Said where the eye is, and kept while paused: a status message fades after a few seconds.
         self.progress.set_paused(paused)
 
@@ -441,7 +472,7 @@ class TrainingTab(QWidget):
         self.stop_button.setEnabled(busy)
         with QSignalBlocker(self.pause_button):
             self.pause_button.setChecked(False)
-            self.pause_button.setText("Pause")
+            self.pause_button.setText(PAUSE_TEXT)
         self.pause_button.setEnabled(busy and self.controller.is_training())
         self._update_problems()
 
@@ -575,3 +606,8 @@ class TrainingTab(QWidget):
     @Slot()
     def _on_stopped_close(self) -> None:
         self.close()
+
+
+def _with_shortcut(tip: str, action: QAction) -> str:
+    """``tip (Ctrl+Return)``: a tooltip that names the action's shortcut."""
+    return f"{tip} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
