@@ -100,8 +100,9 @@ class MistakesGallery(QDialog):
         return super().eventFilter(watched, event)
 
     def _fit_columns(self, width: int) -> None:
-        """As many columns as ``width`` holds, the room left over shared among them: a fixed cell width left an
-        empty strip beside the grid.
+        """As many columns as ``width`` holds, the room left over shared among them.
+
+        A fixed cell width left an empty strip beside the grid.
         """
         spacing = self.image_list.spacing()  # Qt adds it to every cell of the grid, and once more at the edge
         columns = max(1, (width - spacing) // (self._least_cell.width() + spacing))

@@ -131,7 +131,7 @@ def test_the_gallery_columns_follow_its_width_with_no_empty_strip_beside_them(ga
 
 
 def test_no_caption_is_cut_to_the_first_items_width(gallery, qtbot):
-    # Items all took the first item's size ("Shirt 96%" over two short lines), so "Ankle boot 1%" became "Ankle boot ...".
+    # Items all took the first item's size (three short lines), so "Ankle boot 1%" became "Ankle boot ...".
     data = predictions()
     gallery.show_cell(2, 6, data.cell(2, 6), data.images)
     gallery.resize(760, 600)
