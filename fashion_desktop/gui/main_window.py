@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from fashion_desktop import __version__
 from fashion_desktop.core.errors import SpecError, UserError
 from fashion_desktop.core.learn import OptimizerChoice, with_weight_init
+from fashion_desktop.core.paths import checkpoints_dir
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder_tab import BuilderTab
@@ -309,7 +310,8 @@ class MainWindow(QMainWindow):
                 self, "Cannot open a model now", "A training is running. Stop it first, then open the model again."
             )
             return False
-        remember_folder("models", path)
+        if not Path(path).absolute().is_relative_to(checkpoints_dir().absolute()):
+            remember_folder("models", path)  # a run's own file (from the Runs page) is no place to save models
         self.builder.set_spec(checkpoint.spec, text=f"Open {Path(path).name}")
         if checkpoint.config is not None:
             self._apply_training_config(checkpoint.config)
@@ -337,7 +339,7 @@ class MainWindow(QMainWindow):
                 self, "No model to save", "There is no trained model yet. Train one on the Training tab first."
             )
             return None
-        default = str(Path(remembered_folder("models")) / "model.safetensors")
+        default = str(Path(remembered_folder("models", Path.home())) / "model.safetensors")
         name, _ = QFileDialog.getSaveFileName(self, "Save model", default, MODEL_FILTER)
         if not name:
             return None
@@ -367,7 +369,7 @@ class MainWindow(QMainWindow):
                 self, "Cannot export the network", "Fix these first:\n\n" + "\n".join(f"• {p.message}" for p in errors)
             )
             return None
-        default = str(Path(remembered_folder("exports")) / "fashion_network.py")
+        default = str(Path(remembered_folder("exports", Path.home())) / "fashion_network.py")
         name, _ = QFileDialog.getSaveFileName(self, "Export as Python", default, "Python files (*.py)")
         if not name:
             return None
@@ -395,7 +397,7 @@ class MainWindow(QMainWindow):
             )
             return None
         export = EXPORT_FORMATS[format_name]
-        default = str(Path(remembered_folder("exports")) / ("fashion_network" + export.suffix))
+        default = str(Path(remembered_folder("exports", Path.home())) / ("fashion_network" + export.suffix))
         name, _ = QFileDialog.getSaveFileName(self, f"Export: {export.description}", default)
         if not name:
             return None
@@ -691,7 +693,10 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_open_action_triggered(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Open model", remembered_folder("models"), MODEL_FILTER)
+        # Never used yet: where every training run saves its model, else the home folder.
+        runs_models = checkpoints_dir()
+        start = remembered_folder("models", runs_models if runs_models.is_dir() else Path.home())
+        name, _ = QFileDialog.getOpenFileName(self, "Open model", start, MODEL_FILTER)
         if name:
             self.open_model(name)
 

@@ -134,3 +134,32 @@ def test_a_trained_models_file_comes_back_at_the_next_launch(qtbot, fashion_root
     second.on_core_ready()
     model = second.training.checkpoint()
     assert model is not None and model.test == trained.test
+
+
+def test_file_dialogs_start_in_a_sensible_folder_for_their_kind_before_any_was_used(
+    qtbot, monkeypatch, tmp_path, messages
+):
+    from pathlib import Path
+
+    from fashion_desktop.core.paths import checkpoints_dir
+
+    window = new_window(qtbot)
+    window.on_core_ready()
+    asked: list[tuple[str, str]] = []
+
+    def record(kind):
+        return lambda parent, title, start, *args: asked.append((kind, start)) or ("", "")
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", record("open"))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", record("save"))
+    runs_models = checkpoints_dir()
+    runs_models.mkdir(parents=True, exist_ok=True)
+    window.open_action.trigger()
+    assert asked.pop() == ("open", str(runs_models))  # where every run saves its model
+
+    # A run's model opened from the Runs page does not make the app's own folder the place to save models in.
+    window.open_model(trained_model_file(runs_models))
+    window.save_action.trigger()
+    assert asked.pop() == ("save", str(Path.home() / "model.safetensors"))
+    window.model_export_actions["onnx"].trigger()
+    assert asked.pop() == ("save", str(Path.home() / "fashion_network.onnx"))
