@@ -421,6 +421,7 @@ class LearningRatePreview(_PlotView):
         super().__init__("", "", parent)
         plot = self.plot_item
         plot.hideButtons()
+        plot.setTitle(None)  # an empty title still took 30 of its 150 pixels, and the rates crowded together below
         self._curve = _line_with_dots(plot, LR_COLOR)
         self.rates: tuple[float, ...] = ()
         self.setMinimumHeight(100)

@@ -164,3 +164,23 @@ def test_the_training_buttons_have_mnemonics(qtbot):
         "St&op",
     ]
     assert not tab.start_action.isEnabled()  # PyTorch has not loaded: the action follows its button
+
+
+@pytest.mark.parametrize("rate", [0.003, 0.1, 0.0007])
+def test_the_lr_preview_labels_its_top_rate_and_its_labels_do_not_touch(qtbot, rate):
+    from fashion_desktop.gui.plots import LearningRatePreview
+
+    preview = LearningRatePreview()
+    qtbot.addWidget(preview)
+    preview.resize(240, 150)  # as tall as the settings form makes it
+    preview.show()
+    qtbot.waitExposed(preview)
+    preview.set_rates([rate] * 10)
+    qtbot.wait(20)
+    axis = preview.plot_item.getAxis("left")
+    low, high = preview.plot_item.viewRange()[1]
+    pixels = preview.plot_item.getViewBox().height()
+    ticks = [value for _, values in axis.tickValues(low, high, pixels) for value in values if low <= value <= high]
+    assert max(ticks) >= rate * (1 - 1e-9)  # the constant line sat above the top tick, unlabelled
+    major_spacing = axis.tickValues(low, high, pixels)[0][0]
+    assert major_spacing / (high - low) * pixels >= preview.fontMetrics().height()  # labels clear of each other
