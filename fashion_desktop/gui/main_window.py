@@ -470,8 +470,7 @@ class MainWindow(QMainWindow):
         if model is None:
             self.builder.set_model_note("")
             return
-        epochs = f"{model.epoch} epoch" + ("" if model.epoch == 1 else "s")
-        accuracy = f", test accuracy {model.test.accuracy:.1%}" if model.test else ""
+        epochs, accuracy = _epochs_and_accuracy(model)
         if model.spec == self.builder.spec():
             text = f"The trained model ({epochs}{accuracy}) belongs to this network."
         else:
@@ -744,9 +743,14 @@ class PageTabs(QTabWidget):
 
 def _model_words(checkpoint: Checkpoint, path: Path) -> str:
     """``model.safetensors: 3 epochs trained, test accuracy 85.2%``."""
-    epochs = f"{checkpoint.epoch} epoch" + ("" if checkpoint.epoch == 1 else "s")
-    accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
+    epochs, accuracy = _epochs_and_accuracy(checkpoint)
     return f"{path.name}: {epochs} trained{accuracy}"
+
+
+def _epochs_and_accuracy(checkpoint: Checkpoint) -> tuple[str, str]:
+    """``("3 epochs", ", test accuracy 85.2%")``; the accuracy is empty for a model without test results."""
+    epochs = f"{checkpoint.epoch} epoch" + ("" if checkpoint.epoch == 1 else "s")
+    return epochs, f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
 
 
 def _remember_last_model(path: Path) -> None:

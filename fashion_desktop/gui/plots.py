@@ -486,7 +486,7 @@ class ConfusionMatrixView(QTableWidget):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setItemDelegateForColumn(self.ACCURACY_COLUMN, _AccuracyBarDelegate(self))
         self.setToolTip("rows: the true class; columns: the class the network predicted")
-        self._fit_counts(4)
+        self._fit_counts(3)
         self.evaluation: Evaluation | None = None  # set when the matrix shown is an evaluation's (the test set's)
         self.confusion: tuple[tuple[int, ...], ...] | None = None
         self.clickable = False
@@ -519,7 +519,7 @@ class ConfusionMatrixView(QTableWidget):
         self.evaluation = None
         self.confusion = tuple(tuple(row) for row in confusion)
         self.clickable = clickable
-        self._fit_counts(max(4, *(len(str(count)) for counts in self.confusion for count in counts)))
+        self._fit_counts(max(3, *(len(str(count)) for counts in self.confusion for count in counts)))
         hint = "; click it to see those test images" if clickable else ""
         for row, counts in enumerate(self.confusion):
             row_total = sum(counts)

@@ -184,3 +184,24 @@ def test_the_lr_preview_labels_its_top_rate_and_its_labels_do_not_touch(qtbot, r
     assert max(ticks) >= rate * (1 - 1e-9)  # the constant line sat above the top tick, unlabelled
     major_spacing = axis.tickValues(low, high, pixels)[0][0]
     assert major_spacing / (high - low) * pixels >= preview.fontMetrics().height()  # labels clear of each other
+
+
+@pytest.mark.slow
+def test_at_1280x800_the_batch_plot_sits_beside_a_matrix_of_3_digit_counts_and_makes_way_for_4(qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    window.tabs.setCurrentWidget(window.training)
+    tab = window.training
+    hundreds = tuple(tuple(900 if row == column else 9 for column in range(10)) for row in range(10))
+    tab.results.set_matrices((), Evaluation(0.3, 0.9, hundreds))
+    qtbot.wait(50)
+    assert tab.top_splitter.orientation() == Qt.Orientation.Horizontal
+    tab.results.set_matrices((), Evaluation(0.3, 0.9, THOUSANDS))  # wider columns: the layout follows
+    qtbot.wait(50)
+    matrix = tab.results.confusion_view
+    assert matrix.width() >= matrix.minimumWidth()
+    assert tab.batch_plot.width() >= tab.batch_plot.plot_item.titleLabel.minimumWidth()
+    assert tab.plots_scroll.horizontalScrollBar().maximum() == 0

@@ -245,6 +245,7 @@ class TrainingTab(QWidget):
         self.plots_scroll.setWidgetResizable(True)
         self.plots_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.plots_scroll.viewport().installEventFilter(self)
+        self.top_splitter.installEventFilter(self)  # its parts' least sizes change: a matrix of 4-digit counts
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -256,7 +257,8 @@ class TrainingTab(QWidget):
         layout.addWidget(splitter)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.plots_scroll.viewport() and event.type() == QEvent.Type.Resize:
+        resized = watched is self.plots_scroll.viewport() and event.type() == QEvent.Type.Resize
+        if resized or (watched is self.top_splitter and event.type() == QEvent.Type.LayoutRequest):
             self._fit_plots_to(self.plots_scroll.viewport().width())
         return super().eventFilter(watched, event)
 
