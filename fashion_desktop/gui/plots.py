@@ -332,11 +332,14 @@ class EpochPlots(pg.GraphicsView):
         if columns == self.columns:
             return
         self.columns = columns
+        # Moved within the grid itself: pyqtgraph's removeItem takes a plot out of the scene and its own records,
+        # which only its addPlot reads, and nothing here calls that again.
+        grid = self._layout.layout
         for plot in plots:
-            self._layout.removeItem(plot)
+            grid.removeItem(plot)
         for i, plot in enumerate(plots):
             alone = i == len(plots) - 1 and i % columns == 0  # the last plot, alone in its row, takes the row
-            self._layout.addItem(plot, row=i // columns, col=i % columns, colspan=columns if alone else 1)
+            grid.addItem(plot, i // columns, i % columns, 1, columns if alone else 1)
         self.setMinimumHeight(math.ceil(len(plots) / columns) * EPOCH_ROW_HEIGHT)
 
     def append(self, metrics: EpochMetrics) -> None:

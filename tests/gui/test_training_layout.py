@@ -13,13 +13,20 @@ THOUSANDS = tuple(tuple(1000 if row == column else 3 for column in range(10)) fo
 HISTORY = tuple(EpochMetrics(e, 1 / e, 1.1 / e, 0.8, 0.003, 5.0, 4000.0, THOUSANDS) for e in range(1, 11))
 
 
-def training_window(qtbot, width: int, height: int) -> MainWindow:
+def shown_window(qtbot, width: int = 1280, height: int = 800) -> MainWindow:
+    """A main window of this size on the screen, showing the Training tab."""
     window = MainWindow()
     qtbot.addWidget(window)
     window.resize(width, height)
     window.show()
     qtbot.waitExposed(window)
     window.tabs.setCurrentWidget(window.training)
+    return window
+
+
+def training_window(qtbot, width: int, height: int) -> MainWindow:
+    """A shown window whose Training tab has ten epochs of curves and a test matrix of 1000s."""
+    window = shown_window(qtbot, width, height)
     window.training.epoch_plots.set_history(HISTORY)
     window.training.results.set_matrices(HISTORY, Evaluation(0.3, 0.9, THOUSANDS))
     qtbot.wait(50)  # the layouts settle
@@ -123,15 +130,11 @@ def test_no_tab_holds_the_window_wider_than_a_small_screen(qtbot):
 def test_start_pause_and_stop_answer_their_shortcuts_with_the_focus_in_a_settings_box(qtbot, fashion_root):
     from tests.gui.test_main_window import ENDLESS
 
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
+    window = shown_window(qtbot)
     window.on_core_ready()
     tab = window.training
     tab.set_config(ENDLESS)
     tab.settings.folder_edit.setText(str(fashion_root))
-    window.tabs.setCurrentWidget(tab)
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Training")
     assert [a.text() for a in menu.actions() if not a.isSeparator()] == ["&Start", "&Continue", "&Pause", "St&op"]
     assert "(Ctrl+Return)" in tab.start_button.toolTip() and "(Ctrl+.)" in tab.stop_button.toolTip()
@@ -188,13 +191,7 @@ def test_the_lr_preview_labels_its_top_rate_and_its_labels_do_not_touch(qtbot, r
 
 @pytest.mark.slow
 def test_at_1280x800_the_batch_plot_sits_beside_a_matrix_of_3_digit_counts_and_makes_way_for_4(qtbot):
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
-    qtbot.waitExposed(window)
-    window.tabs.setCurrentWidget(window.training)
-    tab = window.training
+    tab = shown_window(qtbot).training
     hundreds = tuple(tuple(900 if row == column else 9 for column in range(10)) for row in range(10))
     tab.results.set_matrices((), Evaluation(0.3, 0.9, hundreds))
     qtbot.wait(50)
