@@ -84,8 +84,6 @@ def test_a_window_restored_larger_than_the_screen_fits_on_it_and_the_matrix_scro
     first.close()
     assert QSettings().value("main_window/geometry")
 
-    window = training_window(qtbot, 1600, 1000)  # what the restore would get without a limit
-    window.close()
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()

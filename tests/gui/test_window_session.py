@@ -85,17 +85,21 @@ def test_new_asks_then_clears_the_curves_results_and_model_of_the_old_network(qt
 
 
 def a_session_that_opened_a_model(qtbot, monkeypatch, folder):
-    """A window that opened a trained model file through File > Open, then closed; returns the file."""
+    """A window that opened a trained model file through File > Open, then closed; returns it and the file.
+
+    The caller keeps the window until the test ends, as qtbot does not: a window collected while the next one is
+    built crashed the test run (in pyqtgraph, during garbage collection).
+    """
     first = new_window(qtbot)
     first.on_core_ready()
     path = trained_model_file(folder)
     open_through_the_menu(first, monkeypatch, path)
     first.close()
-    return path
+    return first, path
 
 
 def test_the_open_model_comes_back_at_the_next_launch_after_torch_loads(qtbot, monkeypatch, tmp_path, messages):
-    a_session_that_opened_a_model(qtbot, monkeypatch, tmp_path)
+    _first, _ = a_session_that_opened_a_model(qtbot, monkeypatch, tmp_path)
     second = new_window(qtbot)
     assert second.training.checkpoint() is None  # PyTorch has not loaded yet
     second.on_core_ready()
@@ -108,7 +112,8 @@ def test_the_open_model_comes_back_at_the_next_launch_after_torch_loads(qtbot, m
 
 
 def test_a_last_model_gone_since_is_skipped_quietly_with_a_status_message(qtbot, monkeypatch, tmp_path, messages):
-    a_session_that_opened_a_model(qtbot, monkeypatch, tmp_path).unlink()
+    _first, path = a_session_that_opened_a_model(qtbot, monkeypatch, tmp_path)
+    path.unlink()
 
     second = new_window(qtbot)
     second.on_core_ready()
