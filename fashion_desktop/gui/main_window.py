@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressDialog,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -28,6 +29,8 @@ from PySide6.QtWidgets import (
 from fashion_desktop import __version__
 from fashion_desktop.core.errors import SpecError, UserError
 from fashion_desktop.core.learn import OptimizerChoice, with_weight_init
+from fashion_desktop.core.paths import checkpoints_dir
+from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder_tab import BuilderTab
 from fashion_desktop.gui.forms import remember_folder, remembered_folder
@@ -48,6 +51,7 @@ WELCOME = (
     "3. Drop a photo of a garment on the Predict tab to see what the network makes of it."
 )
 STATUS_TIMEOUT_MS = 6000
+LAST_MODEL_KEY = "model/last_file"  # the model file open when the app closed, opened again at the next launch
 # Quitting waits this long for the training to stop before it shows a "Stopping..." dialog; it never gives up
 # while the thread runs, because a QThread destroyed while it runs aborts the process.
 QUICK_STOP_MS = 1000
@@ -79,11 +83,15 @@ class MainWindow(QMainWindow):
         self.training = TrainingTab()
         self.predict = PredictTab()
         self.learn = LearnTab()
-        self.tabs = QTabWidget()
+        self.tabs = PageTabs()
         self.tabs.setDocumentMode(True)
-        for tab, name in ((self.builder, "Builder"), (self.training, "Training"), (self.predict, "Predict")):
-            self.tabs.addTab(tab, name)
-        self.tabs.addTab(self.learn, "Learn")
+        for tab, name in (
+            (self.builder, "Builder"),
+            (self.training, "Training"),
+            (self.predict, "Predict"),
+            (self.learn, "Learn"),
+        ):
+            self.tabs.add_page(tab, name)
         self.welcome = self._welcome_banner()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -121,7 +129,28 @@ class MainWindow(QMainWindow):
         for tab in (self.builder, self.training, self.predict, self.learn):
             tab.on_core_ready()
         self.statusBar().showMessage("Ready", STATUS_TIMEOUT_MS)
+        self._reopen_last_model()
         self.core_ready.emit()
+
+    def _reopen_last_model(self) -> None:
+        """Show the model that was open when the app last closed; a file gone since is skipped with a word."""
+        from fashion_desktop.core.checkpoint import Checkpoint
+
+        name = str(QSettings().value(LAST_MODEL_KEY, "") or "")
+        if not name or self.training.is_training():
+            return
+        path = Path(name)
+        try:
+            if not path.is_file():
+                raise UserError("the file is no longer there")
+            checkpoint = Checkpoint.load(path)
+        except UserError as error:
+            QSettings().remove(LAST_MODEL_KEY)
+            self._on_tab_status_message(f"The last model, {path.name}, was not opened again: {error}")
+            return
+        # The network and settings came back from the settings as they were left; the model joins them.
+        self._show_model(checkpoint, path)
+        self._on_tab_status_message(f"Opened the last model again: {_model_words(checkpoint, path)}")
 
     @Slot(str)
     def on_core_failed(self, message: str) -> None:
@@ -203,6 +232,13 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.builder.undo_action)
         edit_menu.addAction(self.builder.redo_action)
 
+        # Start, Continue, Pause and Stop with their shortcuts (Ctrl+Return, ...), which work in every tab.
+        training_menu = self.menuBar().addMenu("&Training")
+        training = self.training
+        training_menu.addActions([training.start_action, training.continue_action, training.pause_action])
+        training_menu.addSeparator()
+        training_menu.addAction(training.stop_action)
+
         help_menu = self.menuBar().addMenu("&Help")
         self.about_action = self._action(help_menu, "&About Fashion Desktop", self._on_about_action_triggered)
 
@@ -279,19 +315,24 @@ class MainWindow(QMainWindow):
                 self, "Cannot open a model now", "A training is running. Stop it first, then open the model again."
             )
             return False
-        remember_folder("models", path)
+        if not Path(path).absolute().is_relative_to(checkpoints_dir().absolute()):
+            remember_folder("models", path)  # a run's own file (from the Runs page) is no place to save models
         self._opened = checkpoint
         self.training.settings.data.follow_model(checkpoint)  # first: the Builder fits the network to the data
         self.builder.set_spec(checkpoint.spec, text=f"Open {Path(path).name}")
         if checkpoint.config is not None:
             self._apply_training_config(checkpoint.config)
-        self.predict.set_model(checkpoint, source=Path(path).name)
+        self._show_model(checkpoint, Path(path))
+        self._on_tab_status_message(f"Opened {_model_words(checkpoint, Path(path))}")
+        return True
+
+    def _show_model(self, checkpoint: Checkpoint, path: Path) -> None:
+        """Make a model from a file the one Predict, Save, Export and Continue use, and remember its file."""
+        self._opened = checkpoint
+        self.predict.set_model(checkpoint, source=path.name)
         self.training.set_checkpoint(checkpoint)  # its curves and results, and Continue
         self._update_model_note()
-        epochs = f"{checkpoint.epoch} epoch" + ("" if checkpoint.epoch == 1 else "s")
-        accuracy = f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
-        self._on_tab_status_message(f"Opened {Path(path).name}: {epochs} trained{accuracy}")
-        return True
+        _remember_last_model(path)
 
     def _model_to_save(self) -> Checkpoint | None:
         """The model File > Save would save: the one trained last, else the one opened."""
@@ -305,7 +346,7 @@ class MainWindow(QMainWindow):
                 self, "No model to save", "There is no trained model yet. Train one on the Training tab first."
             )
             return None
-        default = str(Path(remembered_folder("models")) / "model.safetensors")
+        default = str(Path(remembered_folder("models", Path.home())) / "model.safetensors")
         name, _ = QFileDialog.getSaveFileName(self, "Save model", default, MODEL_FILTER)
         if not name:
             return None
@@ -313,6 +354,7 @@ class MainWindow(QMainWindow):
         remember_folder("models", path)
         try:
             checkpoint.save(path)
+            _remember_last_model(path)
         except OSError as error:
             QMessageBox.critical(self, "Cannot save the model", f"Cannot write {path}: {error.strerror or error}")
             return None
@@ -334,7 +376,7 @@ class MainWindow(QMainWindow):
                 self, "Cannot export the network", "Fix these first:\n\n" + "\n".join(f"• {p.message}" for p in errors)
             )
             return None
-        default = str(Path(remembered_folder("exports")) / "fashion_network.py")
+        default = str(Path(remembered_folder("exports", Path.home())) / "fashion_network.py")
         name, _ = QFileDialog.getSaveFileName(self, "Export as Python", default, "Python files (*.py)")
         if not name:
             return None
@@ -362,7 +404,7 @@ class MainWindow(QMainWindow):
             )
             return None
         export = EXPORT_FORMATS[format_name]
-        default = str(Path(remembered_folder("exports")) / ("fashion_network" + export.suffix))
+        default = str(Path(remembered_folder("exports", Path.home())) / ("fashion_network" + export.suffix))
         name, _ = QFileDialog.getSaveFileName(self, f"Export: {export.description}", default)
         if not name:
             return None
@@ -421,8 +463,9 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self,
             "New network",
-            "Start again from the seed network and its training settings?\n\n"
-            "Edit > Undo brings back the network and the settings you have now.",
+            "Start again from the seed network and its training settings, and clear the curves and results?\n\n"
+            "Edit > Undo brings back the network and the settings you have now. A trained model stays in the Runs "
+            "list (and a saved one in its file), from where you can open it again.",
             buttons.Yes | buttons.Cancel,
             buttons.Cancel,
         )
@@ -434,8 +477,7 @@ class MainWindow(QMainWindow):
         if model is None:
             self.builder.set_model_note("")
             return
-        epochs = f"{model.epoch} epoch" + ("" if model.epoch == 1 else "s")
-        accuracy = f", test accuracy {model.test.accuracy:.1%}" if model.test else ""
+        epochs, accuracy = _epochs_and_accuracy(model)
         if model.spec == self.builder.spec():
             text = f"The trained model ({epochs}{accuracy}) belongs to this network."
         else:
@@ -585,6 +627,9 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_training_model_ready(self, checkpoint: Checkpoint) -> None:
         self._opened = None  # the model trained now is the one Save, Export and Predict use
+        path = self.training.model_path()
+        if path is not None and path.is_file():  # the run's own model file, saved after every epoch
+            _remember_last_model(path)
         self._update_model_note()
         accuracy = f" (test accuracy {checkpoint.test.accuracy:.1%})" if checkpoint.test else ""
         self._on_tab_status_message(f"The model is ready to try on the Predict tab{accuracy}")
@@ -634,14 +679,32 @@ class MainWindow(QMainWindow):
         if self.builder.is_locked():
             QMessageBox.information(self, "New network", "A training is running. Stop it first, then start again.")
             return
-        if not self._ask_start_new():
+        if self._has_work_to_lose() and not self._ask_start_new():
             return
         self.builder.load_preset("seed")  # one undo step, which brings back the training settings too
+        # The model and its curves belong to the old network: a new start shows none (the run stays in Runs).
+        self.training.clear_results()
+        self._opened = None
+        QSettings().remove(LAST_MODEL_KEY)
+        self._update_model_note()
         self._on_tab_status_message("Started again from the seed network (Edit > Undo brings the old one back)")
+
+    def _has_work_to_lose(self) -> bool:
+        """Whether File > New would change anything: a model or curves shown, or another network or settings."""
+        seed = PRESETS["seed"]
+        return (
+            self._model_to_save() is not None
+            or self.training.has_results()
+            or self.builder.spec() != seed.spec
+            or self.training.config() != seed.config
+        )
 
     @Slot()
     def _on_open_action_triggered(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Open model", remembered_folder("models"), MODEL_FILTER)
+        # Never used yet: where every training run saves its model, else the home folder.
+        runs_models = checkpoints_dir()
+        start = remembered_folder("models", runs_models if runs_models.is_dir() else Path.home())
+        name, _ = QFileDialog.getOpenFileName(self, "Open model", start, MODEL_FILTER)
         if name:
             self.open_model(name)
 
@@ -656,6 +719,51 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_about_action_triggered(self) -> None:
         QMessageBox.about(self, "About Fashion Desktop", self.about_text())
+
+
+class PageTabs(QTabWidget):
+    """Tabs whose pages scroll when the window is smaller than a page needs.
+
+    No page holds the window larger than the screen then (pages 985 pixels wide did, at scale factor 2). The
+    scroll area around each page stays out of the way: ``currentWidget``, ``setCurrentWidget``, ``indexOf`` and
+    ``widget`` deal in the pages themselves.
+    """
+
+    def add_page(self, page: QWidget, name: str) -> int:
+        scroll = QScrollArea()
+        scroll.setWidget(page)
+        scroll.setWidgetResizable(True)  # as big as the window allows, never smaller than the page's minimum
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        return self.addTab(scroll, name)
+
+    def widget(self, index: int) -> QWidget | None:
+        scroll = super().widget(index)
+        return scroll.widget() if isinstance(scroll, QScrollArea) else scroll
+
+    def currentWidget(self) -> QWidget | None:
+        return self.widget(self.currentIndex())
+
+    def indexOf(self, page: QWidget) -> int:
+        return next((i for i in range(self.count()) if self.widget(i) is page), -1)
+
+    def setCurrentWidget(self, page: QWidget) -> None:
+        self.setCurrentIndex(self.indexOf(page))
+
+
+def _model_words(checkpoint: Checkpoint, path: Path) -> str:
+    """``model.safetensors: 3 epochs trained, test accuracy 85.2%``."""
+    epochs, accuracy = _epochs_and_accuracy(checkpoint)
+    return f"{path.name}: {epochs} trained{accuracy}"
+
+
+def _epochs_and_accuracy(checkpoint: Checkpoint) -> tuple[str, str]:
+    """``("3 epochs", ", test accuracy 85.2%")``; the accuracy is empty for a model without test results."""
+    epochs = f"{checkpoint.epoch} epoch" + ("" if checkpoint.epoch == 1 else "s")
+    return epochs, f", test accuracy {checkpoint.test.accuracy:.1%}" if checkpoint.test else ""
+
+
+def _remember_last_model(path: Path) -> None:
+    QSettings().setValue(LAST_MODEL_KEY, str(path.absolute()))
 
 
 def _model_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -72,9 +72,13 @@ class MistakesGallery(QDialog):
         caption = max(
             metrics.horizontalAdvance(f"{name} {percent}") for name in CLASS_NAMES for percent in ("100%", "<1%")
         )
-        self.image_list.setGridSize(QSize(max(side, caption) + 16, side + 3 * metrics.height() + 18))
-        self.image_list.setUniformItemSizes(True)
-        self.image_list.setWordWrap(True)
+        self._least_cell = QSize(max(side, caption) + 16, side + 3 * metrics.height() + 18)
+        self.image_list.setGridSize(self._least_cell)
+        self.image_list.viewport().installEventFilter(self)  # the columns follow its width
+        # Not uniform: every item took the first one's size, and a wider caption further on was cut ("Ankle boot ...").
+        self.image_list.setUniformItemSizes(False)
+        # No wrapping: below an icon Qt wraps (and elides) text at the icon's width, which cut "Ankle boot 1%".
+        self.image_list.setWordWrap(False)
         self.image_list.setSpacing(4)
         self.image_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.image_list.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -89,6 +93,22 @@ class MistakesGallery(QDialog):
         self.mistakes: tuple[Mistake, ...] = ()  # every image of the cell, in the gallery's order
         self.cell: tuple[int, int] | None = None
         self._images: np.ndarray = np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.image_list.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns(self.image_list.viewport().width())
+        return super().eventFilter(watched, event)
+
+    def _fit_columns(self, width: int) -> None:
+        """As many columns as ``width`` holds, the room left over shared among them.
+
+        A fixed cell width left an empty strip beside the grid.
+        """
+        spacing = self.image_list.spacing()  # Qt adds it to every cell of the grid, and once more at the edge
+        columns = max(1, (width - spacing) // (self._least_cell.width() + spacing))
+        cell = QSize(max(self._least_cell.width(), (width - spacing) // columns - spacing), self._least_cell.height())
+        if cell != self.image_list.gridSize():
+            self.image_list.setGridSize(cell)
 
     @property
     def shown(self) -> int:

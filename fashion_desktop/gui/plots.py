@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 import shiboken6
 from PySide6.QtCore import QModelIndex, QRect, QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -30,6 +30,7 @@ LR_COLOR = QColor(148, 103, 189)
 EMA_SPAN_EPOCHS = 0.05  # the batch loss is smoothed over about a twentieth of an epoch
 WHOLE_EPOCH_TICKS = 80  # up to this many epochs the axis is ticked at whole-epoch steps of our choosing
 BEST_LABEL_PLACES = (0.92, 0.08, 0.5)  # where along the best-epoch line its label may go (0 bottom, 1 top)
+EPOCH_ROW_HEIGHT = 150  # pixels: the least height of a row of epoch plots
 
 
 def style_plot(plot: pg.PlotItem, title: str, x_label: str, y_label: str = "") -> None:
@@ -266,18 +267,22 @@ class EpochPlots(pg.GraphicsView):
     Not a pg.GraphicsLayoutWidget, which binds its layout's ``clear`` (removing the plots) over ours.
     """
 
+    columns = 3  # how many plots side by side: as many as the width holds
+    _plots: tuple[pg.PlotItem, ...] = ()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         use_palette_colours()
         super().__init__(parent, background=background_color())
-        layout = pg.GraphicsLayout()
-        self.setCentralItem(layout)
-        self.loss_plot = layout.addPlot(row=0, col=0)
-        self.accuracy_plot = layout.addPlot(row=0, col=1)
-        self.lr_plot = layout.addPlot(row=0, col=2)
+        self._layout = pg.GraphicsLayout()
+        self.setCentralItem(self._layout)
+        self.loss_plot = self._layout.addPlot(row=0, col=0)
+        self.accuracy_plot = self._layout.addPlot(row=0, col=1)
+        self.lr_plot = self._layout.addPlot(row=0, col=2)
+        self._plots = (self.loss_plot, self.accuracy_plot, self.lr_plot)  # in their order, laid out by resizeEvent
         # The legend in the title: inside the plot it covered the validation loss whenever that rose at the end.
         style_plot(
             self.loss_plot,
-            coloured_title("Loss per epoch", (("train", TRAIN_COLOR), ("validation", VAL_COLOR))),
+            coloured_title("Loss", (("train", TRAIN_COLOR), ("validation", VAL_COLOR))),  # short: three fit in 560 px
             "epoch",
         )
         percent_axis(self.accuracy_plot)
@@ -302,6 +307,40 @@ class EpochPlots(pg.GraphicsView):
         self._best_point = self.loss_plot.plot(
             pen=None, symbol="o", symbolSize=13, symbolBrush=None, symbolPen=pg.mkPen(VAL_COLOR, width=2)
         )
+
+        # The view does not pass on its plots' minimum sizes: a narrow one cut the learning-rate plot off.
+        self.setMinimumSize(max(self._plot_widths()), EPOCH_ROW_HEIGHT)
+
+    def _plot_widths(self) -> list[int]:
+        spacing = self._layout.layout.horizontalSpacing()
+        return [math.ceil(p.effectiveSizeHint(Qt.SizeHint.MinimumSize).width() + spacing) for p in self._plots]
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Lay the plots out in as many columns as fit the width (3, 2 or 1), each row at least EPOCH_ROW_HEIGHT."""
+        if not self.closed:  # pyqtgraph's close() deletes the plots, then resizes the view
+            self._fit_columns(self.width())  # first: the layout then takes the view's size
+        super().resizeEvent(event)
+
+    def _fit_columns(self, room: int) -> None:
+        plots = self._plots
+        if not plots:  # pyqtgraph's own __init__ resizes the view before the plots exist
+            return
+        widths = self._plot_widths()
+        left, _, right, _ = self._layout.layout.getContentsMargins()
+        room -= math.ceil(left + right)
+        columns = next((n for n in (3, 2) if all(sum(widths[i : i + n]) <= room for i in range(0, 3, n))), 1)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        # Moved within the grid itself: pyqtgraph's removeItem takes a plot out of the scene and its own records,
+        # which only its addPlot reads, and nothing here calls that again.
+        grid = self._layout.layout
+        for plot in plots:
+            grid.removeItem(plot)
+        for i, plot in enumerate(plots):
+            alone = i == len(plots) - 1 and i % columns == 0  # the last plot, alone in its row, takes the row
+            grid.addItem(plot, i // columns, i % columns, 1, columns if alone else 1)
+        self.setMinimumHeight(math.ceil(len(plots) / columns) * EPOCH_ROW_HEIGHT)
 
     def append(self, metrics: EpochMetrics) -> None:
         self.epochs.append(metrics)
@@ -385,6 +424,7 @@ class LearningRatePreview(_PlotView):
         super().__init__("", "", parent)
         plot = self.plot_item
         plot.hideButtons()
+        plot.setTitle(None)  # an empty title still took 30 of its 150 pixels, and the rates crowded together below
         self._curve = _line_with_dots(plot, LR_COLOR)
         self.rates: tuple[float, ...] = ()
         self.setMinimumHeight(100)
@@ -437,7 +477,6 @@ class ConfusionMatrixView(QTableWidget):
             self.horizontalHeaderItem(column).setToolTip(f"predicted {name}")
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setMinimumSectionSize(30)
         header.setSectionResizeMode(self.ACCURACY_COLUMN, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(self.ACCURACY_COLUMN, 64)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -450,13 +489,23 @@ class ConfusionMatrixView(QTableWidget):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setItemDelegateForColumn(self.ACCURACY_COLUMN, _AccuracyBarDelegate(self))
         self.setToolTip("rows: the true class; columns: the class the network predicted")
-        # Wide enough for every column: the splitter beside it must not clip the accuracies.
-        counts_width = NUM_CLASSES * header.minimumSectionSize() + header.sectionSize(self.ACCURACY_COLUMN)
-        self.setMinimumWidth(self.verticalHeader().sizeHint().width() + counts_width + 2 * self.frameWidth() + 2)
+        self._fit_counts(3)
         self.evaluation: Evaluation | None = None  # set when the matrix shown is an evaluation's (the test set's)
         self.confusion: tuple[tuple[int, ...], ...] | None = None
         self.clickable = False
         self.cellClicked.connect(self._on_cell_clicked)
+
+    def _fit_counts(self, digits: int) -> None:
+        """Columns wide enough for counts of ``digits`` digits in this font, and the view for every column.
+
+        At 30 pixels a count of 1000 showed as "1..."; the splitter beside the view must not clip the accuracies.
+        """
+        header = self.horizontalHeader()
+        header.setMinimumSectionSize(max(30, self.fontMetrics().horizontalAdvance("0" * digits) + 8))
+        counts_width = NUM_CLASSES * header.minimumSectionSize() + header.sectionSize(self.ACCURACY_COLUMN)
+        self.setMinimumWidth(self.verticalHeader().sizeHint().width() + counts_width + 2 * self.frameWidth() + 2)
+        rows_height = NUM_CLASSES * self.verticalHeader().minimumSectionSize()  # and tall enough for every row
+        self.setMinimumHeight(header.sizeHint().height() + rows_height + 2 * self.frameWidth())
 
     @property
     def total(self) -> int:
@@ -473,6 +522,7 @@ class ConfusionMatrixView(QTableWidget):
         self.evaluation = None
         self.confusion = tuple(tuple(row) for row in confusion)
         self.clickable = clickable
+        self._fit_counts(max(3, *(len(str(count)) for counts in self.confusion for count in counts)))
         hint = "; click it to see those test images" if clickable else ""
         for row, counts in enumerate(self.confusion):
             row_total = sum(counts)

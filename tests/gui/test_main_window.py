@@ -81,7 +81,7 @@ def test_title_tabs_and_menus(window):
     assert window.windowTitle() == "Fashion Desktop"
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Builder", "Training", "Predict", "Learn"]
     menus = {action.text().replace("&", ""): action.menu() for action in window.menuBar().actions()}
-    assert list(menus) == ["File", "Edit", "Help"]
+    assert list(menus) == ["File", "Edit", "Training", "Help"]
     file_actions = [a.text().replace("&", "") for a in menus["File"].actions() if not a.isSeparator()]
     assert file_actions == [
         "New",

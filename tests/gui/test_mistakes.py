@@ -109,3 +109,36 @@ def test_every_caption_fits_its_grid_cell(qtbot):
     metrics = gallery.image_list.fontMetrics()
     widest = max(metrics.horizontalAdvance(f"{name} {p}") for name in CLASS_NAMES for p in ("100%", "<1%"))
     assert gallery.image_list.gridSize().width() > widest
+
+
+@pytest.mark.parametrize("width", [560, 760, 1100])
+def test_the_gallery_columns_follow_its_width_with_no_empty_strip_beside_them(gallery, qtbot, width):
+    data = predictions()
+    gallery.show_cell(2, 6, data.cell(2, 6), data.images)
+    gallery.resize(width, 600)
+    qtbot.waitExposed(gallery)
+    qtbot.wait(20)
+    view = gallery.image_list
+    room = view.viewport().width()
+    cell = view.gridSize().width() + view.spacing()
+    columns = (room - view.spacing()) // cell
+    assert columns >= 1 and room - view.spacing() - columns * cell <= columns  # the leftover is shared out
+    assert view.gridSize().width() >= gallery._least_cell.width()  # the captions still fit
+    first, second = view.visualItemRect(view.item(0)), view.visualItemRect(view.item(1))
+    assert second.top() == first.top() or columns == 1  # the second image beside the first, on the first row
+    last_in_row = view.visualItemRect(view.item(columns - 1))
+    assert last_in_row.top() == first.top() and last_in_row.right() <= room
+
+
+def test_no_caption_is_cut_to_the_first_items_width(gallery, qtbot):
+    # Items all took the first item's size (three short lines), so "Ankle boot 1%" became "Ankle boot ...".
+    data = predictions()
+    gallery.show_cell(2, 6, data.cell(2, 6), data.images)
+    gallery.resize(760, 600)
+    qtbot.waitExposed(gallery)
+    view = gallery.image_list
+    metrics = view.fontMetrics()
+    for row in range(view.count()):
+        item = view.item(row)
+        widest = max(metrics.horizontalAdvance(line) for line in item.text().split("\n"))
+        assert view.visualItemRect(item).width() >= widest, item.text()

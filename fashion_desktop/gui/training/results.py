@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # torch-dependent, imported where used so the window paints b
     from fashion_desktop.core.checkpoint import Checkpoint
     from fashion_desktop.core.predictions import TestPredictions
 
+NO_RESULTS = "Train a network to see its accuracy on the test images."
+
 
 class ResultsPanel(QWidget):
     """The results of the model being trained or shown, and the test images behind a confusion-matrix cell.
@@ -46,7 +48,7 @@ class ResultsPanel(QWidget):
         self._predictions_model: Checkpoint | None = None
         self.gallery: MistakesGallery | None = None  # made on the first click of a cell
 
-        self.results_label = QLabel("Train a network to see its accuracy on the test images.", wordWrap=True)
+        self.results_label = QLabel(NO_RESULTS, wordWrap=True)
         font = QFont(self.results_label.font())
         font.setBold(True)
         self.results_label.setFont(font)

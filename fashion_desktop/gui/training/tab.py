@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -36,7 +37,7 @@ from fashion_desktop.gui.runs_panel import RunsPanel
 from fashion_desktop.gui.training.controller import TrainingController
 from fashion_desktop.gui.training.inside import InsidePanel
 from fashion_desktop.gui.training.progress import ProgressPanel
-from fashion_desktop.gui.training.results import ResultsPanel
+from fashion_desktop.gui.training.results import NO_RESULTS, ResultsPanel
 from fashion_desktop.gui.training.settings import SettingsPanel, changed_setting_words
 from fashion_desktop.gui.training_worker import DataProgress, DownloadOutcome
 
@@ -44,6 +45,11 @@ if TYPE_CHECKING:  # torch-dependent, imported where used so the window paints b
     from fashion_desktop.core.checkpoint import Checkpoint
 
 SETTINGS_WIDTH = 390  # pixels; the plots take the rest
+SIDE_BY_SIDE_SIZES = (380, 500)  # the batch-loss plot and the results, where they fit beside one another
+STACKED_SIZES = (200, 320)  # the same, one above the other
+BATCH_PLOT_HEIGHT = 150  # pixels, the least: lower, its loss labels ran into one another
+PAUSE_TEXT, RESUME_TEXT = "&Pause", "&Resume"
+STOP_TIP = "stop after the current batch, keeping the model trained so far"
 STOP_TIMEOUT_MS = 10_000  # closing the tab on its own waits this long for the worker, then closes once it has stopped
 
 
@@ -66,6 +72,7 @@ class TrainingTab(QWidget):
         self._spec: ModelSpec | None = None
         self._core_ready = False
         self._checkpoint: Checkpoint | None = None
+        self._model_path: Path | None = None  # the last run's model file, saved after every epoch
         self.settings = SettingsPanel()
         self.results = ResultsPanel(self.settings.data_root)
         self.runs_panel = RunsPanel()
@@ -117,6 +124,7 @@ class TrainingTab(QWidget):
         self.controller.stop()
         self.stop_button.setEnabled(False)
         self.pause_button.setEnabled(False)
+        self._sync_actions()
         if not self.controller.is_training():
             self.status_message.emit("Stopping the download...")
         elif not self.controller.is_training_model() and self.settings.data.is_folder():
@@ -132,6 +140,32 @@ class TrainingTab(QWidget):
         """The model trained so far (kept through stops and failures), or None before any training."""
         return self._checkpoint
 
+    def model_path(self) -> Path | None:
+        """The file the last run saved its model to; None before a run, or for a model opened from a file."""
+        return self._model_path
+
+    def has_results(self) -> bool:
+        """Whether the tab shows a model, or curves of a run (a failed run leaves its curves but no model)."""
+        return self._checkpoint is not None or bool(self.epoch_plots.epochs) or self.batch_plot.points > 0
+
+    def clear_results(self) -> None:
+        """Forget the model and clear its curves and results, as before any training (File > New).
+
+        Does nothing while a training runs: the run owns them until it ends.
+        """
+        if self.is_training():
+            return
+        self._checkpoint = self._model_path = None
+        self.batch_plot.clear()
+        self.epoch_plots.clear()
+        self.results.set_model(None)
+        self.results.set_matrices((), None)
+        self.results.set_text(NO_RESULTS)
+        self.progress.reset()
+        self.progress.speed_label.clear()
+        self.inside.clear()
+        self._update_problems()
+
     def set_checkpoint(self, checkpoint: Checkpoint) -> bool:
         """Show a model opened from a file (its curves, best epoch and test results) and let Continue train it on.
 
@@ -140,7 +174,7 @@ class TrainingTab(QWidget):
         """
         if self.is_training():
             return False
-        self._checkpoint = checkpoint
+        self._checkpoint, self._model_path = checkpoint, None
         self.results.set_model(checkpoint)
         self.progress.reset()
         self.progress.speed_label.clear()
@@ -193,6 +227,10 @@ class TrainingTab(QWidget):
         left_layout.addWidget(self.problem_label)
 
         self.batch_plot = BatchLossPlot()
+        # A plot view does not pass on its plot's minimum size: the splitter squeezed this one to 110 px and cut
+        # its title at 1024x768.
+        least = self.batch_plot.plot_item.effectiveSizeHint(Qt.SizeHint.MinimumSize).toSize()
+        self.batch_plot.setMinimumSize(least.width(), max(least.height(), BATCH_PLOT_HEIGHT))
         self.epoch_plots = EpochPlots()
         self.results_tabs = QTabWidget()
         self.results_tabs.addTab(self.results, "Results")
@@ -200,41 +238,92 @@ class TrainingTab(QWidget):
         self.results_tabs.setTabToolTip(1, "every training run, with its settings and results")
         self.results_tabs.addTab(self.inside, "Inside")
         self.results_tabs.setTabToolTip(2, "each layer while it trains: gradients, dead units, activations, weights")
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.batch_plot)
-        top.addWidget(self.results_tabs)
-        top.setSizes([380, 500])
+        self.top_splitter = QSplitter(Qt.Orientation.Horizontal)  # turned vertical where both do not fit side by side
+        self.top_splitter.addWidget(self.batch_plot)
+        self.top_splitter.addWidget(self.results_tabs)
+        self.top_splitter.setSizes(list(SIDE_BY_SIDE_SIZES))
+        self.top_splitter.setChildrenCollapsible(False)
         plots = QSplitter(Qt.Orientation.Vertical)
-        plots.addWidget(top)
+        plots.addWidget(self.top_splitter)
         plots.addWidget(self.epoch_plots)
         plots.setSizes([420, 260])
+        plots.setChildrenCollapsible(False)  # collapsed, the epoch plots were a strip at scale factor 2
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.progress)
         right_layout.addWidget(plots, 1)
+        # Where the window is smaller than the plots and the matrix need (a small screen, scale factor 2), they
+        # scroll rather than lose columns or collapse; the settings and the buttons stay in view.
+        self.plots_scroll = QScrollArea()
+        self.plots_scroll.setWidget(right)
+        self.plots_scroll.setWidgetResizable(True)
+        self.plots_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.plots_scroll.viewport().installEventFilter(self)
+        self.top_splitter.installEventFilter(self)  # its parts' least sizes change: a matrix of 4-digit counts
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(right)
+        splitter.addWidget(self.plots_scroll)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(0, False)
         splitter.setSizes([SETTINGS_WIDTH, 10_000])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        resized = watched is self.plots_scroll.viewport() and event.type() == QEvent.Type.Resize
+        if resized or (watched is self.top_splitter and event.type() == QEvent.Type.LayoutRequest):
+            self._fit_plots_to(self.plots_scroll.viewport().width())
+        return super().eventFilter(watched, event)
+
+    def _fit_plots_to(self, width: int) -> None:
+        """The batch-loss plot beside the results where both fit in ``width`` pixels, above them where not."""
+        needed = self.batch_plot.minimumWidth() + self.top_splitter.handleWidth()
+        needed += self.results_tabs.minimumSizeHint().width()
+        orientation = Qt.Orientation.Horizontal if width >= needed else Qt.Orientation.Vertical
+        if orientation != self.top_splitter.orientation():
+            self.top_splitter.setOrientation(orientation)
+            sizes = SIDE_BY_SIDE_SIZES if orientation == Qt.Orientation.Horizontal else STACKED_SIZES
+            self.top_splitter.setSizes(list(sizes))  # in proportion to the room there is
+
     def _buttons(self) -> QHBoxLayout:
-        self.start_button = QPushButton("Start")
+        # Mnemonics clear of the menus' (File, Edit, Training, Help): Alt+S, Alt+C, Alt+P (Alt+R), Alt+O.
+        self.start_button = QPushButton("&Start")
         self.start_button.setDefault(True)
-        self.start_button.setToolTip("train a new network from the first epoch")
-        self.continue_button = QPushButton("Continue", enabled=False)
-        self.pause_button = QPushButton("Pause", checkable=True, enabled=False)
-        self.stop_button = QPushButton("Stop", enabled=False)
-        self.stop_button.setToolTip("stop after the current batch, keeping the model trained so far")
+        self.continue_button = QPushButton("&Continue", enabled=False)
+        self.pause_button = QPushButton(PAUSE_TEXT, checkable=True, enabled=False)
+        self.stop_button = QPushButton("St&op", enabled=False)
+        # The same controls as actions with shortcuts, for the window's Training menu. Added to the tab too, so
+        # that the shortcuts work wherever the focus is in the window (a spin box, a plot), and on the tab alone.
+        self.start_action = self._control_action(self.start_button, "Ctrl+Return")
+        self.continue_action = self._control_action(self.continue_button, "Ctrl+Shift+Return")
+        self.pause_action = self._control_action(self.pause_button, "Ctrl+P")
+        self.stop_action = self._control_action(self.stop_button, "Ctrl+.")
+        self.stop_button.setToolTip(_with_shortcut(STOP_TIP, self.stop_action))
+        self.pause_button.setToolTip(_with_shortcut("pause after the current batch, or resume", self.pause_action))
         row = QHBoxLayout()
         for button in (self.start_button, self.continue_button, self.pause_button, self.stop_button):
             row.addWidget(button)
         return row
+
+    def _control_action(self, button: QPushButton, shortcut: str) -> QAction:
+        """An action that clicks ``button``, with its text and ``shortcut``; enabled with it (see _sync_actions)."""
+        action = QAction(button.text(), self, shortcut=QKeySequence(shortcut), enabled=button.isEnabled())
+        action.triggered.connect(button.click)  # a click on a disabled button does nothing
+        self.addAction(action)
+        return action
+
+    def _sync_actions(self) -> None:
+        """The actions follow their buttons: enabled with them, and Pause says Resume while paused."""
+        for button, action in (
+            (self.start_button, self.start_action),
+            (self.continue_button, self.continue_action),
+            (self.pause_button, self.pause_action),
+            (self.stop_button, self.stop_action),
+        ):
+            action.setEnabled(button.isEnabled())
+            action.setText(button.text())
 
     def _connect_parts(self) -> None:
         self.start_button.clicked.connect(self._on_start_clicked)
@@ -292,17 +381,19 @@ class TrainingTab(QWidget):
         self.problem_label.setText("\n".join(f"- {p}" for p in problems))
         self.start_button.setEnabled(not self.is_training() and not problems)
         self.start_button.setToolTip(
-            f"Start is not available: {problems[0]}" if problems else "train a new network from the first epoch"
+            f"Start is not available: {problems[0]}"
+            if problems
+            else _with_shortcut("train a new network from the first epoch", self.start_action)
         )
         cannot_continue = self._continue_problem()
         self.continue_button.setEnabled(cannot_continue is None)
         if cannot_continue is None:
             assert self._checkpoint is not None
-            self.continue_button.setToolTip(
-                f"train on from epoch {self._checkpoint.epoch} to epoch {self.config().epochs}, adding to the curves"
-            )
+            tip = f"train on from epoch {self._checkpoint.epoch} to epoch {self.config().epochs}, adding to the curves"
+            self.continue_button.setToolTip(_with_shortcut(tip, self.continue_action))
         else:
             self.continue_button.setToolTip(f"Continue is not available: {cannot_continue}")
+        self._sync_actions()
 
     def _continue_problem(self) -> str | None:
         """Why Continue cannot train the current model on, in words; None when it can."""
@@ -443,7 +534,8 @@ class TrainingTab(QWidget):
             return
         self.controller.set_paused(paused)
         self.status_message.emit("Paused after the current batch" if paused else "Training resumed")
-        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setText(RESUME_TEXT if paused else PAUSE_TEXT)
+        self._sync_actions()
         # Said where the eye is, and kept while paused: a status message fades after a few seconds.
         self.progress.set_paused(paused)
 
@@ -452,7 +544,7 @@ class TrainingTab(QWidget):
         self.stop_button.setEnabled(busy)
         with QSignalBlocker(self.pause_button):
             self.pause_button.setChecked(False)
-            self.pause_button.setText("Pause")
+            self.pause_button.setText(PAUSE_TEXT)
         self.pause_button.setEnabled(busy and self.controller.is_training())
         self._update_problems()
 
@@ -494,7 +586,7 @@ class TrainingTab(QWidget):
         self._set_busy(False)
         model = outcome.new_model
         if model is not None:
-            self._checkpoint = model
+            self._checkpoint, self._model_path = model, outcome.model_path
             self.results.set_model(model, outcome.test_predictions)
             self.model_ready.emit(model)
         elif self.controller.info is None and self._checkpoint is not None:
@@ -599,3 +691,8 @@ class TrainingTab(QWidget):
     @Slot()
     def _on_stopped_close(self) -> None:
         self.close()
+
+
+def _with_shortcut(tip: str, action: QAction) -> str:
+    """``tip (Ctrl+Return)``: a tooltip that names the action's shortcut."""
+    return f"{tip} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
