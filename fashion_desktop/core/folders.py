@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import platformdirs
-from PIL import Image, ImageOps
 
 from fashion_desktop.core.errors import DataError, UserError
-from fashion_desktop.core.imaging import IMAGE_SUFFIXES, PREVIEW_SIZE, open_image
+from fashion_desktop.core.imaging import IMAGE_SUFFIXES, open_image
+from fashion_desktop.core.segment import frame_photo, frame_side
+from fashion_desktop.core.stages import stage
 
 if TYPE_CHECKING:
     import torch
@@ -54,7 +55,7 @@ SPLIT_NAMES: dict[str, tuple[str, ...]] = {  # split -> folder names accepted fo
 SEPARATIONS: tuple[str, ...] = ("grabcut", "border", "none")
 FRAMINGS: tuple[str, ...] = ("garment", "whole", "squash")
 MIN_SIZE, MAX_SIZE = 8, 256
-CACHE_VERSION = 1  # bump when the cache's layout or the meaning of its pixels changes
+CACHE_VERSION = 2  # bump when the cache's layout or the meaning of its pixels changes
 
 Progress = Callable[[int, int], None]  # (files done, files total)
 
@@ -349,58 +350,14 @@ def _walk_images(folder: Path, skipped: list[SkippedFile]) -> Iterator[Path]:
 # --- Framing --------------------------------------------------------------------------------------------------
 
 
-def _frame(image: Image.Image, settings: FramingSettings) -> np.ndarray:
-    """One decoded photo as the model input: uint8 (size, size) grey or (size, size, 3) colour, bright on black.
-
-    The single place that knows how photos are framed: garment separation's ``frame_photo`` when it is available,
-    otherwise a plain resize of the photo, inverted when its background is light.
-    """
-    try:
-        from fashion_desktop.core.segment import frame_photo  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _fallback_frame(image, settings)
-    return frame_photo(  # type: ignore[no-any-return,unused-ignore]
-        image,
-        separation=settings.separation,
-        size=settings.size,
-        color=settings.color,
-        framing=settings.framing,
-    )
-
-
-def _fallback_frame(image: Image.Image, settings: FramingSettings) -> np.ndarray:
-    """Flatten transparency, pad to a square with the border colour, resize, invert a light background, level it."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        image = Image.fromarray(np.asarray(image, dtype=np.float64).clip(0, 65535).astype(np.uint16) >> 8)
-    if image.has_transparency_data:
-        rgba = image.convert("RGBA")
-        image = Image.new("RGB", image.size, (255, 255, 255))
-        image.paste(rgba, mask=rgba.getchannel("A"))
-    image = image.convert("RGB" if settings.color else "L")
-    pixels = np.asarray(image)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background = np.median(border, axis=0)
-    light = float(np.mean(background)) >= 128
-    fill = tuple(int(v) for v in np.atleast_1d(background))
-    side = (settings.size, settings.size)
-    if settings.framing == "squash":
-        squared = image.resize(side, Image.Resampling.BOX)
-    else:
-        squared = ImageOps.pad(image, side, Image.Resampling.BOX, color=fill if settings.color else fill[0])
-    result = np.asarray(squared, dtype=np.float64)
-    level = 255 - background if light else background
-    if light:
-        result = 255 - result
-    # The background to black, as in Fashion-MNIST, stretching what is left back to the full range
-    result = (result - level) * (255.0 / np.maximum(255 - level, 1))
-    return np.ascontiguousarray(np.clip(np.rint(result), 0, 255).astype(np.uint8))
-
-
 def _frame_file(path: str, settings: FramingSettings) -> np.ndarray | str:
     """Decode and frame one file: the (C, H, W) pixels, or the reason it was skipped (a worker's whole job)."""
     try:
-        image = open_image(path, draft_size=max(PREVIEW_SIZE, settings.size))  # the draft Predict uses too
-        framed = _frame(image, settings)
+        # JPEGs decode straight to about the size framing works at, not at full size (inference does the same)
+        image = open_image(path, draft_size=frame_side(settings.size))
+        framed = frame_photo(
+            image, separation=settings.separation, size=settings.size, color=settings.color, framing=settings.framing
+        )
     except UserError as error:
         return str(error)
     except Exception as error:  # a hostile file must never end the import: it is listed with its reason
@@ -420,16 +377,7 @@ def default_cache_dir() -> Path:
 
 
 def _settings_key(settings: FramingSettings) -> str:
-    framer = "frame_photo" if _has_frame_photo() else "fallback"  # a merge of the separation invalidates old caches
-    return json.dumps({"version": CACHE_VERSION, "framer": framer, **asdict(settings)}, sort_keys=True)
-
-
-def _has_frame_photo() -> bool:
-    try:
-        from fashion_desktop.core.segment import frame_photo  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return json.dumps({"version": CACHE_VERSION, **asdict(settings)}, sort_keys=True)
 
 
 def _cache_path(cache_dir: Path, root: Path, settings: FramingSettings) -> Path:
@@ -538,20 +486,10 @@ def load_image_folder(
     for name, value in (("validation", val_fraction), ("test", test_fraction)):
         if not 0 <= value < 1:
             raise DataError(f"the {name} share must be at least 0 and below 1, not {value}")
-    layout = discover_layout(root)
     skipped: list[SkippedFile] = []
-    files: dict[str, list[list[Path]]] = {}  # split -> class index -> image files
-    for split, folder in layout.split_folders.items():
-        files[split] = []
-        for class_name in layout.class_names:
-            class_folder = folder / class_name
-            found = list(_walk_images(class_folder, skipped)) if class_folder.exists() else []
-            if split == "train" and not found:
-                raise DataError(
-                    f"the class folder {display_name(class_folder)} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
-                    "add images to it or remove the folder"
-                )
-            files[split].append(sorted(found))
+    with stage("scan"):
+        layout = discover_layout(root)
+        files = _image_files(layout, skipped)
     all_files = [path for split in files.values() for per_class in split for path in per_class]
     cache_path = _cache_path(cache_dir or default_cache_dir(), layout.root, settings)
     framed, failures, from_cache = _frame_all(
@@ -569,6 +507,23 @@ def load_image_folder(
         cached=from_cache,
         **data,
     )
+
+
+def _image_files(layout: FolderLayout, skipped: list[SkippedFile]) -> dict[str, list[list[Path]]]:
+    """Split -> class index -> the class folder's image files, sorted; an empty training class is refused."""
+    files: dict[str, list[list[Path]]] = {}
+    for split, folder in layout.split_folders.items():
+        files[split] = []
+        for class_name in layout.class_names:
+            class_folder = folder / class_name
+            found = list(_walk_images(class_folder, skipped)) if class_folder.exists() else []
+            if split == "train" and not found:
+                raise DataError(
+                    f"the class folder {display_name(class_folder)} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
+                    "add images to it or remove the folder"
+                )
+            files[split].append(sorted(found))
+    return files
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -590,7 +545,8 @@ def _frame_all(
     executor: str,
 ) -> tuple[dict[Path, np.ndarray], dict[Path, str], int]:
     """Frame every file, taking unchanged ones from the cache; returns (pixels, skip reasons, cache hits)."""
-    old = _Cache.load(cache_path, settings)
+    with stage("cache read"):
+        old = _Cache.load(cache_path, settings)
     new = _Cache()
     framed: dict[Path, np.ndarray] = {}
     failures: dict[Path, str] = {}
@@ -641,11 +597,13 @@ def _frame_all(
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             # Whatever happened (a cancel, an error), the work done so far is kept: the next import resumes from it.
-            new.save(cache_path, settings)
+            with stage("cache write"):
+                new.save(cache_path, settings)
     elif cancel is not None and cancel.is_set():
         raise ImportCancelled(f"the import of {display_name(root)} was cancelled")
     elif set(old.images) != set(new.images) or set(old.failures) != set(new.failures):
-        new.save(cache_path, settings)  # files were removed: keep the cache from growing with ghosts
+        with stage("cache write"):
+            new.save(cache_path, settings)  # files were removed: keep the cache from growing with ghosts
     return framed, failures, hits
 
 

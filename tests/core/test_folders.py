@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_desktop.core import folders
+from fashion_desktop.core import folders, segment
 from fashion_desktop.core.errors import DataError
 from fashion_desktop.core.folders import (
     FramingSettings,
@@ -183,6 +183,27 @@ def test_cancel_stops_and_keeps_what_was_framed(tmp_path, cache):
     resumed = load(tmp_path, cache)
     assert 5 <= resumed.cached < 40  # the work before the cancel was kept, the rest was done now
     assert load(tmp_path, cache).cached == 40
+
+
+def test_big_jpegs_are_decoded_near_the_framing_size_with_the_same_result(tmp_path, cache, monkeypatch):
+    make_classes(tmp_path, {"a": 2, "b": 2}, suffix=".jpg", size=(1200, 1600))
+    decoded: list[tuple[int, int]] = []
+    real_open = folders.open_image
+
+    def spy(path, **kwargs):
+        image = real_open(path, **kwargs)
+        decoded.append(image.size)
+        return image
+
+    monkeypatch.setattr(folders, "open_image", spy)
+    data = load(tmp_path, cache)
+    side = segment.frame_side(28)
+    assert len(decoded) == 4
+    assert all(side <= min(size) and max(size) <= 1600 // 4 for size in decoded)  # a quarter scale, not full
+    # The framing barely notices: the same garment, a few grey levels apart at its edges
+    full = segment.frame_photo(Image.open(tmp_path / "a" / "000.jpg"))
+    drafted = data.train_images[data.train_labels == 0][0, 0]
+    assert np.mean(np.abs(full.astype(int) - drafted)) < 4
 
 
 def test_damaged_cache_is_ignored(tmp_path, cache):
