@@ -24,12 +24,13 @@ from fashion_desktop.core.stages import stage
 SEPARATIONS: tuple[str, ...] = ("grabcut", "border", "none")
 FRAMINGS: tuple[str, ...] = ("garment", "whole", "squash")
 
-WORK_SIDE = 160  # the garment is found on a copy whose longer side is this long: GrabCut's cost grows with area
+WORK_SIDE = 160  # the garment is found and framed on a copy whose longer side is this long
 _MARGIN = 0.05  # GrabCut's seed rectangle leaves this fraction of each side as sure background
-# GrabCut runs on a smaller copy still: its cost grows with area (a 160-px copy took about 60 ms a photo, this one
-# about half), and on the photos' validation split 128 px did as well as 160 (small-cnn 0.434 against 0.417 with a
-# one-epoch model; 112 px fell to 0.407). The mask is scaled back to the working copy's size.
-GRABCUT_SIDE = 128
+# GrabCut's longer side. Its cost grows with area: at 128 px it takes about half the time of 160, but on the photos'
+# validation split small-cnn fell from 0.459 to 0.431 (seed 0.428 to 0.434, both partly trained models) and a
+# garment's edge row came out dim, so it stays at 160 until a smaller copy is shown to frame as well. A smaller
+# mask is scaled back to the working copy's size.
+GRABCUT_SIDE = WORK_SIDE
 _ITERATIONS = 4  # at most; GrabCut stops sooner once an iteration changes fewer than _SETTLED of the pixels
 _SETTLED = 0.002  # most photos settle after two or three iterations; the last ones then change nothing visible
 _PART_RATIO = 0.30  # a separate part of the garment (a second shoe, a sleeve cut off by a fold) this big stays
@@ -318,7 +319,7 @@ def _grabcut(work: np.ndarray) -> np.ndarray:
         cv2.grabCut(work, labels, rect, background_model, foreground_model, 1, cv2.GC_INIT_WITH_RECT)
         garment = (labels & 1).astype(bool)  # GC_FGD and GC_PR_FGD are the odd labels
         for _ in range(_ITERATIONS - 1):
-            cv2.grabCut(work, labels, None, background_model, foreground_model, 1, cv2.GC_EVAL)
+            cv2.grabCut(work, labels, rect, background_model, foreground_model, 1, cv2.GC_EVAL)  # rect unread
             previous, garment = garment, (labels & 1).astype(bool)
             if np.count_nonzero(garment != previous) < _SETTLED * garment.size:
                 break
