@@ -14,6 +14,8 @@ Every image is decoded (with :func:`fashion_desktop.core.imaging.open_image`'s s
 thread pool, and the framed pixels are cached on disk keyed by each file's size and modification time and by the
 framing settings: a second import of an unchanged folder only reads the cache. Files that cannot be decoded are
 skipped and listed, never fatal; what was framed before a cancel or an error stays in the cache.
+
+Finding the layout, its classes and their files is :mod:`fashion_desktop.core.folder_layout`'s job.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +37,8 @@ import numpy as np
 import platformdirs
 
 from fashion_desktop.core.errors import DataError, UserError
-from fashion_desktop.core.imaging import IMAGE_SUFFIXES, open_image
+from fashion_desktop.core.folder_layout import FolderLayout, SkippedFile, discover_layout, display_name, image_files
+from fashion_desktop.core.imaging import open_image
 from fashion_desktop.core.segment import frame_photo, frame_side
 from fashion_desktop.core.stages import stage
 
@@ -44,13 +47,6 @@ if TYPE_CHECKING:
 
     from fashion_desktop.core.data import FashionData
 
-MIN_CLASSES = 2
-MAX_CLASSES = 100
-SPLIT_NAMES: dict[str, tuple[str, ...]] = {  # split -> folder names accepted for it, first one preferred
-    "train": ("train", "training"),
-    "validation": ("validation", "val", "valid"),
-    "test": ("test", "testing"),
-}
 # The choices of fashion_desktop.core.segment.frame_photo, repeated so a folder can be checked before it loads
 SEPARATIONS: tuple[str, ...] = ("grabcut", "border", "none")
 FRAMINGS: tuple[str, ...] = ("garment", "whole", "squash")
@@ -89,28 +85,6 @@ class FramingSettings:
     @property
     def channels(self) -> int:
         return 3 if self.color else 1
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    """An image that was left out, with the reason to show the user."""
-
-    path: Path
-    reason: str
-
-
-@dataclass(frozen=True)
-class FolderLayout:
-    """What :func:`discover_layout` found: the class names and, per split, the folder holding its class folders."""
-
-    root: Path
-    class_names: tuple[str, ...]
-    split_folders: dict[str, Path]  # "train" always; "validation" and "test" only when the folder has them
-
-    @property
-    def nested(self) -> bool:
-        """True for the train/validation/test layout, False for class folders directly under the root."""
-        return self.split_folders["train"] != self.root
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,176 +149,6 @@ class ImageFolderData:
 
 class ImportCancelled(Exception):
     """The import was cancelled; the images framed so far are in the cache, so the next import resumes."""
-
-
-# --- Layout ---------------------------------------------------------------------------------------------------
-
-
-def display_name(path: Path | str) -> str:
-    """A path as text that can always be shown: bytes that are not UTF-8 appear as the replacement character."""
-    return os.fsencode(path).decode("utf-8", errors="replace")
-
-
-def _is_utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # os.scandir turns undecodable bytes into lone surrogates
-        return False
-    return True
-
-
-def _hidden(name: str) -> bool:
-    """Folders that file managers and archivers leave behind (.git, .thumbnails, __MACOSX) are never classes."""
-    return name.startswith(".") or name.startswith("__")
-
-
-def _subfolders(folder: Path) -> list[os.DirEntry[str]]:
-    """The visible subfolders of ``folder`` (symbolic links to folders included), sorted like ``find_classes``."""
-    try:
-        with os.scandir(folder) as entries:
-            found = []
-            for entry in entries:
-                if _hidden(entry.name):
-                    continue
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:  # a link that loops (ELOOP) or points nowhere readable
-                    is_dir = entry.is_symlink()  # kept, so the check on class folders names the looping link
-                if is_dir:
-                    found.append(entry)
-    except FileNotFoundError:
-        raise DataError(f"{display_name(folder)} does not exist; choose an existing folder") from None
-    except NotADirectoryError:
-        raise DataError(
-            f"{display_name(folder)} is a file, not a folder; choose the folder that holds one subfolder per class"
-        ) from None
-    except OSError as error:
-        raise DataError(
-            f"cannot read the folder {display_name(folder)} ({error.strerror or error}); check its permissions"
-        ) from None
-    return sorted(found, key=lambda entry: entry.name)
-
-
-def _split_folder(root: Path, names: dict[str, str], split: str) -> Path | None:
-    """The subfolder of ``root`` for ``split``, matching its accepted names case-insensitively, or None."""
-    for candidate in SPLIT_NAMES[split]:
-        if candidate in names:
-            return root / names[candidate]
-    return None
-
-
-def discover_layout(root: str | Path) -> FolderLayout:
-    """Find the classes and splits of an image folder (see the module docstring for the two layouts).
-
-    Raises:
-        DataError: the folder is missing or unreadable, holds no class subfolders, a single class or more than
-            ``MAX_CLASSES``, a class folder with a name that is not UTF-8 or that is a symbolic-link loop, or a
-            validation/test folder with a class that ``train/`` lacks. The message names the folder and says
-            what to do.
-    """
-    root = Path(root).expanduser()
-    entries = _subfolders(root)
-    names = {entry.name.lower(): entry.name for entry in entries}
-    train = _split_folder(root, names, "train")
-    split_folders: dict[str, Path] = {"train": train if train is not None else root}
-    if train is not None:
-        for split in ("validation", "test"):
-            folder = _split_folder(root, names, split)
-            if folder is not None:
-                split_folders[split] = folder
-    class_names = _class_names(split_folders["train"], root)
-    for split, folder in split_folders.items():
-        if split == "train":
-            continue
-        extra = sorted(set(_class_names(folder, root, check_count=False)) - set(class_names))
-        if extra:
-            raise DataError(
-                f"{display_name(folder)} has class folders that {display_name(split_folders['train'])} lacks: "
-                f"{', '.join(extra)}; add training images for them, or rename or remove those folders"
-            )
-    return FolderLayout(root=root, class_names=class_names, split_folders=split_folders)
-
-
-def _class_names(folder: Path, root: Path, check_count: bool = True) -> tuple[str, ...]:
-    entries = _subfolders(folder)
-    for entry in entries:
-        if not _is_utf8(entry.name):
-            raise DataError(
-                f"the class folder {display_name(entry.path)} has a name that is not valid UTF-8 text, so it cannot "
-                "be shown or stored in the model file; rename it"
-            )
-        try:
-            os.stat(entry.path)
-        except OSError as error:
-            raise DataError(
-                f"the class folder {display_name(entry.path)} cannot be opened ({error.strerror or error}: a "
-                "symbolic link that loops or points nowhere); replace the link with a real folder or remove it"
-            ) from None
-    if not check_count:
-        return tuple(entry.name for entry in entries)
-    if not entries:
-        loose = any(_image_suffix(entry) for entry in _list_files(folder))
-        hint = " (its images lie directly in it)" if loose else ""
-        raise DataError(
-            f"{display_name(folder)} has no class subfolders{hint}; put each class's images in a subfolder named "
-            f"after the class, such as {display_name(folder / 'shirt')} and {display_name(folder / 'shoes')}"
-        )
-    if len(entries) < MIN_CLASSES:
-        raise DataError(
-            f"{display_name(folder)} holds a single class folder ({entries[0].name}); a classifier needs at least "
-            f"{MIN_CLASSES} classes: add a subfolder of images for each other class"
-        )
-    if len(entries) > MAX_CLASSES:
-        raise DataError(
-            f"{display_name(folder)} holds {len(entries)} class folders, more than the {MAX_CLASSES} supported; "
-            "choose the folder whose subfolders are the classes, or merge classes"
-        )
-    return tuple(entry.name for entry in entries)
-
-
-def _list_files(folder: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as entries:
-            return [entry for entry in entries if entry.is_file()]
-    except OSError:
-        return []
-
-
-def _image_suffix(entry: os.DirEntry[str]) -> bool:
-    return os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
-
-
-def _walk_images(folder: Path, skipped: list[SkippedFile]) -> Iterator[Path]:
-    """Image files under ``folder`` at any depth, following links to folders but never the same folder twice."""
-    seen: set[tuple[int, int]] = set()
-    pending = [folder]
-    while pending:
-        current = pending.pop()
-        try:
-            info = os.stat(current)
-        except OSError as error:
-            skipped.append(SkippedFile(current, f"cannot be opened ({error.strerror or error})"))
-            continue
-        if (info.st_dev, info.st_ino) in seen:
-            skipped.append(SkippedFile(current, "is a link back to a folder already read (a symbolic-link loop)"))
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        try:
-            with os.scandir(current) as entries:
-                children = sorted(entries, key=lambda entry: entry.name)
-        except OSError as error:
-            skipped.append(SkippedFile(current, f"cannot be read ({error.strerror or error})"))
-            continue
-        for entry in children:
-            if _hidden(entry.name):
-                continue
-            try:
-                if entry.is_dir():
-                    pending.append(Path(entry.path))
-                elif entry.is_file() and _image_suffix(entry):
-                    yield Path(entry.path)
-            except OSError as error:  # a looping link to a file or folder
-                skipped.append(SkippedFile(Path(entry.path), f"cannot be opened ({error.strerror or error})"))
 
 
 # --- Framing --------------------------------------------------------------------------------------------------
@@ -489,7 +293,7 @@ def load_image_folder(
     skipped: list[SkippedFile] = []
     with stage("scan"):
         layout = discover_layout(root)
-        files = _image_files(layout, skipped)
+        files = image_files(layout, skipped)
     all_files = [path for split in files.values() for per_class in split for path in per_class]
     cache_path = _cache_path(cache_dir or default_cache_dir(), layout.root, settings)
     framed, failures, from_cache = _frame_all(
@@ -507,23 +311,6 @@ def load_image_folder(
         cached=from_cache,
         **data,
     )
-
-
-def _image_files(layout: FolderLayout, skipped: list[SkippedFile]) -> dict[str, list[list[Path]]]:
-    """Split -> class index -> the class folder's image files, sorted; an empty training class is refused."""
-    files: dict[str, list[list[Path]]] = {}
-    for split, folder in layout.split_folders.items():
-        files[split] = []
-        for class_name in layout.class_names:
-            class_folder = folder / class_name
-            found = list(_walk_images(class_folder, skipped)) if class_folder.exists() else []
-            if split == "train" and not found:
-                raise DataError(
-                    f"the class folder {display_name(class_folder)} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
-                    "add images to it or remove the folder"
-                )
-            files[split].append(sorted(found))
-    return files
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -22,6 +22,7 @@ from fashion_desktop.core.folders import (
     discover_layout,
     load_image_folder,
 )
+from fashion_desktop.core.imaging import IMAGE_SUFFIXES
 
 SHARED_PHOTOS = Path(os.environ.get("FASHION_DESKTOP_PHOTOS", "/work/shared/data/clothing-photos"))
 
@@ -354,7 +355,7 @@ def test_real_clothing_photos(tmp_path):
     data = load_image_folder(SHARED_PHOTOS, cache_dir=tmp_path)
     assert len(data.class_names) == 10 and "t-shirt" in data.class_names
     assert data.from_folders == {"train", "validation"}
-    files = [path for path in SHARED_PHOTOS.rglob("*") if path.suffix.lower() in folders.IMAGE_SUFFIXES]
+    files = [path for path in SHARED_PHOTOS.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES]
     total = len(data.train_images) + len(data.val_images) + len(data.test_images) + len(data.skipped)
     assert total == len(files)
     assert min(data.class_counts("train").values()) > 0
