@@ -83,7 +83,7 @@ def frame_photo(
 
     Args:
         image: A decoded image of any size and mode (transparency is flattened onto white).
-        separation: "grabcut" (the best, about 40 ms a photo), "border" (a border-colour model, a few ms) or
+        separation: "grabcut" (the best, about 50 ms a photo), "border" (a border-colour model, a few ms) or
             "none" (keep the whole photo). GrabCut falls back to the border method, and that to the whole photo,
             when it finds nothing sensible.
         size: The side of the square result in pixels.
