@@ -1,9 +1,10 @@
 """``python -m fashion_desktop.importbench``: how long an image folder takes to import, first and from the cache.
 
-It imports a folder of class subfolders (the clothing photos by default settings: 28x28 grey, garment framing,
+It imports a folder of class subfolders (with the default framing: 28x28 grey, cropped to the garment found by
 GrabCut) into a fresh cache, then again from that cache, and prints: the photos, the first import's wall seconds and
-CPU seconds per photo (the whole process tree's, from ``getrusage``), the estimate for 2 cores from that CPU time,
-the cached import's seconds, the peak resident memory of the process tree, and the CPU time per stage (decode,
+CPU seconds per photo (the whole process tree's, from ``getrusage``), the estimate for 2 cores (that CPU time
+halved: the photos are framed in parallel, and the serial part is a fraction of a second), the cached import's
+seconds, the peak resident memory of the process tree, and the CPU time per stage (decode,
 working copy, GrabCut, clean-up, framing, cache). CPU time is the figure to compare: on a shared machine wall time
 measures the neighbours too.
 
