@@ -14,6 +14,8 @@ Every image is decoded (with :func:`fashion_desktop.core.imaging.open_image`'s s
 thread pool, and the framed pixels are cached on disk keyed by each file's size and modification time and by the
 framing settings: a second import of an unchanged folder only reads the cache. Files that cannot be decoded are
 skipped and listed, never fatal; what was framed before a cancel or an error stays in the cache.
+
+Finding the layout, its classes and their files is :mod:`fashion_desktop.core.folder_layout`'s job.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,28 +35,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import platformdirs
-from PIL import Image, ImageOps
 
 from fashion_desktop.core.errors import DataError, UserError
-from fashion_desktop.core.imaging import IMAGE_SUFFIXES, PREVIEW_SIZE, open_image
+from fashion_desktop.core.folder_layout import FolderLayout, SkippedFile, discover_layout, display_name, image_files
+from fashion_desktop.core.imaging import open_image
+from fashion_desktop.core.segment import frame_photo, frame_side
+from fashion_desktop.core.stages import stage
 
 if TYPE_CHECKING:
     import torch
 
     from fashion_desktop.core.data import FashionData
 
-MIN_CLASSES = 2
-MAX_CLASSES = 100
-SPLIT_NAMES: dict[str, tuple[str, ...]] = {  # split -> folder names accepted for it, first one preferred
-    "train": ("train", "training"),
-    "validation": ("validation", "val", "valid"),
-    "test": ("test", "testing"),
-}
 # The choices of fashion_desktop.core.segment.frame_photo, repeated so a folder can be checked before it loads
 SEPARATIONS: tuple[str, ...] = ("grabcut", "border", "none")
 FRAMINGS: tuple[str, ...] = ("garment", "whole", "squash")
 MIN_SIZE, MAX_SIZE = 8, 256
-CACHE_VERSION = 1  # bump when the cache's layout or the meaning of its pixels changes
+CACHE_VERSION = 2  # bump when the cache's layout or the meaning of its pixels changes
 
 Progress = Callable[[int, int], None]  # (files done, files total)
 
@@ -88,28 +85,6 @@ class FramingSettings:
     @property
     def channels(self) -> int:
         return 3 if self.color else 1
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    """An image that was left out, with the reason to show the user."""
-
-    path: Path
-    reason: str
-
-
-@dataclass(frozen=True)
-class FolderLayout:
-    """What :func:`discover_layout` found: the class names and, per split, the folder holding its class folders."""
-
-    root: Path
-    class_names: tuple[str, ...]
-    split_folders: dict[str, Path]  # "train" always; "validation" and "test" only when the folder has them
-
-    @property
-    def nested(self) -> bool:
-        """True for the train/validation/test layout, False for class folders directly under the root."""
-        return self.split_folders["train"] != self.root
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,231 +151,17 @@ class ImportCancelled(Exception):
     """The import was cancelled; the images framed so far are in the cache, so the next import resumes."""
 
 
-# --- Layout ---------------------------------------------------------------------------------------------------
-
-
-def display_name(path: Path | str) -> str:
-    """A path as text that can always be shown: bytes that are not UTF-8 appear as the replacement character."""
-    return os.fsencode(path).decode("utf-8", errors="replace")
-
-
-def _is_utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # os.scandir turns undecodable bytes into lone surrogates
-        return False
-    return True
-
-
-def _hidden(name: str) -> bool:
-    """Folders that file managers and archivers leave behind (.git, .thumbnails, __MACOSX) are never classes."""
-    return name.startswith(".") or name.startswith("__")
-
-
-def _subfolders(folder: Path) -> list[os.DirEntry[str]]:
-    """The visible subfolders of ``folder`` (symbolic links to folders included), sorted like ``find_classes``."""
-    try:
-        with os.scandir(folder) as entries:
-            found = []
-            for entry in entries:
-                if _hidden(entry.name):
-                    continue
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:  # a link that loops (ELOOP) or points nowhere readable
-                    is_dir = entry.is_symlink()  # kept, so the check on class folders names the looping link
-                if is_dir:
-                    found.append(entry)
-    except FileNotFoundError:
-        raise DataError(f"{display_name(folder)} does not exist; choose an existing folder") from None
-    except NotADirectoryError:
-        raise DataError(
-            f"{display_name(folder)} is a file, not a folder; choose the folder that holds one subfolder per class"
-        ) from None
-    except OSError as error:
-        raise DataError(
-            f"cannot read the folder {display_name(folder)} ({error.strerror or error}); check its permissions"
-        ) from None
-    return sorted(found, key=lambda entry: entry.name)
-
-
-def _split_folder(root: Path, names: dict[str, str], split: str) -> Path | None:
-    """The subfolder of ``root`` for ``split``, matching its accepted names case-insensitively, or None."""
-    for candidate in SPLIT_NAMES[split]:
-        if candidate in names:
-            return root / names[candidate]
-    return None
-
-
-def discover_layout(root: str | Path) -> FolderLayout:
-    """Find the classes and splits of an image folder (see the module docstring for the two layouts).
-
-    Raises:
-        DataError: the folder is missing or unreadable, holds no class subfolders, a single class or more than
-            ``MAX_CLASSES``, a class folder with a name that is not UTF-8 or that is a symbolic-link loop, or a
-            validation/test folder with a class that ``train/`` lacks. The message names the folder and says
-            what to do.
-    """
-    root = Path(root).expanduser()
-    entries = _subfolders(root)
-    names = {entry.name.lower(): entry.name for entry in entries}
-    train = _split_folder(root, names, "train")
-    split_folders: dict[str, Path] = {"train": train if train is not None else root}
-    if train is not None:
-        for split in ("validation", "test"):
-            folder = _split_folder(root, names, split)
-            if folder is not None:
-                split_folders[split] = folder
-    class_names = _class_names(split_folders["train"], root)
-    for split, folder in split_folders.items():
-        if split == "train":
-            continue
-        extra = sorted(set(_class_names(folder, root, check_count=False)) - set(class_names))
-        if extra:
-            raise DataError(
-                f"{display_name(folder)} has class folders that {display_name(split_folders['train'])} lacks: "
-                f"{', '.join(extra)}; add training images for them, or rename or remove those folders"
-            )
-    return FolderLayout(root=root, class_names=class_names, split_folders=split_folders)
-
-
-def _class_names(folder: Path, root: Path, check_count: bool = True) -> tuple[str, ...]:
-    entries = _subfolders(folder)
-    for entry in entries:
-        if not _is_utf8(entry.name):
-            raise DataError(
-                f"the class folder {display_name(entry.path)} has a name that is not valid UTF-8 text, so it cannot "
-                "be shown or stored in the model file; rename it"
-            )
-        try:
-            os.stat(entry.path)
-        except OSError as error:
-            raise DataError(
-                f"the class folder {display_name(entry.path)} cannot be opened ({error.strerror or error}: a "
-                "symbolic link that loops or points nowhere); replace the link with a real folder or remove it"
-            ) from None
-    if not check_count:
-        return tuple(entry.name for entry in entries)
-    if not entries:
-        loose = any(_image_suffix(entry) for entry in _list_files(folder))
-        hint = " (its images lie directly in it)" if loose else ""
-        raise DataError(
-            f"{display_name(folder)} has no class subfolders{hint}; put each class's images in a subfolder named "
-            f"after the class, such as {display_name(folder / 'shirt')} and {display_name(folder / 'shoes')}"
-        )
-    if len(entries) < MIN_CLASSES:
-        raise DataError(
-            f"{display_name(folder)} holds a single class folder ({entries[0].name}); a classifier needs at least "
-            f"{MIN_CLASSES} classes: add a subfolder of images for each other class"
-        )
-    if len(entries) > MAX_CLASSES:
-        raise DataError(
-            f"{display_name(folder)} holds {len(entries)} class folders, more than the {MAX_CLASSES} supported; "
-            "choose the folder whose subfolders are the classes, or merge classes"
-        )
-    return tuple(entry.name for entry in entries)
-
-
-def _list_files(folder: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as entries:
-            return [entry for entry in entries if entry.is_file()]
-    except OSError:
-        return []
-
-
-def _image_suffix(entry: os.DirEntry[str]) -> bool:
-    return os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
-
-
-def _walk_images(folder: Path, skipped: list[SkippedFile]) -> Iterator[Path]:
-    """Image files under ``folder`` at any depth, following links to folders but never the same folder twice."""
-    seen: set[tuple[int, int]] = set()
-    pending = [folder]
-    while pending:
-        current = pending.pop()
-        try:
-            info = os.stat(current)
-        except OSError as error:
-            skipped.append(SkippedFile(current, f"cannot be opened ({error.strerror or error})"))
-            continue
-        if (info.st_dev, info.st_ino) in seen:
-            skipped.append(SkippedFile(current, "is a link back to a folder already read (a symbolic-link loop)"))
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        try:
-            with os.scandir(current) as entries:
-                children = sorted(entries, key=lambda entry: entry.name)
-        except OSError as error:
-            skipped.append(SkippedFile(current, f"cannot be read ({error.strerror or error})"))
-            continue
-        for entry in children:
-            if _hidden(entry.name):
-                continue
-            try:
-                if entry.is_dir():
-                    pending.append(Path(entry.path))
-                elif entry.is_file() and _image_suffix(entry):
-                    yield Path(entry.path)
-            except OSError as error:  # a looping link to a file or folder
-                skipped.append(SkippedFile(Path(entry.path), f"cannot be opened ({error.strerror or error})"))
-
-
 # --- Framing --------------------------------------------------------------------------------------------------
-
-
-def _frame(image: Image.Image, settings: FramingSettings) -> np.ndarray:
-    """One decoded photo as the model input: uint8 (size, size) grey or (size, size, 3) colour, bright on black.
-
-    The single place that knows how photos are framed: garment separation's ``frame_photo`` when it is available,
-    otherwise a plain resize of the photo, inverted when its background is light.
-    """
-    try:
-        from fashion_desktop.core.segment import frame_photo  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _fallback_frame(image, settings)
-    return frame_photo(  # type: ignore[no-any-return,unused-ignore]
-        image,
-        separation=settings.separation,
-        size=settings.size,
-        color=settings.color,
-        framing=settings.framing,
-    )
-
-
-def _fallback_frame(image: Image.Image, settings: FramingSettings) -> np.ndarray:
-    """Flatten transparency, pad to a square with the border colour, resize, invert a light background, level it."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        image = Image.fromarray(np.asarray(image, dtype=np.float64).clip(0, 65535).astype(np.uint16) >> 8)
-    if image.has_transparency_data:
-        rgba = image.convert("RGBA")
-        image = Image.new("RGB", image.size, (255, 255, 255))
-        image.paste(rgba, mask=rgba.getchannel("A"))
-    image = image.convert("RGB" if settings.color else "L")
-    pixels = np.asarray(image)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background = np.median(border, axis=0)
-    light = float(np.mean(background)) >= 128
-    fill = tuple(int(v) for v in np.atleast_1d(background))
-    side = (settings.size, settings.size)
-    if settings.framing == "squash":
-        squared = image.resize(side, Image.Resampling.BOX)
-    else:
-        squared = ImageOps.pad(image, side, Image.Resampling.BOX, color=fill if settings.color else fill[0])
-    result = np.asarray(squared, dtype=np.float64)
-    level = 255 - background if light else background
-    if light:
-        result = 255 - result
-    # The background to black, as in Fashion-MNIST, stretching what is left back to the full range
-    result = (result - level) * (255.0 / np.maximum(255 - level, 1))
-    return np.ascontiguousarray(np.clip(np.rint(result), 0, 255).astype(np.uint8))
 
 
 def _frame_file(path: str, settings: FramingSettings) -> np.ndarray | str:
     """Decode and frame one file: the (C, H, W) pixels, or the reason it was skipped (a worker's whole job)."""
     try:
-        image = open_image(path, draft_size=max(PREVIEW_SIZE, settings.size))  # the draft Predict uses too
-        framed = _frame(image, settings)
+        # JPEGs decode straight to about the size framing works at, not at full size (inference does the same)
+        image = open_image(path, draft_size=frame_side(settings.size))
+        framed = frame_photo(
+            image, separation=settings.separation, size=settings.size, color=settings.color, framing=settings.framing
+        )
     except UserError as error:
         return str(error)
     except Exception as error:  # a hostile file must never end the import: it is listed with its reason
@@ -420,16 +181,7 @@ def default_cache_dir() -> Path:
 
 
 def _settings_key(settings: FramingSettings) -> str:
-    framer = "frame_photo" if _has_frame_photo() else "fallback"  # a merge of the separation invalidates old caches
-    return json.dumps({"version": CACHE_VERSION, "framer": framer, **asdict(settings)}, sort_keys=True)
-
-
-def _has_frame_photo() -> bool:
-    try:
-        from fashion_desktop.core.segment import frame_photo  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return json.dumps({"version": CACHE_VERSION, **asdict(settings)}, sort_keys=True)
 
 
 def _cache_path(cache_dir: Path, root: Path, settings: FramingSettings) -> Path:
@@ -538,20 +290,10 @@ def load_image_folder(
     for name, value in (("validation", val_fraction), ("test", test_fraction)):
         if not 0 <= value < 1:
             raise DataError(f"the {name} share must be at least 0 and below 1, not {value}")
-    layout = discover_layout(root)
     skipped: list[SkippedFile] = []
-    files: dict[str, list[list[Path]]] = {}  # split -> class index -> image files
-    for split, folder in layout.split_folders.items():
-        files[split] = []
-        for class_name in layout.class_names:
-            class_folder = folder / class_name
-            found = list(_walk_images(class_folder, skipped)) if class_folder.exists() else []
-            if split == "train" and not found:
-                raise DataError(
-                    f"the class folder {display_name(class_folder)} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
-                    "add images to it or remove the folder"
-                )
-            files[split].append(sorted(found))
+    with stage("scan"):
+        layout = discover_layout(root)
+        files = image_files(layout, skipped)
     all_files = [path for split in files.values() for per_class in split for path in per_class]
     cache_path = _cache_path(cache_dir or default_cache_dir(), layout.root, settings)
     framed, failures, from_cache = _frame_all(
@@ -590,7 +332,8 @@ def _frame_all(
     executor: str,
 ) -> tuple[dict[Path, np.ndarray], dict[Path, str], int]:
     """Frame every file, taking unchanged ones from the cache; returns (pixels, skip reasons, cache hits)."""
-    old = _Cache.load(cache_path, settings)
+    with stage("cache read"):
+        old = _Cache.load(cache_path, settings)
     new = _Cache()
     framed: dict[Path, np.ndarray] = {}
     failures: dict[Path, str] = {}
@@ -641,11 +384,13 @@ def _frame_all(
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             # Whatever happened (a cancel, an error), the work done so far is kept: the next import resumes from it.
-            new.save(cache_path, settings)
+            with stage("cache write"):
+                new.save(cache_path, settings)
     elif cancel is not None and cancel.is_set():
         raise ImportCancelled(f"the import of {display_name(root)} was cancelled")
     elif set(old.images) != set(new.images) or set(old.failures) != set(new.failures):
-        new.save(cache_path, settings)  # files were removed: keep the cache from growing with ghosts
+        with stage("cache write"):
+            new.save(cache_path, settings)  # files were removed: keep the cache from growing with ghosts
     return framed, failures, hits
 
 

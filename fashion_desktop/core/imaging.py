@@ -13,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from fashion_desktop.core.errors import ImageError
 from fashion_desktop.core.files import read_bounded
 from fashion_desktop.core.segment import SEPARATIONS, frame
+from fashion_desktop.core.stages import stage
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 # The only decoders Pillow may use, whatever a file's name or first bytes say. Without this list Pillow tries
@@ -96,9 +97,16 @@ def open_image(source: str | Path | bytes | Image.Image, *, draft_size: int | No
         name, data = "The image data", bytes(source)
     else:
         path = Path(source)
-        name, data = path.name or str(path), _read(path)
+        with stage("read"):
+            name, data = path.name or str(path), _read(path)
     if not data:
         raise ImageError(f"{name} is empty (0 bytes); choose another image or save this one again.")
+    with stage("decode"):
+        return _decoded(data, name, draft_size)
+
+
+def _decoded(data: bytes, name: str, draft_size: int | None) -> Image.Image:
+    """``open_image`` of a file's bytes: identify, check the size, pick the first frame, draft, decode, upright."""
     image = _identify(data, name)
     width, height = image.size
     if width * height > MAX_PIXELS:

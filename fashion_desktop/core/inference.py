@@ -20,7 +20,7 @@ from fashion_desktop.core.calibration import Calibration, logit_function
 from fashion_desktop.core.checkpoint import Checkpoint
 from fashion_desktop.core.data import normalize
 from fashion_desktop.core.folders import FramingSettings
-from fashion_desktop.core.imaging import DEFAULT_OPTIONS, PREVIEW_SIZE, PreprocessOptions, open_image, preprocess_file
+from fashion_desktop.core.imaging import DEFAULT_OPTIONS, PreprocessOptions, open_image, preprocess_file
 from fashion_desktop.core.spec import CLASS_NAMES, ModelSpec
 
 
@@ -90,11 +90,11 @@ class Predictor:
 
     def frame(self, image: str | Path | bytes | Image.Image, options: PreprocessOptions | None = None) -> np.ndarray:
         """An image-folder model's input for ``image``: uint8 (size, size) grey or (size, size, 3) colour."""
-        from fashion_desktop.core.segment import frame_photo  # OpenCV: loaded only for the models that need it
+        from fashion_desktop.core.segment import frame_photo, frame_side  # OpenCV: only for the models that need it
 
         settings = self.framing or FramingSettings()
         separation = options.separation if options is not None else settings.separation
-        opened = open_image(image, draft_size=max(PREVIEW_SIZE, settings.size))  # the draft the import used
+        opened = open_image(image, draft_size=frame_side(settings.size))  # the draft the import used
         return frame_photo(
             opened, separation=separation, size=settings.size, color=settings.color, framing=settings.framing
         )

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_desktop.core import folders
+from fashion_desktop.core import folders, segment
 from fashion_desktop.core.errors import DataError
 from fashion_desktop.core.folders import (
     FramingSettings,
@@ -22,6 +22,7 @@ from fashion_desktop.core.folders import (
     discover_layout,
     load_image_folder,
 )
+from fashion_desktop.core.imaging import IMAGE_SUFFIXES
 
 SHARED_PHOTOS = Path(os.environ.get("FASHION_DESKTOP_PHOTOS", "/work/shared/data/clothing-photos"))
 
@@ -185,6 +186,27 @@ def test_cancel_stops_and_keeps_what_was_framed(tmp_path, cache):
     assert load(tmp_path, cache).cached == 40
 
 
+def test_big_jpegs_are_decoded_near_the_framing_size_with_the_same_result(tmp_path, cache, monkeypatch):
+    make_classes(tmp_path, {"a": 2, "b": 2}, suffix=".jpg", size=(1200, 1600))
+    decoded: list[tuple[int, int]] = []
+    real_open = folders.open_image
+
+    def spy(path, **kwargs):
+        image = real_open(path, **kwargs)
+        decoded.append(image.size)
+        return image
+
+    monkeypatch.setattr(folders, "open_image", spy)
+    data = load(tmp_path, cache)
+    side = segment.frame_side(28)
+    assert len(decoded) == 4
+    assert all(side <= min(size) and max(size) <= 1600 // 4 for size in decoded)  # a quarter scale, not full
+    # The framing barely notices: the same garment, a few grey levels apart at its edges
+    full = segment.frame_photo(Image.open(tmp_path / "a" / "000.jpg"))
+    drafted = data.train_images[data.train_labels == 0][0, 0]
+    assert np.mean(np.abs(full.astype(int) - drafted)) < 4
+
+
 def test_damaged_cache_is_ignored(tmp_path, cache):
     make_classes(tmp_path, {"a": 3, "b": 3})
     load(tmp_path, cache)
@@ -333,7 +355,7 @@ def test_real_clothing_photos(tmp_path):
     data = load_image_folder(SHARED_PHOTOS, cache_dir=tmp_path)
     assert len(data.class_names) == 10 and "t-shirt" in data.class_names
     assert data.from_folders == {"train", "validation"}
-    files = [path for path in SHARED_PHOTOS.rglob("*") if path.suffix.lower() in folders.IMAGE_SUFFIXES]
+    files = [path for path in SHARED_PHOTOS.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES]
     total = len(data.train_images) + len(data.val_images) + len(data.test_images) + len(data.skipped)
     assert total == len(files)
     assert min(data.class_counts("train").values()) > 0

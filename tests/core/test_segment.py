@@ -238,3 +238,25 @@ def test_real_photos_frame_with_a_garment_that_is_neither_nothing_nor_everything
         found = separate(image)
         sensible += found.method == "grabcut" and 0.02 <= found.fraction <= 0.9
     assert sensible >= 0.8 * len(files)
+
+
+def test_grabcut_stops_once_the_garment_settles_with_the_mask_of_all_iterations(monkeypatch):
+    image, _ = SCENES["navy T-shirt on a grey floor"](np.random.default_rng(0))
+    work = segment._shrunk(segment.to_rgb(image), segment.GRABCUT_SIDE)
+    calls = []
+    real = cv2.grabCut
+
+    def counted(*args):
+        calls.append(args[-2])  # the iteration count
+        return real(*args)
+
+    monkeypatch.setattr(cv2, "grabCut", counted)
+    settled = segment._grabcut(work)
+    assert 2 <= len(calls) < segment._ITERATIONS and set(calls) == {1}
+    labels = np.zeros(work.shape[:2], np.uint8)
+    height, width = work.shape[:2]
+    mx, my = round(width * segment._MARGIN), round(height * segment._MARGIN)
+    cv2.setRNGSeed(0)
+    models = np.zeros((1, 65)), np.zeros((1, 65))
+    real(work, labels, (mx, my, width - 2 * mx, height - 2 * my), *models, segment._ITERATIONS, cv2.GC_INIT_WITH_RECT)
+    assert iou(settled, (labels & 1).astype(bool)) >= 0.99
