@@ -136,6 +136,18 @@ def percent_axis(plot: pg.PlotItem) -> None:
     plot.setLimits(yMin=0, yMax=100)
 
 
+class PowersOfTenAxis(pg.AxisItem):
+    """A value axis that, on a log scale, labels only the powers of ten (0.001, 0.01, ...).
+
+    pyqtgraph labels the minor ticks (2, 3, ... 9 times a power) too, and on a short plot spanning a decade or two
+    their labels ran into one another.
+    """
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        labels = super().logTickStrings(values, scale, spacing)
+        return [label if abs(value - round(value)) < 1e-6 else "" for value, label in zip(values, labels, strict=True)]
+
+
 class _EdgeLabelAxis(pg.AxisItem):
     """An axis that draws the label of a tick on the very end of its range (100%, once the range stops there).
 
@@ -245,14 +257,31 @@ class _Readout:
             html.append(f'<span style="color: {readout.color.name()};">{line}</span>')
         self.text = "\n".join(lines)
         self.label.setHtml(f'<div style="color: {text_color().name()};">{"<br>".join(html)}</div>')
-        (left, right), (_, top) = view.viewRange()
-        # The label on the side of the line with more room, at the top of the plot.
-        self.label.setAnchor((1, 0) if nearest > (left + right) / 2 else (0, 0))
-        self.label.setPos(nearest, top)
+        self._place_label(nearest)
         self.line.setValue(nearest)
         self.line.show()
         self.label.show()
         return True
+
+    def _place_label(self, x: float) -> None:
+        """At the top of the plot beside the line at ``x``, on a side where it fits, else from the plot's left edge.
+
+        A narrow plot (the batch loss at 1024x768) has room on neither side: the label then covers the line.
+        """
+        view = self.plot.vb
+        (left, _), (_, top) = view.viewRange()
+        area = view.sceneBoundingRect()
+        line_x = view.mapViewToScene(QPointF(x, top)).x()
+        width = self.label.boundingRect().width()  # in pixels: the text ignores the view's scaling
+        if width <= area.right() - line_x:
+            self.label.setAnchor((0, 0))
+            self.label.setPos(x, top)
+        elif width <= line_x - area.left():
+            self.label.setAnchor((1, 0))
+            self.label.setPos(x, top)
+        else:
+            self.label.setAnchor((0, 0))
+            self.label.setPos(left, top)
 
     def hide(self) -> None:
         self.line.hide()
@@ -440,7 +469,7 @@ class _PlotView(InteractivePlots):
 
     def __init__(self, title: str, x_label: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot_item = pg.PlotItem()
+        self.plot_item = pg.PlotItem(axisItems={"left": PowersOfTenAxis("left")})
         self.setCentralItem(self.plot_item)
         style_plot(self.plot_item, title, x_label)
 
@@ -644,9 +673,9 @@ class EpochPlots(InteractivePlots):
         super().__init__(parent)
         layout = pg.GraphicsLayout()
         self.setCentralItem(layout)
-        self.loss_plot = layout.addPlot(row=0, col=0)
+        self.loss_plot = layout.addPlot(row=0, col=0, axisItems={"left": PowersOfTenAxis("left")})
         self.accuracy_plot = layout.addPlot(row=0, col=1)
-        self.lr_plot = layout.addPlot(row=0, col=2)
+        self.lr_plot = layout.addPlot(row=0, col=2, axisItems={"left": PowersOfTenAxis("left")})
         # The legend in the title: inside the plot it covered the validation loss whenever that rose at the end.
         style_plot(
             self.loss_plot,
@@ -795,9 +824,12 @@ class EpochPlots(InteractivePlots):
             _epoch_range(plot, 1)
 
     def _lr_range(self) -> None:
-        """From zero on a linear axis, so a constant rate does not sit mid-range; pyqtgraph's range on a log one."""
+        """From zero on a linear axis, so a constant rate does not sit mid-range; a decade either side on a log one."""
+        rates = [m.lr for m in self.epochs if m.lr > 0]
         if is_log_y(self.lr_plot):
-            self.lr_plot.enableAutoRange(y=True)
+            # A decade either side: a constant rate's range of no height got a label on every minor tick, overlapping.
+            if rates:
+                self.lr_plot.setYRange(math.log10(min(rates)) - 1, math.log10(max(rates)) + 1, padding=0)
         else:
             _from_zero(self.lr_plot, [m.lr for m in self.epochs])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import QFileDialog
 
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation
+from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import CLASS_NAMES
 from fashion_desktop.gui.plots import (
     BEST_LABEL_PLACES,
@@ -25,6 +27,8 @@ from fashion_desktop.gui.plots import (
 )
 from fashion_desktop.gui.runs_panel import RunCurves
 from fashion_desktop.gui.training import TrainingTab
+
+FAST_RUN = replace(get_preset("seed").config, batch_size=32, val_size=50, device="cpu")
 
 
 def epochs(
@@ -395,3 +399,29 @@ def test_clicking_a_validation_count_says_why_its_images_cannot_be_shown(qtbot):
         "the test images behind a count can be shown when the model has test results."
     ]
     assert tab.results.gallery is None
+
+
+@pytest.mark.slow
+def test_clicking_a_validation_count_after_training_shows_that_cells_test_images(qtbot, fashion_root):
+    from tests.gui.test_training_tab import shown_tab, train
+
+    tab = shown_tab(qtbot, fashion_root, replace(FAST_RUN, epochs=2))
+    result = train(qtbot, tab)
+    results = tab.results
+    results.matrix_slider.setValue(0)  # epoch 1's validation matrix
+    assert tab.epoch_plots.matrix_epoch == 1
+    view = results.confusion_view
+    assert view.viewport().cursor().shape() == Qt.CursorShape.PointingHandCursor
+    assert "test images" in view.item(0, 0).toolTip()
+    count, row, column = max((n, i, j) for i, counts in enumerate(result.test.confusion) for j, n in enumerate(counts))
+    messages = []
+    results.status_message.connect(messages.append)
+    click_cell(qtbot, view, row, column)
+    assert messages[0] == (
+        "Epoch 1's validation images are not kept, only their counts: these are the test images "
+        "that the final model put in the same cell."
+    )
+    assert results.matrix_slider.value() == results.matrix_slider.maximum() and view.clickable  # the test matrix
+    assert tab.epoch_plots.matrix_epoch is None
+    gallery = results.gallery
+    assert gallery is not None and gallery.isVisible() and gallery.cell == (row, column) and gallery.shown == count
