@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 import shiboken6
-from PySide6.QtCore import QModelIndex, QRect, QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette, QResizeEvent
+from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
+from PySide6.QtCore import QBuffer, QIODevice, QModelIndex, QPoint, QPointF, QRect, QRectF, QSettings, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QColor, QContextMenuEvent, QGuiApplication, QPainter, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
     QHeaderView,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QSlider,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation
 from fashion_desktop.core.spec import CLASS_NAMES, NUM_CLASSES
+from fashion_desktop.gui.forms import remember_folder, remembered_folder
 
 TRAIN_COLOR = QColor(31, 119, 180)
 VAL_COLOR = QColor(255, 127, 14)
 ACCURACY_COLOR = QColor(44, 160, 44)
 LR_COLOR = QColor(148, 103, 189)
-EMA_SPAN_EPOCHS = 0.05  # the batch loss is smoothed over about a twentieth of an epoch
+DEFAULT_SMOOTHING = 95  # percent: the batch loss's moving average keeps 0.95 of itself at each batch
+MAX_SMOOTHING = 99
+SMOOTHING_SETTING = "plots/smoothing"
 WHOLE_EPOCH_TICKS = 80  # up to this many epochs the axis is ticked at whole-epoch steps of our choosing
 BEST_LABEL_PLACES = (0.92, 0.08, 0.5)  # where along the best-epoch line its label may go (0 bottom, 1 top)
 EPOCH_ROW_HEIGHT = 150  # pixels: the least height of a row of epoch plots
@@ -121,6 +137,18 @@ def percent_axis(plot: pg.PlotItem) -> None:
     plot.setLimits(yMin=0, yMax=100)
 
 
+class PowersOfTenAxis(pg.AxisItem):
+    """A value axis that, on a log scale, labels only the powers of ten (0.001, 0.01, ...).
+
+    pyqtgraph labels the minor ticks (2, 3, ... 9 times a power) too, and on a short plot spanning a decade or two
+    their labels ran into one another.
+    """
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        labels = super().logTickStrings(values, scale, spacing)
+        return [label if abs(value - round(value)) < 1e-6 else "" for value, label in zip(values, labels, strict=True)]
+
+
 class _EdgeLabelAxis(pg.AxisItem):
     """An axis that draws the label of a tick on the very end of its range (100%, once the range stops there).
 
@@ -166,31 +194,320 @@ class _Columns:
         self.size = 0
 
 
-class _PlotView(pg.GraphicsView):
+def log_scale_setting(key: str) -> bool:
+    return bool(QSettings().value(key, False, type=bool))
+
+
+def is_log_y(plot: pg.PlotItem) -> bool:
+    return bool(plot.getAxis("left").logMode)
+
+
+@dataclass(frozen=True)
+class ReadoutCurve:
+    """A curve whose value the hover read-out names: ``name: value`` in the curve's colour."""
+
+    name: str
+    curve: pg.PlotDataItem
+    color: QColor
+    value_format: str = "{:.4g}"
+
+
+class _Readout:
+    """The values under the mouse in one plot: a vertical line on the nearest point, a label with each curve's value.
+
+    It moves only with the mouse (a line and a label, never the curves), so hovering costs nothing while training.
+    """
+
+    def __init__(self, plot: pg.PlotItem, curves: Sequence[ReadoutCurve], describe_x: Callable[[float], str]) -> None:
+        self.plot = plot
+        self._curves = tuple(curves)
+        self._describe_x = describe_x
+        self.line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(text_color(), width=1))
+        fill = QColor(background_color())
+        fill.setAlpha(220)
+        self.label = pg.TextItem(anchor=(0, 0), border=pg.mkPen(text_color()), fill=fill)
+        for item in (self.line, self.label):
+            item.setZValue(1000)
+            item.hide()
+            plot.addItem(item, ignoreBounds=True)
+        self.text = ""  # what the label says, for tests and for reading without parsing HTML
+
+    def show_at(self, scene_pos: QPointF) -> bool:
+        """Show the values nearest the mouse at ``scene_pos``; False (and hidden) when it is not over this plot."""
+        view = self.plot.vb
+        if not view.sceneBoundingRect().contains(scene_pos):
+            self.hide()
+            return False
+        x, _ = self._curves[0].curve.getOriginalDataset()
+        if x is None or len(x) == 0:
+            self.hide()
+            return True
+        mouse_x = view.mapSceneToView(scene_pos).x()
+        nearest = float(x[_nearest_index(x, mouse_x)])
+        lines = [self._describe_x(nearest)]
+        html = [f"<b>{lines[0]}</b>"]
+        for readout in self._curves:
+            xs, ys = readout.curve.getOriginalDataset()
+            if xs is None or len(xs) == 0:
+                continue
+            index = _nearest_index(xs, nearest)
+            if abs(xs[index] - nearest) > 1e-9:
+                continue  # this curve has no point there (a validation loss not measured every epoch)
+            line = f"{readout.name}: {readout.value_format.format(float(ys[index]))}"
+            lines.append(line)
+            html.append(f'<span style="color: {readout.color.name()};">{line}</span>')
+        self.text = "\n".join(lines)
+        self.label.setHtml(f'<div style="color: {text_color().name()};">{"<br>".join(html)}</div>')
+        self._place_label(nearest)
+        self.line.setValue(nearest)
+        self.line.show()
+        self.label.show()
+        return True
+
+    def _place_label(self, x: float) -> None:
+        """At the top of the plot beside the line at ``x``, on a side where it fits, else from the plot's left edge.
+
+        A narrow plot (the batch loss at 1024x768) has room on neither side: the label then covers the line.
+        """
+        view = self.plot.vb
+        (left, _), (_, top) = view.viewRange()
+        area = view.sceneBoundingRect()
+        line_x = view.mapViewToScene(QPointF(x, top)).x()
+        width = self.label.boundingRect().width()  # in pixels: the text ignores the view's scaling
+        if width <= area.right() - line_x:
+            self.label.setAnchor((0, 0))
+            self.label.setPos(x, top)
+        elif width <= line_x - area.left():
+            self.label.setAnchor((1, 0))
+            self.label.setPos(x, top)
+        else:
+            self.label.setAnchor((0, 0))
+            self.label.setPos(left, top)
+
+    def hide(self) -> None:
+        self.line.hide()
+        self.label.hide()
+        self.text = ""
+
+
+def _nearest_index(values: np.ndarray, target: float) -> int:
+    """The index of the value nearest ``target`` in ``values``, sorted ascending."""
+    index = int(np.searchsorted(values, target))
+    if index >= len(values):
+        return len(values) - 1
+    if index > 0 and target - values[index - 1] < values[index] - target:
+        return index - 1
+    return index
+
+
+class InteractivePlots(pg.GraphicsView):
+    """A view of one or more PlotItems with hover read-outs and a context menu: log scale, export as PNG or SVG.
+
+    Signals:
+        status_message: a line for the status bar (a plot exported).
+    """
+
+    status_message = Signal(str)
+    log_scale_changed = Signal(object)  # the PlotItem whose value axis became logarithmic or linear
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        use_palette_colours()
+        super().__init__(parent, background=background_color())
+        self._readouts: list[_Readout] = []
+        self.plot_actions: dict[pg.PlotItem, list[QAction]] = {}
+        self.log_actions: dict[pg.PlotItem, QAction] = {}
+        self.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
+        # pyqtgraph's scene accepts every mouse press, so Qt sends no context-menu event for a right click.
+        self.scene().sigMouseClicked.connect(self._on_scene_mouse_clicked)
+
+    def add_readout(
+        self, plot: pg.PlotItem, curves: Sequence[ReadoutCurve], describe_x: Callable[[float], str]
+    ) -> None:
+        self._readouts.append(_Readout(plot, curves, describe_x))
+
+    def readout(self, plot: pg.PlotItem) -> _Readout:
+        return next(r for r in self._readouts if r.plot is plot)
+
+    def add_plot_menu(self, plot: pg.PlotItem, file_name: str, log_setting: str | None = None) -> None:
+        """Give ``plot`` a context menu: export as ``file_name``.png/.svg and, with ``log_setting``, a log scale."""
+        actions = []
+        if log_setting is not None:
+            log = QAction("Log scale", self, checkable=True)
+            log.setToolTip("a logarithmic value axis, remembered for the next time")
+            log.setChecked(log_scale_setting(log_setting))
+            plot.setLogMode(y=log.isChecked())
+            log.toggled.connect(partial(self._on_log_action_toggled, plot, log_setting))
+            self.log_actions[plot] = log
+            actions.append(log)
+        for suffix, text in (("png", "Export as PNG image..."), ("svg", "Export as SVG drawing...")):
+            export = QAction(text, self)
+            export.triggered.connect(partial(self._on_export_action_triggered, plot, file_name, suffix))
+            actions.append(export)
+        self.plot_actions[plot] = actions
+
+    def plot_at(self, scene_pos: QPointF) -> pg.PlotItem | None:
+        """The plot with a context menu at ``scene_pos``, if any."""
+        return next((p for p in self.plot_actions if p.sceneBoundingRect().contains(scene_pos)), None)
+
+    def show_menu(self, plot: pg.PlotItem, screen_pos: QPoint) -> None:
+        menu = QMenu(self)
+        menu.addActions(self.plot_actions[plot])
+        self.exec_menu(menu, screen_pos)
+
+    def exec_menu(self, menu: QMenu, screen_pos: QPoint) -> None:
+        """Show ``menu`` until the user picks from it or leaves it. Tests override this."""
+        menu.exec(screen_pos)
+
+    def export_plot(self, plot: pg.PlotItem, path: Path) -> None:
+        """Write ``plot`` as a PNG image or an SVG drawing, after its suffix (at twice its size on screen, for PNG)."""
+        from pyqtgraph.exporters import ImageExporter
+
+        from fashion_desktop.core.files import atomic_write
+
+        self.hide_readouts()  # the read-out under the mouse is no part of the plot
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if path.suffix.lower() == ".svg":
+            self._render_svg(plot, buffer)
+        else:
+            exporter = ImageExporter(plot)
+            exporter.parameters()["width"] = 2 * round(plot.sceneBoundingRect().width())
+            exporter.export(toBytes=True).save(buffer, "PNG")
+        atomic_write(path, bytes(buffer.data().data()))
+
+    def _render_svg(self, plot: pg.PlotItem, buffer: QBuffer) -> None:
+        """Draw ``plot`` as SVG into ``buffer``, its text kept as text.
+
+        Not pyqtgraph's SVGExporter: it fails on the paths Qt 6's QSvgGenerator writes (pyqtgraph issue 3485).
+        """
+        from pyqtgraph.exporters import Exporter
+        from PySide6.QtSvg import QSvgGenerator
+
+        source = plot.sceneBoundingRect()
+        target = QRectF(0, 0, source.width(), source.height())
+        generator = QSvgGenerator()
+        generator.setOutputDevice(buffer)
+        generator.setSize(target.size().toSize())
+        generator.setViewBox(target)
+        # The screen's resolution, as pyqtgraph's own exporter does: at the default 72 dpi the text came out at 3/4.
+        generator.setResolution(round(QGuiApplication.primaryScreen().logicalDotsPerInchX()))
+        generator.setTitle(plot.titleLabel.text)
+        painter = QPainter(generator)
+        export_mode = Exporter(plot)  # in export mode, the dots are drawn as shapes rather than copied pixmaps
+        try:
+            export_mode.setExportMode(True, {"antialias": True, "background": background_color(), "painter": painter})
+            painter.fillRect(target, background_color())
+            self.scene().render(painter, target, source)
+        finally:
+            export_mode.setExportMode(False)
+            painter.end()
+
+    def ask_export_path(self, suggested: str, suffix: str) -> str:
+        """Ask where to export a plot; an empty string cancels."""
+        kind = "PNG images (*.png)" if suffix == "png" else "SVG drawings (*.svg)"
+        path, _ = QFileDialog.getSaveFileName(self, "Export the plot", suggested, kind)
+        return path
+
+    def hide_readouts(self) -> None:
+        for readout in self._readouts:
+            readout.hide()
+
+    def leaveEvent(self, event: object) -> None:
+        self.hide_readouts()
+        super().leaveEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        """The menu key's menu (a right click comes through the scene's click signal instead)."""
+        plot = self.plot_at(self.mapToScene(event.pos()))
+        if plot is None:
+            super().contextMenuEvent(event)
+            return
+        self.show_menu(plot, event.globalPos())
+        event.accept()
+
+    @Slot(object)
+    def _on_scene_mouse_clicked(self, event: MouseClickEvent) -> None:
+        if event.button() != Qt.MouseButton.RightButton:
+            return
+        plot = self.plot_at(event.scenePos())
+        if plot is not None:
+            event.accept()
+            self.show_menu(plot, event.screenPos().toPoint())
+
+    @Slot(object)
+    def _on_scene_mouse_moved(self, scene_pos: QPointF) -> None:
+        for readout in self._readouts:
+            readout.show_at(scene_pos)
+
+    def _on_log_action_toggled(self, plot: pg.PlotItem, setting: str, log: bool) -> None:
+        QSettings().setValue(setting, log)
+        plot.setLogMode(y=log)
+        self.hide_readouts()
+        self.log_scale_changed.emit(plot)
+
+    def _on_export_action_triggered(
+        self, plot: pg.PlotItem, file_name: str, suffix: str, _checked: bool = False
+    ) -> None:
+        suggested = str(Path(remembered_folder("plots", Path.home())) / f"{file_name}.{suffix}")
+        chosen = self.ask_export_path(suggested, suffix)
+        if not chosen:
+            return
+        path = Path(chosen) if Path(chosen).suffix else Path(chosen).with_suffix(f".{suffix}")
+        remember_folder("plots", path)
+        try:
+            self.export_plot(plot, path)
+        except OSError as error:
+            QMessageBox.critical(self, "Cannot export the plot", f"Cannot write {path}: {error.strerror or error}")
+            return
+        self.status_message.emit(f"Exported the plot to {path}")
+
+
+class _PlotView(InteractivePlots):
     """A view of one PlotItem.
 
     Not a pg.PlotWidget: that binds the PlotItem's ``clear`` (which removes every curve) over the subclass's own.
     """
 
     def __init__(self, title: str, x_label: str, parent: QWidget | None = None) -> None:
-        use_palette_colours()
-        super().__init__(parent, background=background_color())
-        self.plot_item = pg.PlotItem()
+        super().__init__(parent)
+        self.plot_item = pg.PlotItem(axisItems={"left": PowersOfTenAxis("left")})
         self.setCentralItem(self.plot_item)
         style_plot(self.plot_item, title, x_label)
 
 
-class BatchLossPlot(_PlotView):
+def smoothed(values: np.ndarray, weight: float, start: float | None = None) -> np.ndarray:
+    """The exponential moving average of ``values`` as TensorBoard smooths: each point keeps ``weight`` of the last.
+
+    It starts from ``start`` (the average before these values), or from the first value.
+    """
+    out = np.empty(len(values))
+    average = start
+    for i, value in enumerate(values.tolist()):
+        average = value if average is None else weight * average + (1 - weight) * value
+        out[i] = average
+    return out
+
+
+class BatchLossPlot(QWidget):
     """The loss of every training batch (faint) and its exponentially weighted moving average, x in epochs.
 
-    It redraws several times a second while training, holding the GIL the training thread needs, so it is kept
-    cheap: no grid (the grid belongs to the axes, which would then repaint with every curve update), solid thin
-    pens, and a view range that changes once an epoch rather than with every batch.
+    A slider under the plot sets how much the average smooths (as TensorBoard's does); right-click the plot for a
+    log scale or to export it. It redraws several times a second while training, holding the GIL the training
+    thread needs, so it is kept cheap: no grid (the grid belongs to the axes, which would then repaint with every
+    curve update), solid thin pens, and a view range that changes once an epoch rather than with every batch.
+
+    Signals:
+        status_message: a line for the status bar (the plot exported).
     """
 
+    status_message = Signal(str)
+    LOG_SETTING = "plots/log_batch_loss"
+
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Training loss per batch", "epoch", parent)
-        plot = self.plot_item
+        super().__init__(parent)
+        self.view = _PlotView("Training loss per batch", "epoch")
+        self.view.status_message.connect(self.status_message)
+        self.plot_item = plot = self.view.plot_item
         plot.showGrid(x=False, y=False)
         # The legend in the title: in the plot it covered the curve whenever the loss rose to its corner.
         plot.setTitle(
@@ -204,34 +521,81 @@ class BatchLossPlot(_PlotView):
         plot.disableAutoRange()
         self._raw = plot.plot(pen=pg.mkPen(faint(TRAIN_COLOR)), name="batch")
         self._smooth = plot.plot(pen=pg.mkPen(TRAIN_COLOR, width=1.5), name="smoothed")
-        self._columns = _Columns(3)  # x, loss, moving average
-        self._average: float | None = None
-        self._range: tuple[float, float, float] | None = None  # first epoch, last epoch, highest loss
+        self._columns = _Columns(5)  # x, loss, moving average, epoch, batch
+        self._batches_per_epoch = 0
+        self._range: tuple[float, float, float, float] | None = None  # first and last epoch, lowest and highest loss
+        self.view.add_readout(
+            plot,
+            (
+                ReadoutCurve("batch", self._raw, batch_legend_color()),
+                ReadoutCurve("smoothed", self._smooth, TRAIN_COLOR),
+            ),
+            self._describe_batch,
+        )
+        self.view.add_plot_menu(plot, "training-loss-per-batch", self.LOG_SETTING)
+        self.view.log_scale_changed.connect(self._on_view_log_scale_changed)
+        self.view.setToolTip("right-click for a log scale or to export the plot")
+
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=MAX_SMOOTHING, pageStep=10)
+        self.smoothing_slider.setToolTip(
+            "how much the smoothed curve averages over earlier batches, as in TensorBoard: 0 follows each batch"
+        )
+        self.smoothing_slider.setMinimumWidth(60)
+        saved = QSettings().value(SMOOTHING_SETTING, DEFAULT_SMOOTHING, type=int)
+        self.smoothing_slider.setValue(min(MAX_SMOOTHING, max(0, int(saved))))  # type: ignore[call-overload]
+        self.smoothing_label = QLabel()
+        self.smoothing_label.setMinimumWidth(self.smoothing_label.fontMetrics().horizontalAdvance("0.00 "))
+        self.smoothing_slider.valueChanged.connect(self._on_smoothing_slider_value_changed)
+        row = QHBoxLayout()
+        row.setContentsMargins(4, 0, 4, 0)
+        row.addWidget(QLabel("Smoothing"))
+        row.addWidget(self.smoothing_slider, 1)
+        row.addWidget(self.smoothing_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(row)
+        self._show_smoothing_label()
 
     @property
     def points(self) -> int:
         """How many batches are plotted."""
         return self._columns.size
 
+    @property
+    def smoothing(self) -> float:
+        """The moving average's weight, 0 (none) to 0.99."""
+        return self.smoothing_slider.value() / 100
+
     def append(self, batches: Sequence[BatchMetrics]) -> None:
         if not batches:
             return
-        alpha = min(0.5, 1 / max(1.0, EMA_SPAN_EPOCHS * batches[0].batches))
-        rows = np.empty((3, len(batches)))
-        average = self._average
+        self._batches_per_epoch = batches[-1].batches
+        rows = np.empty((5, len(batches)))
         for i, metrics in enumerate(batches):
-            average = metrics.loss if average is None else average + alpha * (metrics.loss - average)
-            rows[:, i] = (metrics.epoch - 1 + metrics.batch / metrics.batches, metrics.loss, average)
-        self._average = average
+            rows[:, i] = (
+                metrics.epoch - 1 + metrics.batch / metrics.batches,
+                metrics.loss,
+                0.0,
+                metrics.epoch,
+                metrics.batch,
+            )
+        last = float(self._columns.column(2)[-1]) if self._columns.size else None
+        rows[2] = smoothed(rows[1], self.smoothing, last)
         self._columns.extend(rows)
-        x = self._columns.column(0)
-        self._raw.setData(x, self._columns.column(1))
-        self._smooth.setData(x, self._columns.column(2))
-        first, _, top = self._range or (batches[0].epoch - 1, 0, 0.0)
-        wanted = (first, batches[-1].epoch, max(top, float(rows[1].max())))
+        self._set_curves()
+        losses = rows[1][rows[1] > 0]
+        first, _, low, high = self._range or (batches[0].epoch - 1, 0, math.inf, 0.0)
+        wanted = (
+            first,
+            batches[-1].epoch,
+            min(low, float(losses.min())) if len(losses) else low,
+            max(high, float(rows[1].max())),
+        )
         if wanted != self._range:
             self._range = wanted
-            self.plot_item.setRange(xRange=wanted[:2], yRange=(0, wanted[2]), padding=0.02)
+            self._show_range()
 
     def truncate(self, epochs: int) -> None:
         """Keep the batches of the first ``epochs`` epochs only: a run continued from there draws the rest again."""
@@ -244,40 +608,77 @@ class BatchLossPlot(_PlotView):
             self.clear()
             return
         self._columns.truncate(kept)
-        self._average = float(self._columns.column(2)[-1])
-        x = self._columns.column(0)
-        self._raw.setData(x, self._columns.column(1))
-        self._smooth.setData(x, self._columns.column(2))
-        first = math.floor(x[0])
-        self._range = (first, epochs, float(self._columns.column(1).max()))
-        self.plot_item.setRange(xRange=self._range[:2], yRange=(0, self._range[2]), padding=0.02)
+        self._set_curves()
+        losses = self._columns.column(1)
+        positive = losses[losses > 0]
+        low = float(positive.min()) if len(positive) else math.inf
+        self._range = (math.floor(self._columns.column(0)[0]), epochs, low, float(losses.max()))
+        self._show_range()
 
     def clear(self) -> None:
         self._columns.clear()
-        self._average = None
         self._range = None
         self._raw.setData([], [])
         self._smooth.setData([], [])
+        self.view.hide_readouts()
+
+    def _set_curves(self) -> None:
+        x = self._columns.column(0)
+        self._raw.setData(x, self._columns.column(1))
+        self._smooth.setData(x, self._columns.column(2))
+
+    def _show_range(self) -> None:
+        if self._range is None:
+            return
+        first, last, low, high = self._range
+        if is_log_y(self.plot_item) and 0 < low <= high:
+            y_range = (math.log10(low), math.log10(high))  # a log axis's range is in powers of ten
+        else:
+            y_range = (0, high)
+        self.plot_item.setRange(xRange=(first, last), yRange=y_range, padding=0.02)
+
+    def _describe_batch(self, x: float) -> str:
+        index = _nearest_index(self._columns.column(0), x)
+        epoch, batch = int(self._columns.column(3)[index]), int(self._columns.column(4)[index])
+        return f"epoch {epoch}, batch {batch:,} of {self._batches_per_epoch:,}"
+
+    def _show_smoothing_label(self) -> None:
+        self.smoothing_label.setText(f"{self.smoothing:.2f}")
+
+    @Slot(object)
+    def _on_view_log_scale_changed(self, _plot: pg.PlotItem) -> None:
+        self._show_range()
+
+    @Slot(int)
+    def _on_smoothing_slider_value_changed(self, _value: int) -> None:
+        QSettings().setValue(SMOOTHING_SETTING, self.smoothing_slider.value())
+        self._show_smoothing_label()
+        if self._columns.size:
+            self._columns.column(2)[:] = smoothed(self._columns.column(1), self.smoothing)
+            self._smooth.setData(self._columns.column(0), self._columns.column(2))
 
 
-class EpochPlots(pg.GraphicsView):
+class EpochPlots(InteractivePlots):
     """Three plots per epoch: train and validation loss, validation accuracy, and the learning rate.
 
-    A dashed vertical line marks the best epoch (the lowest validation loss) once the engine has named it.
+    A dashed vertical line marks the best epoch (the lowest validation loss) once the engine has named it, a solid
+    one the epoch whose validation matrix the results show. Hovering names the values of the epoch under the
+    mouse; right-click a plot for a log scale (loss, learning rate) or to export it.
     Not a pg.GraphicsLayoutWidget, which binds its layout's ``clear`` (removing the plots) over ours.
     """
 
+    LOSS_LOG_SETTING = "plots/log_epoch_loss"
+    LR_LOG_SETTING = "plots/log_learning_rate"
     columns = 3  # how many plots side by side: as many as the width holds
     _plots: tuple[pg.PlotItem, ...] = ()
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        use_palette_colours()
-        super().__init__(parent, background=background_color())
+        super().__init__(parent)
         self._layout = pg.GraphicsLayout()
         self.setCentralItem(self._layout)
-        self.loss_plot = self._layout.addPlot(row=0, col=0)
+        self.loss_plot = self._layout.addPlot(row=0, col=0, axisItems={"left": PowersOfTenAxis("left")})
         self.accuracy_plot = self._layout.addPlot(row=0, col=1)
-        self.lr_plot = self._layout.addPlot(row=0, col=2)
+        self.lr_plot = self._layout.addPlot(row=0, col=2, axisItems={"left": PowersOfTenAxis("left")})
         self._plots = (self.loss_plot, self.accuracy_plot, self.lr_plot)  # in their order, laid out by resizeEvent
         # The legend in the title: inside the plot it covered the validation loss whenever that rose at the end.
         style_plot(
@@ -294,19 +695,45 @@ class EpochPlots(pg.GraphicsView):
         self._lr = _line_with_dots(self.lr_plot, LR_COLOR)
         self.epochs: list[EpochMetrics] = []
         self.best_epoch: int | None = None
+        self.matrix_epoch: int | None = None
         pen = pg.mkPen(text_color(), width=1, style=Qt.PenStyle.DashLine)
         label = {"position": 0.92, "color": text_color(), "anchors": [(0, 0.5), (1, 0.5)]}
         self._best_lines = {
             self.loss_plot: pg.InfiniteLine(angle=90, pen=pen, movable=False, label="best", labelOpts=label),
             self.accuracy_plot: pg.InfiniteLine(angle=90, pen=pen, movable=False),
         }
-        for plot, line in self._best_lines.items():
+        # The epoch of the matrix shown beside: a band of the accuracy's colour behind the points, labelled there.
+        band = pg.mkPen(faint(ACCURACY_COLOR), width=7)
+        matrix_label = {"position": 0.08, "color": ACCURACY_COLOR, "anchors": [(0, 0.5), (1, 0.5)]}
+        self._matrix_lines = {
+            self.loss_plot: pg.InfiniteLine(angle=90, pen=band, movable=False),
+            self.accuracy_plot: pg.InfiniteLine(
+                angle=90, pen=band, movable=False, label="matrix", labelOpts=matrix_label
+            ),
+        }
+        for plot, line in [*self._best_lines.items(), *self._matrix_lines.items()]:
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)  # the line must not stretch the view to an epoch not plotted
+        for line in self._matrix_lines.values():
+            line.setZValue(-10)  # behind the curves
         # The best epoch's validation point, ringed, so the marker says which point it means.
         self._best_point = self.loss_plot.plot(
             pen=None, symbol="o", symbolSize=13, symbolBrush=None, symbolPen=pg.mkPen(VAL_COLOR, width=2)
         )
+        self.add_readout(
+            self.loss_plot,
+            (ReadoutCurve("train", self._train, TRAIN_COLOR), ReadoutCurve("validation", self._val, VAL_COLOR)),
+            _describe_epoch,
+        )
+        self.add_readout(
+            self.accuracy_plot, (ReadoutCurve("accuracy", self._accuracy, ACCURACY_COLOR, "{:.1f}%"),), _describe_epoch
+        )
+        self.add_readout(self.lr_plot, (ReadoutCurve("learning rate", self._lr, LR_COLOR, "{:.3g}"),), _describe_epoch)
+        self.add_plot_menu(self.loss_plot, "loss-per-epoch", self.LOSS_LOG_SETTING)
+        self.add_plot_menu(self.accuracy_plot, "validation-accuracy")
+        self.add_plot_menu(self.lr_plot, "learning-rate", self.LR_LOG_SETTING)
+        self.log_scale_changed.connect(self._on_log_scale_changed)
+        self.setToolTip("right-click a plot for a log scale or to export it")
 
         # The view does not pass on its plots' minimum sizes: a narrow one cut the learning-rate plot off.
         self.setMinimumSize(max(self._plot_widths()), EPOCH_ROW_HEIGHT)
@@ -369,23 +796,39 @@ class EpochPlots(pg.GraphicsView):
         if epoch is not None:
             self._best_lines[self.loss_plot].label.setPosition(self._best_label_place(epoch))
 
+    def set_matrix_epoch(self, epoch: int | None) -> None:
+        """Mark ``epoch`` as the one whose validation matrix is shown; None (the test set's, or none) removes it."""
+        self.matrix_epoch = epoch
+        for line in self._matrix_lines.values():
+            line.setVisible(epoch is not None)
+            if epoch is not None:
+                line.setValue(epoch)
+
     def _best_label_place(self, epoch: int) -> float:
         """Where along the best-epoch line its "best" label covers no loss point near that epoch.
 
         pyqtgraph puts the label on the side of the line with more room; this picks its height: the place in
         BEST_LABEL_PLACES clear of the points at that epoch and its neighbours, as fractions of the loss range.
         """
-        values = [v for m in self.epochs for v in (m.train_loss, m.val_loss) if v is not None and math.isfinite(v)]
+        log = is_log_y(self.loss_plot)
+
+        def height(value: float | None) -> float | None:
+            """The value as the axis places it (its logarithm on a log axis), None where it is not drawn."""
+            if value is None or not math.isfinite(value) or (log and value <= 0):
+                return None
+            return math.log10(value) if log else value
+
+        values = [h for m in self.epochs for v in (m.train_loss, m.val_loss) if (h := height(v)) is not None]
         if not values:
             return BEST_LABEL_PLACES[0]
         low, high = min(values), max(values)
         span = (high - low) or 1.0
         near = [
-            (v - low) / span
+            (h - low) / span
             for m in self.epochs
             if abs(m.epoch - epoch) <= 1
             for v in (m.train_loss, m.val_loss)
-            if v is not None and math.isfinite(v)
+            if (h := height(v)) is not None
         ]
         room = {place: min((abs(place - f) for f in near), default=1.0) for place in BEST_LABEL_PLACES}
         # The first place with room for the text (about a fifth of the height), so the label does not jump about.
@@ -395,7 +838,7 @@ class EpochPlots(pg.GraphicsView):
         x = [m.epoch for m in self.epochs]
         self._train.setData(x, [m.train_loss for m in self.epochs])
         self._lr.setData(x, [m.lr for m in self.epochs])
-        _from_zero(self.lr_plot, [m.lr for m in self.epochs])
+        self._lr_range()
         for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
             _whole_epochs(plot, x[-1])
             _epoch_range(plot, x[-1])
@@ -410,11 +853,35 @@ class EpochPlots(pg.GraphicsView):
         for curve in (self._train, self._val, self._accuracy, self._lr):
             curve.setData([], [])
         self.set_best_epoch(None)
+        self.set_matrix_epoch(None)
+        self.hide_readouts()
         # A new run starts from a fresh view, not the last run's ranges (nor a zoom the user left behind).
         for plot in (self.loss_plot, self.accuracy_plot, self.lr_plot):
             plot.setYRange(0, 100 if plot is self.accuracy_plot else 1, padding=0)
             plot.enableAutoRange(y=True)  # after setYRange, which turns it off
             _epoch_range(plot, 1)
+
+    def _lr_range(self) -> None:
+        """From zero on a linear axis, so a constant rate does not sit mid-range; a decade either side on a log one."""
+        rates = [m.lr for m in self.epochs if m.lr > 0]
+        if is_log_y(self.lr_plot):
+            # A decade either side: a constant rate's range of no height got a label on every minor tick, overlapping.
+            if rates:
+                self.lr_plot.setYRange(math.log10(min(rates)) - 1, math.log10(max(rates)) + 1, padding=0)
+        else:
+            _from_zero(self.lr_plot, [m.lr for m in self.epochs])
+
+    @Slot(object)
+    def _on_log_scale_changed(self, plot: pg.PlotItem) -> None:
+        if plot is self.lr_plot:
+            self._lr_range()
+        else:
+            plot.enableAutoRange(y=True)
+        self.set_best_epoch(self.best_epoch)  # its label's place depends on the scale
+
+
+def _describe_epoch(x: float) -> str:
+    return f"epoch {round(x)}"
 
 
 class LearningRatePreview(_PlotView):
@@ -458,15 +925,18 @@ class _AccuracyBarDelegate(QStyledItemDelegate):
 class ConfusionMatrixView(QTableWidget):
     """A confusion matrix (rows: true class, columns: prediction) and each class's accuracy.
 
-    Cells are shaded by their share of the row: the diagonal in blue, mistakes in red. When the matrix is
-    ``clickable`` (the test set's, whose images can be shown), clicking a count emits ``cell_clicked``.
+    Cells are shaded by their share of the row: the diagonal in blue, mistakes in red. The matrix is ``clickable``
+    when its own images can be shown (the test set's); clicking any count emits ``cell_clicked``, and the owner
+    says what a click does through ``set_confusion``'s ``click_hint``. Its context menu exports it as CSV.
 
     Signals:
         cell_clicked: (true class, predicted class) of the count clicked.
+        status_message: a line for the status bar (the matrix exported).
     """
 
     ACCURACY_COLUMN = NUM_CLASSES
     cell_clicked = Signal(int, int)
+    status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(NUM_CLASSES, NUM_CLASSES + 1, parent)
@@ -493,7 +963,14 @@ class ConfusionMatrixView(QTableWidget):
         self.evaluation: Evaluation | None = None  # set when the matrix shown is an evaluation's (the test set's)
         self.confusion: tuple[tuple[int, ...], ...] | None = None
         self.clickable = False
+        self.export_name = "confusion-matrix"  # the file name the CSV export suggests, without its suffix
         self.cellClicked.connect(self._on_cell_clicked)
+        self.export_action = QAction("Export as CSV...", self)
+        self.export_action.setToolTip("write the counts to a CSV file, with the class names as its header")
+        self.export_action.setEnabled(False)
+        self.export_action.triggered.connect(self._on_export_action_triggered)
+        self.addAction(self.export_action)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
     def _fit_counts(self, digits: int) -> None:
         """Columns wide enough for counts of ``digits`` digits in this font, and the view for every column.
@@ -517,13 +994,18 @@ class ConfusionMatrixView(QTableWidget):
         self.set_confusion(evaluation.confusion, clickable)
         self.evaluation = evaluation
 
-    def set_confusion(self, confusion: Sequence[Sequence[int]], clickable: bool = False) -> None:
-        """Show a matrix of counts, e.g. an epoch's validation matrix; ``clickable`` when its images can be shown."""
+    def set_confusion(self, confusion: Sequence[Sequence[int]], clickable: bool = False, click_hint: str = "") -> None:
+        """Show a matrix of counts, e.g. an epoch's validation matrix; ``clickable`` when its images can be shown.
+
+        ``click_hint`` ends each count's tooltip (what clicking it does); by default, for a clickable matrix, that
+        it shows the count's test images.
+        """
         self.evaluation = None
         self.confusion = tuple(tuple(row) for row in confusion)
         self.clickable = clickable
         self._fit_counts(max(3, *(len(str(count)) for counts in self.confusion for count in counts)))
-        hint = "; click it to see those test images" if clickable else ""
+        self.export_action.setEnabled(True)
+        hint = click_hint or ("; click it to see those test images" if clickable else "")
         for row, counts in enumerate(self.confusion):
             row_total = sum(counts)
             for column, count in enumerate(counts):
@@ -533,19 +1015,55 @@ class ConfusionMatrixView(QTableWidget):
             item.setData(Qt.ItemDataRole.UserRole, accuracy)
             item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
             self.setItem(row, self.ACCURACY_COLUMN, item)
-        cursor = Qt.CursorShape.PointingHandCursor if clickable else Qt.CursorShape.ArrowCursor
+        cursor = Qt.CursorShape.PointingHandCursor if hint else Qt.CursorShape.ArrowCursor
         self.viewport().setCursor(cursor)
 
     def clear(self) -> None:
         self.evaluation = None
         self.confusion = None
         self.clickable = False
+        self.export_action.setEnabled(False)
         self.viewport().unsetCursor()
         self.clearContents()
 
+    def to_csv(self) -> str:
+        """The counts as CSV: a header of the predicted classes' names, then a row per true class, named first."""
+        assert self.confusion is not None
+        names = CLASS_NAMES[: len(self.confusion)]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["true class \\ predicted", *names])
+        for name, counts in zip(names, self.confusion, strict=True):
+            writer.writerow([name, *counts])
+        return out.getvalue()
+
+    def ask_export_path(self, suggested: str) -> str:
+        """Ask where to write the CSV file; an empty string cancels."""
+        path, _ = QFileDialog.getSaveFileName(self, "Export the confusion matrix", suggested, "CSV files (*.csv)")
+        return path
+
+    @Slot()
+    def _on_export_action_triggered(self) -> None:
+        if self.confusion is None:
+            return
+        suggested = str(Path(remembered_folder("tables", Path.home())) / f"{self.export_name}.csv")
+        chosen = self.ask_export_path(suggested)
+        if not chosen:
+            return
+        path = Path(chosen) if Path(chosen).suffix else Path(chosen).with_suffix(".csv")
+        remember_folder("tables", path)
+        from fashion_desktop.core.files import atomic_write
+
+        try:
+            atomic_write(path, self.to_csv().encode())
+        except OSError as error:
+            QMessageBox.critical(self, "Cannot export the matrix", f"Cannot write {path}: {error.strerror or error}")
+            return
+        self.status_message.emit(f"Exported the confusion matrix to {path}")
+
     @Slot(int, int)
     def _on_cell_clicked(self, row: int, column: int) -> None:
-        if self.clickable and self.confusion is not None and column < self.ACCURACY_COLUMN:
+        if self.confusion is not None and column < self.ACCURACY_COLUMN:
             self.cell_clicked.emit(row, column)
 
     @staticmethod

@@ -30,11 +30,13 @@ class ResultsPanel(QWidget):
         predict_requested: a TestImage chosen in the gallery, to try it on the Predict tab.
         status_message: a line for the status bar.
         warning: (title, message) of something the user must read.
+        matrix_epoch_changed: the epoch whose validation matrix is shown, or None (the test set's, or none).
     """
 
     predict_requested = Signal(object)
     status_message = Signal(str)
     warning = Signal(str, str)
+    matrix_epoch_changed = Signal(object)
 
     def __init__(self, data_root: Callable[[], Path], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,6 +57,8 @@ class ResultsPanel(QWidget):
         self.matrix_label = QLabel(wordWrap=True)
         self.confusion_view = ConfusionMatrixView()
         self.confusion_view.cell_clicked.connect(self._on_confusion_view_cell_clicked)
+        self.confusion_view.status_message.connect(self.status_message)
+        self.matrix_epoch: int | None = None  # the epoch whose validation matrix is shown
         self.matrix_slider = QSlider(Qt.Orientation.Horizontal, pageStep=1)
         self.matrix_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.matrix_slider.setToolTip(
@@ -128,12 +132,18 @@ class ResultsPanel(QWidget):
     def _on_matrix_slider_value_changed(self, position: int) -> None:
         self._show_matrix(position)
 
+    def _set_matrix_epoch(self, epoch: int | None) -> None:
+        if epoch != self.matrix_epoch:
+            self.matrix_epoch = epoch
+            self.matrix_epoch_changed.emit(epoch)
+
     def _show_matrix(self, position: int) -> None:
         """Show the matrix at a slider position, and say what it is."""
         if self._matrix_positions() == 0:
             self.confusion_view.clear()
             self.matrix_label.clear()
             self.matrix_label.hide()
+            self._set_matrix_epoch(None)
             return
         self.matrix_label.show()
         if position >= len(self._matrix_epochs):
@@ -141,12 +151,18 @@ class ResultsPanel(QWidget):
             assert test is not None
             clickable = not self._training
             self.confusion_view.set_evaluation(test, clickable=clickable)
+            self.confusion_view.export_name = "confusion-matrix-test"
             hint = ": click a count to see those images" if clickable else ""
             self.matrix_label.setText(f"Test set, {self.confusion_view.total:,} images{hint}")
+            self._set_matrix_epoch(None)
             return
         metrics = self._matrix_epochs[position]
         assert metrics.val_confusion is not None
-        self.confusion_view.set_confusion(metrics.val_confusion)
+        # An epoch's validation images are not kept (only their counts), but its cell's test images can be shown.
+        hint = "; click it to see this cell's test images" if self._can_show_test_images() else ""
+        self.confusion_view.set_confusion(metrics.val_confusion, click_hint=hint)
+        self.confusion_view.export_name = f"confusion-matrix-epoch-{metrics.epoch}"
+        self._set_matrix_epoch(metrics.epoch)
         planned = self._planned_epochs if self._planned_epochs is not None else self._matrix_epochs[-1].epoch
         accuracy = f", {metrics.val_accuracy:.1%} right" if metrics.val_accuracy is not None else ""
         self.matrix_label.setText(
@@ -155,8 +171,29 @@ class ResultsPanel(QWidget):
         )
 
     # -- the images behind a cell --
+    def _can_show_test_images(self) -> bool:
+        return self._matrix_test is not None and self._model is not None and not self._training
+
     @Slot(int, int)
     def _on_confusion_view_cell_clicked(self, true_class: int, predicted_class: int) -> None:
+        epoch = self.matrix_epoch
+        if epoch is not None:
+            # Only counts are kept of an epoch's validation images, and the weights they were judged by are gone.
+            if not self._can_show_test_images():
+                when = "once training has finished" if self._training else "when the model has test results"
+                self.status_message.emit(
+                    f"Epoch {epoch}'s validation images are not kept, only their counts; "
+                    f"the test images behind a count can be shown {when}."
+                )
+                return
+            self.matrix_slider.setValue(self.matrix_slider.maximum())  # the test matrix, whose images exist
+            self.status_message.emit(
+                f"Epoch {epoch}'s validation images are not kept, only their counts: these are the test images "
+                f"that the final model put in the same cell."
+            )
+        elif not self.confusion_view.clickable:
+            self.status_message.emit("The test images behind a count can be shown once training has finished.")
+            return
         predictions = self._test_predictions()
         if predictions is None:
             return

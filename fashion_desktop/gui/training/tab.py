@@ -337,6 +337,9 @@ class TrainingTab(QWidget):
         self.results.predict_requested.connect(self.predict_requested)
         self.results.status_message.connect(self.status_message)
         self.results.warning.connect(self._on_part_warning)
+        self.results.matrix_epoch_changed.connect(self.epoch_plots.set_matrix_epoch)
+        self.batch_plot.status_message.connect(self.status_message)
+        self.epoch_plots.status_message.connect(self.status_message)
         self.runs_panel.status_message.connect(self.status_message)
         self.runs_panel.open_model_requested.connect(self.open_model_requested)
         controller = self.controller
