@@ -173,6 +173,7 @@ def view_point(view: InteractivePlots, plot, x: float, y: float) -> QPoint:
 
 def hover(qtbot, view: InteractivePlots, plot, x: float):
     """Move the mouse over ``plot`` at epoch ``x``, halfway up, as a person does; returns its read-out."""
+    qtbot.wait(20)  # a pending re-layout (a log axis's labels are wider) would move the plot under the mouse
     (_, _), (bottom, top) = plot.vb.viewRange()
     qtbot.mouseMove(view.viewport(), view_point(view, plot, x, (bottom + top) / 2))
     return view.readout(plot)
