@@ -79,3 +79,22 @@ def test_the_panel_shows_the_vanishing_gradients_of_sigmoid_with_normal_1(qtbot,
     assert all(b - a > math.log10(20) for a, b in zip(first, last, strict=True))
     assert sum(b - a for a, b in zip(first, last, strict=True)) / len(first) > math.log10(50)
     tab.grab().save("/tmp/inside-sigmoid.png")
+
+
+def test_a_flood_of_measurements_draws_at_once_then_at_most_once_per_interval(qtbot, monkeypatch):
+    """On tiny data epochs take milliseconds: a redraw per measurement fell behind and starved the event loop."""
+    from fashion_desktop.core.activity import ActivitySnapshot, LayerActivity
+    from fashion_desktop.gui.training.inside import REDRAW_INTERVAL_MS, InsidePanel
+
+    panel = InsidePanel()
+    qtbot.addWidget(panel)
+    redraws = []
+    redraw = panel._redraw
+    monkeypatch.setattr(panel, "_redraw", lambda: (redraws.append(len(panel.snapshots)), redraw()))
+    relu = LayerActivity("relu1", "ReLU", mean=0.5, std=1.0, dead_fraction=0.1, grad_norm=None, weights=None)
+    for epoch in range(1, 2001):
+        panel.add_snapshot(ActivitySnapshot(epoch, 10, 10, (relu,)))
+    assert redraws == [1]  # the first at once, the other 1,999 wait for the interval
+    qtbot.wait(3 * REDRAW_INTERVAL_MS)
+    assert redraws == [1, 2000]  # then one redraw shows them all
+    assert len(panel._curves["std", "relu1"].getData()[0]) == 2000

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -22,6 +22,7 @@ from fashion_desktop.gui.plots import background_color, coloured_title, style_pl
 if TYPE_CHECKING:  # core.activity loads torch; the panel only reads its plain dataclasses
     from fashion_desktop.core.activity import ActivitySnapshot
 
+REDRAW_INTERVAL_MS = 100  # the curves redraw at most this often while measurements stream in
 # One colour per layer, in the order of the network (matplotlib's tab10, which stays legible on dark and light).
 LAYER_COLORS = tuple(
     QColor(c)
@@ -80,6 +81,11 @@ class InsidePanel(QWidget):
         outer.addWidget(self.legend)
         outer.addWidget(self.view, 1)
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (plot, layer name) -> curve
+        # Each redraw draws every snapshot so far: on tiny data, where epochs take milliseconds, redrawing for each
+        # one fell ever further behind and starved the event loop. At once, then at most once per interval.
+        self._redraw_timer = QTimer(self, singleShot=True, interval=REDRAW_INTERVAL_MS)
+        self._redraw_timer.timeout.connect(self._on_redraw_timer_timeout)
+        self._redraw_pending = False
 
     # -- feeding --
     def clear(self) -> None:
@@ -98,7 +104,18 @@ class InsidePanel(QWidget):
     @Slot(object)
     def add_snapshot(self, snapshot: ActivitySnapshot) -> None:
         self.snapshots.append(snapshot)
-        self._redraw()
+        if self._redraw_timer.isActive():
+            self._redraw_pending = True
+        else:
+            self._redraw()
+            self._redraw_timer.start()
+
+    @Slot()
+    def _on_redraw_timer_timeout(self) -> None:
+        if self._redraw_pending:
+            self._redraw_pending = False
+            self._redraw()
+            self._redraw_timer.start()
 
     # -- drawing --
     def _redraw(self) -> None:
