@@ -219,19 +219,8 @@ def fit_to_folder(args: argparse.Namespace, spec: Any, images: Path, framing: An
                 "(without --resume, --init-from MODEL keeps what fits)"
             )
     elif not args.spec:
-        spec = _with_classes(spec, len(classes))
+        spec = spec.with_classes(len(classes))
     return spec, classes
-
-
-def _with_classes(spec: Any, classes: int) -> Any:
-    """``spec`` with its last Linear layer's out_features set to ``classes``: a preset made for ten classes."""
-    from dataclasses import replace
-
-    last = max((i for i, layer in enumerate(spec.layers) if layer.kind == "Linear"), default=None)
-    if last is None:
-        return spec
-    layer = spec.layers[last]
-    return spec.replaced(last, replace(layer, params={**layer.params, "out_features": classes}))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -236,6 +236,17 @@ class ModelSpec:
         layers.insert(target, layers.pop(source))
         return self.with_layers(layers)
 
+    def with_classes(self, classes: int) -> ModelSpec:
+        """This network with its last Linear layer's out_features set to ``classes`` (none: as it is).
+
+        A preset is made for ten classes; this fits it to an image folder's own class count.
+        """
+        last = max((i for i, spec in enumerate(self.layers) if spec.kind == "Linear"), default=None)
+        if last is None:
+            return self
+        head = self.layers[last]
+        return self.replaced(last, replace(head, params={**head.params, "out_features": classes}))
+
     @property
     def head(self) -> str:
         """``logits``, ``Softmax`` or ``LogSoftmax``: what the network's output means."""

@@ -105,6 +105,13 @@ def test_output_size_follows_the_class_count_of_the_data():
     assert five_way.errors(classes=None) == []  # checked against the data once it is loaded
 
 
+def test_with_classes_fits_the_last_linear_layer_to_a_folders_class_count():
+    three_way = get_preset("photo-cnn").spec.with_classes(3)
+    assert three_way.summary().rows[-1].output_shape == (3,) and three_way.errors(classes=3) == []
+    assert seed_spec().with_classes(3).layers[-1].kind == "LogSoftmax"  # the head stays, the Linear before it changes
+    assert ModelSpec((layer("Flatten"),)).with_classes(3) == ModelSpec((layer("Flatten"),))  # no Linear: unchanged
+
+
 def test_kernel_that_shrinks_to_nothing():
     spec = ModelSpec((layer("MaxPool2d", kernel_size=16), layer("Conv2d", kernel_size=5, padding=0)))
     assert "cannot apply a 5x5 kernel to a 1x1 input" in spec.validate()[0].message
