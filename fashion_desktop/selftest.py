@@ -12,6 +12,10 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fashion_desktop.gui.plots import EpochPlots
 
 CORE_LOAD_TIMEOUT_MS = 120_000  # the window must hear from the CoreLoader within this
 
@@ -184,5 +188,18 @@ def _window(work: Path) -> str:
     if image.isNull() or not image.save(str(shot)):
         raise RuntimeError("could not grab the main window")
     tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    exports = _export_plot(window.training.epoch_plots, work)
     window.close()
-    return f"platform {app.platformName()}, tabs {tabs}, core loaded on its thread, screenshot {shot}"
+    return f"platform {app.platformName()}, tabs {tabs}, core loaded on its thread, screenshot {shot}, {exports}"
+
+
+def _export_plot(plots: EpochPlots, work: Path) -> str:
+    """Export a plot as PNG and SVG, as its context menu does: pyqtgraph's exporters and QtSvg are in the bundle."""
+    sizes = []
+    for suffix, start in (("png", b"\x89PNG"), ("svg", b"<?xml")):
+        path = work / f"loss.{suffix}"
+        plots.export_plot(plots.loss_plot, path)
+        if not path.read_bytes().startswith(start):
+            raise RuntimeError(f"the plot exported as {suffix.upper()} is not a {suffix.upper()} file")
+        sizes.append(f"{suffix.upper()} {path.stat().st_size:,} bytes")
+    return "plot exported as " + " and ".join(sizes)

@@ -29,7 +29,7 @@ def assert_all_checks_passed(result: subprocess.CompletedProcess, platform: str)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all checks passed" in result.stdout
     assert result.stdout.count("  ok  ") == 8
-    assert f"platform {platform}" in result.stdout
+    assert f"platform {platform}" in result.stdout and "plot exported as PNG" in result.stdout
 
 
 @pytest.mark.slow
