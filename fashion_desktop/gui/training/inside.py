@@ -110,6 +110,11 @@ class InsidePanel(QWidget):
             self._redraw()
             self._redraw_timer.start()
 
+    @property
+    def redraw_pending(self) -> bool:
+        """True while measurements that arrived within the interval wait to be drawn."""
+        return self._redraw_pending
+
     @Slot()
     def _on_redraw_timer_timeout(self) -> None:
         if self._redraw_pending:
