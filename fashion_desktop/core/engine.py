@@ -145,6 +145,7 @@ class Trainer:
             len(data.train_y),
             len(data.val_y),
             describe_device(self.device),
+            self.class_names,
         )
         self.start_loss = None
         self._emit("on_fit_start", info)

@@ -23,6 +23,7 @@ class FitInfo:
     train_size: int
     val_size: int
     device: str
+    class_names: tuple[str, ...] = ()  # the data's, in label order
 
 
 @dataclass(frozen=True)

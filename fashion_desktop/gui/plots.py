@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation
-from fashion_desktop.core.spec import CLASS_NAMES, NUM_CLASSES
+from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, default_class_names
+from fashion_desktop.core.spec import CLASS_NAMES
 from fashion_desktop.gui.forms import remember_folder, remembered_folder
 
 TRAIN_COLOR = QColor(31, 119, 180)
@@ -934,21 +934,13 @@ class ConfusionMatrixView(QTableWidget):
         status_message: a line for the status bar (the matrix exported).
     """
 
-    ACCURACY_COLUMN = NUM_CLASSES
     cell_clicked = Signal(int, int)
     status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(NUM_CLASSES, NUM_CLASSES + 1, parent)
-        # Columns are numbered like the rows: class names over ten count columns would not fit beside the plots.
-        self.setHorizontalHeaderLabels([*map(str, range(NUM_CLASSES)), "Accuracy"])
-        self.setVerticalHeaderLabels([f"{i}  {name}" for i, name in enumerate(CLASS_NAMES)])
-        for column, name in enumerate(CLASS_NAMES):
-            self.horizontalHeaderItem(column).setToolTip(f"predicted {name}")
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(self.ACCURACY_COLUMN, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(self.ACCURACY_COLUMN, 64)
+        super().__init__(parent)
+        self.class_names: tuple[str, ...] = ()
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setMinimumSectionSize(18)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -957,9 +949,8 @@ class ConfusionMatrixView(QTableWidget):
         self.setCornerButtonEnabled(False)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setItemDelegateForColumn(self.ACCURACY_COLUMN, _AccuracyBarDelegate(self))
+        self._accuracy_delegate = _AccuracyBarDelegate(self)
         self.setToolTip("rows: the true class; columns: the class the network predicted")
-        self._fit_counts(3)
         self.evaluation: Evaluation | None = None  # set when the matrix shown is an evaluation's (the test set's)
         self.confusion: tuple[tuple[int, ...], ...] | None = None
         self.clickable = False
@@ -971,6 +962,34 @@ class ConfusionMatrixView(QTableWidget):
         self.export_action.triggered.connect(self._on_export_action_triggered)
         self.addAction(self.export_action)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.set_classes(CLASS_NAMES)
+
+    @property
+    def accuracy_column(self) -> int:
+        return len(self.class_names)
+
+    def set_classes(self, class_names: Sequence[str]) -> None:
+        """Rows and columns for these classes (a model's, in label order); clears the counts when they change."""
+        names = tuple(class_names)
+        if names == self.class_names:
+            return
+        self.clear()
+        self.class_names = names
+        count = len(names)
+        self.setRowCount(count)
+        self.setColumnCount(count + 1)
+        # Columns are numbered like the rows: class names over ten count columns would not fit beside the plots.
+        self.setHorizontalHeaderLabels([*map(str, range(count)), "Accuracy"])
+        self.setVerticalHeaderLabels([f"{i}  {name}" for i, name in enumerate(names)])
+        for column, name in enumerate(names):
+            self.horizontalHeaderItem(column).setToolTip(f"predicted {name}")
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(self.accuracy_column, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(self.accuracy_column, 64)
+        for column in range(count):
+            self.setItemDelegateForColumn(column, None)
+        self.setItemDelegateForColumn(self.accuracy_column, self._accuracy_delegate)
+        self._fit_counts(3)
 
     def _fit_counts(self, digits: int) -> None:
         """Columns wide enough for counts of ``digits`` digits in this font, and the view for every column.
@@ -979,9 +998,9 @@ class ConfusionMatrixView(QTableWidget):
         """
         header = self.horizontalHeader()
         header.setMinimumSectionSize(max(30, self.fontMetrics().horizontalAdvance("0" * digits) + 8))
-        counts_width = NUM_CLASSES * header.minimumSectionSize() + header.sectionSize(self.ACCURACY_COLUMN)
+        counts_width = len(self.class_names) * header.minimumSectionSize() + header.sectionSize(self.accuracy_column)
         self.setMinimumWidth(self.verticalHeader().sizeHint().width() + counts_width + 2 * self.frameWidth() + 2)
-        rows_height = NUM_CLASSES * self.verticalHeader().minimumSectionSize()  # and tall enough for every row
+        rows_height = len(self.class_names) * self.verticalHeader().minimumSectionSize()  # tall enough for every row
         self.setMinimumHeight(header.sizeHint().height() + rows_height + 2 * self.frameWidth())
 
     @property
@@ -990,7 +1009,8 @@ class ConfusionMatrixView(QTableWidget):
         return sum(map(sum, self.confusion)) if self.confusion else 0
 
     def set_evaluation(self, evaluation: Evaluation, clickable: bool = False) -> None:
-        """Show an evaluation's matrix (the test set's, usually)."""
+        """Show an evaluation's matrix (the test set's, usually), with its classes' names."""
+        self.set_classes(evaluation.names)
         self.set_confusion(evaluation.confusion, clickable)
         self.evaluation = evaluation
 
@@ -1000,6 +1020,8 @@ class ConfusionMatrixView(QTableWidget):
         ``click_hint`` ends each count's tooltip (what clicking it does); by default, for a clickable matrix, that
         it shows the count's test images.
         """
+        if len(confusion) != len(self.class_names):  # an epoch's counts, of data whose names were not given
+            self.set_classes(default_class_names(len(confusion)))
         self.evaluation = None
         self.confusion = tuple(tuple(row) for row in confusion)
         self.clickable = clickable
@@ -1014,7 +1036,7 @@ class ConfusionMatrixView(QTableWidget):
             item = QTableWidgetItem(f"{accuracy:.0%}")
             item.setData(Qt.ItemDataRole.UserRole, accuracy)
             item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            self.setItem(row, self.ACCURACY_COLUMN, item)
+            self.setItem(row, self.accuracy_column, item)
         cursor = Qt.CursorShape.PointingHandCursor if hint else Qt.CursorShape.ArrowCursor
         self.viewport().setCursor(cursor)
 
@@ -1029,7 +1051,7 @@ class ConfusionMatrixView(QTableWidget):
     def to_csv(self) -> str:
         """The counts as CSV: a header of the predicted classes' names, then a row per true class, named first."""
         assert self.confusion is not None
-        names = CLASS_NAMES[: len(self.confusion)]
+        names = self.class_names
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["true class \\ predicted", *names])
@@ -1063,16 +1085,15 @@ class ConfusionMatrixView(QTableWidget):
 
     @Slot(int, int)
     def _on_cell_clicked(self, row: int, column: int) -> None:
-        if self.confusion is not None and column < self.ACCURACY_COLUMN:
+        if self.confusion is not None and column < self.accuracy_column:
             self.cell_clicked.emit(row, column)
 
-    @staticmethod
-    def _count_item(row: int, column: int, count: int, share: float, hint: str) -> QTableWidgetItem:
+    def _count_item(self, row: int, column: int, count: int, share: float, hint: str) -> QTableWidgetItem:
         item = QTableWidgetItem(str(count))
         item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        names = self.class_names
         item.setToolTip(
-            f"{count} {CLASS_NAMES[row]} predicted as {CLASS_NAMES[column]} ({share:.1%} of the row)"
-            f"{hint if count else ''}"
+            f"{count} {names[row]} predicted as {names[column]} ({share:.1%} of the row){hint if count else ''}"
         )
         if count:
             # Mistakes are rarely more than a fifth of a row, so they get a steeper scale to stand out.

@@ -86,6 +86,10 @@ def test_an_image_folder_shows_its_classes_and_samples_then_trains_a_model_with_
     assert request.dataset == "folder" and request.images == photos and request.framing.size == 28
     assert tab.checkpoint().class_names == tuple(CLASSES) and tab.checkpoint().data["dataset"] == "folder"
     assert Checkpoint.load(request.model_path).class_names == tuple(CLASSES)  # the model file keeps them
+    matrix = tab.results.confusion_view  # the test matrix is of the folder's classes, by name
+    assert matrix.class_names == tuple(CLASSES) and (matrix.rowCount(), matrix.columnCount()) == (3, 4)
+    assert matrix.verticalHeaderItem(0).text() == f"0  {next(iter(CLASSES))}"
+    assert matrix.total == sum(map(sum, tab.checkpoint().test.confusion)) > 0
 
 
 @pytest.mark.parametrize(

@@ -554,6 +554,8 @@ class TrainingTab(QWidget):
     # -- what the run reports --
     @Slot(object)
     def _on_fit_started(self, info: FitInfo) -> None:
+        if info.class_names:  # each epoch's validation matrix is of these classes (an image folder's own)
+            self.results.confusion_view.set_classes(info.class_names)
         self.results.set_training(True, info.epochs)
         self.progress.show_fit_start(info)
         self.status_message.emit(
