@@ -156,7 +156,7 @@ def _separate() -> str:
 
 def _window(work: Path) -> str:
     """Open the main window and load the core as the app does, on its CoreLoader thread, then draw it."""
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtCore import QEvent, QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from fashion_desktop.gui.app import load_core_in_background
@@ -190,6 +190,9 @@ def _window(work: Path) -> str:
     tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     exports = _export_plot(window.training.epoch_plots, work)
     window.close()
+    # Destroyed now, while the QApplication lives: left to the interpreter's exit, the plots crashed it.
+    window.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return f"platform {app.platformName()}, tabs {tabs}, core loaded on its thread, screenshot {shot}, {exports}"
 
 

@@ -15,7 +15,17 @@ import pyqtgraph as pg
 import shiboken6
 from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
 from PySide6.QtCore import QBuffer, QIODevice, QModelIndex, QPoint, QPointF, QRect, QRectF, QSettings, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QColor, QContextMenuEvent, QGuiApplication, QPainter, QPalette, QResizeEvent
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QContextMenuEvent,
+    QGuiApplication,
+    QImage,
+    QPaintDevice,
+    QPainter,
+    QPalette,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -359,45 +369,45 @@ class InteractivePlots(pg.GraphicsView):
         menu.exec(screen_pos)
 
     def export_plot(self, plot: pg.PlotItem, path: Path) -> None:
-        """Write ``plot`` as a PNG image or an SVG drawing, after its suffix (at twice its size on screen, for PNG)."""
-        from pyqtgraph.exporters import ImageExporter
+        """Write ``plot`` as a PNG image or an SVG drawing, after its suffix (at twice its size on screen, for PNG).
+
+        Not pyqtgraph's exporters: its ImageExporter leaves parentless Qt objects (its parameter tree) that crashed
+        the app at exit, and its SVGExporter fails on the paths Qt 6's QSvgGenerator writes (pyqtgraph issue 3485).
+        """
+        from PySide6.QtSvg import QSvgGenerator
 
         from fashion_desktop.core.files import atomic_write
 
         self.hide_readouts()  # the read-out under the mouse is no part of the plot
+        size = plot.sceneBoundingRect().size()
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         if path.suffix.lower() == ".svg":
-            self._render_svg(plot, buffer)
+            generator = QSvgGenerator()
+            generator.setOutputDevice(buffer)
+            generator.setSize(size.toSize())
+            generator.setViewBox(QRectF(QPointF(0, 0), size))
+            # The screen's resolution, as pyqtgraph's exporter does: at the default 72 dpi the text came out at 3/4.
+            generator.setResolution(round(QGuiApplication.primaryScreen().logicalDotsPerInchX()))
+            generator.setTitle(plot.titleLabel.text)
+            self._paint(plot, generator, QRectF(QPointF(0, 0), size))
         else:
-            exporter = ImageExporter(plot)
-            exporter.parameters()["width"] = 2 * round(plot.sceneBoundingRect().width())
-            exporter.export(toBytes=True).save(buffer, "PNG")
+            image = QImage((2 * size).toSize(), QImage.Format.Format_ARGB32)
+            self._paint(plot, image, QRectF(QPointF(0, 0), 2 * size))
+            image.save(buffer, "PNG")
         atomic_write(path, bytes(buffer.data().data()))
 
-    def _render_svg(self, plot: pg.PlotItem, buffer: QBuffer) -> None:
-        """Draw ``plot`` as SVG into ``buffer``, its text kept as text.
-
-        Not pyqtgraph's SVGExporter: it fails on the paths Qt 6's QSvgGenerator writes (pyqtgraph issue 3485).
-        """
+    def _paint(self, plot: pg.PlotItem, device: QPaintDevice, target: QRectF) -> None:
+        """Draw ``plot`` onto ``device``, filling ``target``, on the plots' background."""
         from pyqtgraph.exporters import Exporter
-        from PySide6.QtSvg import QSvgGenerator
 
-        source = plot.sceneBoundingRect()
-        target = QRectF(0, 0, source.width(), source.height())
-        generator = QSvgGenerator()
-        generator.setOutputDevice(buffer)
-        generator.setSize(target.size().toSize())
-        generator.setViewBox(target)
-        # The screen's resolution, as pyqtgraph's own exporter does: at the default 72 dpi the text came out at 3/4.
-        generator.setResolution(round(QGuiApplication.primaryScreen().logicalDotsPerInchX()))
-        generator.setTitle(plot.titleLabel.text)
-        painter = QPainter(generator)
+        painter = QPainter(device)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         export_mode = Exporter(plot)  # in export mode, the dots are drawn as shapes rather than copied pixmaps
         try:
             export_mode.setExportMode(True, {"antialias": True, "background": background_color(), "painter": painter})
             painter.fillRect(target, background_color())
-            self.scene().render(painter, target, source)
+            self.scene().render(painter, target, plot.sceneBoundingRect())
         finally:
             export_mode.setExportMode(False)
             painter.end()
@@ -899,7 +909,7 @@ class LearningRatePreview(_PlotView):
 
     def set_rates(self, rates: Sequence[float]) -> None:
         self.rates = tuple(rates)
-        if not shiboken6.isValid(self._curve.scatter):
+        if self.closed or not shiboken6.isValid(self._curve.scatter):
             return  # the window is closing: pyqtgraph's close() deleted the plot's items before a late preview redraw
         self._curve.setData(np.arange(1, len(self.rates) + 1), np.array(self.rates, dtype=float))
         self._curve.setSymbolSize(4 if len(self.rates) <= 60 else 0)
