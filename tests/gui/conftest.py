@@ -1,11 +1,14 @@
-"""GUI test set-up: Qt settings in a temporary place, and no test may leave a thread running."""
+"""GUI test set-up: Qt settings in a temporary place, no test may leave a thread running, and each test's windows
+are destroyed when it ends."""
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings, QThread
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QThread
+from PySide6.QtWidgets import QApplication
 
 
 @pytest.fixture(autouse=True)
@@ -46,3 +49,18 @@ def _alive(thread: QThread) -> bool:
         return thread.isRunning()
     except RuntimeError:  # the C++ object is already deleted, so the thread has finished
         return False
+
+
+@pytest.fixture(autouse=True)
+def _windows_destroyed_after_each_test(qapp):
+    """Close and delete the test's windows, then collect its garbage, between tests.
+
+    Left to the garbage collector, a window's pyqtgraph items were freed whenever a collection happened to run, in
+    the middle of a later test's painting, and the run crashed with SIGSEGV (seen in test_main_window.py).
+    """
+    yield
+    for widget in QApplication.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
