@@ -98,8 +98,12 @@ def _accepted_or_user_error(function, *args):
 @given(data=st.one_of(mutated(SEED_IMAGES), st.binary(max_size=2048)))
 def test_images_open_or_raise_an_image_error(data):
     image = _accepted_or_user_error(open_image, data)
-    if image is not None:
-        _accepted_or_user_error(to_model_input, image)
+    if image is None:
+        return
+    assert image.width > 0 and image.height > 0  # an image accepted is one that can be drawn
+    model_input = _accepted_or_user_error(to_model_input, image)
+    if model_input is not None:  # what the model sees is always Fashion-MNIST's shape and type
+        assert model_input.shape == (28, 28) and model_input.dtype == np.uint8
 
 
 # -- model files --
@@ -193,7 +197,8 @@ def test_spec_files_parse_validate_and_build_or_raise_a_spec_error(document, nes
     if spec is None:
         return
     problems = spec.validate()
-    spec.summary()
+    assert all(p.message.strip() for p in problems)  # every problem says what is wrong
+    assert len(spec.summary().rows) == len(spec.layers)  # a row per layer, even for a stack that cannot train
     if not [p for p in problems if p.severity == "error"]:
         with torch.device("meta"):  # validate() passed: the network must build (shapes only, no memory)
             build_model(spec)

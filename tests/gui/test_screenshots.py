@@ -155,9 +155,11 @@ def test_builder_looks(qtbot, look, shots):
     builder.layer_list.setCurrentRow([layer.kind for layer in builder.spec().layers].index("Dropout"))
     editor = builder.options_form.editor("p")
     editor.setValue(1.5)  # an invalid value, explained beside its box
+    assert "p must be" in builder.problems_label.text() and "can train" not in builder.problems_label.text()
     save(qtbot, window, shots, f"builder-{suffix}", size)
     builder.layer_list.setCurrentRow(2)  # an activation: its plot
     builder.set_locked("A training is using this network: stop it (Training tab) to edit the network again.")
+    assert builder.lock_label.isVisibleTo(window) and not builder.preset_combo.isEnabled()
     save(qtbot, window, shots, f"builder-locked-{suffix}", size)
 
 
