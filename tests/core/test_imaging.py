@@ -408,7 +408,9 @@ def test_sample_opens_as_a_bright_garment_on_black(path):
     assert result.shape == (28, 28) and result.dtype == np.uint8
     assert corners(result).max() == 0
     assert result.max() >= 150
-    assert max(bright_box(result, threshold=20)) == FIT_SIZE
+    # The garment's longer side fills the frame. Its outermost line is only partly covered after area resampling,
+    # so it can be dim (15 to 33 of 255 on these samples, with the GrabCut copy at 128 to 160 px) but never empty.
+    assert max(bright_box(result, threshold=10)) == FIT_SIZE
 
 
 def _eps_payload(marker: Path) -> bytes:
