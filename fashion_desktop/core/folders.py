@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 SEPARATIONS: tuple[str, ...] = ("grabcut", "border", "none")
 FRAMINGS: tuple[str, ...] = ("garment", "whole", "squash")
 MIN_SIZE, MAX_SIZE = 8, 256
-CACHE_VERSION = 2  # bump when the cache's layout or the meaning of its pixels changes
+CACHE_VERSION = 3  # bump when the cache's layout or the meaning of its pixels changes (3: GrabCut at 128 px)
 
 Progress = Callable[[int, int], None]  # (files done, files total)
 
