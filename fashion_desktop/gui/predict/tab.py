@@ -77,9 +77,9 @@ CANNOT_READ = "Cannot read this file"  # the image views' words for an unreadabl
 SEEN_CAPTION = "What the model sees ({})"  # the input's size, and "colour" for a colour model
 MODEL_SUFFIXES = (".safetensors",)  # dropped with images, these open as the model instead
 BATCH_CSV_NAME = "predictions.csv"
-# segment.SEPARATIONS in the user's words; GrabCut is the most accurate and costs about 50 ms a photo
+# segment.SEPARATIONS in the user's words; GrabCut is the most accurate and costs about 30 ms a photo
 SEPARATION_CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("grabcut", "GrabCut", "The most accurate: about 50 ms a photo, done in the background"),
+    ("grabcut", "GrabCut", "The most accurate: about 30 ms a photo, done in the background"),
     ("border", "Fast (border colour)", "Learns the background from the photo's border: several times faster"),
     ("none", "Off", "No separation: crop to the pixels brighter than the background, as before"),
 )

@@ -1,6 +1,6 @@
 """The Predict tab's background work: photos are decoded and framed on a thread pool, never on the GUI thread.
 
-GrabCut costs about 50 ms a photo, so 341 dropped photos framed on the GUI thread froze the window for half a minute
+GrabCut costs 30-50 ms a photo, so 341 dropped photos framed on the GUI thread froze the window for half a minute
 (issue 11), and keeping every decoded photo added 3.6 GB for 5,000 of them (issue 14). Each job here decodes one
 file, frames it as the model was trained (Fashion-MNIST's 28x28 grey, or an image-folder model's own size, colour and
 framing) and hands back only what the tab's view needs: the model input and a small thumbnail. The decoded photo is
