@@ -141,7 +141,7 @@ def test_plots_follow_a_dark_palette(qtbot, qapp):
         assert batch_legend_color().name() in plot.plot_item.titleLabel.text
     finally:
         qapp.setPalette(original)
-        from fashion_desktop.gui.plots import use_palette_colours
+        from fashion_desktop.gui.plots.style import use_palette_colours
 
         use_palette_colours()
 

@@ -23,7 +23,6 @@ from PySide6.QtGui import (
     QImage,
     QPaintDevice,
     QPainter,
-    QPalette,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
@@ -46,11 +45,21 @@ from PySide6.QtWidgets import (
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation, default_class_names
 from fashion_desktop.core.spec import CLASS_NAMES
 from fashion_desktop.gui.forms import remember_folder, remembered_folder
+from fashion_desktop.gui.plots.style import (
+    ACCURACY_COLOR,
+    LR_COLOR,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    PowersOfTenAxis,
+    background_color,
+    coloured_title,
+    faint,
+    percent_axis,
+    style_plot,
+    text_color,
+    use_palette_colours,
+)
 
-TRAIN_COLOR = QColor(31, 119, 180)
-VAL_COLOR = QColor(255, 127, 14)
-ACCURACY_COLOR = QColor(44, 160, 44)
-LR_COLOR = QColor(148, 103, 189)
 DEFAULT_SMOOTHING = 95  # percent: the batch loss's moving average keeps 0.95 of itself at each batch
 MAX_SMOOTHING = 99
 SMOOTHING_SETTING = "plots/smoothing"
@@ -59,47 +68,11 @@ BEST_LABEL_PLACES = (0.92, 0.08, 0.5)  # where along the best-epoch line its lab
 EPOCH_ROW_HEIGHT = 150  # pixels: the least height of a row of epoch plots
 
 
-def style_plot(plot: pg.PlotItem, title: str, x_label: str, y_label: str = "") -> None:
-    """Title, axis labels and grid in the application palette's colours, so the plots follow a dark theme too."""
-    text = text_color()
-    plot.setTitle(title, color=text, size="10pt")
-    for name, label in (("bottom", x_label), ("left", y_label)):
-        axis = plot.getAxis(name)
-        axis.setPen(text)
-        axis.setTextPen(text)
-        # Ticks point outwards: inward ones reach into the data area, so every curve update repainted the axes.
-        axis.setStyle(tickLength=5)
-        if label:
-            axis.setLabel(label)
-    plot.showGrid(x=True, y=True, alpha=0.25)
-    plot.setMenuEnabled(False)
-    plot.hideButtons()
-
-
-def text_color() -> QColor:
-    return QGuiApplication.palette().color(QPalette.ColorRole.Text)
-
-
-def use_palette_colours() -> None:
-    """Make pyqtgraph's defaults the palette's, for what no plot colours itself (legend text, labels)."""
-    pg.setConfigOptions(background=background_color(), foreground=text_color())
-
-
 def batch_legend_color() -> QColor:
     """The colour naming the faint per-batch curve in its title: darker on a light ground, lighter on a dark one."""
     if background_color().lightness() < 128:  # faded towards near-black, the curve's own colour could not be read
         return TRAIN_COLOR.lighter(150)
     return faint(TRAIN_COLOR).darker(130)
-
-
-def background_color() -> QColor:
-    return QGuiApplication.palette().color(QPalette.ColorRole.Base)
-
-
-def faint(color: QColor) -> QColor:
-    """``color`` a third of the way from the background: solid, because blending a translucent pen costs more."""
-    pairs = zip(color.getRgb()[:3], background_color().getRgb()[:3], strict=True)
-    return QColor(*(round(c + (b - c) * 2 / 3) for c, b in pairs))
 
 
 def _line_with_dots(plot: pg.PlotItem, color: QColor, name: str | None = None) -> pg.PlotDataItem:
@@ -136,44 +109,6 @@ def _epoch_range(plot: pg.PlotItem, last_epoch: int) -> None:
     """
     plot.setLimits(xMin=0)
     plot.setXRange(0.5, last_epoch + 0.5, padding=0)
-
-
-def percent_axis(plot: pg.PlotItem) -> None:
-    """Keep a percentage plot within 0..100: auto-range padding showed an accuracy axis up to 100.4%.
-
-    Call it before ``style_plot``: it replaces the left axis.
-    """
-    plot.setAxisItems({"left": _EdgeLabelAxis("left")})
-    plot.setLimits(yMin=0, yMax=100)
-
-
-class PowersOfTenAxis(pg.AxisItem):
-    """A value axis that, on a log scale, labels only the powers of ten (0.001, 0.01, ...).
-
-    pyqtgraph labels the minor ticks (2, 3, ... 9 times a power) too, and on a short plot spanning a decade or two
-    their labels ran into one another.
-    """
-
-    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
-        labels = super().logTickStrings(values, scale, spacing)
-        return [label if abs(value - round(value)) < 1e-6 else "" for value, label in zip(values, labels, strict=True)]
-
-
-class _EdgeLabelAxis(pg.AxisItem):
-    """An axis that draws the label of a tick on the very end of its range (100%, once the range stops there).
-
-    With a grid, pyqtgraph skips any label reaching past the axis, so half a line of text above the plot hid it.
-    """
-
-    def boundingRect(self) -> QRectF:
-        margin = 8 if self.orientation in ("left", "right") else 0
-        return super().boundingRect().adjusted(0, -margin, 0, margin)
-
-
-def coloured_title(title: str, names: Sequence[tuple[str, QColor]]) -> str:
-    """``title: a, b`` with each name in its curve's colour: a legend above the plot, never over its curves."""
-    words = ", ".join(f'<span style="color: {color.name()}; font-weight: bold;">{name}</span>' for name, color in names)
-    return f"{title}: {words}"
 
 
 class _Columns:

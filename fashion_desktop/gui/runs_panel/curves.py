@@ -11,7 +11,7 @@ from PySide6.QtGui import QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from fashion_desktop.core.metrics import EpochMetrics
-from fashion_desktop.gui.plots import background_color, faint, percent_axis, style_plot, text_color
+from fashion_desktop.gui.plots.style import background_color, faint, percent_axis, style_plot, text_color
 from fashion_desktop.gui.runs_panel.colors import RUN_COLORS, slot_color
 
 _LEGEND_NAME_CHARS = 28  # longer run names are cut in the legend, which sits over the curves
