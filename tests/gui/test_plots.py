@@ -21,10 +21,9 @@ from fashion_desktop.gui.plots import (
     BatchLossPlot,
     ConfusionMatrixView,
     EpochPlots,
-    InteractivePlots,
     LearningRatePreview,
-    is_log_y,
 )
+from fashion_desktop.gui.plots.interactive import InteractivePlots, is_log_y
 from fashion_desktop.gui.runs_panel import RunCurves
 from fashion_desktop.gui.training import TrainingTab
 
