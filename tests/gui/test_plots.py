@@ -19,10 +19,10 @@ from fashion_desktop.core.spec import CLASS_NAMES
 from fashion_desktop.gui.plots import (
     BEST_LABEL_PLACES,
     BatchLossPlot,
-    ConfusionMatrixView,
     EpochPlots,
     LearningRatePreview,
 )
+from fashion_desktop.gui.plots.confusion import ConfusionMatrixView
 from fashion_desktop.gui.plots.interactive import InteractivePlots, is_log_y
 from fashion_desktop.gui.runs_panel import RunCurves
 from fashion_desktop.gui.training import TrainingTab
