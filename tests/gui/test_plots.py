@@ -18,10 +18,10 @@ from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import CLASS_NAMES
 from fashion_desktop.gui.plots import (
     BEST_LABEL_PLACES,
-    BatchLossPlot,
     EpochPlots,
     LearningRatePreview,
 )
+from fashion_desktop.gui.plots.batch_loss import BatchLossPlot
 from fashion_desktop.gui.plots.confusion import ConfusionMatrixView
 from fashion_desktop.gui.plots.interactive import InteractivePlots, is_log_y
 from fashion_desktop.gui.runs_panel import RunCurves
@@ -127,7 +127,7 @@ def test_plots_follow_a_dark_palette(qtbot, qapp):
     import pyqtgraph as pg
 
     from fashion_desktop.gui.app import dark_palette
-    from fashion_desktop.gui.plots import BatchLossPlot, batch_legend_color
+    from fashion_desktop.gui.plots.batch_loss import BatchLossPlot, batch_legend_color
 
     original = qapp.palette()
     qapp.setPalette(dark_palette())
