@@ -16,13 +16,9 @@ from PySide6.QtWidgets import QFileDialog
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import CLASS_NAMES
-from fashion_desktop.gui.plots import (
-    BEST_LABEL_PLACES,
-    EpochPlots,
-    LearningRatePreview,
-)
 from fashion_desktop.gui.plots.batch_loss import BatchLossPlot
 from fashion_desktop.gui.plots.confusion import ConfusionMatrixView
+from fashion_desktop.gui.plots.epochs import BEST_LABEL_PLACES, EpochPlots, LearningRatePreview
 from fashion_desktop.gui.plots.interactive import InteractivePlots, is_log_y
 from fashion_desktop.gui.runs_panel import RunCurves
 from fashion_desktop.gui.training import TrainingTab

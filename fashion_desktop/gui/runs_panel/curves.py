@@ -23,7 +23,7 @@ _AXIS_WIDTH = 45  # pixels: a left axis with its tick labels, beside each title
 class RunCurves(pg.GraphicsView):
     """The validation loss (train loss faint) and validation accuracy per epoch of several runs, overlaid.
 
-    Not a pg.GraphicsLayoutWidget, which binds its layout's ``clear`` over ours (as in plots.py).
+    Not a pg.GraphicsLayoutWidget, which binds its layout's ``clear`` over ours (as in plots/epochs.py).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
