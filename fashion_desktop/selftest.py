@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fashion_desktop.gui.plots import EpochPlots
+    from fashion_desktop.gui.plots.epochs import EpochPlots
 
 CORE_LOAD_TIMEOUT_MS = 120_000  # the window must hear from the CoreLoader within this
 

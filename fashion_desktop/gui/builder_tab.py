@@ -753,7 +753,7 @@ class BuilderTab(QWidget):
         x, y, slope = activation_curve(layer.kind, resolve(layer.type.params, layer.params)[0])
         self._function_curve.setData(x, y)
         self._derivative_curve.setData(x, slope)
-        from fashion_desktop.gui.plots import text_color
+        from fashion_desktop.gui.plots.style import text_color
 
         self._plot.setTitle(f"{layer.kind} and its derivative", size="9pt", color=text_color())
 
@@ -775,7 +775,7 @@ class BuilderTab(QWidget):
 
     def _colour_plot(self) -> None:
         """The activation plot in the palette's colours (it stayed white on a dark palette)."""
-        from fashion_desktop.gui.plots import background_color, text_color
+        from fashion_desktop.gui.plots.style import background_color, text_color
 
         self._plot.setBackground(background_color())
         for name in ("left", "bottom"):

@@ -16,15 +16,10 @@ from PySide6.QtWidgets import QFileDialog
 from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, Evaluation
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.core.spec import CLASS_NAMES
-from fashion_desktop.gui.plots import (
-    BEST_LABEL_PLACES,
-    BatchLossPlot,
-    ConfusionMatrixView,
-    EpochPlots,
-    InteractivePlots,
-    LearningRatePreview,
-    is_log_y,
-)
+from fashion_desktop.gui.plots.batch_loss import BatchLossPlot
+from fashion_desktop.gui.plots.confusion import ConfusionMatrixView
+from fashion_desktop.gui.plots.epochs import BEST_LABEL_PLACES, EpochPlots, LearningRatePreview
+from fashion_desktop.gui.plots.interactive import InteractivePlots, is_log_y
 from fashion_desktop.gui.runs_panel import RunCurves
 from fashion_desktop.gui.training import TrainingTab
 
@@ -128,7 +123,7 @@ def test_plots_follow_a_dark_palette(qtbot, qapp):
     import pyqtgraph as pg
 
     from fashion_desktop.gui.app import dark_palette
-    from fashion_desktop.gui.plots import BatchLossPlot, batch_legend_color
+    from fashion_desktop.gui.plots.batch_loss import BatchLossPlot, batch_legend_color
 
     original = qapp.palette()
     qapp.setPalette(dark_palette())
@@ -141,7 +136,7 @@ def test_plots_follow_a_dark_palette(qtbot, qapp):
         assert batch_legend_color().name() in plot.plot_item.titleLabel.text
     finally:
         qapp.setPalette(original)
-        from fashion_desktop.gui.plots import use_palette_colours
+        from fashion_desktop.gui.plots.style import use_palette_colours
 
         use_palette_colours()
 

@@ -7,7 +7,8 @@ from PySide6.QtCore import QSettings, Qt
 
 from fashion_desktop.core.metrics import EpochMetrics, Evaluation
 from fashion_desktop.gui.main_window import MainWindow
-from fashion_desktop.gui.plots import EPOCH_ROW_HEIGHT, ConfusionMatrixView, EpochPlots
+from fashion_desktop.gui.plots.confusion import ConfusionMatrixView
+from fashion_desktop.gui.plots.epochs import EPOCH_ROW_HEIGHT, EpochPlots
 
 THOUSANDS = tuple(tuple(1000 if row == column else 3 for column in range(10)) for row in range(10))
 HISTORY = tuple(EpochMetrics(e, 1 / e, 1.1 / e, 0.8, 0.003, 5.0, 4000.0, THOUSANDS) for e in range(1, 11))
@@ -169,7 +170,7 @@ def test_the_training_buttons_have_mnemonics(qtbot):
 
 @pytest.mark.parametrize("rate", [0.003, 0.1, 0.0007])
 def test_the_lr_preview_labels_its_top_rate_and_its_labels_do_not_touch(qtbot, rate):
-    from fashion_desktop.gui.plots import LearningRatePreview
+    from fashion_desktop.gui.plots.epochs import LearningRatePreview
 
     preview = LearningRatePreview()
     qtbot.addWidget(preview)

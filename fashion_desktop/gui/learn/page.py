@@ -10,7 +10,7 @@ from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QShowEvent
 from PySide6.QtWidgets import QFormLayout, QFrame, QHBoxLayout, QLabel, QScrollArea, QSlider, QVBoxLayout, QWidget
 
-from fashion_desktop.gui.plots import background_color, style_plot, text_color
+from fashion_desktop.gui.plots.style import background_color, style_plot, text_color
 
 # Distinct colours for curves drawn side by side (Tableau 10), so a legend tells them apart.
 PALETTE = (

@@ -16,7 +16,7 @@ from fashion_desktop.core.params import Value
 from fashion_desktop.core.spec import LAYER_TYPES
 from fashion_desktop.gui.forms import OptionsForm
 from fashion_desktop.gui.learn.page import ExperimentPage, ValueSlider, colour, linear_values, log_values
-from fashion_desktop.gui.plots import faint
+from fashion_desktop.gui.plots.style import faint
 
 VANISHING_BRUSH = (214, 39, 40, 40)  # a light red over the x where the derivative vanishes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QColor, QIcon, QPixmap
 
-# Matplotlib's tab10, the palette plots.py draws with, so a run's colour reads like the training plots.
+# Matplotlib's tab10, the palette of plots/style.py, so a run's colour reads like the training plots.
 RUN_COLORS = tuple(
     QColor(*rgb)
     for rgb in (

@@ -11,7 +11,7 @@ from PySide6.QtGui import QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from fashion_desktop.core.metrics import EpochMetrics
-from fashion_desktop.gui.plots import background_color, faint, percent_axis, style_plot, text_color
+from fashion_desktop.gui.plots.style import background_color, faint, percent_axis, style_plot, text_color
 from fashion_desktop.gui.runs_panel.colors import RUN_COLORS, slot_color
 
 _LEGEND_NAME_CHARS = 28  # longer run names are cut in the legend, which sits over the curves
@@ -23,7 +23,7 @@ _AXIS_WIDTH = 45  # pixels: a left axis with its tick labels, beside each title
 class RunCurves(pg.GraphicsView):
     """The validation loss (train loss faint) and validation accuracy per epoch of several runs, overlaid.
 
-    Not a pg.GraphicsLayoutWidget, which binds its layout's ``clear`` over ours (as in plots.py).
+    Not a pg.GraphicsLayoutWidget, which binds its layout's ``clear`` over ours (as in plots/epochs.py).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:

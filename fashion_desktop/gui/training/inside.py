@@ -17,7 +17,7 @@ from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from fashion_desktop.gui.plots import background_color, coloured_title, style_plot, text_color
+from fashion_desktop.gui.plots.style import background_color, coloured_title, style_plot, text_color
 
 if TYPE_CHECKING:  # core.activity loads torch; the panel only reads its plain dataclasses
     from fashion_desktop.core.activity import ActivitySnapshot

@@ -14,7 +14,7 @@ from fashion_desktop.core.errors import DataError, UserError
 from fashion_desktop.core.metrics import EpochMetrics, Evaluation
 from fashion_desktop.gui.forms import DATA_FOLDER_HINT
 from fashion_desktop.gui.mistakes import MistakesGallery, TestImage
-from fashion_desktop.gui.plots import ConfusionMatrixView
+from fashion_desktop.gui.plots.confusion import ConfusionMatrixView
 
 if TYPE_CHECKING:  # torch-dependent, imported where used so the window paints before torch loads
     from fashion_desktop.core.checkpoint import Checkpoint

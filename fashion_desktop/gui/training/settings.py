@@ -43,7 +43,7 @@ from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.params import Param, Value, resolve
 from fashion_desktop.core.presets import get_preset
 from fashion_desktop.gui.forms import INVALID_STYLE, OptionsForm
-from fashion_desktop.gui.plots import LearningRatePreview
+from fashion_desktop.gui.plots.epochs import LearningRatePreview
 from fashion_desktop.gui.training.data import DataSection
 
 SETTINGS_CONFIG = "training/config"

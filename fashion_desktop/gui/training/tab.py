@@ -32,7 +32,8 @@ from fashion_desktop.core.metrics import BatchMetrics, EpochMetrics, FitInfo
 from fashion_desktop.core.session import TrainingOutcome, TrainingRequest
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.forms import DATA_FOLDER_HINT
-from fashion_desktop.gui.plots import BatchLossPlot, EpochPlots
+from fashion_desktop.gui.plots.batch_loss import BatchLossPlot
+from fashion_desktop.gui.plots.epochs import EpochPlots
 from fashion_desktop.gui.runs_panel import RunsPanel
 from fashion_desktop.gui.training.controller import TrainingController
 from fashion_desktop.gui.training.inside import InsidePanel
