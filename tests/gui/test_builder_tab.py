@@ -11,7 +11,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import ModelSpec
-from fashion_desktop.gui.builder_tab import BuilderTab, severity_colours
+from fashion_desktop.gui.builder import BuilderTab
+from fashion_desktop.gui.builder.tab import severity_colours
 
 SEED_KINDS = ["Flatten", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear", "LogSoftmax"]
 
