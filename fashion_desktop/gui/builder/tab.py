@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QSignalBlocker, QSize, Qt, Signal, Slot
@@ -23,7 +23,6 @@ from PySide6.QtGui import (
     QPalette,
     QPixmap,
     QPolygonF,
-    QUndoCommand,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -57,6 +56,7 @@ from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, LayerType
 from fashion_desktop.core.params import Options, Param, resolve
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, NUM_CLASSES, LayerSpec, ModelSpec, Problem
+from fashion_desktop.gui.builder.undo import Document, SpecSwap
 from fashion_desktop.gui.forms import (
     OptionsForm,
     blend,
@@ -135,7 +135,7 @@ class BuilderTab(QWidget):
             )
         else:
             self.undo_stack.clear()
-            self._show_document(_Document(spec, name, preset.config if linked else None), 0)
+            self._show_document(Document(spec, name, preset.config if linked else None), 0)
         self.preset_chosen.emit(preset)
         self.status_message.emit(f"Loaded the {name} preset")
 
@@ -494,10 +494,10 @@ class BuilderTab(QWidget):
         preset = preset or self._preset_name
         if spec == self._spec and preset == self._preset_name and settings[0] == settings[1]:
             return  # an undo step that changes nothing would only confuse
-        before = _Document(self._spec, self._preset_name, settings[0])
-        after = _Document(spec, preset, settings[1])
+        before = Document(self._spec, self._preset_name, settings[0])
+        after = Document(spec, preset, settings[1])
         self.undo_stack.push(
-            _SpecSwap(self._show_document, before, after, text, self.layer_list.currentRow(), select, merge_key)
+            SpecSwap(self._show_document, before, after, text, self.layer_list.currentRow(), select, merge_key)
         )
 
     def _refuse_while_locked(self) -> bool:
@@ -505,7 +505,7 @@ class BuilderTab(QWidget):
             self.status_message.emit(self._lock_reason)
         return bool(self._lock_reason)
 
-    def _show_document(self, document: _Document, select: int) -> None:
+    def _show_document(self, document: Document, select: int) -> None:
         """Show an undo step's state: its preset choice, the training settings it brought, and its network."""
         self._preset_name = document.preset
         with QSignalBlocker(self.preset_combo):
@@ -897,50 +897,6 @@ class BuilderTab(QWidget):
     @Slot(int)
     def _on_bias_combo_activated(self, _index: int) -> None:
         self._edit_selected(lambda layer: replace(layer, bias_init=self.bias_combo.currentText()), "bias init")
-
-
-@dataclass(frozen=True)
-class _Document:
-    """What one undo step swaps: the network, the Preset box's choice, and the training settings a preset set."""
-
-    spec: ModelSpec
-    preset: str
-    settings: object | None = None  # None: this step leaves the training settings as they are
-
-
-class _SpecSwap(QUndoCommand):
-    """One edit: the state before and after it. ModelSpec is immutable, so undo just shows the old one again."""
-
-    def __init__(
-        self,
-        show: Callable[[_Document, int], None],
-        before: _Document,
-        after: _Document,
-        text: str,
-        select_before: int,
-        select_after: int,
-        merge_key: object = None,
-    ) -> None:
-        super().__init__(text)
-        self._show, self._before, self._after = show, before, after
-        self._select_before, self._select_after = select_before, select_after
-        self._merge_key = merge_key  # consecutive edits of the same option become one undo step
-
-    def id(self) -> int:
-        return 1 if self._merge_key is not None else -1
-
-    def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, _SpecSwap) or other._merge_key != self._merge_key:
-            return False
-        self._after, self._select_after = other._after, other._select_after
-        self.setObsolete(self._after == self._before)
-        return True
-
-    def redo(self) -> None:
-        self._show(self._after, self._select_after)
-
-    def undo(self) -> None:
-        self._show(self._before, self._select_before)
 
 
 def _layer_details(layer: LayerSpec) -> str:
