@@ -32,11 +32,11 @@ def kinds(spec: ModelSpec) -> list[str]:
 
 
 def double_click_palette(qtbot, tab: BuilderTab, kind: str) -> None:
-    (item,) = tab.layer_palette.findItems(kind, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
-    centre = tab.layer_palette.visualItemRect(item).center()
+    (item,) = tab.layer_palette.tree.findItems(kind, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+    centre = tab.layer_palette.tree.visualItemRect(item).center()
     # The press a double-click needs first:
-    qtbot.mouseClick(tab.layer_palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
-    qtbot.mouseDClick(tab.layer_palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseClick(tab.layer_palette.tree.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseDClick(tab.layer_palette.tree.viewport(), Qt.MouseButton.LeftButton, pos=centre)
 
 
 def as_sentence(message: str) -> str:
@@ -88,14 +88,16 @@ def test_palette_adds_after_the_selection_and_the_units_editor_updates_the_summa
     assert table_column(builder, 3)[5] == f"{64 * 128 + 128:,}"  # the next Linear now takes 64 inputs
     assert "fc2  ·  Linear 64 units" in builder.layer_list.item(2).text()
 
-    (dropout,) = builder.layer_palette.findItems("Dropout", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
-    builder.layer_palette.setCurrentItem(dropout)
-    qtbot.mouseClick(builder.add_button, Qt.MouseButton.LeftButton)
+    (dropout,) = builder.layer_palette.tree.findItems(
+        "Dropout", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive
+    )
+    builder.layer_palette.tree.setCurrentItem(dropout)
+    qtbot.mouseClick(builder.layer_palette.add_button, Qt.MouseButton.LeftButton)
     assert kinds(builder.spec())[3] == "Dropout"
 
 
 def test_the_palette_lists_every_layer_kind_under_its_category_with_its_description(builder):
-    palette = builder.layer_palette
+    palette = builder.layer_palette.tree
     groups = [palette.topLevelItem(i) for i in range(palette.topLevelItemCount())]
     assert [group.text(0) for group in groups] == list(CATEGORIES.values())
     listed = {
@@ -339,10 +341,10 @@ def test_an_invalid_edit_is_kept_as_typed_and_explained_in_words(qtbot, builder)
 
 
 def test_enter_on_a_palette_item_adds_it(qtbot, builder):
-    (relu,) = builder.layer_palette.findItems("ReLU", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
-    builder.layer_palette.setCurrentItem(relu)
+    (relu,) = builder.layer_palette.tree.findItems("ReLU", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+    builder.layer_palette.tree.setCurrentItem(relu)
     builder.layer_list.setCurrentRow(1)
-    qtbot.keyClick(builder.layer_palette, Qt.Key.Key_Return)
+    qtbot.keyClick(builder.layer_palette.tree, Qt.Key.Key_Return)
     assert kinds(builder.spec())[2] == "ReLU" and len(builder.spec().layers) == len(SEED_KINDS) + 1
 
 
@@ -372,7 +374,7 @@ def test_locked_the_builder_refuses_edits_and_says_why(qtbot, builder):
     assert builder.lock_label.isVisible() and "training" in builder.lock_label.text()
     before = builder.spec()
     builder.layer_list.setCurrentRow(1)
-    for button in (builder.add_button, builder.remove_button, builder.up_button, builder.load_button):
+    for button in (builder.layer_palette.add_button, builder.remove_button, builder.up_button, builder.load_button):
         assert not button.isEnabled()
     builder.add_layer("ReLU")
     assert builder.spec() == before

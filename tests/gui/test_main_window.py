@@ -278,14 +278,14 @@ def test_the_builder_is_locked_while_a_run_trains(qtbot, fashion_root):
     start_training(qtbot, window)
     builder = window.builder
     assert builder.is_locked() and builder.lock_label.isVisible()
-    assert not builder.add_button.isEnabled() and not builder.preset_combo.isEnabled()
+    assert not builder.layer_palette.add_button.isEnabled() and not builder.preset_combo.isEnabled()
     before = builder.spec()
     builder.add_layer("ReLU")
     builder.undo_action.trigger()
     assert builder.spec() == before
     window.training.request_stop()
     assert window.training.wait_for_stop(30_000)
-    assert not builder.is_locked() and builder.add_button.isEnabled()
+    assert not builder.is_locked() and builder.layer_palette.add_button.isEnabled()
     builder.add_layer("ReLU")
     assert builder.spec() != before
 

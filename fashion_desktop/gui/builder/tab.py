@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QSignalBlocker, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QModelIndex, QSignalBlocker, QSize, Qt, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QBrush,
@@ -17,12 +17,9 @@ from PySide6.QtGui import (
     QDropEvent,
     QFontDatabase,
     QIcon,
-    QKeyEvent,
     QKeySequence,
-    QPainter,
     QPalette,
     QPixmap,
-    QPolygonF,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -38,24 +35,23 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
-    QPushButton,
     QSizePolicy,
     QSplitter,
     QStyle,
     QTableWidget,
     QTableWidgetItem,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from fashion_desktop.core.errors import SpecError
 from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
-from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES, LayerType
+from fashion_desktop.core.layers import LAYER_TYPES, LayerType
 from fashion_desktop.core.params import Options, Param, resolve
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, NUM_CLASSES, LayerSpec, ModelSpec, Problem
+from fashion_desktop.gui.builder.buttons import arrow_icon, push_button
+from fashion_desktop.gui.builder.palette import LayerPalette
 from fashion_desktop.gui.builder.undo import Document, SpecSwap
 from fashion_desktop.gui.forms import (
     OptionsForm,
@@ -152,11 +148,11 @@ class BuilderTab(QWidget):
         for widget in (
             self.preset_combo,
             self.load_button,
-            self.layer_palette,
             self.options_form,
             self.init_section,
         ):
             widget.setEnabled(editing)
+        self.layer_palette.set_editing(editing)
         mode = QAbstractItemView.DragDropMode.InternalMove if editing else QAbstractItemView.DragDropMode.NoDragDrop
         self.layer_list.setDragDropMode(mode)
         self.undo_stack.setActive(editing)  # also disables Edit > Undo and Redo
@@ -274,7 +270,9 @@ class BuilderTab(QWidget):
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
-        for widget in (self._build_palette(), self._build_layers(), self._build_overview()):
+        self.layer_palette = LayerPalette()  # not ``self.palette``: that would hide QWidget.palette(), the colours
+        self.layer_palette.kind_chosen.connect(self.add_layer)
+        for widget in (self.layer_palette, self._build_layers(), self._build_overview()):
             splitter.addWidget(widget)
         splitter.setStretchFactor(2, 1)
         splitter.setSizes([150, 360, 740])  # the kinds are short words; the summary's columns need the room
@@ -310,8 +308,8 @@ class BuilderTab(QWidget):
         self.preset_description.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
 
         # Arrows drawn in the palette's text colour: the style's own were black, invisible on a dark palette.
-        self.undo_button = self._button("Undo", self.undo_stack.undo, "")
-        self.redo_button = self._button("Redo", self.undo_stack.redo, "")
+        self.undo_button = push_button("Undo", self.undo_stack.undo, "")
+        self.redo_button = push_button("Redo", self.undo_stack.redo, "")
         self.undo_stack.indexChanged.connect(self._on_undo_stack_index_changed)
         self._on_undo_stack_index_changed()
 
@@ -323,42 +321,11 @@ class BuilderTab(QWidget):
         bar.addStretch(1)
         bar.addWidget(self.undo_button)
         bar.addWidget(self.redo_button)
-        self.load_button = self._button("&Load architecture...", self.load_architecture, "Open a network saved as JSON")
-        self.save_button = self._button("Sa&ve architecture...", self.save_architecture, "Save the network as JSON")
+        self.load_button = push_button("&Load architecture...", self.load_architecture, "Open a network saved as JSON")
+        self.save_button = push_button("Sa&ve architecture...", self.save_architecture, "Save the network as JSON")
         bar.addWidget(self.load_button)
         bar.addWidget(self.save_button)
         return bar
-
-    def _build_palette(self) -> QWidget:
-        # Not ``self.layer_palette``: that would hide QWidget.palette(), the widget's colours.
-        self.layer_palette = QTreeWidget()
-        self.layer_palette.setHeaderHidden(True)
-        self.layer_palette.setToolTip("Double-click a layer, or press Enter, to add it after the selected one")
-        for category, title in CATEGORIES.items():
-            group = QTreeWidgetItem(self.layer_palette, [title])
-            group.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            font = group.font(0)
-            font.setBold(True)
-            group.setFont(0, font)
-            for layer_type in LAYER_TYPES.values():
-                if layer_type.category == category:
-                    item = QTreeWidgetItem(group, [layer_type.kind])
-                    item.setToolTip(0, layer_type.description or layer_type.kind)
-        self.layer_palette.expandAll()
-        linear = self.layer_palette.findItems("Linear", Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)[0]
-        self.layer_palette.setCurrentItem(linear)  # so that Add works at once
-        self.layer_palette.itemDoubleClicked.connect(self._on_palette_item_double_clicked)
-        self.layer_palette.currentItemChanged.connect(self._update_buttons)
-        self.layer_palette.installEventFilter(self)  # Enter adds the current kind
-
-        self.add_button = self._button("&Add", self._on_add_button_clicked, "Add this kind after the selected layer")
-        box = QGroupBox("Layer kinds")
-        layout = QVBoxLayout(box)
-        layout.addWidget(self.layer_palette)
-        layout.addWidget(self.add_button)
-        # As wide as its longest entry ("Regularisation" in bold was cut), however large the font.
-        box.setMinimumWidth(self.layer_palette.sizeHintForColumn(0) + 2 * self.layer_palette.frameWidth() + 24)
-        return box
 
     def _build_layers(self) -> QWidget:
         self.layer_list = QListWidget()
@@ -375,10 +342,10 @@ class BuilderTab(QWidget):
         self.layer_list.addAction(delete)
         self._delete_action = delete
 
-        self.up_button = self._button("U&p", self._on_up_button_clicked, "Move the layer up")
-        self.down_button = self._button("Do&wn", self._on_down_button_clicked, "Move the layer down")
-        self.duplicate_button = self._button("D&uplicate", self._on_duplicate_button_clicked, "Add a copy below")
-        self.remove_button = self._button("&Remove", self._on_remove_button_clicked, "Remove the layer (Delete)")
+        self.up_button = push_button("U&p", self._on_up_button_clicked, "Move the layer up")
+        self.down_button = push_button("Do&wn", self._on_down_button_clicked, "Move the layer down")
+        self.duplicate_button = push_button("D&uplicate", self._on_duplicate_button_clicked, "Add a copy below")
+        self.remove_button = push_button("&Remove", self._on_remove_button_clicked, "Remove the layer (Delete)")
         buttons = QHBoxLayout()
         for button in (self.up_button, self.down_button, self.duplicate_button, self.remove_button):
             buttons.addWidget(button)
@@ -471,12 +438,6 @@ class BuilderTab(QWidget):
         splitter.setSizes([400, 280])
         splitter.setMinimumWidth(420)
         return splitter
-
-    def _button(self, text: str, slot: Callable[[], object], tip: str, icon: QIcon | None = None) -> QPushButton:
-        button = QPushButton(icon or QIcon(), text)
-        button.setToolTip(tip)
-        button.clicked.connect(slot)
-        return button
 
     # -- showing the spec --
     def _push(
@@ -592,7 +553,7 @@ class BuilderTab(QWidget):
         return self.style().standardIcon(pixmap)
 
     def _colours(self) -> QPalette:
-        """This widget's palette (``self.layer_palette`` is the layer-kind tree)."""
+        """This widget's palette (``self.layer_palette`` is the layer kinds' box)."""
         return QWidget.palette(self)
 
     def _draw_arrow_icons(self) -> None:
@@ -603,7 +564,7 @@ class BuilderTab(QWidget):
             (self.up_button, "up"),
             (self.down_button, "down"),
         ):
-            button.setIcon(_arrow_icon(direction, colour, self.devicePixelRatioF()))
+            button.setIcon(arrow_icon(direction, colour, self.devicePixelRatioF()))
 
     def _style_notes(self) -> None:
         """Colours for the lock and model notes that follow the palette."""
@@ -623,19 +584,6 @@ class BuilderTab(QWidget):
             self._refresh_checks()
             if self._plot is not None:
                 self._colour_plot()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (
-            watched is self.layer_palette
-            and event.type() == QEvent.Type.KeyPress
-            and isinstance(event, QKeyEvent)
-            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-        ):
-            item = self.layer_palette.currentItem()
-            if item is not None and item.parent() is not None:
-                self.add_layer(item.text(0))
-                return True
-        return super().eventFilter(watched, event)
 
     # -- drops: an architecture JSON file loads here; anything else goes on to the main window --
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -795,8 +743,6 @@ class BuilderTab(QWidget):
         self.duplicate_button.setEnabled(editing and row >= 0)
         self.remove_button.setEnabled(editing and row >= 0)
         self._delete_action.setEnabled(editing)
-        item = self.layer_palette.currentItem()
-        self.add_button.setEnabled(editing and item is not None and item.parent() is not None)
 
     def _edit_selected(self, make: Callable[[LayerSpec], LayerSpec], what: str) -> None:
         """Replace the selected layer with ``make(layer)`` as one undo step; repeated edits of ``what`` merge."""
@@ -823,17 +769,6 @@ class BuilderTab(QWidget):
         if name == self._preset_name and self._spec == self._fitted(PRESETS[name].spec):
             return  # the same preset again: nothing to load, and no settings to overwrite
         self.load_preset(name)
-
-    @Slot(QTreeWidgetItem, int)
-    def _on_palette_item_double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
-        if item.parent() is not None:
-            self.add_layer(item.text(0))
-
-    @Slot()
-    def _on_add_button_clicked(self) -> None:
-        item = self.layer_palette.currentItem()
-        if item is not None and item.parent() is not None:
-            self.add_layer(item.text(0))
 
     @Slot()
     def _on_up_button_clicked(self) -> None:
@@ -947,24 +882,3 @@ def _architecture_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) ->
         return []
     paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
     return [path for path in paths if path.suffix.lower() == ".json"]
-
-
-def _arrow_icon(direction: str, colour: QColor, ratio: float) -> QIcon:
-    """A filled triangle pointing ``direction`` in ``colour``, sharp at the screen's pixel ratio."""
-    size = 16
-    pixmap = QPixmap(round(size * ratio), round(size * ratio))
-    pixmap.setDevicePixelRatio(ratio)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    points = {
-        "left": ((11, 3), (4, 8), (11, 13)),
-        "right": ((5, 3), (12, 8), (5, 13)),
-        "up": ((3, 11), (8, 4), (13, 11)),
-        "down": ((3, 5), (8, 12), (13, 5)),
-    }[direction]
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(colour)
-    painter.drawPolygon(QPolygonF([QPointF(x, y) for x, y in points]))
-    painter.end()
-    return QIcon(pixmap)
