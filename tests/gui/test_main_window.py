@@ -329,7 +329,7 @@ def test_export_as_python_writes_code_that_compiles(window, tmp_path, monkeypatc
 
 
 def test_export_of_an_invalid_network_explains_instead(window, tmp_path, monkeypatch, messages):
-    window.builder.layer_list.setCurrentRow(1)
+    window.builder.layer_list.view.setCurrentRow(1)
     window.builder.add_layer("Conv2d")
     answer_file_dialogs(monkeypatch, tmp_path / "network.py")
     window.export_action.trigger()

@@ -7,9 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QModelIndex, QSignalBlocker, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import (
-    QAction,
     QBrush,
     QColor,
     QDragEnterEvent,
@@ -31,7 +30,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
@@ -47,10 +45,11 @@ from PySide6.QtWidgets import (
 from fashion_desktop.core.errors import SpecError
 from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
 from fashion_desktop.core.layers import LAYER_TYPES, LayerType
-from fashion_desktop.core.params import Options, Param, resolve
+from fashion_desktop.core.params import Param, resolve
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, NUM_CLASSES, LayerSpec, ModelSpec, Problem
 from fashion_desktop.gui.builder.buttons import arrow_icon, push_button
+from fashion_desktop.gui.builder.layer_list import LayerList
 from fashion_desktop.gui.builder.palette import LayerPalette
 from fashion_desktop.gui.builder.undo import Document, SpecSwap
 from fashion_desktop.gui.forms import (
@@ -153,11 +152,9 @@ class BuilderTab(QWidget):
         ):
             widget.setEnabled(editing)
         self.layer_palette.set_editing(editing)
-        mode = QAbstractItemView.DragDropMode.InternalMove if editing else QAbstractItemView.DragDropMode.NoDragDrop
-        self.layer_list.setDragDropMode(mode)
+        self.layer_list.set_editing(editing)
         self.undo_stack.setActive(editing)  # also disables Edit > Undo and Redo
         self._on_undo_stack_index_changed()
-        self._update_buttons()
 
     def is_locked(self) -> bool:
         return bool(self._lock_reason)
@@ -181,7 +178,7 @@ class BuilderTab(QWidget):
         """
         if (input_shape, classes) != (self._input_shape, self._classes):
             self._input_shape, self._classes = input_shape, classes
-            self._show_spec(self._spec, max(self.layer_list.currentRow(), 0))
+            self._show_spec(self._spec, max(self.layer_list.view.currentRow(), 0))
 
     def on_core_ready(self) -> None:
         """PyTorch has loaded: the code view and activation plots can now be drawn."""
@@ -191,7 +188,7 @@ class BuilderTab(QWidget):
 
     def add_layer(self, kind: str) -> None:
         """Insert a layer of ``kind`` with default options after the selected layer (or at the end)."""
-        row = self.layer_list.currentRow()
+        row = self.layer_list.view.currentRow()
         index = row + 1 if row >= 0 else len(self._spec.layers)
         self._push(self._spec.inserted(index, LayerSpec(kind)), f"Add {kind}", index)
         self.status_message.emit(f"Added {kind} as layer {index + 1}")
@@ -328,36 +325,15 @@ class BuilderTab(QWidget):
         return bar
 
     def _build_layers(self) -> QWidget:
-        self.layer_list = QListWidget()
-        self.layer_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
-        self.layer_list.setDefaultDropAction(Qt.DropAction.MoveAction)
-        self.layer_list.setAlternatingRowColors(True)
-        self.layer_list.setIconSize(QSize(16, 16))
-        self.layer_list.currentRowChanged.connect(self._on_layer_list_current_row_changed)
-        # A drag-and-drop reorder moves the row in the list's model first; the spec follows it.
-        self.layer_list.model().rowsMoved.connect(self._on_layer_model_rows_moved)
-        delete = QAction("Remove layer", self.layer_list, shortcut=QKeySequence(QKeySequence.StandardKey.Delete))
-        delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        delete.triggered.connect(self._on_remove_button_clicked)
-        self.layer_list.addAction(delete)
-        self._delete_action = delete
-
-        self.up_button = push_button("U&p", self._on_up_button_clicked, "Move the layer up")
-        self.down_button = push_button("Do&wn", self._on_down_button_clicked, "Move the layer down")
-        self.duplicate_button = push_button("D&uplicate", self._on_duplicate_button_clicked, "Add a copy below")
-        self.remove_button = push_button("&Remove", self._on_remove_button_clicked, "Remove the layer (Delete)")
-        buttons = QHBoxLayout()
-        for button in (self.up_button, self.down_button, self.duplicate_button, self.remove_button):
-            buttons.addWidget(button)
-
-        network = QGroupBox("Network (drag to reorder)")
-        layout = QVBoxLayout(network)
-        layout.addWidget(self.layer_list)
-        layout.addLayout(buttons)
+        self.layer_list = LayerList()
+        self.layer_list.view.currentRowChanged.connect(self._on_layer_list_current_row_changed)
+        self.layer_list.move_requested.connect(self.move_layer)
+        self.layer_list.duplicate_requested.connect(self.duplicate_layer)
+        self.layer_list.remove_requested.connect(self.remove_layer)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
-        splitter.addWidget(network)
+        splitter.addWidget(self.layer_list)
         splitter.addWidget(self._build_properties())
         splitter.setSizes([330, 350])
         splitter.setMinimumWidth(320)  # room for "3.  conv1  ·  Conv2d 32 filters, 3x3" without eliding it
@@ -458,7 +434,7 @@ class BuilderTab(QWidget):
         before = Document(self._spec, self._preset_name, settings[0])
         after = Document(spec, preset, settings[1])
         self.undo_stack.push(
-            SpecSwap(self._show_document, before, after, text, self.layer_list.currentRow(), select, merge_key)
+            SpecSwap(self._show_document, before, after, text, self.layer_list.view.currentRow(), select, merge_key)
         )
 
     def _refuse_while_locked(self) -> bool:
@@ -486,24 +462,13 @@ class BuilderTab(QWidget):
     def _show_spec(self, spec: ModelSpec, select: int) -> None:
         """Make ``spec`` (on the training data's input) the current network, select layer ``select``, tell the tabs."""
         self._spec = spec = self._fitted(spec)
-        self._refresh_list()
-        with QSignalBlocker(self.layer_list):
-            self.layer_list.setCurrentRow(min(max(select, 0), len(spec.layers) - 1))
+        self.layer_list.show_layers(spec)
+        with QSignalBlocker(self.layer_list.view):
+            self.layer_list.view.setCurrentRow(min(max(select, 0), len(spec.layers) - 1))
         self._refresh_checks()
         self._refresh_code()
         self._show_properties()
         self.spec_changed.emit(spec)
-
-    def _refresh_list(self) -> None:
-        # Items are relabelled in place rather than recreated: a drag-and-drop move is still running when the
-        # spec follows it, and the list must not lose the items it is moving.
-        while self.layer_list.count() > len(self._spec.layers):
-            self.layer_list.takeItem(self.layer_list.count() - 1)
-        while self.layer_list.count() < len(self._spec.layers):
-            self.layer_list.addItem(QListWidgetItem())
-        for index, (name, layer) in enumerate(zip(self._spec.module_names(), self._spec.layers, strict=True)):
-            item = self.layer_list.item(index)
-            item.setText(f"{index + 1}.  {name}  ·  {layer.kind} {_layer_details(layer)}")
 
     def _refresh_checks(self) -> None:
         """The summary table, the totals and the problems, with invalid layers marked in the list and table."""
@@ -525,9 +490,9 @@ class BuilderTab(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self._mark(item, problem)
                 table.setItem(row.index, column, item)
-            self._mark(self.layer_list.item(row.index), problem)
+            self._mark(self.layer_list.view.item(row.index), problem)
             table.item(row.index, 0).setIcon(self._problem_icon(problem))
-            self.layer_list.item(row.index).setIcon(self._problem_icon(problem))
+            self.layer_list.view.item(row.index).setIcon(self._problem_icon(problem))
         self.totals_label.setText(
             f"Total params: <b>{summary.total:,}</b> &nbsp;·&nbsp; Trainable: {summary.trainable:,} &nbsp;·&nbsp; "
             f"Non-trainable: {summary.non_trainable:,} &nbsp;·&nbsp; Size: {summary.size_mb:.2f} MB"
@@ -541,7 +506,7 @@ class BuilderTab(QWidget):
         else:
             good = "#56d364" if is_dark() else "#2b7a3d"
             self.problems_label.setText(f'<span style="color:{good}">✓ The network can train.</span>')
-        self._update_buttons()
+        self.layer_list.update_buttons()
 
     def _mark(self, item: QTableWidgetItem | QListWidgetItem, problem: Problem | None) -> None:
         background = severity_colours(problem.severity, self._colours())[0] if problem else None
@@ -561,8 +526,8 @@ class BuilderTab(QWidget):
         for button, direction in (
             (self.undo_button, "left"),
             (self.redo_button, "right"),
-            (self.up_button, "up"),
-            (self.down_button, "down"),
+            (self.layer_list.up_button, "up"),
+            (self.layer_list.down_button, "down"),
         ):
             button.setIcon(arrow_icon(direction, colour, self.devicePixelRatioF()))
 
@@ -638,12 +603,12 @@ class BuilderTab(QWidget):
             self.code_view.verticalScrollBar().setValue(scroll)
 
     def _selected_layer(self) -> LayerSpec | None:
-        row = self.layer_list.currentRow()
+        row = self.layer_list.view.currentRow()
         return self._spec.layers[row] if 0 <= row < len(self._spec.layers) else None
 
     def _show_properties(self) -> None:
         """Fill the properties panel for the selected layer; a panel already showing it is left alone."""
-        layer, row = self._selected_layer(), self.layer_list.currentRow()
+        layer, row = self._selected_layer(), self.layer_list.view.currentRow()
         layer_type = LAYER_TYPES.get(layer.kind) if layer is not None else None
         self.properties_title.setText(self._properties_title(row, layer, layer_type))
         if layer == self._shown_layer:
@@ -734,19 +699,9 @@ class BuilderTab(QWidget):
         if legend is not None:
             legend.setLabelTextColor(text_color())
 
-    @Slot()
-    def _update_buttons(self) -> None:
-        row, count = self.layer_list.currentRow(), len(self._spec.layers)
-        editing = not self._lock_reason
-        self.up_button.setEnabled(editing and row > 0)
-        self.down_button.setEnabled(editing and 0 <= row < count - 1)
-        self.duplicate_button.setEnabled(editing and row >= 0)
-        self.remove_button.setEnabled(editing and row >= 0)
-        self._delete_action.setEnabled(editing)
-
     def _edit_selected(self, make: Callable[[LayerSpec], LayerSpec], what: str) -> None:
         """Replace the selected layer with ``make(layer)`` as one undo step; repeated edits of ``what`` merge."""
-        row, layer = self.layer_list.currentRow(), self._selected_layer()
+        row, layer = self.layer_list.view.currentRow(), self._selected_layer()
         if layer is None:
             return
         new = make(layer)
@@ -770,40 +725,13 @@ class BuilderTab(QWidget):
             return  # the same preset again: nothing to load, and no settings to overwrite
         self.load_preset(name)
 
-    @Slot()
-    def _on_up_button_clicked(self) -> None:
-        row = self.layer_list.currentRow()
-        self.move_layer(row, row - 1)
-
-    @Slot()
-    def _on_down_button_clicked(self) -> None:
-        row = self.layer_list.currentRow()
-        self.move_layer(row, row + 1)
-
-    @Slot()
-    def _on_duplicate_button_clicked(self) -> None:
-        if self.layer_list.currentRow() >= 0:
-            self.duplicate_layer(self.layer_list.currentRow())
-
-    @Slot()
-    def _on_remove_button_clicked(self) -> None:
-        if self.layer_list.currentRow() >= 0:
-            self.remove_layer(self.layer_list.currentRow())
-
     @Slot(int)
     def _on_layer_list_current_row_changed(self, _row: int) -> None:
         self._show_properties()
-        self._update_buttons()
-
-    @Slot(QModelIndex, int, int, QModelIndex, int)
-    def _on_layer_model_rows_moved(self, _parent, start: int, _end: int, _destination, row: int) -> None:
-        target = row if row < start else row - 1  # ``row`` counts the rows before the move
-        if target != start:
-            self._push(self._spec.moved(start, target), f"Move {self._spec.layers[start].kind}", target)
 
     @Slot(int, int)
     def _on_summary_table_cell_clicked(self, row: int, _column: int) -> None:
-        self.layer_list.setCurrentRow(row)
+        self.layer_list.view.setCurrentRow(row)
 
     @Slot(object)
     def _on_options_form_values_changed(self, values: dict) -> None:
@@ -832,17 +760,6 @@ class BuilderTab(QWidget):
     @Slot(int)
     def _on_bias_combo_activated(self, _index: int) -> None:
         self._edit_selected(lambda layer: replace(layer, bias_init=self.bias_combo.currentText()), "bias init")
-
-
-def _layer_details(layer: LayerSpec) -> str:
-    """The options a reader wants to see at a glance in the layer list, in the registry's words."""
-    if layer.kind not in LAYER_TYPES:
-        return "(unknown)"
-    try:
-        options = layer.options()
-    except (TypeError, ValueError):  # an option that is not even its type: the problems list says so
-        options = Options(resolve(layer.type.params, layer.params)[0])
-    return layer.type.details(options)
 
 
 def _category(layer: LayerSpec) -> str:
