@@ -79,7 +79,7 @@ def test_palette_adds_after_the_selection_and_the_units_editor_updates_the_summa
     assert builder.layer_list.view.currentRow() == 2
     assert table_column(builder, 2)[2] == "128"  # the default out_features
 
-    units = builder.options_form.editor("out_features")
+    units = builder.properties.options_form.editor("out_features")
     units.selectAll()
     qtbot.keyClicks(units, "64")
     assert builder.spec().layers[2].option("out_features") == 64
@@ -118,23 +118,23 @@ def test_each_palette_kind_is_added_by_a_double_click_and_summarised(qtbot, buil
     assert f"{spec.module_names()[1]}  ·  {kind}" in builder.layer_list.view.item(1).text()
     row = spec.summary().rows[1]
     assert table_column(builder, 2)[1] == ("x".join(map(str, row.output_shape)) if row.output_shape else "?")
-    assert LAYER_TYPES[kind].description in builder.properties_title.text()
+    assert LAYER_TYPES[kind].description in builder.properties.title.text()
 
 
 def test_weight_initialisation_is_edited_through_its_own_form(builder):
     builder.layer_list.view.setCurrentRow(1)
-    assert builder.init_section.isVisible()
-    builder.init_combo.setCurrentText("normal")
-    builder.init_combo.activated.emit(builder.init_combo.currentIndex())
+    assert builder.properties.init_section.isVisible()
+    builder.properties.init_combo.setCurrentText("normal")
+    builder.properties.init_combo.activated.emit(builder.properties.init_combo.currentIndex())
     assert builder.spec().layers[1].init == "normal"
-    builder.init_form.editor("std").setValue(0.05)
+    builder.properties.init_form.editor("std").setValue(0.05)
     assert builder.spec().layers[1].init_params["std"] == pytest.approx(0.05)
-    builder.bias_combo.setCurrentText("zeros")
-    builder.bias_combo.activated.emit(builder.bias_combo.currentIndex())
+    builder.properties.bias_combo.setCurrentText("zeros")
+    builder.properties.bias_combo.activated.emit(builder.properties.bias_combo.currentIndex())
     assert builder.spec().layers[1].bias_init == "zeros"
 
     builder.layer_list.view.setCurrentRow(2)  # ReLU: nothing to initialise
-    assert not builder.init_section.isVisible()
+    assert not builder.properties.init_section.isVisible()
 
 
 def test_up_and_down_buttons_reorder_the_layers(qtbot, builder):
@@ -227,13 +227,13 @@ def test_undo_and_redo_with_the_keyboard(qtbot, builder):
 
 def test_repeated_edits_of_one_option_are_one_undo_step(builder):
     builder.layer_list.view.setCurrentRow(1)
-    units = builder.options_form.editor("out_features")
+    units = builder.properties.options_form.editor("out_features")
     for value in (200, 150, 100):
         units.setValue(value)
     assert builder.undo_stack.count() == 1
     builder.undo_stack.undo()
     assert builder.spec() == PRESETS["seed"].spec
-    assert builder.options_form.editor("out_features").value() == 256  # the form follows the undo
+    assert builder.properties.options_form.editor("out_features").value() == 256  # the form follows the undo
 
 
 def test_json_save_and_load_round_trip(builder, tmp_path, monkeypatch):
@@ -267,21 +267,21 @@ def test_an_unknown_layer_type_is_shown_as_a_problem(builder):
     builder.set_spec(ModelSpec.from_dict({"layers": [{"type": "Flatten"}, {"type": "Banana"}]}))
     builder.layer_list.view.setCurrentRow(1)
     assert "is not a known layer type" in builder.layer_list.view.item(1).toolTip()
-    assert "unknown layer type" in builder.properties_title.text()
-    assert builder.options_form.isHidden() and builder.init_section.isHidden()
+    assert "unknown layer type" in builder.properties.title.text()
+    assert builder.properties.options_form.isHidden() and builder.properties.init_section.isHidden()
 
 
 def test_code_view_and_activation_plot_once_the_core_is_ready(builder):
     assert "once PyTorch has loaded" in builder.code_view.toPlainText()
     builder.layer_list.view.setCurrentRow(2)  # relu1
-    assert builder.activation_box.isHidden()
+    assert builder.properties.activation_box.isHidden()
 
     builder.on_core_ready()
     code = builder.code_view.toPlainText()
     assert "class FashionNetwork" in code
     compile(code, "fashion_network.py", "exec")
-    assert not builder.activation_box.isHidden()
-    x, y = builder._function_curve.getData()
+    assert not builder.properties.activation_box.isHidden()
+    x, y = builder.properties._function_curve.getData()
     assert x[0] == -6 and x[-1] == 6 and y.min() == 0
 
     builder.add_layer("Conv2d")
@@ -293,7 +293,7 @@ def test_the_code_view_follows_a_valid_edit(qtbot, builder):
     before = builder.code_view.toPlainText()
     assert "nn.Linear(in_features=784, out_features=256)" in before and "out_features=64" not in before
     builder.layer_list.view.setCurrentRow(1)  # fc1
-    units = builder.options_form.editor("out_features")
+    units = builder.properties.options_form.editor("out_features")
     units.selectAll()
     qtbot.keyClicks(units, "64")
     code = builder.code_view.toPlainText()
@@ -312,7 +312,7 @@ def test_an_invalid_value_from_json_is_shown_as_loaded_with_every_problem_at_onc
     qtbot_click(builder.load_button)
     assert "Linear -5 units" in builder.layer_list.view.item(0).text()  # not the default 128
     builder.layer_list.view.setCurrentRow(0)
-    assert builder.options_form.editor("out_features").value() == -5
+    assert builder.properties.options_form.editor("out_features").value() == -5
     problems = builder.problems_label.text()
     assert "out_features must be at least 1, not -5" in problems and "add a Flatten before it" in problems
 
@@ -325,13 +325,13 @@ def qtbot_click(button) -> None:
 
 def test_an_invalid_edit_is_kept_as_typed_and_explained_in_words(qtbot, builder):
     builder.layer_list.view.setCurrentRow(3)  # dropout1, p=0.25 (say)
-    editor = builder.options_form.editor("p")
+    editor = builder.properties.options_form.editor("p")
     editor.selectAll()
     qtbot.keyClicks(editor, "1.5")
     assert editor.value() == 1.5  # not clamped to 1.0
     assert builder.spec().layers[3].params["p"] == 1.5  # the network holds what the form shows
     assert "p=1.5" in builder.layer_list.view.item(3).text()
-    reason = builder.options_form.problem_label("p")
+    reason = builder.properties.options_form.problem_label("p")
     assert reason.isVisible() and "p must be" in reason.text()  # in words beside the box, not only a tooltip
     assert "can train" not in builder.problems_label.text() and "p must be" in builder.problems_label.text()
     assert editor.styleSheet() == ""  # a style sheet redraws the spin box without room for its arrows
@@ -409,6 +409,6 @@ def test_a_dark_palette_keeps_icons_and_problem_rows_readable(qtbot, qapp):
         assert alpha_pixels and max(c.lightness() for c in alpha_pixels) > 180  # a light arrow on a dark button
         tab.layer_list.view.setCurrentRow(2)
         tab.on_core_ready()  # the ReLU's activation plot
-        assert tab._plot.backgroundBrush().color().lightness() < 100
+        assert tab.properties._plot.backgroundBrush().color().lightness() < 100
     finally:
         qapp.setPalette(original)

@@ -153,7 +153,7 @@ def test_builder_looks(qtbot, look, shots):
     builder.layer_list.view.setCurrentRow(builder.layer_list.view.count() - 1)
     builder.add_layer("Softmax")  # a warning row, under CrossEntropy
     builder.layer_list.view.setCurrentRow([layer.kind for layer in builder.spec().layers].index("Dropout"))
-    editor = builder.options_form.editor("p")
+    editor = builder.properties.options_form.editor("p")
     editor.setValue(1.5)  # an invalid value, explained beside its box
     assert "p must be" in builder.problems_label.text() and "can train" not in builder.problems_label.text()
     save(qtbot, window, shots, f"builder-{suffix}", size)

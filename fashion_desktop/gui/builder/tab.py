@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -44,16 +43,15 @@ from PySide6.QtWidgets import (
 
 from fashion_desktop.core.errors import SpecError
 from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
-from fashion_desktop.core.layers import LAYER_TYPES, LayerType
-from fashion_desktop.core.params import Param, resolve
+from fashion_desktop.core.layers import LAYER_TYPES
 from fashion_desktop.core.presets import PRESETS
-from fashion_desktop.core.spec import BIAS_INITS, INIT_SCHEMES, NUM_CLASSES, LayerSpec, ModelSpec, Problem
+from fashion_desktop.core.spec import NUM_CLASSES, LayerSpec, ModelSpec, Problem
 from fashion_desktop.gui.builder.buttons import arrow_icon, push_button
 from fashion_desktop.gui.builder.layer_list import LayerList
 from fashion_desktop.gui.builder.palette import LayerPalette
+from fashion_desktop.gui.builder.properties import LayerProperties
 from fashion_desktop.gui.builder.undo import Document, SpecSwap
 from fashion_desktop.gui.forms import (
-    OptionsForm,
     blend,
     error_text_colour,
     is_dark,
@@ -90,8 +88,6 @@ class BuilderTab(QWidget):
         self._input_shape: tuple[int, int, int] | None = None
         self._classes: int | None = NUM_CLASSES
         self._core_ready = False
-        self._shown_layer: LayerSpec | None = None  # the layer whose options the properties panel holds
-        self._plot = None  # pyqtgraph is imported only when the first activation is shown
         self._preset_name = "seed"  # what the Preset box shows; undo puts it back with the network
         self._read_settings: Callable[[], object] | None = None
         self._apply_settings: Callable[[object], None] | None = None
@@ -147,10 +143,9 @@ class BuilderTab(QWidget):
         for widget in (
             self.preset_combo,
             self.load_button,
-            self.options_form,
-            self.init_section,
         ):
             widget.setEnabled(editing)
+        self.properties.set_editing(editing)
         self.layer_palette.set_editing(editing)
         self.layer_list.set_editing(editing)
         self.undo_stack.setActive(editing)  # also disables Edit > Undo and Redo
@@ -184,7 +179,7 @@ class BuilderTab(QWidget):
         """PyTorch has loaded: the code view and activation plots can now be drawn."""
         self._core_ready = True
         self._refresh_code()
-        self._show_activation(self._selected_layer())
+        self.properties.on_core_ready()
 
     def add_layer(self, kind: str) -> None:
         """Insert a layer of ``kind`` with default options after the selected layer (or at the end)."""
@@ -334,45 +329,12 @@ class BuilderTab(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(self.layer_list)
-        splitter.addWidget(self._build_properties())
+        self.properties = LayerProperties()
+        self.properties.layer_edited.connect(self._on_properties_layer_edited)
+        splitter.addWidget(self.properties)
         splitter.setSizes([330, 350])
         splitter.setMinimumWidth(320)  # room for "3.  conv1  ·  Conv2d 32 filters, 3x3" without eliding it
         return splitter
-
-    def _build_properties(self) -> QWidget:
-        self.properties_title = QLabel()
-        self.properties_title.setWordWrap(True)
-        self.options_form = OptionsForm()
-        self.options_form.values_changed.connect(self._on_options_form_values_changed)
-
-        self.init_combo = QComboBox()
-        self.init_combo.addItems(list(INIT_SCHEMES))
-        self.init_combo.setToolTip("How the weights are initialised before training")
-        self.init_combo.activated.connect(self._on_init_combo_activated)
-        self.init_form = OptionsForm()
-        self.init_form.values_changed.connect(self._on_init_form_values_changed)
-        self.bias_combo = QComboBox()
-        self.bias_combo.addItems(list(BIAS_INITS))
-        self.bias_combo.activated.connect(self._on_bias_combo_activated)
-        self.init_section = QWidget()
-        init_layout = QFormLayout(self.init_section)
-        init_layout.setContentsMargins(0, 0, 0, 0)
-        init_layout.addRow("weight init", self.init_combo)
-        init_layout.addRow(self.init_form)
-        init_layout.addRow("bias init", self.bias_combo)
-
-        self.activation_box = QWidget()  # holds the activation plot, created on first use
-        QVBoxLayout(self.activation_box).setContentsMargins(0, 4, 0, 0)
-        self.activation_box.hide()
-
-        box = QGroupBox("Layer properties")
-        layout = QVBoxLayout(box)
-        layout.addWidget(self.properties_title)
-        layout.addWidget(self.options_form)
-        layout.addWidget(self.init_section)
-        layout.addWidget(self.activation_box, 1)
-        layout.addStretch(0)
-        return box
 
     def _build_overview(self) -> QWidget:
         self.summary_table = QTableWidget(0, len(SUMMARY_COLUMNS))
@@ -547,8 +509,7 @@ class BuilderTab(QWidget):
             self._draw_arrow_icons()
             self._style_notes()
             self._refresh_checks()
-            if self._plot is not None:
-                self._colour_plot()
+            self.properties.colour_plot()
 
     # -- drops: an architecture JSON file loads here; anything else goes on to the main window --
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -607,107 +568,10 @@ class BuilderTab(QWidget):
         return self._spec.layers[row] if 0 <= row < len(self._spec.layers) else None
 
     def _show_properties(self) -> None:
-        """Fill the properties panel for the selected layer; a panel already showing it is left alone."""
-        layer, row = self._selected_layer(), self.layer_list.view.currentRow()
-        layer_type = LAYER_TYPES.get(layer.kind) if layer is not None else None
-        self.properties_title.setText(self._properties_title(row, layer, layer_type))
-        if layer == self._shown_layer:
-            return  # rebuilding the form would take the editor away from the user typing in it
-        self._shown_layer = layer
-        params = layer_type.params if layer_type else ()
-        self.options_form.set_params(params, _typed_values(params, layer.params) if layer else {})
-        self.options_form.setVisible(bool(params))
-        has_weights = bool(layer_type and layer_type.has_weights and layer.init in INIT_SCHEMES)
-        self.init_section.setVisible(has_weights)
-        if has_weights:
-            init_params = INIT_SCHEMES[layer.init]
-            self.init_combo.setCurrentText(layer.init)
-            self.init_form.set_params(init_params, _typed_values(init_params, layer.init_params))
-            self.init_form.setVisible(bool(init_params))
-            self.bias_combo.setCurrentText(layer.bias_init)
-        self._align_form_labels()
-        self._show_activation(layer)
-
-    def _properties_title(self, row: int, layer: LayerSpec | None, layer_type: LayerType | None) -> str:
-        if layer is None:
-            return "Select a layer to see its options."
-        if layer_type is None:
-            description = "An unknown layer type: remove it."
-        elif layer_type.params or layer_type.is_activation:  # the form or the plot says the rest
-            description = layer_type.description
-        else:
-            description = layer_type.description + (". " if layer_type.description else "") + "No options to set."
-        title = f"<b>{self._spec.module_names()[row]}</b> · {layer.kind}"
-        return title + (f"<br><small>{description}</small>" if description else "")
-
-    def _align_form_labels(self) -> None:
-        """Give the stacked forms' label columns one width, so that all their editors line up."""
-        layouts = [form.layout() for form in (self.options_form, self.init_section, self.init_form)]
-        labels = [
-            item.widget()
-            for layout in layouts
-            for row in range(layout.rowCount())
-            if (item := layout.itemAt(row, QFormLayout.ItemRole.LabelRole)) is not None
-        ]
-        width = max((label.sizeHint().width() for label in labels), default=0)
-        for label in labels:
-            label.setMinimumWidth(width)
-
-    def _show_activation(self, layer: LayerSpec | None) -> None:
-        """Plot an activation function and its derivative, once PyTorch has loaded."""
-        shown = self._core_ready and layer is not None and layer.kind in LAYER_TYPES and layer.type.is_activation
-        self.activation_box.setVisible(shown)
-        if not shown:
-            return
-        from fashion_desktop.core.builder import activation_curve
-
-        if self._plot is None:
-            self._create_plot()
-        x, y, slope = activation_curve(layer.kind, resolve(layer.type.params, layer.params)[0])
-        self._function_curve.setData(x, y)
-        self._derivative_curve.setData(x, slope)
-        from fashion_desktop.gui.plots import text_color
-
-        self._plot.setTitle(f"{layer.kind} and its derivative", size="9pt", color=text_color())
-
-    def _create_plot(self) -> None:
-        import pyqtgraph as pg
-
-        self._plot = pg.PlotWidget()
-        self._colour_plot()
-        self._plot.setMinimumHeight(150)
-        self._plot.showGrid(x=True, y=True, alpha=0.3)
-        self._plot.addLegend(offset=(8, 8))
-        self._plot.setMouseEnabled(x=False, y=False)
-        self._plot.hideButtons()
-        self._function_curve = self._plot.plot(pen=pg.mkPen("#2563eb", width=2), name="f(x)")
-        self._derivative_curve = self._plot.plot(
-            pen=pg.mkPen("#ea580c", width=2, style=Qt.PenStyle.DashLine), name="f'(x)"
-        )
-        self.activation_box.layout().addWidget(self._plot)
-
-    def _colour_plot(self) -> None:
-        """The activation plot in the palette's colours (it stayed white on a dark palette)."""
-        from fashion_desktop.gui.plots import background_color, text_color
-
-        self._plot.setBackground(background_color())
-        for name in ("left", "bottom"):
-            axis = self._plot.getAxis(name)
-            axis.setPen(text_color())
-            axis.setTextPen(text_color())
-        legend = self._plot.getPlotItem().legend
-        if legend is not None:
-            legend.setLabelTextColor(text_color())
-
-    def _edit_selected(self, make: Callable[[LayerSpec], LayerSpec], what: str) -> None:
-        """Replace the selected layer with ``make(layer)`` as one undo step; repeated edits of ``what`` merge."""
-        row, layer = self.layer_list.view.currentRow(), self._selected_layer()
-        if layer is None:
-            return
-        new = make(layer)
-        if new != layer:
-            name = self._spec.module_names()[row]
-            self._push(self._spec.replaced(row, new), f"Edit {name} {what}", row, merge_key=(row, what))
+        """Show the selected layer in the properties panel."""
+        layer = self._selected_layer()
+        name = self._spec.module_names()[self.layer_list.view.currentRow()] if layer is not None else ""
+        self.properties.show_layer(layer, name)
 
     # -- slots --
     @Slot()
@@ -733,42 +597,17 @@ class BuilderTab(QWidget):
     def _on_summary_table_cell_clicked(self, row: int, _column: int) -> None:
         self.layer_list.view.setCurrentRow(row)
 
-    @Slot(object)
-    def _on_options_form_values_changed(self, values: dict) -> None:
-        layer = self._selected_layer()
-        if layer is None:
-            return
-        current = _typed_values(layer.type.params, layer.params)
-        changed = ", ".join(sorted(name for name, value in values.items() if current[name] != value))
-        new = replace(layer, params={**layer.params, **values})
-        self._shown_layer = new  # the form already shows these values
-        self._edit_selected(lambda _: new, changed or "options")
-
-    @Slot(int)
-    def _on_init_combo_activated(self, _index: int) -> None:
-        self._edit_selected(
-            lambda layer: replace(layer, init=self.init_combo.currentText(), init_params={}), "weight init"
-        )
-
-    @Slot(object)
-    def _on_init_form_values_changed(self, values: dict) -> None:
-        layer = self._selected_layer()
-        if layer is not None:
-            self._shown_layer = replace(layer, init_params=values)
-        self._edit_selected(lambda layer: replace(layer, init_params=values), "weight init options")
-
-    @Slot(int)
-    def _on_bias_combo_activated(self, _index: int) -> None:
-        self._edit_selected(lambda layer: replace(layer, bias_init=self.bias_combo.currentText()), "bias init")
+    @Slot(object, str)
+    def _on_properties_layer_edited(self, new: LayerSpec, what: str) -> None:
+        """Replace the selected layer with ``new`` as one undo step; repeated edits of ``what`` merge."""
+        row, layer = self.layer_list.view.currentRow(), self._selected_layer()
+        if layer is not None and new != layer:
+            name = self._spec.module_names()[row]
+            self._push(self._spec.replaced(row, new), f"Edit {name} {what}", row, merge_key=(row, what))
 
 
 def _category(layer: LayerSpec) -> str:
     return LAYER_TYPES[layer.kind].category if layer.kind in LAYER_TYPES else ""
-
-
-def _typed_values(params: Sequence[Param], values: Mapping[str, object]) -> dict[str, object]:
-    """Every option's value as the spec holds it, an invalid one too: showing the default instead hid the error."""
-    return {param.name: values.get(param.name, param.default) for param in params}
 
 
 def _sentence(text: str) -> str:
