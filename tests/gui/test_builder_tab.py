@@ -12,7 +12,7 @@ from fashion_desktop.core.layers import CATEGORIES, LAYER_TYPES
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import ModelSpec
 from fashion_desktop.gui.builder import BuilderTab
-from fashion_desktop.gui.builder.tab import severity_colours
+from fashion_desktop.gui.builder.summary import severity_colours
 
 SEED_KINDS = ["Flatten", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear", "LogSoftmax"]
 
@@ -45,16 +45,17 @@ def as_sentence(message: str) -> str:
 
 
 def table_column(tab: BuilderTab, column: int) -> list[str]:
-    return [tab.summary_table.item(row, column).text() for row in range(tab.summary_table.rowCount())]
+    table = tab.overview.summary_table
+    return [table.item(row, column).text() for row in range(table.rowCount())]
 
 
 def test_starts_with_the_seed_network_and_its_summary(builder):
     assert kinds(builder.spec()) == SEED_KINDS
-    assert builder.layer_list.view.count() == builder.summary_table.rowCount() == 9
-    assert "235,146" in builder.totals_label.text()
+    assert builder.layer_list.view.count() == builder.overview.summary_table.rowCount() == 9
+    assert "235,146" in builder.overview.totals_label.text()
     assert table_column(builder, 2) == ["784", "256", "256", "256", "128", "128", "128", "10", "10"]
     assert table_column(builder, 3)[1] == "200,960"
-    assert "can train" in builder.problems_label.text()
+    assert "can train" in builder.overview.problems_label.text()
 
 
 @pytest.mark.parametrize(("name", "total"), [("seed", "235,146"), ("d2l-mlp", "203,530"), ("small-cnn", "421,930")])
@@ -68,8 +69,8 @@ def test_choosing_a_preset_loads_its_network_and_announces_it(qtbot, builder, na
         combo.activated.emit(index)  # what a user's pick in the pop-up emits
     assert chosen.args == [PRESETS[name]]
     assert changed.args == [PRESETS[name].spec] and builder.spec() == PRESETS[name].spec
-    assert f"Total params: <b>{total}</b>" in builder.totals_label.text()
-    assert builder.summary_table.rowCount() == len(PRESETS[name].spec.layers)
+    assert f"Total params: <b>{total}</b>" in builder.overview.totals_label.text()
+    assert builder.overview.summary_table.rowCount() == len(PRESETS[name].spec.layers)
 
 
 def test_palette_adds_after_the_selection_and_the_units_editor_updates_the_summary(qtbot, builder):
@@ -184,12 +185,12 @@ def test_a_conv2d_after_a_linear_is_marked_invalid(qtbot, builder):
     message = invalid.errors()[0].message
     assert "needs a 3-D input" in message
 
-    row = builder.summary_table.item(2, 0)
+    row = builder.overview.summary_table.item(2, 0)
     assert row.background().color() == severity_colours("error", QWidget.palette(builder))[0]
     assert row.toolTip() == as_sentence(message) and not row.icon().isNull()
     assert builder.layer_list.view.item(2).toolTip() == as_sentence(message)
-    assert builder.summary_table.item(1, 0).toolTip() == ""
-    assert "needs a 3-D input" in builder.problems_label.text()
+    assert builder.overview.summary_table.item(1, 0).toolTip() == ""
+    assert "needs a 3-D input" in builder.overview.problems_label.text()
     assert table_column(builder, 2)[2] == "?"
 
 
@@ -198,10 +199,10 @@ def test_a_softmax_head_with_cross_entropy_is_a_warning(builder):
     builder.layer_list.view.setCurrentRow(8)
     builder.remove_layer(8)
     builder.add_layer("Softmax")
-    row = builder.summary_table.item(8, 0)
+    row = builder.overview.summary_table.item(8, 0)
     assert row.background().color() == severity_colours("warning", QWidget.palette(builder))[0]
     assert "applies softmax itself" in row.toolTip()
-    assert severity_colours("warning", QWidget.palette(builder))[1].name() in builder.problems_label.text()
+    assert severity_colours("warning", QWidget.palette(builder))[1].name() in builder.overview.problems_label.text()
 
 
 def test_undo_and_redo_with_the_keyboard(qtbot, builder):
@@ -272,12 +273,12 @@ def test_an_unknown_layer_type_is_shown_as_a_problem(builder):
 
 
 def test_code_view_and_activation_plot_once_the_core_is_ready(builder):
-    assert "once PyTorch has loaded" in builder.code_view.toPlainText()
+    assert "once PyTorch has loaded" in builder.overview.code_view.toPlainText()
     builder.layer_list.view.setCurrentRow(2)  # relu1
     assert builder.properties.activation_box.isHidden()
 
     builder.on_core_ready()
-    code = builder.code_view.toPlainText()
+    code = builder.overview.code_view.toPlainText()
     assert "class FashionNetwork" in code
     compile(code, "fashion_network.py", "exec")
     assert not builder.properties.activation_box.isHidden()
@@ -285,18 +286,18 @@ def test_code_view_and_activation_plot_once_the_core_is_ready(builder):
     assert x[0] == -6 and x[-1] == 6 and y.min() == 0
 
     builder.add_layer("Conv2d")
-    assert builder.code_view.toPlainText().startswith("# The network cannot be built yet")
+    assert builder.overview.code_view.toPlainText().startswith("# The network cannot be built yet")
 
 
 def test_the_code_view_follows_a_valid_edit(qtbot, builder):
     builder.on_core_ready()
-    before = builder.code_view.toPlainText()
+    before = builder.overview.code_view.toPlainText()
     assert "nn.Linear(in_features=784, out_features=256)" in before and "out_features=64" not in before
     builder.layer_list.view.setCurrentRow(1)  # fc1
     units = builder.properties.options_form.editor("out_features")
     units.selectAll()
     qtbot.keyClicks(units, "64")
-    code = builder.code_view.toPlainText()
+    code = builder.overview.code_view.toPlainText()
     assert "nn.Linear(in_features=784, out_features=64)" in code
     assert "nn.Linear(in_features=64, out_features=128)" in code  # the next layer takes 64 inputs
     compile(code, "fashion_network.py", "exec")
@@ -313,7 +314,7 @@ def test_an_invalid_value_from_json_is_shown_as_loaded_with_every_problem_at_onc
     assert "Linear -5 units" in builder.layer_list.view.item(0).text()  # not the default 128
     builder.layer_list.view.setCurrentRow(0)
     assert builder.properties.options_form.editor("out_features").value() == -5
-    problems = builder.problems_label.text()
+    problems = builder.overview.problems_label.text()
     assert "out_features must be at least 1, not -5" in problems and "add a Flatten before it" in problems
 
 
@@ -333,11 +334,12 @@ def test_an_invalid_edit_is_kept_as_typed_and_explained_in_words(qtbot, builder)
     assert "p=1.5" in builder.layer_list.view.item(3).text()
     reason = builder.properties.options_form.problem_label("p")
     assert reason.isVisible() and "p must be" in reason.text()  # in words beside the box, not only a tooltip
-    assert "can train" not in builder.problems_label.text() and "p must be" in builder.problems_label.text()
+    problems = builder.overview.problems_label.text()
+    assert "can train" not in problems and "p must be" in problems
     assert editor.styleSheet() == ""  # a style sheet redraws the spin box without room for its arrows
     editor.selectAll()
     qtbot.keyClicks(editor, "0.5")
-    assert not reason.isVisible() and "can train" in builder.problems_label.text()
+    assert not reason.isVisible() and "can train" in builder.overview.problems_label.text()
 
 
 def test_enter_on_a_palette_item_adds_it(qtbot, builder):
@@ -353,7 +355,7 @@ def test_an_architecture_file_dropped_on_the_builder_loads_it(builder, tmp_path)
 
     path = tmp_path / "cnn.json"
     path.write_text(PRESETS["small-cnn"].spec.to_json())
-    assert send_drop(builder.summary_table, path) == (True, True)
+    assert send_drop(builder.overview.summary_table, path) == (True, True)
     assert builder.spec() == PRESETS["small-cnn"].spec
     assert send_drop(builder, tmp_path / "model.safetensors") == (False, False)  # left for the main window
 
@@ -401,7 +403,7 @@ def test_a_dark_palette_keeps_icons_and_problem_rows_readable(qtbot, qapp):
         tab.remove_layer(8)
         tab.add_layer("Softmax")
         tab.set_loss("cross_entropy")  # a warning row
-        row = tab.summary_table.item(8, 0)
+        row = tab.overview.summary_table.item(8, 0)
         text = QWidget.palette(tab).color(QPalette.ColorRole.Text)
         assert row.background().color().lightness() < 100 < text.lightness()  # light text on a dark row
         icon = tab.undo_button.icon().pixmap(16, 16).toImage()

@@ -247,7 +247,8 @@ def send_drop(widget, *paths) -> tuple[bool, bool]:
 def test_a_model_file_dropped_on_any_tab_opens_as_a_model(window, tmp_path, messages, tab):
     path = saved_model(tmp_path)
     window.tabs.setCurrentWidget(getattr(window, tab))
-    target = {"builder": window.builder.summary_table, "training": window.training, "predict": window.predict}[tab]
+    targets = {"builder": window.builder.overview.summary_table, "training": window.training, "predict": window.predict}
+    target = targets[tab]
     send_drop(target, path)
     assert messages == []
     assert window.builder.spec() == PRESETS["d2l-mlp"].spec
@@ -571,9 +572,9 @@ def test_the_builder_checks_the_head_against_the_loss_as_soon_as_it_changes(qtbo
     window.builder.load_preset("d2l-mlp", undoable=False)  # ends with logits, trained with CrossEntropy
     window.tabs.setCurrentWidget(window.training)
     combo = window.training.settings.editor("loss").combo
-    before = window.builder.problems_label.text()
+    before = window.builder.overview.problems_label.text()
     combo.setCurrentIndex(combo.findData("nll"))  # as a user picks NLLLoss, with the Builder not shown
-    assert "NLLLoss expects log-probabilities" in window.builder.problems_label.text()
+    assert "NLLLoss expects log-probabilities" in window.builder.overview.problems_label.text()
     assert "NLLLoss" not in before
     assert window.tabs.currentWidget() is window.training  # heard without a switch back to the Builder
 

@@ -155,7 +155,8 @@ def test_builder_looks(qtbot, look, shots):
     builder.layer_list.view.setCurrentRow([layer.kind for layer in builder.spec().layers].index("Dropout"))
     editor = builder.properties.options_form.editor("p")
     editor.setValue(1.5)  # an invalid value, explained beside its box
-    assert "p must be" in builder.problems_label.text() and "can train" not in builder.problems_label.text()
+    problems = builder.overview.problems_label.text()
+    assert "p must be" in problems and "can train" not in problems
     save(qtbot, window, shots, f"builder-{suffix}", size)
     builder.layer_list.view.setCurrentRow(2)  # an activation: its plot
     builder.set_locked("A training is using this network: stop it (Training tab) to edit the network again.")

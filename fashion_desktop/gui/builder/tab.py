@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import (
-    QBrush,
     QColor,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QFontDatabase,
-    QIcon,
     QKeySequence,
     QPalette,
-    QPixmap,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QListWidgetItem,
     QMessageBox,
-    QPlainTextEdit,
     QSizePolicy,
     QSplitter,
-    QStyle,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -45,22 +32,15 @@ from fashion_desktop.core.errors import SpecError
 from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
 from fashion_desktop.core.layers import LAYER_TYPES
 from fashion_desktop.core.presets import PRESETS
-from fashion_desktop.core.spec import NUM_CLASSES, LayerSpec, ModelSpec, Problem
+from fashion_desktop.core.spec import NUM_CLASSES, LayerSpec, ModelSpec
 from fashion_desktop.gui.builder.buttons import arrow_icon, push_button
 from fashion_desktop.gui.builder.layer_list import LayerList
 from fashion_desktop.gui.builder.palette import LayerPalette
 from fashion_desktop.gui.builder.properties import LayerProperties
+from fashion_desktop.gui.builder.summary import NetworkOverview, mark_problem, problem_icon, problems_by_layer
 from fashion_desktop.gui.builder.undo import Document, SpecSwap
-from fashion_desktop.gui.forms import (
-    blend,
-    error_text_colour,
-    is_dark,
-    remember_folder,
-    remembered_folder,
-)
+from fashion_desktop.gui.forms import blend, remember_folder, remembered_folder
 
-SEVERITY_TINTS = {"error": QColor(220, 53, 69), "warning": QColor(255, 193, 7)}  # mixed into the palette's base
-SUMMARY_COLUMNS = ("Layer", "Type", "Output shape", "Trainable", "Non-trainable")
 SPEC_FILTER = "Network architectures (*.json);;All files (*)"
 
 
@@ -87,7 +67,6 @@ class BuilderTab(QWidget):
         # The training data's input shape and class count (None: not known yet), set by the Training tab
         self._input_shape: tuple[int, int, int] | None = None
         self._classes: int | None = NUM_CLASSES
-        self._core_ready = False
         self._preset_name = "seed"  # what the Preset box shows; undo puts it back with the network
         self._read_settings: Callable[[], object] | None = None
         self._apply_settings: Callable[[object], None] | None = None
@@ -140,10 +119,7 @@ class BuilderTab(QWidget):
         self.lock_label.setText(reason)
         self.lock_label.setVisible(bool(reason))
         editing = not reason
-        for widget in (
-            self.preset_combo,
-            self.load_button,
-        ):
+        for widget in (self.preset_combo, self.load_button):
             widget.setEnabled(editing)
         self.properties.set_editing(editing)
         self.layer_palette.set_editing(editing)
@@ -177,7 +153,7 @@ class BuilderTab(QWidget):
 
     def on_core_ready(self) -> None:
         """PyTorch has loaded: the code view and activation plots can now be drawn."""
-        self._core_ready = True
+        self.overview.on_core_ready()
         self._refresh_code()
         self.properties.on_core_ready()
 
@@ -264,7 +240,10 @@ class BuilderTab(QWidget):
         splitter.setChildrenCollapsible(False)
         self.layer_palette = LayerPalette()  # not ``self.palette``: that would hide QWidget.palette(), the colours
         self.layer_palette.kind_chosen.connect(self.add_layer)
-        for widget in (self.layer_palette, self._build_layers(), self._build_overview()):
+        layers = self._build_layers()
+        self.overview = NetworkOverview()
+        self.overview.layer_clicked.connect(self._on_overview_layer_clicked)
+        for widget in (self.layer_palette, layers, self.overview):
             splitter.addWidget(widget)
         splitter.setStretchFactor(2, 1)
         splitter.setSizes([150, 360, 740])  # the kinds are short words; the summary's columns need the room
@@ -336,47 +315,6 @@ class BuilderTab(QWidget):
         splitter.setMinimumWidth(320)  # room for "3.  conv1  ·  Conv2d 32 filters, 3x3" without eliding it
         return splitter
 
-    def _build_overview(self) -> QWidget:
-        self.summary_table = QTableWidget(0, len(SUMMARY_COLUMNS))
-        self.summary_table.setHorizontalHeaderLabels(SUMMARY_COLUMNS)
-        self.summary_table.verticalHeader().hide()
-        self.summary_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.summary_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.summary_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.summary_table.cellClicked.connect(self._on_summary_table_cell_clicked)
-        header = self.summary_table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        for column in (0, 1):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
-        self.summary_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        self.totals_label = QLabel()
-        self.totals_label.setWordWrap(True)  # at 1024 pixels the line ran past the Summary's edge
-        self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.problems_label = QLabel()
-        self.problems_label.setWordWrap(True)
-        self.problems_label.setTextFormat(Qt.TextFormat.RichText)
-
-        summary = QGroupBox("Summary")
-        layout = QVBoxLayout(summary)
-        layout.addWidget(self.summary_table, 1)
-        layout.addWidget(self.totals_label)
-        layout.addWidget(self.problems_label)
-
-        self.code_view = QPlainTextEdit()
-        self.code_view.setReadOnly(True)
-        self.code_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.code_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        code = QGroupBox("PyTorch code")
-        QVBoxLayout(code).addWidget(self.code_view)
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.setChildrenCollapsible(False)
-        splitter.addWidget(summary)
-        splitter.addWidget(code)
-        splitter.setSizes([400, 280])
-        splitter.setMinimumWidth(420)
-        return splitter
-
     # -- showing the spec --
     def _push(
         self,
@@ -435,49 +373,18 @@ class BuilderTab(QWidget):
     def _refresh_checks(self) -> None:
         """The summary table, the totals and the problems, with invalid layers marked in the list and table."""
         problems = self._spec.validate(self._loss, classes=self._classes)
-        by_layer: dict[int, Problem] = {}
-        for problem in problems:  # an error outranks a warning on the same layer
-            if problem.layer is not None and (problem.layer not in by_layer or problem.severity == "error"):
-                by_layer[problem.layer] = problem
+        by_layer = problems_by_layer(problems)
         summary = self._spec.summary()
-        table = self.summary_table
-        table.setRowCount(len(summary.rows))
+        self.overview.show_summary(summary, by_layer, self._colours(), self.style())
         for row in summary.rows:
-            shape = "x".join(map(str, row.output_shape)) if row.output_shape else "?"
-            cells = (row.name, row.kind, shape, f"{row.trainable:,}", f"{row.non_trainable:,}")
-            problem = by_layer.get(row.index)
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if column >= 2:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self._mark(item, problem)
-                table.setItem(row.index, column, item)
-            self._mark(self.layer_list.view.item(row.index), problem)
-            table.item(row.index, 0).setIcon(self._problem_icon(problem))
-            self.layer_list.view.item(row.index).setIcon(self._problem_icon(problem))
-        self.totals_label.setText(
-            f"Total params: <b>{summary.total:,}</b> &nbsp;·&nbsp; Trainable: {summary.trainable:,} &nbsp;·&nbsp; "
-            f"Non-trainable: {summary.non_trainable:,} &nbsp;·&nbsp; Size: {summary.size_mb:.2f} MB"
-        )
-        if problems:
-            lines = [
-                f'<span style="color:{_severity_text(p.severity).name()}">• {html.escape(_sentence(p.message))}</span>'
-                for p in problems
-            ]
-            self.problems_label.setText("<br>".join(lines))
-        else:
-            good = "#56d364" if is_dark() else "#2b7a3d"
-            self.problems_label.setText(f'<span style="color:{good}">✓ The network can train.</span>')
+            item = self.layer_list.view.item(row.index)
+            mark_problem(item, by_layer.get(row.index), self._colours())
+            item.setIcon(problem_icon(by_layer.get(row.index), self.style()))
+        self.overview.show_problems(problems)
         self.layer_list.update_buttons()
 
-    def _mark(self, item: QTableWidgetItem | QListWidgetItem, problem: Problem | None) -> None:
-        background = severity_colours(problem.severity, self._colours())[0] if problem else None
-        item.setBackground(QBrush(background) if background else QBrush())
-        full_name = item.text() if isinstance(item, QListWidgetItem) else ""  # a list narrow enough to elide it
-        item.setToolTip(_sentence(problem.message) if problem else full_name)
-
-    def _icon(self, pixmap: QStyle.StandardPixmap) -> QIcon:
-        return self.style().standardIcon(pixmap)
+    def _refresh_code(self) -> None:
+        self.overview.show_code(self._spec, self._classes)
 
     def _colours(self) -> QPalette:
         """This widget's palette (``self.layer_palette`` is the layer kinds' box)."""
@@ -505,7 +412,7 @@ class BuilderTab(QWidget):
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "problems_label"):
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "overview"):
             self._draw_arrow_icons()
             self._style_notes()
             self._refresh_checks()
@@ -533,35 +440,6 @@ class BuilderTab(QWidget):
             event.accept()
         else:
             event.ignore()
-
-    def _problem_icon(self, problem: Problem | None) -> QIcon:
-        if problem is None:  # a blank icon keeps the names of valid and invalid layers aligned
-            blank = QPixmap(16, 16)
-            blank.fill(Qt.GlobalColor.transparent)
-            return QIcon(blank)
-        pixmap = (
-            QStyle.StandardPixmap.SP_MessageBoxCritical
-            if problem.severity == "error"
-            else (QStyle.StandardPixmap.SP_MessageBoxWarning)
-        )
-        return self._icon(pixmap)
-
-    def _refresh_code(self) -> None:
-        errors = self._spec.errors(classes=self._classes)
-        if not self._core_ready:
-            text = "# The PyTorch code for this network appears here once PyTorch has loaded."
-        elif errors:
-            text = "# The network cannot be built yet:\n" + "\n".join(f"#  - {p.message}" for p in errors)
-        else:
-            from fashion_desktop.core.builder import to_python
-
-            text = to_python(self._spec)
-        wrap = QPlainTextEdit.LineWrapMode.WidgetWidth if errors else QPlainTextEdit.LineWrapMode.NoWrap
-        self.code_view.setLineWrapMode(wrap)  # code keeps its lines; problems in prose wrap
-        if text != self.code_view.toPlainText():
-            scroll = self.code_view.verticalScrollBar().value()  # keep the reader's place while they edit
-            self.code_view.setPlainText(text)
-            self.code_view.verticalScrollBar().setValue(scroll)
 
     def _selected_layer(self) -> LayerSpec | None:
         row = self.layer_list.view.currentRow()
@@ -593,8 +471,8 @@ class BuilderTab(QWidget):
     def _on_layer_list_current_row_changed(self, _row: int) -> None:
         self._show_properties()
 
-    @Slot(int, int)
-    def _on_summary_table_cell_clicked(self, row: int, _column: int) -> None:
+    @Slot(int)
+    def _on_overview_layer_clicked(self, row: int) -> None:
         self.layer_list.view.setCurrentRow(row)
 
     @Slot(object, str)
@@ -608,28 +486,6 @@ class BuilderTab(QWidget):
 
 def _category(layer: LayerSpec) -> str:
     return LAYER_TYPES[layer.kind].category if layer.kind in LAYER_TYPES else ""
-
-
-def _sentence(text: str) -> str:
-    """The core's lower-case message as a sentence."""
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
-
-
-def severity_colours(severity: str, palette: QPalette) -> tuple[QColor, QColor]:
-    """(row background, message colour) of a problem's severity under ``palette``.
-
-    The background is the severity's colour mixed into the palette's own base, under the palette's text: a
-    fixed light yellow under the light grey text of a dark palette could not be read.
-    """
-    dark = is_dark(palette)
-    background = blend(palette.color(QPalette.ColorRole.Base), SEVERITY_TINTS[severity], 0.35 if dark else 0.25)
-    return background, _severity_text(severity)
-
-
-def _severity_text(severity: str) -> QColor:
-    if severity == "error":
-        return error_text_colour()
-    return QColor("#e3b341") if is_dark() else QColor("#8a6500")
 
 
 def _architecture_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:
