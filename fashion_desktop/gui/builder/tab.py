@@ -1,4 +1,9 @@
-"""The Builder tab: stack layers into a network, see its shapes, parameter counts, problems and PyTorch code live."""
+"""The Builder tab: stack layers into a network, see its shapes, parameter counts, problems and PyTorch code live.
+
+The parts show and ask: ``LayerPalette`` (the kinds to add), ``LayerList`` (the layers, reordered), ``LayerProperties``
+(the selected layer's forms) and ``NetworkOverview`` (the summary, the problems and the code). This class holds the
+network, makes every edit one undo step, and lays the parts out with the presets, undo and the architecture files.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +12,25 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtGui import (
-    QColor,
-    QDragEnterEvent,
-    QDragMoveEvent,
-    QDropEvent,
-    QKeySequence,
-    QPalette,
-    QUndoStack,
-)
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QMessageBox,
-    QSizePolicy,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence, QPalette, QUndoStack
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from fashion_desktop.core.errors import SpecError
-from fashion_desktop.core.files import MAX_SPEC_BYTES, read_text
 from fashion_desktop.core.layers import LAYER_TYPES
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import NUM_CLASSES, LayerSpec, ModelSpec
 from fashion_desktop.gui.builder.buttons import arrow_icon, push_button
+from fashion_desktop.gui.builder.files import (
+    architecture_files,
+    ask_architecture_file,
+    read_architecture,
+    save_architecture_as,
+)
 from fashion_desktop.gui.builder.layer_list import LayerList
 from fashion_desktop.gui.builder.palette import LayerPalette
 from fashion_desktop.gui.builder.properties import LayerProperties
 from fashion_desktop.gui.builder.summary import NetworkOverview, mark_problem, problem_icon, problems_by_layer
 from fashion_desktop.gui.builder.undo import Document, SpecSwap
-from fashion_desktop.gui.forms import blend, remember_folder, remembered_folder
-
-SPEC_FILTER = "Network architectures (*.json);;All files (*)"
+from fashion_desktop.gui.forms import blend
 
 
 class BuilderTab(QWidget):
@@ -179,47 +168,24 @@ class BuilderTab(QWidget):
 
     def save_architecture(self) -> Path | None:
         """Ask for a file name and write the network as JSON; returns the file, or None if cancelled."""
-        default = str(Path(remembered_folder("architectures")) / "network.json")
-        name, _ = QFileDialog.getSaveFileName(self, "Save architecture", default, SPEC_FILTER)
-        if not name:
-            return None
-        path = Path(name).with_suffix(".json") if not Path(name).suffix else Path(name)
-        remember_folder("architectures", path)
-        from fashion_desktop.core.files import atomic_write
-
-        try:
-            atomic_write(path, self._spec.to_json().encode())
-        except OSError as error:
-            QMessageBox.critical(self, "Cannot save the architecture", f"Cannot write {path}: {error.strerror}")
-            return None
-        self.status_message.emit(f"Saved the architecture to {path}")
+        path = save_architecture_as(self, self._spec)
+        if path is not None:
+            self.status_message.emit(f"Saved the architecture to {path}")
         return path
 
     def load_architecture(self) -> bool:
         """Ask for a JSON file and load the network in it (undoable); a bad file changes nothing."""
         if self._refuse_while_locked():
             return False
-        name, _ = QFileDialog.getOpenFileName(
-            self, "Load architecture", remembered_folder("architectures"), SPEC_FILTER
-        )
-        if not name:
-            return False
-        return self.load_architecture_file(Path(name))
+        path = ask_architecture_file(self)
+        return path is not None and self.load_architecture_file(path)
 
     def load_architecture_file(self, path: Path) -> bool:
         """Load the network in a JSON file (undoable); a bad file changes nothing and says why."""
         if self._refuse_while_locked():
             return False
-        remember_folder("architectures", path)
-        try:
-            spec = ModelSpec.from_json(read_text(path, MAX_SPEC_BYTES, "an architecture file", SpecError))
-        except OSError as error:
-            QMessageBox.critical(self, "Cannot load the architecture", f"Cannot read {path}: {error.strerror}")
-            return False
-        except (SpecError, TypeError, ValueError) as error:  # ValueError: not UTF-8, or a value of the wrong type
-            QMessageBox.critical(
-                self, "Cannot load the architecture", f"{path.name} is not a network saved by Fashion Desktop: {error}"
-            )
+        spec = read_architecture(self, path)
+        if spec is None:
             return False
         self.set_spec(spec, text=f"Load {path.name}")
         self.status_message.emit(f"Loaded the architecture from {path}")
@@ -377,9 +343,9 @@ class BuilderTab(QWidget):
         summary = self._spec.summary()
         self.overview.show_summary(summary, by_layer, self._colours(), self.style())
         for row in summary.rows:
-            item = self.layer_list.view.item(row.index)
-            mark_problem(item, by_layer.get(row.index), self._colours())
-            item.setIcon(problem_icon(by_layer.get(row.index), self.style()))
+            item, problem = self.layer_list.view.item(row.index), by_layer.get(row.index)
+            mark_problem(item, problem, self._colours())
+            item.setIcon(problem_icon(problem, self.style()))
         self.overview.show_problems(problems)
         self.layer_list.update_buttons()
 
@@ -426,7 +392,7 @@ class BuilderTab(QWidget):
         self._accept_architecture(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        files = _architecture_files(event)
+        files = architecture_files(event)
         if not files:
             event.ignore()
             return
@@ -435,7 +401,7 @@ class BuilderTab(QWidget):
         self.load_architecture_file(files[0])
 
     def _accept_architecture(self, event: QDragEnterEvent | QDragMoveEvent) -> None:
-        if _architecture_files(event):
+        if architecture_files(event):
             event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
         else:
@@ -486,11 +452,3 @@ class BuilderTab(QWidget):
 
 def _category(layer: LayerSpec) -> str:
     return LAYER_TYPES[layer.kind].category if layer.kind in LAYER_TYPES else ""
-
-
-def _architecture_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[Path]:
-    mime = event.mimeData()
-    if not mime.hasUrls():
-        return []
-    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-    return [path for path in paths if path.suffix.lower() == ".json"]
