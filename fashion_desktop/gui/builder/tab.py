@@ -341,6 +341,7 @@ class BuilderTab(QWidget):
         problems = self._spec.validate(self._loss, classes=self._classes)
         by_layer = problems_by_layer(problems)
         summary = self._spec.summary()
+        # This tab's palette, not the parts' own: a palette change reaches the tab before its children.
         self.overview.show_summary(summary, by_layer, self._colours(), self.style())
         for row in summary.rows:
             item, problem = self.layer_list.view.item(row.index), by_layer.get(row.index)
