@@ -32,7 +32,7 @@ from fashion_desktop.core.learn import OptimizerChoice, with_weight_init
 from fashion_desktop.core.paths import checkpoints_dir
 from fashion_desktop.core.presets import PRESETS
 from fashion_desktop.core.spec import ModelSpec
-from fashion_desktop.gui.builder_tab import BuilderTab
+from fashion_desktop.gui.builder import BuilderTab
 from fashion_desktop.gui.forms import remember_folder, remembered_folder
 from fashion_desktop.gui.learn import LearnTab
 from fashion_desktop.gui.predict import PredictTab

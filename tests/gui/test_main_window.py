@@ -247,7 +247,8 @@ def send_drop(widget, *paths) -> tuple[bool, bool]:
 def test_a_model_file_dropped_on_any_tab_opens_as_a_model(window, tmp_path, messages, tab):
     path = saved_model(tmp_path)
     window.tabs.setCurrentWidget(getattr(window, tab))
-    target = {"builder": window.builder.summary_table, "training": window.training, "predict": window.predict}[tab]
+    targets = {"builder": window.builder.overview.summary_table, "training": window.training, "predict": window.predict}
+    target = targets[tab]
     send_drop(target, path)
     assert messages == []
     assert window.builder.spec() == PRESETS["d2l-mlp"].spec
@@ -278,14 +279,14 @@ def test_the_builder_is_locked_while_a_run_trains(qtbot, fashion_root):
     start_training(qtbot, window)
     builder = window.builder
     assert builder.is_locked() and builder.lock_label.isVisible()
-    assert not builder.add_button.isEnabled() and not builder.preset_combo.isEnabled()
+    assert not builder.layer_palette.add_button.isEnabled() and not builder.preset_combo.isEnabled()
     before = builder.spec()
     builder.add_layer("ReLU")
     builder.undo_action.trigger()
     assert builder.spec() == before
     window.training.request_stop()
     assert window.training.wait_for_stop(30_000)
-    assert not builder.is_locked() and builder.add_button.isEnabled()
+    assert not builder.is_locked() and builder.layer_palette.add_button.isEnabled()
     builder.add_layer("ReLU")
     assert builder.spec() != before
 
@@ -329,7 +330,7 @@ def test_export_as_python_writes_code_that_compiles(window, tmp_path, monkeypatc
 
 
 def test_export_of_an_invalid_network_explains_instead(window, tmp_path, monkeypatch, messages):
-    window.builder.layer_list.setCurrentRow(1)
+    window.builder.layer_list.view.setCurrentRow(1)
     window.builder.add_layer("Conv2d")
     answer_file_dialogs(monkeypatch, tmp_path / "network.py")
     window.export_action.trigger()
@@ -571,9 +572,9 @@ def test_the_builder_checks_the_head_against_the_loss_as_soon_as_it_changes(qtbo
     window.builder.load_preset("d2l-mlp", undoable=False)  # ends with logits, trained with CrossEntropy
     window.tabs.setCurrentWidget(window.training)
     combo = window.training.settings.editor("loss").combo
-    before = window.builder.problems_label.text()
+    before = window.builder.overview.problems_label.text()
     combo.setCurrentIndex(combo.findData("nll"))  # as a user picks NLLLoss, with the Builder not shown
-    assert "NLLLoss expects log-probabilities" in window.builder.problems_label.text()
+    assert "NLLLoss expects log-probabilities" in window.builder.overview.problems_label.text()
     assert "NLLLoss" not in before
     assert window.tabs.currentWidget() is window.training  # heard without a switch back to the Builder
 

@@ -64,7 +64,7 @@ def _colours(image: QImage) -> int:
 
 def test_builder(qtbot, window, shots):
     window.tabs.setCurrentWidget(window.builder)
-    window.builder.layer_list.setCurrentRow(1)
+    window.builder.layer_list.view.setCurrentRow(1)
     save(qtbot, window, shots, "builder-idle")
     window.builder.add_layer("Conv2d")  # after fc1: a Conv2d needs a 3-D input
     assert window.builder.spec().errors()
@@ -150,14 +150,15 @@ def test_builder_looks(qtbot, look, shots):
     window.tabs.setCurrentWidget(window.builder)
     builder = window.builder
     builder.load_preset("small-cnn")
-    builder.layer_list.setCurrentRow(builder.layer_list.count() - 1)
+    builder.layer_list.view.setCurrentRow(builder.layer_list.view.count() - 1)
     builder.add_layer("Softmax")  # a warning row, under CrossEntropy
-    builder.layer_list.setCurrentRow([layer.kind for layer in builder.spec().layers].index("Dropout"))
-    editor = builder.options_form.editor("p")
+    builder.layer_list.view.setCurrentRow([layer.kind for layer in builder.spec().layers].index("Dropout"))
+    editor = builder.properties.options_form.editor("p")
     editor.setValue(1.5)  # an invalid value, explained beside its box
-    assert "p must be" in builder.problems_label.text() and "can train" not in builder.problems_label.text()
+    problems = builder.overview.problems_label.text()
+    assert "p must be" in problems and "can train" not in problems
     save(qtbot, window, shots, f"builder-{suffix}", size)
-    builder.layer_list.setCurrentRow(2)  # an activation: its plot
+    builder.layer_list.view.setCurrentRow(2)  # an activation: its plot
     builder.set_locked("A training is using this network: stop it (Training tab) to edit the network again.")
     assert builder.lock_label.isVisibleTo(window) and not builder.preset_combo.isEnabled()
     save(qtbot, window, shots, f"builder-locked-{suffix}", size)

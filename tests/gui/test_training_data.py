@@ -136,7 +136,7 @@ def test_the_builder_checks_the_network_against_the_folders_classes_and_input(qt
     window.builder.load_preset("seed")
     data = window.training.settings.data
     choose_folder(qtbot, data, photos, monkeypatch)
-    problems = window.builder.problems_label.text()
+    problems = window.builder.overview.problems_label.text()
     assert "the data has 3 classes" in problems.lower() or "3 classes" in problems
     assert "out_features 3" in problems
     assert not window.training.start_button.isEnabled()
@@ -149,12 +149,12 @@ def test_the_builder_checks_the_network_against_the_folders_classes_and_input(qt
     window.builder.load_preset("photo-cnn")  # a preset picked for the folder ends in one output per class
     photo_cnn = window.builder.spec()
     assert photo_cnn.input_shape == (3, 64, 64) and photo_cnn.summary().rows[-1].output_shape == (3,)
-    assert "The network can train" in window.builder.problems_label.text()
+    assert "The network can train" in window.builder.overview.problems_label.text()
     assert window.training.start_button.isEnabled(), window.training.problem_label.text()
 
     data.dataset_combo.setCurrentIndex(data.dataset_combo.findData("fashion-mnist"))
     assert window.builder.spec().input_shape == (1, 28, 28)  # back on Fashion-MNIST's input
-    assert "10 classes" in window.builder.problems_label.text()
+    assert "10 classes" in window.builder.overview.problems_label.text()
 
 
 @pytest.mark.slow
