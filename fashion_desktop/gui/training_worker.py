@@ -63,8 +63,14 @@ def start_in_thread(worker: QObject, on_finished: Callable[[], None]) -> QThread
     The thread is wired as in the design guide and returned.
 
     ``on_finished`` (a slot of a GUI-thread object) runs once the thread has finished; the caller keeps Python
-    references to the thread and the worker until then, and should ``wait()`` on the thread before dropping them.
-    The worker is deleted then, so what the caller needs of it must come through its signals.
+    references to the thread and the worker until then, and must ``wait()`` on the thread before dropping them.
+    Dropping them deletes both, on the GUI thread, so what the caller needs of the worker must come through its
+    signals.
+
+    The worker is not handed to ``deleteLater``: deleted by its thread's event loop as the thread ends, its
+    destructor called into Python (PySide's ``disconnectNotify``) while holding a Qt connection lock, waiting for
+    the GIL, while the GUI thread, holding the GIL, waited for that same lock inside a widget call such as
+    ``setModel``. The test suite hung there; deleted from Python on the GUI thread, the GIL is held throughout.
     """
     thread = QThread()
     worker.moveToThread(thread)
@@ -73,7 +79,6 @@ def start_in_thread(worker: QObject, on_finished: Callable[[], None]) -> QThread
     # ended (the app quitting while PyTorch loads), leaving whoever waits on the thread waiting for ever.
     worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(on_finished)  # before the start, so a worker that ends at once is still reported
-    thread.finished.connect(worker.deleteLater)
     thread.start()
     return thread
 

@@ -1,8 +1,12 @@
 """The training worker on a real QThread, wired as the design guide says, training on the tiny synthetic data."""
 
 import math
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -286,3 +290,57 @@ def test_a_download_reports_its_end_once_with_where_the_data_is(qtbot, fashion_r
 )
 def test_describe_error(error, message):
     assert describe_error(error, "cuda:0") == message
+
+
+DEADLOCK_SCRIPT = """
+from PySide6.QtCore import QObject, QStringListModel, Signal, Slot
+from PySide6.QtWidgets import QApplication, QListView
+
+from fashion_desktop.gui.training_worker import start_in_thread
+
+app = QApplication([])
+views = [QListView() for _ in range(20)]
+models = [QStringListModel(["a"]) for _ in range(40)]
+
+
+class Worker(QObject):
+    finished = Signal()
+
+    @Slot()
+    def run(self):
+        self.finished.emit()
+
+
+for round_ in range(150):
+    ended = []
+    worker = Worker()
+    thread = start_in_thread(worker, lambda: ended.append(True))
+    while not thread.isFinished():  # the GUI thread inside Qt calls that disconnect, holding the GIL
+        for index, view in enumerate(views):
+            view.setModel(models[(index + round_) % 40])
+            view.setModel(models[(index + round_ + 1) % 40])
+    thread.wait()
+    app.processEvents()
+    assert ended
+    worker = thread = None
+print("150 workers ended")
+"""
+
+
+@pytest.mark.slow
+def test_workers_end_while_the_gui_thread_is_busy_in_qt_without_a_deadlock(tmp_path):
+    """150 workers end while the GUI thread changes item views' models (each change disconnects signals).
+
+    When a worker was left to deleteLater on its own thread, its destructor waited for the GIL holding a Qt lock
+    that the GUI thread, holding the GIL, waited for in setModel: this script hung on its first rounds every time,
+    and the test suite hung once the same way. It runs in a child process so that a hang fails the test.
+    """
+    script = tmp_path / "workers.py"
+    script.write_text(DEADLOCK_SCRIPT)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    try:
+        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the workers deadlocked with the GUI thread (no end after 120 s)")
+    assert done.returncode == 0, done.stderr
+    assert "150 workers ended" in done.stdout

@@ -117,7 +117,6 @@ class FolderScorer(QObject):
         self._job = _ScoreJob(predictor, found, options, self._cancel)
         self._job.moveToThread(self._thread)
         self._thread.started.connect(self._job.run)
-        self._thread.finished.connect(self._job.deleteLater)  # on its own thread, as the thread ends
         self._job.progressed.connect(self.progressed)
         self._job.scored.connect(self._on_scored)
         self._job.failed.connect(self._on_failed)
@@ -134,12 +133,12 @@ class FolderScorer(QObject):
         self._finish()
 
     def _finish(self) -> None:
-        thread = self._thread
+        thread, job = self._thread, self._job  # deleted on this, the GUI thread, when they go (see start_in_thread)
         self._thread = self._job = None
         if thread is not None:
             thread.quit()
             thread.wait()  # at most one image's prediction once cancelled
-            thread.deleteLater()
+        del thread, job
 
     @Slot(object)
     def _on_scored(self, score: LabelledScore) -> None:

@@ -138,7 +138,7 @@ class TrainingController(QObject):
         thread, outcome = self._thread, self._outcome
         assert thread is not None and outcome is not None
         thread.wait()  # finished is emitted just before the thread ends; after wait() it is safe to let it go
-        self._thread, self._worker, self._outcome = None, None, None  # the worker is deleted later by Qt
+        self._thread, self._worker, self._outcome = None, None, None  # deletes them here (see start_in_thread)
         self._account_pause()
         if isinstance(outcome, TrainingOutcome):
             self.training_ended.emit(outcome)
