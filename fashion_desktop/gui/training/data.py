@@ -13,23 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QRect, QSettings, QSignalBlocker, QSize, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtCore import QRect, QSettings, QSignalBlocker, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -39,7 +35,8 @@ from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.folders import FramingSettings
 from fashion_desktop.core.spec import INPUT_SHAPE, NUM_CLASSES
 from fashion_desktop.gui.forms import error_text_colour, remember_folder, remembered_folder
-from fashion_desktop.gui.training.folder_scan import SAMPLES_PER_CLASS, FolderImport, FolderListing, FolderScanWorker
+from fashion_desktop.gui.training.class_table import ClassTable, sample_strip
+from fashion_desktop.gui.training.folder_scan import FolderImport, FolderListing, FolderScanWorker
 from fashion_desktop.gui.training_worker import start_in_thread
 
 if TYPE_CHECKING:  # torch-dependent, loaded where used
@@ -60,8 +57,6 @@ FRAMING_CHOICES = (
     ("whole", "none", "Whole photo, padded to a square"),
     ("squash", "none", "Whole photo, squashed to a square (no framing)"),
 )
-SAMPLE_SIDE = 30  # pixels each sample is drawn at in the class table
-STRIP_WIDTH = SAMPLES_PER_CLASS * (SAMPLE_SIDE + 2) - 2  # the samples of a class side by side, 2 pixels apart
 SKIPPED_HEIGHT = 110  # pixels, at most, for the list of skipped files; it scrolls beyond
 SCAN_DELAY_MS = 250  # a burst of changes (typing a size, toggling colour) reads the folder once
 FRESH_WEIGHTS = "fresh weights"
@@ -137,19 +132,7 @@ class DataSection(QWidget):
         self.status_label = QLabel(wordWrap=True)
         self.message_label = QLabel(wordWrap=True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.class_table = QTableWidget(0, 3)
-        self.class_table.setHorizontalHeaderLabels(("Class", "Images", "As the network sees them"))
-        self.class_table.horizontalHeaderItem(2).setToolTip("the first photos of each class, framed for the network")
-        self.class_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.class_table.verticalHeader().hide()
-        self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.class_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        header = self.class_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.class_table.setIconSize(QSize(STRIP_WIDTH, SAMPLE_SIDE))
-        self.class_table.setMinimumHeight(120)
+        self.class_table = ClassTable()
         self.skipped_button = QToolButton(checkable=True)
         self.skipped_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.skipped_button.setArrowType(Qt.ArrowType.RightArrow)
@@ -352,7 +335,7 @@ class DataSection(QWidget):
     @Slot(int, object)
     def _on_sampled(self, index: int, samples: list[np.ndarray]) -> None:
         if samples:
-            self._state.strips[index] = _strip(samples)
+            self._state.strips[index] = sample_strip(samples)
             self._show_state()
 
     @Slot(int, int)
@@ -389,32 +372,7 @@ class DataSection(QWidget):
         self.skipped_list.addItems([f"{name}: {reason}" for name, reason in skipped])
         self.skipped_list.setVisible(bool(skipped) and self.skipped_button.isChecked())
         self._fit_skipped_list()
-        if listing is None:
-            self.class_table.setRowCount(0)
-            return
-        table = self.class_table
-        table.setRowCount(len(listing.class_names))
-        for row, (name, count) in enumerate(zip(listing.class_names, listing.counts, strict=True)):
-            if state.imported is not None:
-                train, val, test = state.imported.splits[row]
-                images = f"{train + val + test:,}"
-                tip = f"{train:,} to train on, {val:,} to validate, {test:,} to test"
-            else:
-                images, tip = f"{count:,}", "images found; the exact split follows once the photos are read"
-            for column, text in enumerate((name, images)):
-                item = QTableWidgetItem(text)
-                item.setToolTip(tip if column else name)
-                if column:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                table.setItem(row, column, item)
-            strip = QTableWidgetItem()
-            if row in state.strips:
-                strip.setData(Qt.ItemDataRole.DecorationRole, state.strips[row])
-                strip.setToolTip(f"the first photos of {name}, framed as the network will see them")
-            table.setItem(row, 2, strip)
-            table.setRowHeight(row, SAMPLE_SIDE + 6)
-        rows = min(len(listing.class_names), 8)
-        table.setFixedHeight(table.horizontalHeader().height() + rows * (SAMPLE_SIDE + 6) + 2 * table.frameWidth())
+        self.class_table.show_classes(listing, state.imported, state.strips)
 
     def _fit_skipped_list(self) -> None:
         """As tall as its rows, up to SKIPPED_HEIGHT: one skipped file must not leave a tall empty box."""
@@ -550,26 +508,3 @@ class DataSection(QWidget):
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
-
-
-def _strip(samples: list[np.ndarray]) -> QPixmap:
-    """The samples side by side, each drawn SAMPLE_SIDE pixels square, 2 pixels apart."""
-    side, gap = SAMPLE_SIDE, 2
-    strip = QPixmap(STRIP_WIDTH, side)
-    strip.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(strip)
-    for index, pixels in enumerate(samples):
-        pixels = np.ascontiguousarray(pixels)
-        height, width = pixels.shape[:2]
-        colour = pixels.ndim == 3
-        image = QImage(
-            pixels.data,
-            width,
-            height,
-            width * (3 if colour else 1),
-            QImage.Format.Format_RGB888 if colour else QImage.Format.Format_Grayscale8,
-        )
-        scaled = image.scaled(side, side)  # nearest pixel: the pixels as the network gets them
-        painter.drawImage(index * (side + gap), 0, scaled)
-    painter.end()
-    return strip
