@@ -24,19 +24,18 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
-    QMessageBox,
     QPushButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from fashion_desktop.core.errors import UserError
 from fashion_desktop.core.folders import FramingSettings
 from fashion_desktop.core.spec import INPUT_SHAPE, NUM_CLASSES
-from fashion_desktop.gui.forms import error_text_colour, remember_folder, remembered_folder
+from fashion_desktop.gui.forms import capitalized, error_text_colour, remember_folder, remembered_folder
 from fashion_desktop.gui.training.class_table import ClassTable, sample_strip
 from fashion_desktop.gui.training.folder_scan import FolderImport, FolderListing, FolderScanWorker
+from fashion_desktop.gui.training.start_from import StartFromModel
 from fashion_desktop.gui.training_worker import start_in_thread
 
 if TYPE_CHECKING:  # torch-dependent, loaded where used
@@ -59,8 +58,6 @@ FRAMING_CHOICES = (
 )
 SKIPPED_HEIGHT = 110  # pixels, at most, for the list of skipped files; it scrolls beyond
 SCAN_DELAY_MS = 250  # a burst of changes (typing a size, toggling colour) reads the folder once
-FRESH_WEIGHTS = "fresh weights"
-MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
 
 SETTINGS_DATASET = "data/dataset"
 SETTINGS_IMAGES = "data/images"
@@ -100,8 +97,6 @@ class DataSection(QWidget):
         self._state = _FolderState()
         self._scanned: tuple[Path, FramingSettings] | None = None  # what _state describes
         self._shape: tuple[object, object] | None = None  # the last (input_shape, classes) emitted
-        self._init_from: Checkpoint | None = None
-        self._init_name = ""
         self._scan_timer = QTimer(self, singleShot=True, interval=SCAN_DELAY_MS)
         self._scan_timer.timeout.connect(self.scan)
         self._build_ui()
@@ -171,16 +166,7 @@ class DataSection(QWidget):
         layout.addRow(self.folder_panel)
 
         # "Start from a model": a row of its own, which the settings panel places at the end of its Data group
-        self.init_row = QWidget()
-        self.init_label = QLabel(FRESH_WEIGHTS, wordWrap=True)
-        self.init_button = QPushButton("Choose...", enabled=False)
-        self.init_button.setToolTip("start from the weights of a model file whose layers fit (fine-tuning)")
-        self.init_clear_button = QPushButton("Clear", enabled=False)
-        init_layout = QHBoxLayout(self.init_row)
-        init_layout.setContentsMargins(0, 0, 0, 0)
-        init_layout.addWidget(self.init_label, 1)
-        init_layout.addWidget(self.init_button)
-        init_layout.addWidget(self.init_clear_button)
+        self.init_row = StartFromModel()
 
         self.dataset_combo.currentIndexChanged.connect(self._on_choice_changed)
         self.size_combo.currentIndexChanged.connect(self._on_choice_changed)
@@ -189,8 +175,7 @@ class DataSection(QWidget):
         self.images_edit.editingFinished.connect(self._on_choice_changed)
         self.images_button.clicked.connect(self._on_images_button_clicked)
         self.skipped_button.toggled.connect(self._on_skipped_button_toggled)
-        self.init_button.clicked.connect(self._on_init_button_clicked)
-        self.init_clear_button.clicked.connect(self._on_init_clear_button_clicked)
+        self.init_row.changed.connect(self.changed)
         self.message_label.setStyleSheet(f"color: {error_text_colour().name()};")
 
     # -- what the run trains on --
@@ -240,7 +225,7 @@ class DataSection(QWidget):
 
     def init_from(self) -> tuple[Checkpoint | None, str]:
         """The model whose fitting weights a new run starts from, and its file name; (None, "") for fresh weights."""
-        return self._init_from, self._init_name
+        return self.init_row.init_from()
 
     def problems(self) -> list[str]:
         """What keeps a run on this data from starting, in words (none for the IDX datasets: see the folder row)."""
@@ -256,7 +241,7 @@ class DataSection(QWidget):
 
     # -- reading the folder --
     def on_core_ready(self) -> None:
-        self.init_button.setEnabled(True)
+        self.init_row.on_core_ready()
 
     @Slot()
     def scan(self) -> None:
@@ -360,7 +345,7 @@ class DataSection(QWidget):
         state, folder = self._state, self.is_folder()
         self.folder_panel.setVisible(folder)
         listing = state.listing
-        self.message_label.setText(_sentence(state.error))
+        self.message_label.setText(capitalized(state.error))
         self.message_label.setVisible(bool(state.error))
         self.class_table.setVisible(listing is not None and not state.error)
         self.status_label.setText(self._status_text())
@@ -475,36 +460,3 @@ class DataSection(QWidget):
         self.skipped_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
         self.skipped_list.setVisible(shown)
         self._fit_skipped_list()  # the rows have their width, so their wrapped height, once shown
-
-    @Slot()
-    def _on_init_button_clicked(self) -> None:
-        from fashion_desktop.core.checkpoint import Checkpoint
-
-        name, _ = QFileDialog.getOpenFileName(
-            self, "Start from the weights of a model", remembered_folder("models"), MODEL_FILTER
-        )
-        if not name:
-            return
-        try:
-            checkpoint = Checkpoint.load(name)
-        except UserError as error:
-            QMessageBox.critical(self, "Cannot start from this model", _sentence(str(error)))
-            return
-        remember_folder("models", name)
-        self._init_from, self._init_name = checkpoint, Path(name).name
-        self.init_label.setText(self._init_name)
-        self.init_label.setToolTip(f"{name}: its layers whose shapes fit are copied; the others start fresh")
-        self.init_clear_button.setEnabled(True)
-        self.changed.emit()
-
-    @Slot()
-    def _on_init_clear_button_clicked(self) -> None:
-        self._init_from, self._init_name = None, ""
-        self.init_label.setText(FRESH_WEIGHTS)
-        self.init_label.setToolTip("")
-        self.init_clear_button.setEnabled(False)
-        self.changed.emit()
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] if text else text
