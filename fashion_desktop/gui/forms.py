@@ -192,6 +192,11 @@ def remember_folder(kind: str, path: str | Path) -> None:
     QSettings().setValue(f"folders/{kind}", str(path if path.is_dir() else path.parent))
 
 
+def capitalized(text: str) -> str:
+    """``text`` with a capital first letter: a core message shown as a sentence of its own."""
+    return text[:1].upper() + text[1:] if text else text
+
+
 def _sentence(text: str) -> str:
     """The option's phrase ("p must be less than 1, not 1.5") ended as a sentence; its name keeps its case."""
     text = text.strip()

@@ -185,13 +185,13 @@ def test_start_from_a_model_copies_its_fitting_weights_and_says_so(qtbot, photos
     data = tab.settings.data
     choose_folder(qtbot, data, photos, monkeypatch)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(path), ""))
-    data.init_button.click()
-    assert data.init_label.text() == "fashion.safetensors" and data.init_clear_button.isEnabled()
+    data.init_row.choose_button.click()
+    assert data.init_row.label.text() == "fashion.safetensors" and data.init_row.clear_button.isEnabled()
     with qtbot.waitSignal(tab.training_finished, timeout=60_000):
         tab.start_button.click()
     note = tab.results.results_label.text()
     assert "started from the weights from fashion.safetensors" in note and "re-initialised" in note
-    data.init_clear_button.click()
+    data.init_row.clear_button.click()
     assert data.init_from() == (None, "")
 
 

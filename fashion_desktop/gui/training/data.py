@@ -1,53 +1,45 @@
 """The Training tab's data section: the dataset, an image folder's framing, and the model a run starts from.
 
 Fashion-MNIST, MNIST and KMNIST come from the data folder (the settings panel's Folder row). An image folder (one
-subfolder per class, or train/validation/test holding them) is read on a worker thread in three steps, each
-reported as soon as it is done: its classes and image counts (a quick listing), a few photos of each class framed
-as the model will see them (the core's ``frame_photo``), then the whole import (``load_image_folder``, cached, so
-that Start finds it ready) with the exact splits and the skipped files. A folder the core refuses shows the core's
-message, and the tab's problem rule keeps Start disabled with it.
+subfolder per class, or train/validation/test holding them) is read on a worker thread (``folder_scan``), its steps
+shown as they are reported. A folder the core refuses shows the core's message, and the tab's problem rule keeps
+Start disabled with it.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QRect, QSettings, QSignalBlocker, QSize, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtCore import QRect, QSettings, QSignalBlocker, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
-    QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from fashion_desktop.core.errors import UserError
-from fashion_desktop.core.folders import FramingSettings, display_name
+from fashion_desktop.core.folders import FramingSettings
 from fashion_desktop.core.spec import INPUT_SHAPE, NUM_CLASSES
-from fashion_desktop.gui.forms import error_text_colour, remember_folder, remembered_folder
+from fashion_desktop.gui.forms import capitalized, error_text_colour, remember_folder, remembered_folder
+from fashion_desktop.gui.training.class_table import ClassTable, sample_strip
+from fashion_desktop.gui.training.folder_scan import FolderImport, FolderListing, FolderScanWorker
+from fashion_desktop.gui.training.start_from import StartFromModel
 from fashion_desktop.gui.training_worker import start_in_thread
 
 if TYPE_CHECKING:  # torch-dependent, loaded where used
     from fashion_desktop.core.checkpoint import Checkpoint
-    from fashion_desktop.core.folders import ImageFolderData
 
 FOLDER = "folder"  # TrainingRequest.dataset for an image folder
 # key: (name, its folder under the data folder: torchvision's, as core.data.DATASETS has it, what it holds)
@@ -64,158 +56,14 @@ FRAMING_CHOICES = (
     ("whole", "none", "Whole photo, padded to a square"),
     ("squash", "none", "Whole photo, squashed to a square (no framing)"),
 )
-SAMPLES_PER_CLASS = 4
-SAMPLE_SIDE = 30  # pixels each sample is drawn at in the class table
-STRIP_WIDTH = SAMPLES_PER_CLASS * (SAMPLE_SIDE + 2) - 2  # the samples of a class side by side, 2 pixels apart
 SKIPPED_HEIGHT = 110  # pixels, at most, for the list of skipped files; it scrolls beyond
 SCAN_DELAY_MS = 250  # a burst of changes (typing a size, toggling colour) reads the folder once
-FRESH_WEIGHTS = "fresh weights"
-MODEL_FILTER = "Fashion Desktop models (*.safetensors);;All files (*)"
 
 SETTINGS_DATASET = "data/dataset"
 SETTINGS_IMAGES = "data/images"
 SETTINGS_SIZE = "data/input_size"
 SETTINGS_COLOR = "data/color"
 SETTINGS_FRAMING = "data/framing"  # "garment/grabcut": the framing and separation of FRAMING_CHOICES
-
-
-# -- the worker ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FolderListing:
-    """The classes of an image folder and how many images each holds (all splits), from a quick listing."""
-
-    root: Path
-    class_names: tuple[str, ...]
-    counts: tuple[int, ...]
-    split_folders: tuple[str, ...]  # "train" and, in the nested layout, "validation" and "test" where present
-
-
-@dataclass(frozen=True)
-class FolderImport:
-    """What the whole import found: per class its (train, validation, test) counts, and the skipped files."""
-
-    splits: tuple[tuple[int, int, int], ...]
-    skipped: tuple[tuple[str, str], ...]  # (file name to show, reason)
-    cached: int
-    total: int
-
-    @classmethod
-    def of(cls, data: ImageFolderData) -> FolderImport:
-        counts = [data.class_counts(split) for split in ("train", "validation", "test")]
-        splits = tuple(tuple(c[name] for c in counts) for name in data.class_names)
-        return cls(
-            splits=splits,  # type: ignore[arg-type]  # three counts each
-            skipped=tuple((display_name(os.path.relpath(s.path, data.root)), s.reason) for s in data.skipped),
-            cached=data.cached,
-            total=len(data.train_labels) + len(data.val_labels) + len(data.test_labels),
-        )
-
-
-class FolderScanWorker(QObject):
-    """Reads one image folder with one framing on a worker thread: listing, samples, then the whole import.
-
-    Signals:
-        listed: the FolderListing.
-        sampled: (class index, its framed samples: uint8 (H, W) or (H, W, 3)), class by class as they are made.
-        progress: (done, total) photos of the import.
-        imported: the FolderImport.
-        failed: the core's message for a folder it refuses.
-        finished: emitted once at the end, however it ended.
-    """
-
-    listed = Signal(object)
-    sampled = Signal(int, object)
-    progress = Signal(int, int)
-    imported = Signal(object)
-    failed = Signal(str)
-    finished = Signal()
-
-    def __init__(self, root: Path, settings: FramingSettings) -> None:
-        super().__init__()
-        self.root, self.settings = root, settings
-        self.cancel = threading.Event()
-
-    @Slot()
-    def run(self) -> None:
-        from fashion_desktop.core.folders import ImportCancelled, load_image_folder
-
-        try:
-            listing, files = _list_folder(self.root)
-            self.listed.emit(listing)
-            for index, paths in enumerate(files):  # a row at a time: GrabCut takes a while on a big photo
-                self.sampled.emit(index, _frame_samples(paths, self.settings, self.cancel))
-            if self.cancel.is_set():
-                return
-            last = [-1]
-
-            def progress(done: int, total: int) -> None:
-                percent = 100 * done // max(1, total)
-                if percent != last[0]:  # at most one signal a percent: the GUI thread draws each
-                    last[0] = percent
-                    self.progress.emit(done, total)
-
-            data = load_image_folder(self.root, self.settings, progress=progress, cancel=self.cancel)
-            self.imported.emit(FolderImport.of(data))
-        except ImportCancelled:
-            pass
-        except UserError as error:
-            self.failed.emit(str(error))
-        except Exception as error:  # a hostile folder must never end the app; the message says what happened
-            self.failed.emit(f"the folder could not be read ({type(error).__name__}: {error})")
-        finally:
-            self.finished.emit()
-
-
-def _list_folder(root: Path) -> tuple[FolderListing, list[list[Path]]]:
-    """The layout (the core's checks and messages) and, per class, its training images and its image count."""
-    from fashion_desktop.core.folders import discover_layout
-    from fashion_desktop.core.imaging import list_image_files
-
-    layout = discover_layout(root)
-    counts, train_files = [], []
-    for name in layout.class_names:
-        total = 0
-        for split, folder in layout.split_folders.items():
-            try:
-                found = list_image_files(folder / name) if (folder / name).is_dir() else []
-            except OSError:
-                found = []  # the import lists it among the skipped files, with the reason
-            total += len(found)
-            if split == "train":
-                train_files.append(found)
-        counts.append(total)
-    listing = FolderListing(layout.root, layout.class_names, tuple(counts), tuple(layout.split_folders))
-    return listing, train_files
-
-
-def _frame_samples(paths: list[Path], settings: FramingSettings, cancel: threading.Event) -> list[np.ndarray]:
-    """The first few photos that frame, framed exactly as the import frames them."""
-    from fashion_desktop.core.imaging import PREVIEW_SIZE, open_image
-    from fashion_desktop.core.segment import frame_photo
-
-    samples: list[np.ndarray] = []
-    for path in paths:
-        if len(samples) == SAMPLES_PER_CLASS or cancel.is_set():
-            break
-        try:
-            image = open_image(path, draft_size=max(PREVIEW_SIZE, settings.size))
-            samples.append(
-                frame_photo(
-                    image,
-                    separation=settings.separation,
-                    size=settings.size,
-                    color=settings.color,
-                    framing=settings.framing,
-                )
-            )
-        except Exception:  # an unreadable photo is left out here; the import lists it
-            continue
-    return samples
-
-
-# -- the section ---------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -249,8 +97,6 @@ class DataSection(QWidget):
         self._state = _FolderState()
         self._scanned: tuple[Path, FramingSettings] | None = None  # what _state describes
         self._shape: tuple[object, object] | None = None  # the last (input_shape, classes) emitted
-        self._init_from: Checkpoint | None = None
-        self._init_name = ""
         self._scan_timer = QTimer(self, singleShot=True, interval=SCAN_DELAY_MS)
         self._scan_timer.timeout.connect(self.scan)
         self._build_ui()
@@ -281,19 +127,7 @@ class DataSection(QWidget):
         self.status_label = QLabel(wordWrap=True)
         self.message_label = QLabel(wordWrap=True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.class_table = QTableWidget(0, 3)
-        self.class_table.setHorizontalHeaderLabels(("Class", "Images", "As the network sees them"))
-        self.class_table.horizontalHeaderItem(2).setToolTip("the first photos of each class, framed for the network")
-        self.class_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.class_table.verticalHeader().hide()
-        self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.class_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        header = self.class_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.class_table.setIconSize(QSize(STRIP_WIDTH, SAMPLE_SIDE))
-        self.class_table.setMinimumHeight(120)
+        self.class_table = ClassTable()
         self.skipped_button = QToolButton(checkable=True)
         self.skipped_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.skipped_button.setArrowType(Qt.ArrowType.RightArrow)
@@ -332,16 +166,7 @@ class DataSection(QWidget):
         layout.addRow(self.folder_panel)
 
         # "Start from a model": a row of its own, which the settings panel places at the end of its Data group
-        self.init_row = QWidget()
-        self.init_label = QLabel(FRESH_WEIGHTS, wordWrap=True)
-        self.init_button = QPushButton("Choose...", enabled=False)
-        self.init_button.setToolTip("start from the weights of a model file whose layers fit (fine-tuning)")
-        self.init_clear_button = QPushButton("Clear", enabled=False)
-        init_layout = QHBoxLayout(self.init_row)
-        init_layout.setContentsMargins(0, 0, 0, 0)
-        init_layout.addWidget(self.init_label, 1)
-        init_layout.addWidget(self.init_button)
-        init_layout.addWidget(self.init_clear_button)
+        self.init_row = StartFromModel()
 
         self.dataset_combo.currentIndexChanged.connect(self._on_choice_changed)
         self.size_combo.currentIndexChanged.connect(self._on_choice_changed)
@@ -350,8 +175,7 @@ class DataSection(QWidget):
         self.images_edit.editingFinished.connect(self._on_choice_changed)
         self.images_button.clicked.connect(self._on_images_button_clicked)
         self.skipped_button.toggled.connect(self._on_skipped_button_toggled)
-        self.init_button.clicked.connect(self._on_init_button_clicked)
-        self.init_clear_button.clicked.connect(self._on_init_clear_button_clicked)
+        self.init_row.changed.connect(self.changed)
         self.message_label.setStyleSheet(f"color: {error_text_colour().name()};")
 
     # -- what the run trains on --
@@ -401,7 +225,7 @@ class DataSection(QWidget):
 
     def init_from(self) -> tuple[Checkpoint | None, str]:
         """The model whose fitting weights a new run starts from, and its file name; (None, "") for fresh weights."""
-        return self._init_from, self._init_name
+        return self.init_row.init_from()
 
     def problems(self) -> list[str]:
         """What keeps a run on this data from starting, in words (none for the IDX datasets: see the folder row)."""
@@ -417,7 +241,7 @@ class DataSection(QWidget):
 
     # -- reading the folder --
     def on_core_ready(self) -> None:
-        self.init_button.setEnabled(True)
+        self.init_row.on_core_ready()
 
     @Slot()
     def scan(self) -> None:
@@ -496,7 +320,7 @@ class DataSection(QWidget):
     @Slot(int, object)
     def _on_sampled(self, index: int, samples: list[np.ndarray]) -> None:
         if samples:
-            self._state.strips[index] = _strip(samples)
+            self._state.strips[index] = sample_strip(samples)
             self._show_state()
 
     @Slot(int, int)
@@ -521,7 +345,7 @@ class DataSection(QWidget):
         state, folder = self._state, self.is_folder()
         self.folder_panel.setVisible(folder)
         listing = state.listing
-        self.message_label.setText(_sentence(state.error))
+        self.message_label.setText(capitalized(state.error))
         self.message_label.setVisible(bool(state.error))
         self.class_table.setVisible(listing is not None and not state.error)
         self.status_label.setText(self._status_text())
@@ -533,32 +357,7 @@ class DataSection(QWidget):
         self.skipped_list.addItems([f"{name}: {reason}" for name, reason in skipped])
         self.skipped_list.setVisible(bool(skipped) and self.skipped_button.isChecked())
         self._fit_skipped_list()
-        if listing is None:
-            self.class_table.setRowCount(0)
-            return
-        table = self.class_table
-        table.setRowCount(len(listing.class_names))
-        for row, (name, count) in enumerate(zip(listing.class_names, listing.counts, strict=True)):
-            if state.imported is not None:
-                train, val, test = state.imported.splits[row]
-                images = f"{train + val + test:,}"
-                tip = f"{train:,} to train on, {val:,} to validate, {test:,} to test"
-            else:
-                images, tip = f"{count:,}", "images found; the exact split follows once the photos are read"
-            for column, text in enumerate((name, images)):
-                item = QTableWidgetItem(text)
-                item.setToolTip(tip if column else name)
-                if column:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                table.setItem(row, column, item)
-            strip = QTableWidgetItem()
-            if row in state.strips:
-                strip.setData(Qt.ItemDataRole.DecorationRole, state.strips[row])
-                strip.setToolTip(f"the first photos of {name}, framed as the network will see them")
-            table.setItem(row, 2, strip)
-            table.setRowHeight(row, SAMPLE_SIDE + 6)
-        rows = min(len(listing.class_names), 8)
-        table.setFixedHeight(table.horizontalHeader().height() + rows * (SAMPLE_SIDE + 6) + 2 * table.frameWidth())
+        self.class_table.show_classes(listing, state.imported, state.strips)
 
     def _fit_skipped_list(self) -> None:
         """As tall as its rows, up to SKIPPED_HEIGHT: one skipped file must not leave a tall empty box."""
@@ -661,59 +460,3 @@ class DataSection(QWidget):
         self.skipped_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
         self.skipped_list.setVisible(shown)
         self._fit_skipped_list()  # the rows have their width, so their wrapped height, once shown
-
-    @Slot()
-    def _on_init_button_clicked(self) -> None:
-        from fashion_desktop.core.checkpoint import Checkpoint
-
-        name, _ = QFileDialog.getOpenFileName(
-            self, "Start from the weights of a model", remembered_folder("models"), MODEL_FILTER
-        )
-        if not name:
-            return
-        try:
-            checkpoint = Checkpoint.load(name)
-        except UserError as error:
-            QMessageBox.critical(self, "Cannot start from this model", _sentence(str(error)))
-            return
-        remember_folder("models", name)
-        self._init_from, self._init_name = checkpoint, Path(name).name
-        self.init_label.setText(self._init_name)
-        self.init_label.setToolTip(f"{name}: its layers whose shapes fit are copied; the others start fresh")
-        self.init_clear_button.setEnabled(True)
-        self.changed.emit()
-
-    @Slot()
-    def _on_init_clear_button_clicked(self) -> None:
-        self._init_from, self._init_name = None, ""
-        self.init_label.setText(FRESH_WEIGHTS)
-        self.init_label.setToolTip("")
-        self.init_clear_button.setEnabled(False)
-        self.changed.emit()
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] if text else text
-
-
-def _strip(samples: list[np.ndarray]) -> QPixmap:
-    """The samples side by side, each drawn SAMPLE_SIDE pixels square, 2 pixels apart."""
-    side, gap = SAMPLE_SIDE, 2
-    strip = QPixmap(STRIP_WIDTH, side)
-    strip.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(strip)
-    for index, pixels in enumerate(samples):
-        pixels = np.ascontiguousarray(pixels)
-        height, width = pixels.shape[:2]
-        colour = pixels.ndim == 3
-        image = QImage(
-            pixels.data,
-            width,
-            height,
-            width * (3 if colour else 1),
-            QImage.Format.Format_RGB888 if colour else QImage.Format.Format_Grayscale8,
-        )
-        scaled = image.scaled(side, side)  # nearest pixel: the pixels as the network gets them
-        painter.drawImage(index * (side + gap), 0, scaled)
-    painter.end()
-    return strip
