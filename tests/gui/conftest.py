@@ -53,14 +53,19 @@ def _alive(thread: QThread) -> bool:
 
 @pytest.fixture(autouse=True)
 def _windows_destroyed_after_each_test(qapp):
-    """Close and delete the test's windows, then collect its garbage, between tests.
+    """Close and delete the test's windows, then collect its garbage, between tests, and only then.
 
     Left to the garbage collector, a window's pyqtgraph items were freed whenever a collection happened to run, in
-    the middle of a later test's painting, and the run crashed with SIGSEGV (seen in test_main_window.py).
+    the middle of a later test's painting, and the run crashed with SIGSEGV (seen in test_main_window.py). With
+    collections still free to run inside a test, a plot item was deleted in the middle of its own setData (the
+    learning-rate preview's, 1 run in 4 of the training tests) and the run crashed again 1 in 7: so the collector
+    is off while a test runs, and collects here, when nothing paints or runs a slot.
     """
+    gc.disable()
     yield
     for widget in QApplication.topLevelWidgets():
         widget.close()
         widget.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     gc.collect()
+    gc.enable()
