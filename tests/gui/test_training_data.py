@@ -90,6 +90,21 @@ def test_an_image_folder_shows_its_classes_and_samples_then_trains_a_model_with_
     assert matrix.class_names == tuple(CLASSES) and (matrix.rowCount(), matrix.columnCount()) == (3, 4)
     assert matrix.verticalHeaderItem(0).text() == f"0  {next(iter(CLASSES))}"
     assert matrix.total == sum(map(sum, tab.checkpoint().test.confusion)) > 0
+    data.dataset_combo.setCurrentIndex(data.dataset_combo.findData("mnist"))
+    assert matrix.class_names == tuple(CLASSES) and matrix.total > 0  # a run's counts keep their own classes
+
+
+def test_the_empty_confusion_matrix_names_the_classes_of_the_data_chosen(qtbot, photos, monkeypatch):
+    tab = make_tab(qtbot)
+    data, matrix = tab.settings.data, tab.results.confusion_view
+    assert matrix.class_names[0] == "T-shirt/top" and matrix.rowCount() == 10
+    choose_folder(qtbot, data, photos, monkeypatch)
+    assert matrix.class_names == tuple(CLASSES) and (matrix.rowCount(), matrix.columnCount()) == (3, 4)
+    assert matrix.verticalHeaderItem(2).text() == "2  shirts" and matrix.confusion is None
+    data.dataset_combo.setCurrentIndex(data.dataset_combo.findData("kmnist"))
+    assert matrix.class_names[:3] == ("o", "ki", "su") and matrix.rowCount() == 10
+    data.dataset_combo.setCurrentIndex(data.dataset_combo.findData("mnist"))
+    assert matrix.class_names == tuple("0123456789")
 
 
 @pytest.mark.parametrize(

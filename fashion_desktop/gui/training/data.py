@@ -223,6 +223,13 @@ class DataSection(QWidget):
         listing = self._state.listing if self._describes_shown() else None
         return len(listing.class_names) if listing is not None and not self._state.error else None
 
+    def folder_class_names(self) -> tuple[str, ...] | None:
+        """The image folder's class names in label order; None for a torchvision dataset or while not known."""
+        if not self.is_folder():
+            return None
+        listing = self._state.listing if self._describes_shown() else None
+        return listing.class_names if listing is not None and not self._state.error else None
+
     def init_from(self) -> tuple[Checkpoint | None, str]:
         """The model whose fitting weights a new run starts from, and its file name; (None, "") for fresh weights."""
         return self.init_row.init_from()

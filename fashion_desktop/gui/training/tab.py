@@ -202,6 +202,26 @@ class TrainingTab(QWidget):
         self._core_ready = True
         self.settings.on_core_ready()
         self._update_problems()
+        self._show_data_classes()
+
+    @Slot()
+    def _show_data_classes(self) -> None:
+        """An empty confusion matrix names the chosen data's classes; one holding a run's counts keeps that run's.
+
+        It showed Fashion-MNIST's ten names while a 3-class folder was chosen. A torchvision dataset's names are in
+        the core, which loads with torch: until then a dataset's matrix keeps the names it has.
+        """
+        view = self.results.confusion_view
+        if view.confusion is not None:
+            return
+        data = self.settings.data
+        names = data.folder_class_names()
+        if names is None and not data.is_folder() and self._core_ready:
+            from fashion_desktop.core.data import dataset_info
+
+            names = dataset_info(data.dataset()).class_names
+        if names is not None:
+            view.set_classes(names)
 
     def show_warning(self, title: str, message: str) -> None:
         """Tell the user something went wrong; tests replace this to capture the message."""
@@ -335,6 +355,7 @@ class TrainingTab(QWidget):
         self.settings.data_root_changed.connect(self.data_root_changed)
         self.settings.download_requested.connect(self._on_download_requested)
         self.settings.data.shape_changed.connect(self.data_shape_changed)
+        self.settings.data.changed.connect(self._show_data_classes)
         self.results.predict_requested.connect(self.predict_requested)
         self.results.status_message.connect(self.status_message)
         self.results.warning.connect(self._on_part_warning)
